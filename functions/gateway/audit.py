@@ -1,0 +1,83 @@
+"""The audit trail: ``audit/{id}`` records ``{actor, action, collection, docId, before, after, at, via}``.
+
+API writes add their record in the same transaction as the change and stamp
+the changed document with ``lastAuditId``; a delete's record gets an id made
+from the deleted version's update time. The Firestore trigger uses both marks
+to tell API writes (already recorded) from console edits (recorded by it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway.schemas import MARKER_FIELD
+
+COLLECTION = "audit"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def delete_record_id(collection: str, doc_id: str, update_time: Any) -> str:
+    """The id of the record of deleting the version of a document last written at ``update_time``."""
+    stamp = update_time.timestamp_pb()
+    return f"delete-{collection}-{doc_id}-{stamp.seconds}.{stamp.nanos:09d}"
+
+
+def record(
+    actor: str,
+    action: str,
+    collection: str,
+    doc_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    via: str,
+) -> dict[str, Any]:
+    def clean(data: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if data is None else {k: v for k, v in data.items() if k != MARKER_FIELD}
+
+    return {
+        "actor": actor,
+        "action": action,
+        "collection": collection,
+        "docId": doc_id,
+        "before": clean(before),
+        "after": clean(after),
+        "at": now(),
+        "via": via,
+    }
+
+
+def is_api_write(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
+    """True when a create/update came through the API (which already audited it)."""
+    if after is None:
+        return False
+    marker = after.get(MARKER_FIELD)
+    return bool(marker) and marker != (before or {}).get(MARKER_FIELD)
+
+
+def record_console_change(collection: str, doc_id: str, before: Any, after: Any) -> str | None:
+    """Audit a write the API did not make; returns the new record id, or None if already audited.
+
+    ``before``/``after`` are the trigger's document snapshots (``None`` or not ``exists`` when absent).
+    """
+    from gateway import firebase
+
+    before_data = before.to_dict() if before is not None and before.exists else None
+    after_data = after.to_dict() if after is not None and after.exists else None
+    if before_data is None and after_data is None:
+        return None
+    audit = firebase.db().collection(COLLECTION)
+    if after_data is None:
+        ref = audit.document(delete_record_id(collection, doc_id, before.update_time))
+        if ref.get().exists:
+            return None
+    elif is_api_write(before_data, after_data):
+        return None
+    else:
+        ref = audit.document()
+    action = "create" if before_data is None else "delete" if after_data is None else "update"
+    ref.set(record("console", action, collection, doc_id, before_data, after_data, via="console"))
+    return ref.id

@@ -1,0 +1,81 @@
+"""One error type, one code table, one JSON shape.
+
+Every failure the gateway reports to a client is a :class:`GatewayError`; the
+edge (``gateway.http``) turns it into
+``{"error": {"code", "message", "details"}}`` with the status from
+:data:`STATUS`. Anything else that escapes a handler is logged and answered
+``INTERNAL`` so internals never leak.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(str, enum.Enum):
+    """The codes a client can see. The HTTP status of each is in :data:`STATUS`."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+    PROVIDER_ERROR = "PROVIDER_ERROR"
+    UNAVAILABLE = "UNAVAILABLE"
+    PROVIDER_TIMEOUT = "PROVIDER_TIMEOUT"
+
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_ARGUMENT: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.PROVIDER_ERROR: 502,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.PROVIDER_TIMEOUT: 504,
+}
+
+
+class GatewayError(Exception):
+    """A failure the client is meant to see, with its code, message and details."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code.value, "message": self.message, "details": self.details}}
+
+
+def invalid(field: str, message: str) -> GatewayError:
+    """A 400 that names the offending field, the shape every validation error takes."""
+    return GatewayError(
+        ErrorCode.INVALID_ARGUMENT,
+        f"{field}: {message}",
+        {"fields": [{"field": field, "message": message}]},
+    )

@@ -1,0 +1,212 @@
+"""The edge every HTTPS function goes through: parse -> authenticate -> call -> respond.
+
+:func:`serve` owns what each function would otherwise repeat: CORS and
+preflight, the worker health probe, 405 with ``Allow``, authentication and
+roles, body limits (413), JSON only (415), pydantic validation errors that
+name the field, one error shape, a request id, and one structured log line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from gateway import logs, settings
+from gateway.errors import ErrorCode, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.auth import Caller
+
+ALL_ROLES = frozenset({"admin", "user", "viewer"})
+ADMIN = frozenset({"admin"})
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Context:
+    """What a handler gets: the request, its id, the caller and the sub-path."""
+
+    request: Request
+    request_id: str
+    route: str
+    caller: Caller | None = None
+    path: list[str] = field(default_factory=list)
+
+    def json(self) -> dict[str, Any]:
+        """The JSON object body, within the size limit; 413, 415 or 400 otherwise."""
+        limit = settings.MAX_BODY_BYTES.value
+        length = self.request.content_length
+        if length is not None and length > limit:
+            raise _too_large(limit)
+        if self.request.mimetype != "application/json":
+            raise GatewayError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+                {"contentType": self.request.mimetype or None},
+            )
+        raw = self.request.stream.read(limit + 1)
+        if len(raw) > limit:
+            raise _too_large(limit)
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise GatewayError(
+                ErrorCode.INVALID_ARGUMENT, "body: not valid JSON", {"fields": [{"field": "body", "message": str(exc)}]}
+            ) from None
+        if not isinstance(body, dict):
+            raise GatewayError(
+                ErrorCode.INVALID_ARGUMENT,
+                "body: must be a JSON object",
+                {"fields": [{"field": "body", "message": "must be a JSON object"}]},
+            )
+        return body
+
+    def parse(self, model: type[M], data: Mapping[str, Any] | None = None) -> M:
+        """Validate ``data`` (default: the body) with a pydantic model."""
+        return validate(model, self.json() if data is None else data)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One method of a route: the function and the roles allowed to call it."""
+
+    call: Callable[[Context], Response | dict[str, Any] | tuple[dict[str, Any], int]]
+    roles: Collection[str] = ALL_ROLES
+    public: bool = False
+
+
+def validate(model: type[M], data: Mapping[str, Any]) -> M:
+    """Pydantic validation whose error names every bad field, first one in the message."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        first = fields[0]
+        raise GatewayError(
+            ErrorCode.INVALID_ARGUMENT, f"{first['field']}: {first['message']}", {"fields": fields}
+        ) from None
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes", {"limitBytes": limit})
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), default=str, ensure_ascii=False),
+        status=status,
+        headers=dict(headers or {}),
+        mimetype="application/json",
+    )
+
+
+def _allowed_origin(origin: str) -> str | None:
+    allowed = settings.CORS_ORIGINS.value.strip()
+    if allowed == "*":
+        return "*"
+    return origin if origin in {o.strip() for o in allowed.split(",") if o.strip()} else None
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("X-Request-Id", "")
+    if given and len(given) <= 64 and given.replace("-", "").isalnum():
+        return given
+    return uuid.uuid4().hex
+
+
+def serve(request: Request, route: str, handlers: Mapping[str, Handler]) -> Response:
+    """Run one request through the edge pipeline and answer it."""
+    if request.path == "/__/health":
+        return Response("ok", mimetype="text/plain")
+    started = time.perf_counter()
+    ctx = Context(request, _request_id(request), route, path=[p for p in request.path.split("/") if p])
+    origin = request.headers.get("Origin")
+    cors_origin = _allowed_origin(origin) if origin else None
+    allow = ", ".join([*handlers, "OPTIONS"])
+    try:
+        if request.method == "OPTIONS":
+            response = _preflight(origin, cors_origin, allow)
+        else:
+            response = _dispatch(ctx, handlers, allow)
+    except GatewayError as exc:
+        response = json_response(exc.to_dict(), exc.status, exc.headers)
+    except Exception as exc:  # the catch-all: log it, never leak it
+        logs.error(
+            "unhandled exception",
+            requestId=ctx.request_id,
+            route=route,
+            exception=type(exc).__name__,
+            traceback=traceback.format_exc(),
+        )
+        err = GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {ctx.request_id}")
+        response = json_response(err.to_dict(), err.status)
+    response.headers["X-Request-Id"] = ctx.request_id
+    if cors_origin:
+        response.headers["Access-Control-Allow-Origin"] = cors_origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+        if cors_origin != "*":
+            response.headers.add("Vary", "Origin")
+    caller = ctx.caller
+    logs.info(
+        "request",
+        requestId=ctx.request_id,
+        route=route,
+        method=request.method,
+        uid=caller.uid if caller else None,
+        role=caller.role if caller else None,
+        status=response.status_code,
+        latencyMs=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response
+
+
+def _preflight(origin: str | None, cors_origin: str | None, allow: str) -> Response:
+    if origin and not cors_origin:
+        raise GatewayError(ErrorCode.PERMISSION_DENIED, "Origin not allowed", {"origin": origin})
+    response = Response(status=204)
+    response.headers["Allow"] = allow
+    response.headers["Access-Control-Allow-Methods"] = allow
+    response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+    response.headers["Access-Control-Max-Age"] = "3600"
+    return response
+
+
+def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Response:
+    handler = handlers.get(ctx.request.method)
+    if handler is None:
+        raise GatewayError(
+            ErrorCode.METHOD_NOT_ALLOWED,
+            f"Method {ctx.request.method} not allowed",
+            {"allow": allow.split(", ")},
+            headers={"Allow": allow},
+        )
+    if not handler.public:
+        from gateway import auth
+
+        ctx.caller = auth.authenticate(ctx.request)
+        if ctx.caller.role not in handler.roles:
+            raise GatewayError(
+                ErrorCode.PERMISSION_DENIED,
+                f"Role '{ctx.caller.role}' may not {ctx.request.method} {ctx.route}",
+                {"role": ctx.caller.role, "allowedRoles": sorted(handler.roles)},
+            )
+    result = handler.call(ctx)
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        return json_response(result[0], result[1])
+    return json_response(result)

@@ -1,0 +1,282 @@
+"""The model registry: ``models/{id}`` read through a per-instance TTL cache.
+
+A warm lookup or list touches no Firestore. Writes made through this module
+(the ``models`` function, the seed loader) run in a transaction with their
+audit record and then drop this instance's cache at once. Other instances
+keep serving what they cached for at most ``REGISTRY_CACHE_SECONDS``
+(default 300 s): that is the staleness bound after any write, and after a
+console edit on every instance.
+
+Documents edited by hand may be wrong: each is validated as it is read, an
+invalid one is skipped and logged (a list never fails because of one), and
+missing fields take their defaults.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import TTLCache
+from pydantic import ValidationError
+
+from gateway import audit, firebase, logs, settings
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.schemas import MARKER_FIELD, Model, ModelSpec, model_from_document
+
+COLLECTION = "models"
+SORTS = ("name", "createdAt")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Query:
+    """A list request: filters, sort order and a page."""
+
+    type: str | None = None
+    provider: str | None = None
+    enabled: bool | None = None
+    capability: str | None = None
+    sort: str = "name"
+    limit: int = 50
+    page_token: str | None = None
+
+
+class Registry:
+    """Models by id and as a list, cached; writes with audit and invalidation."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self.reads = 0
+        self._lock = threading.Lock()
+        self._all: tuple[float, dict[str, Model]] | None = None
+        self._one: TTLCache[str, Any] = TTLCache(maxsize=2048, ttl=ttl_seconds)
+
+    def _parse(self, doc_id: str, data: dict[str, Any]) -> Model | None:
+        try:
+            model, dropped = model_from_document(doc_id, data)
+        except ValidationError as exc:
+            logs.warn(
+                "skipping invalid model document",
+                modelId=doc_id,
+                errors=[{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()],
+            )
+            return None
+        if dropped:
+            logs.warn("ignoring unknown fields in model document", modelId=doc_id, fields=dropped)
+        return model
+
+    def _load_all(self) -> dict[str, Model]:
+        self.reads += 1
+        models: dict[str, Model] = {}
+        for snap in firebase.db().collection(COLLECTION).stream():
+            model = self._parse(snap.id, snap.to_dict() or {})
+            if model is not None:
+                models[model.id] = model
+        return models
+
+    def all(self) -> dict[str, Model]:
+        """Every valid model by id (disabled ones included)."""
+        now = time.monotonic()
+        cached = self._all
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        models = self._load_all()
+        with self._lock:
+            self._all = (now + self.ttl, models)
+        return models
+
+    def get(self, model_id: str) -> Model | None:
+        """One valid model, or None when it is missing or invalid."""
+        cached = self._all
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1].get(model_id)
+        with self._lock:
+            hit = self._one.get(model_id, _MISSING)
+        if hit is not _MISSING:
+            return hit
+        self.reads += 1
+        snap = firebase.db().collection(COLLECTION).document(model_id).get()
+        model = self._parse(model_id, snap.to_dict() or {}) if snap.exists else None
+        with self._lock:
+            self._one[model_id] = model
+        return model
+
+    def invalidate(self, model_id: str | None = None) -> None:
+        """Forget the list and one model (or every model) on this instance."""
+        with self._lock:
+            self._all = None
+            if model_id is None:
+                self._one.clear()
+            else:
+                self._one.pop(model_id, None)
+
+    def list(self, query: Query, include_disabled: bool) -> tuple[list[Model], str | None]:
+        """One page of models matching ``query``, and the token of the next page."""
+        models = [
+            m
+            for m in self.all().values()
+            if (include_disabled or m.enabled)
+            and (query.type is None or m.type == query.type)
+            and (query.provider is None or m.provider == query.provider)
+            and (query.enabled is None or m.enabled == query.enabled)
+            and (query.capability is None or query.capability in m.capabilities)
+        ]
+        field, reverse = query.sort.lstrip("-"), query.sort.startswith("-")
+        models.sort(key=lambda m: _sort_key(m, field), reverse=reverse)
+        if query.page_token:
+            after = _decode_token(query.page_token, query.sort)
+            models = [m for m in models if (_sort_key(m, field) < after if reverse else _sort_key(m, field) > after)]
+        page = models[: query.limit]
+        more = len(models) > query.limit
+        return page, _encode_token(query.sort, _sort_key(page[-1], field)) if more and page else None
+
+    def _write(
+        self,
+        model_id: str,
+        actor: str,
+        action: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        """Apply ``change`` to the stored document in one transaction with its audit record."""
+        from google.cloud import firestore
+
+        db = firebase.db()
+        ref = db.collection(COLLECTION).document(model_id)
+        audits = db.collection(audit.COLLECTION)
+
+        @firestore.transactional
+        def run(tx: Any) -> dict[str, Any] | None:
+            snap = ref.get(transaction=tx)
+            before = snap.to_dict() if snap.exists else None
+            after = change(before)
+            if after is None:
+                record_ref = audits.document(audit.delete_record_id(COLLECTION, model_id, snap.update_time))
+                tx.delete(ref)
+            else:
+                record_ref = audits.document()
+                after = {**after, MARKER_FIELD: record_ref.id}
+                tx.set(ref, after)
+            tx.set(record_ref, audit.record(actor, action, COLLECTION, model_id, before, after, via="api"))
+            return after
+
+        try:
+            return run(db.transaction())
+        finally:
+            self.invalidate(model_id)
+
+    def _check_provider(self, spec: ModelSpec) -> None:
+        if not firebase.db().collection("providers").document(spec.provider).get().exists:
+            raise invalid("provider", f"unknown provider '{spec.provider}' (no providers/{spec.provider} document)")
+
+    def _stamp(self, spec: ModelSpec, before: dict[str, Any] | None, actor: str) -> dict[str, Any]:
+        data = spec.model_dump(mode="json")
+        data["config"] = spec.config.model_dump(exclude_none=True)
+        at = audit.now()
+        data["createdAt"] = (before or {}).get("createdAt", at)
+        data["createdBy"] = (before or {}).get("createdBy", actor)
+        data["updatedAt"] = at
+        data["updatedBy"] = actor
+        return data
+
+    def create(self, spec: ModelSpec, actor: str) -> Model:
+        self._check_provider(spec)
+
+        def change(before: dict[str, Any] | None) -> dict[str, Any]:
+            if before is not None:
+                raise GatewayError(ErrorCode.ALREADY_EXISTS, f"Model '{spec.id}' already exists", {"id": spec.id})
+            return self._stamp(spec, None, actor)
+
+        return self._stored(spec.id, self._write(spec.id, actor, "create", change))
+
+    def replace(self, spec: ModelSpec, actor: str) -> Model:
+        self._check_provider(spec)
+
+        def change(before: dict[str, Any] | None) -> dict[str, Any]:
+            if before is None:
+                raise _not_found(spec.id)
+            return self._stamp(spec, before, actor)
+
+        return self._stored(spec.id, self._write(spec.id, actor, "update", change))
+
+    def patch(self, model_id: str, patch: dict[str, Any], actor: str) -> Model:
+        """A JSON merge patch (RFC 7396) of the stored model, validated whole."""
+        from gateway.http import validate
+
+        def change(before: dict[str, Any] | None) -> dict[str, Any]:
+            if before is None:
+                raise _not_found(model_id)
+            current = {k: v for k, v in before.items() if k in ModelSpec.model_fields}
+            spec = validate(ModelSpec, {**_merge(current, patch), "id": model_id})
+            if spec.provider != before.get("provider"):
+                self._check_provider(spec)
+            return self._stamp(spec, before, actor)
+
+        return self._stored(model_id, self._write(model_id, actor, "update", change))
+
+    def delete(self, model_id: str, actor: str) -> None:
+        def change(before: dict[str, Any] | None) -> None:
+            if before is None:
+                raise _not_found(model_id)
+            return None
+
+        self._write(model_id, actor, "delete", change)
+
+    def _stored(self, model_id: str, data: dict[str, Any] | None) -> Model:
+        model, _ = model_from_document(model_id, data or {})
+        return model
+
+
+def _not_found(model_id: str) -> GatewayError:
+    return GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _sort_key(model: Model, field: str) -> tuple[Any, str]:
+    if field == "createdAt":
+        return (model.createdAt.timestamp() if model.createdAt else 0.0, model.id)
+    return (model.label.casefold(), model.id)
+
+
+def _encode_token(sort: str, key: tuple[Any, str]) -> str:
+    raw = json.dumps({"s": sort, "k": list(key)}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, sort: str) -> tuple[Any, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        key = data["k"]
+        if data["s"] != sort or not isinstance(key, list) or len(key) != 2:
+            raise ValueError
+        return (key[0], key[1])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise invalid("pageToken", "not a page token of this listing (was sort changed?)") from None
+
+
+_registry: Registry | None = None
+
+
+def registry() -> Registry:
+    """The instance-wide registry, created on first use."""
+    global _registry
+    if _registry is None:
+        _registry = Registry(settings.REGISTRY_CACHE_SECONDS.value)
+    return _registry

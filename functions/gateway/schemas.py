@@ -1,0 +1,130 @@
+"""The shape of a model document: the single source of truth for ``models/{id}``.
+
+:class:`ModelSpec` is what an admin writes (the API forbids unknown fields so
+typos fail loudly); :class:`Model` adds what the server stamps.
+:func:`model_from_document` reads what may have been typed by hand in the
+console: unknown keys are dropped and reported, missing ones take defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+ModelType = Literal["text", "image", "multimodal"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    """Defaults a request may override, and the bounds it may not exceed."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    maxTokens: int | None = Field(None, ge=1)
+    maxTokensLimit: int | None = Field(None, ge=1)
+    topP: float | None = Field(None, gt=0, le=1)
+    systemPrompt: str | None = Field(None, max_length=20_000)
+    timeoutSeconds: float | None = Field(None, gt=0, le=600)
+    width: int | None = Field(None, ge=64, le=4096)
+    height: int | None = Field(None, ge=64, le=4096)
+    steps: int | None = Field(None, ge=1, le=150)
+    guidanceScale: float | None = Field(None, ge=0, le=30)
+
+
+class Pricing(_Strict):
+    """Prices in USD; a missing price means unknown, never free."""
+
+    inputPer1M: float | None = Field(None, ge=0)
+    outputPer1M: float | None = Field(None, ge=0)
+    perImage: float | None = Field(None, ge=0)
+
+
+class ModelSpec(_Strict):
+    """What an admin sets on a model."""
+
+    id: str = Field(pattern=SLUG)
+    name: str = Field(min_length=1, max_length=200)
+    displayName: str | None = Field(None, max_length=200)
+    provider: str = Field(pattern=SLUG)
+    type: ModelType = "text"
+    endpointURL: HttpUrl | None = None
+    enabled: bool = True
+    config: ModelConfig = Field(default_factory=ModelConfig)
+    pricing: Pricing | None = None
+    capabilities: list[str] = Field(default_factory=list, max_length=32)
+    fallbacks: list[str] = Field(default_factory=list, max_length=5)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capabilities(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item or len(item) > 64:
+                raise ValueError("each capability must be 1-64 characters")
+        return sorted(set(value))
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(SLUG, item):
+                raise ValueError(f"'{item}' is not a model id")
+        return value
+
+
+class Model(ModelSpec):
+    """A stored model: the spec plus what the server stamps on every write."""
+
+    createdAt: datetime | None = None
+    updatedAt: datetime | None = None
+    createdBy: str | None = None
+    updatedBy: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.displayName or self.name
+
+    def public(self) -> dict[str, Any]:
+        """The JSON a client sees."""
+        data = self.model_dump(mode="json")
+        data["displayName"] = self.label
+        data["config"] = self.config.model_dump(mode="json", exclude_none=True)
+        return data
+
+
+SERVER_FIELDS = frozenset({"createdAt", "updatedAt", "createdBy", "updatedBy"})
+MARKER_FIELD = "lastAuditId"
+
+
+def _known(model: type[BaseModel], data: dict[str, Any], path: str, dropped: list[str]) -> dict[str, Any]:
+    """``data`` without the keys ``model`` does not define, recursing into sub-models."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        info = model.model_fields.get(key)
+        if info is None:
+            dropped.append(path + key)
+            continue
+        sub = info.annotation
+        for candidate in getattr(sub, "__args__", (sub,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel) and isinstance(value, dict):
+                value = _known(candidate, value, f"{path}{key}.", dropped)
+                break
+        out[key] = value
+    return out
+
+
+def model_from_document(doc_id: str, data: dict[str, Any]) -> tuple[Model, list[str]]:
+    """Validate a stored document; returns the model and the keys that were ignored.
+
+    Raises ``pydantic.ValidationError`` when a known field holds a bad value.
+    """
+    dropped: list[str] = []
+    clean = _known(Model, {k: v for k, v in data.items() if k != MARKER_FIELD}, "", dropped)
+    clean["id"] = doc_id
+    clean.setdefault("name", doc_id)
+    return Model.model_validate(clean), dropped

@@ -1,0 +1,51 @@
+"""Deploy-time configuration, declared as Firebase params.
+
+Each value is read lazily (``.value`` reads the environment the Functions
+runtime fills from the params / ``.env`` files), so nothing here costs
+anything at import time and tests can change a setting with an env var.
+"""
+
+from __future__ import annotations
+
+from firebase_functions import params
+
+CORS_ORIGINS = params.StringParam(
+    "CORS_ORIGINS",
+    default="*",
+    description="Comma-separated origins allowed to call the gateway from a browser, or *.",
+)
+DEFAULT_ROLE = params.StringParam(
+    "DEFAULT_ROLE",
+    default="user",
+    description="Role of a signed-in user with neither a role claim nor a users/{uid} role.",
+)
+CHECK_REVOKED = params.BoolParam(
+    "AUTH_CHECK_REVOKED",
+    default=True,
+    description="Refuse revoked tokens and users disabled in Auth (user record cached briefly).",
+)
+USER_CACHE_SECONDS = params.IntParam(
+    "USER_CACHE_SECONDS",
+    default=60,
+    description="How long a user's Auth record and users/{uid} document are cached per instance.",
+)
+REGISTRY_CACHE_SECONDS = params.IntParam(
+    "REGISTRY_CACHE_SECONDS",
+    default=300,
+    description="How long model documents are cached per instance (the staleness bound).",
+)
+MAX_BODY_BYTES = params.IntParam(
+    "MAX_BODY_BYTES",
+    default=1 << 20,
+    description="Largest request body accepted, in bytes.",
+)
+HEALTH_CACHE_SECONDS = params.IntParam(
+    "HEALTH_CACHE_SECONDS",
+    default=30,
+    description="How long provider probe results are reused by the health function.",
+)
+HEALTH_PROBE_TIMEOUT_MS = params.IntParam(
+    "HEALTH_PROBE_TIMEOUT_MS",
+    default=1500,
+    description="Per-provider probe timeout in ms; health answers within about this long.",
+)

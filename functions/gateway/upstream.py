@@ -1,0 +1,27 @@
+"""The one pooled ``httpx.Client`` every outbound call of an instance shares."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+DEFAULT_READ_TIMEOUT_SECONDS = 60.0
+
+_lock = threading.Lock()
+_client: httpx.Client | None = None
+
+
+def client() -> httpx.Client:
+    """Keep-alive connections are reused across requests on a warm instance."""
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = httpx.Client(
+                    timeout=httpx.Timeout(DEFAULT_READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    follow_redirects=False,
+                )
+    return _client

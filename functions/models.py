@@ -1,0 +1,127 @@
+"""``models``: list and read models (any role); create, replace, patch, delete (admin).
+
+Routes: ``GET /``, ``GET /{id}``, ``POST /``, ``PUT /{id}``, ``PATCH /{id}``, ``DELETE /{id}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from firebase_functions import https_fn
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import http
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.registry import Query, registry
+from gateway.schemas import ModelSpec, ModelType
+
+
+class ListParams(BaseModel):
+    """Query string of ``GET /models``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ModelType | None = None
+    provider: str | None = Field(None, max_length=64)
+    enabled: bool | None = None
+    capability: str | None = Field(None, max_length=64)
+    sort: Literal["name", "-name", "createdAt", "-createdAt"] = "name"
+    limit: int = Field(50, ge=1, le=100)
+    pageToken: str | None = Field(None, max_length=512)
+
+
+def _model_id(ctx: http.Context, required: bool) -> str | None:
+    if len(ctx.path) > 1:
+        raise GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.path}")
+    if not ctx.path:
+        if required:
+            raise GatewayError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f"{ctx.request.method} needs a model id: /models/{{id}}",
+                headers={"Allow": "GET, POST, OPTIONS"},
+            )
+        return None
+    return ctx.path[0]
+
+
+def _is_admin(ctx: http.Context) -> bool:
+    return ctx.caller is not None and ctx.caller.role == "admin"
+
+
+def _get(ctx: http.Context) -> dict[str, Any]:
+    model_id = _model_id(ctx, required=False)
+    if model_id is not None:
+        model = registry().get(model_id)
+        if model is None or not (model.enabled or _is_admin(ctx)):
+            raise GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
+        return model.public()
+    params = http.validate(ListParams, ctx.request.args.to_dict())
+    query = Query(
+        type=params.type,
+        provider=params.provider,
+        enabled=params.enabled,
+        capability=params.capability,
+        sort=params.sort,
+        limit=params.limit,
+        page_token=params.pageToken,
+    )
+    page, token = registry().list(query, include_disabled=_is_admin(ctx))
+    return {"models": [m.public() for m in page], "nextPageToken": token}
+
+
+def _actor(ctx: http.Context) -> str:
+    assert ctx.caller is not None
+    return ctx.caller.uid
+
+
+def _body_for(ctx: http.Context, model_id: str) -> dict[str, Any]:
+    body = ctx.json()
+    if body.get("id", model_id) != model_id:
+        raise invalid("id", f"must match the id in the path ('{model_id}')")
+    return {**body, "id": model_id}
+
+
+def _create(ctx: http.Context) -> tuple[dict[str, Any], int]:
+    if ctx.path:
+        raise GatewayError(
+            ErrorCode.METHOD_NOT_ALLOWED, "POST creates at /models; use PUT or PATCH /models/{id}",
+            headers={"Allow": "GET, PUT, PATCH, DELETE, OPTIONS"},
+        )
+    spec = ctx.parse(ModelSpec)
+    return registry().create(spec, _actor(ctx)).public(), 201
+
+
+def _replace(ctx: http.Context) -> dict[str, Any]:
+    model_id = _model_id(ctx, required=True)
+    assert model_id is not None
+    spec = ctx.parse(ModelSpec, _body_for(ctx, model_id))
+    return registry().replace(spec, _actor(ctx)).public()
+
+
+def _patch(ctx: http.Context) -> dict[str, Any]:
+    model_id = _model_id(ctx, required=True)
+    assert model_id is not None
+    body = _body_for(ctx, model_id)
+    body.pop("id")
+    return registry().patch(model_id, body, _actor(ctx)).public()
+
+
+def _delete(ctx: http.Context) -> https_fn.Response:
+    model_id = _model_id(ctx, required=True)
+    assert model_id is not None
+    registry().delete(model_id, _actor(ctx))
+    return https_fn.Response(status=204)
+
+
+ROUTES = {
+    "GET": http.Handler(_get, roles=http.ALL_ROLES),
+    "POST": http.Handler(_create, roles=http.ADMIN),
+    "PUT": http.Handler(_replace, roles=http.ADMIN),
+    "PATCH": http.Handler(_patch, roles=http.ADMIN),
+    "DELETE": http.Handler(_delete, roles=http.ADMIN),
+}
+
+
+@https_fn.on_request()
+def models(request: https_fn.Request) -> https_fn.Response:
+    return http.serve(request, "models", ROUTES)

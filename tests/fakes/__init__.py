@@ -1,0 +1,1 @@
+"""Fake upstream servers: real HTTP on 127.0.0.1, the only test doubles."""

@@ -1,0 +1,34 @@
+"""A threaded HTTP server on a free loopback port, started and stopped by fixtures."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeServer:
+    """Serves ``handler`` on 127.0.0.1; ``state`` is shared with the handler as ``self.server.state``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], **state: Any) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.httpd.state = dict(state)  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.httpd.state  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

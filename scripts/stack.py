@@ -168,10 +168,10 @@ class Stack:
             "--config", str(self.config_path),
             "--only", ",".join(EMULATORS),
         ]
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")

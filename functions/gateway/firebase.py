@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import firebase_admin
     from google.cloud.firestore import Client as FirestoreClient
 
+APP_NAME = "gateway"
 _lock = threading.Lock()
 _app: firebase_admin.App | None = None
 _db: FirestoreClient | None = None
@@ -50,7 +51,11 @@ def _anonymous_credential() -> Any:
 
 
 def app() -> firebase_admin.App:
-    """The default Firebase Admin app, initialised once per process."""
+    """The gateway's Firebase Admin app, initialised once per process.
+
+    A named app, because the SDK's Firestore triggers initialise the default
+    app themselves, with credentials that do not exist under the emulators.
+    """
     global _app
     if _app is None:
         with _lock:
@@ -58,11 +63,11 @@ def app() -> firebase_admin.App:
                 import firebase_admin
 
                 try:
-                    _app = firebase_admin.get_app()
+                    _app = firebase_admin.get_app(APP_NAME)
                 except ValueError:
                     options = {"projectId": project_id()} if project_id() else None
                     cred = _anonymous_credential() if emulated() else None
-                    _app = firebase_admin.initialize_app(cred, options)
+                    _app = firebase_admin.initialize_app(cred, options, name=APP_NAME)
     return _app
 
 

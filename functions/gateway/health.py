@@ -52,7 +52,9 @@ def _probe(url: str, timeout: float) -> dict[str, Any]:
 
 
 def _providers() -> dict[str, dict[str, Any]]:
-    query = firebase.db().collection("providers").where("enabled", "==", True)
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = firebase.db().collection("providers").where(filter=FieldFilter("enabled", "==", True))
     return {snap.id: snap.to_dict() or {} for snap in query.stream()}
 
 

@@ -13,6 +13,7 @@ class FakeServer:
     def __init__(self, handler: type[BaseHTTPRequestHandler], **state: Any) -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
         self.httpd.state = dict(state)  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

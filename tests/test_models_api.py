@@ -1,0 +1,186 @@
+"""The models function over HTTP through the Functions emulator: CRUD, audit, roles, validation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+
+def _spec(**overrides: Any) -> dict[str, Any]:
+    spec = {
+        "id": f"m-{uuid.uuid4().hex[:10]}",
+        "name": "llama3.2",
+        "displayName": "Llama test",
+        "provider": "ollama",
+        "type": "text",
+        "config": {"temperature": 0.5, "maxTokens": 256, "maxTokensLimit": 4096},
+        "pricing": {"inputPer1M": 0.1, "outputPer1M": 0.2},
+        "capabilities": ["chat"],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def _audits(doc_id: str) -> list[dict[str, Any]]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from gateway import firebase
+
+    records = firebase.db().collection("audit").where(filter=FieldFilter("docId", "==", doc_id)).stream()
+    return sorted((r.to_dict() for r in records), key=lambda r: r["at"])
+
+
+@pytest.fixture(scope="module")
+def seeded(emulators) -> None:
+    from seed import load
+
+    load.load_providers(actor="test")
+
+
+def test_crud_round_trip_with_audit(emulators, accounts, seeded) -> None:
+    admin = accounts["admin"].headers
+    url = emulators.url("models")
+    spec = _spec()
+    model_id = spec["id"]
+
+    created = requests.post(url, json=spec, headers=admin, timeout=30)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["id"] == model_id and body["createdBy"] == accounts["admin"].uid
+    assert "lastAuditId" not in body
+
+    got = requests.get(f"{url}/{model_id}", headers=accounts["user"].headers, timeout=30)
+    assert got.status_code == 200 and got.json()["config"]["maxTokens"] == 256
+
+    replaced = requests.put(f"{url}/{model_id}", json={**spec, "name": "llama3.3"}, headers=admin, timeout=30)
+    assert replaced.status_code == 200 and replaced.json()["name"] == "llama3.3"
+    assert replaced.json()["createdAt"] == body["createdAt"]
+
+    patched = requests.patch(f"{url}/{model_id}", json={"config": {"temperature": 1.5}, "pricing": None}, headers=admin, timeout=30)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["config"] == {"temperature": 1.5, "maxTokens": 256, "maxTokensLimit": 4096}
+    assert patched.json()["pricing"] is None
+
+    deleted = requests.delete(f"{url}/{model_id}", headers=admin, timeout=30)
+    assert deleted.status_code == 204
+    assert requests.get(f"{url}/{model_id}", headers=admin, timeout=30).status_code == 404
+
+    records = _audits(model_id)
+    assert [r["action"] for r in records] == ["create", "update", "update", "delete"]
+    assert all(r["actor"] == accounts["admin"].uid and r["via"] == "api" for r in records)
+    assert records[0]["before"] is None and records[0]["after"]["name"] == "llama3.2"
+    assert records[1]["before"]["name"] == "llama3.2" and records[1]["after"]["name"] == "llama3.3"
+    assert records[3]["after"] is None and records[3]["before"]["name"] == "llama3.3"
+
+
+def test_duplicate_id_is_409(emulators, accounts, seeded) -> None:
+    spec = _spec()
+    url = emulators.url("models")
+    assert requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30).status_code == 201
+    again = requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "ALREADY_EXISTS"
+    assert len(_audits(spec["id"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/no-such-model"), ("PATCH", "/no-such-model"), ("DELETE", "/no-such-model"), ("GET", "/no-such-model")],
+)
+def test_unknown_model_is_404(emulators, accounts, seeded, method: str, path: str) -> None:
+    body = _spec(id="no-such-model") if method in ("PUT", "PATCH") else None
+    response = requests.request(method, emulators.url("models", path), json=body, headers=accounts["admin"].headers, timeout=30)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"id": "Not A Slug!"}, "id"),
+        ({"name": ""}, "name"),
+        ({"type": "video"}, "type"),
+        ({"provider": "no-such-provider"}, "provider"),
+        ({"config": {"temperature": 3}}, "config.temperature"),
+        ({"config": {"maxTokens": 0}}, "config.maxTokens"),
+        ({"config": {"temprature": 1}}, "config.temprature"),
+        ({"pricing": {"inputPer1M": -1}}, "pricing.inputPer1M"),
+        ({"endpointURL": "ftp://example.com"}, "endpointURL"),
+        ({"enabled": "maybe"}, "enabled"),
+        ({"createdAt": "2020-01-01T00:00:00Z"}, "createdAt"),
+        ({"capabilities": "chat"}, "capabilities"),
+    ],
+)
+def test_invalid_model_is_400_naming_the_field(emulators, accounts, seeded, overrides: dict[str, Any], field: str) -> None:
+    spec = _spec(**overrides)
+    response = requests.post(emulators.url("models"), json=spec, headers=accounts["admin"].headers, timeout=30)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert error["message"].startswith(f"{field}:")
+    assert field in [f["field"] for f in error["details"]["fields"]]
+    assert _audits(spec["id"]) == []
+
+
+def test_missing_required_field_is_named(emulators, accounts, seeded) -> None:
+    spec = _spec()
+    del spec["name"]
+    response = requests.post(emulators.url("models"), json=spec, headers=accounts["admin"].headers, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("name:")
+
+
+def test_path_and_body_ids_must_agree(emulators, accounts, seeded) -> None:
+    spec = _spec()
+    url = emulators.url("models")
+    requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30).raise_for_status()
+    response = requests.put(f"{url}/{spec['id']}", json={**spec, "id": "other"}, headers=accounts["admin"].headers, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("id:")
+
+
+ROLE_MATRIX = [
+    # method, needs an existing model, expected status per role (admin, user, viewer, anonymous)
+    ("GET-list", False, (200, 200, 200, 401)),
+    ("GET-one", True, (200, 200, 200, 401)),
+    ("POST", False, (201, 403, 403, 401)),
+    ("PUT", True, (200, 403, 403, 401)),
+    ("PATCH", True, (200, 403, 403, 401)),
+    ("DELETE", True, (204, 403, 403, 401)),
+]
+
+
+@pytest.mark.parametrize(("action", "needs_model", "expected"), ROLE_MATRIX, ids=[r[0] for r in ROLE_MATRIX])
+def test_role_matrix(emulators, accounts, seeded, action: str, needs_model: bool, expected: tuple[int, ...]) -> None:
+    url = emulators.url("models")
+    for who, status in zip(("admin", "user", "viewer", None), expected):
+        spec = _spec()
+        if needs_model:
+            requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30).raise_for_status()
+        headers = accounts[who].headers if who else {}
+        method = action.split("-")[0]
+        target = url if action in ("GET-list", "POST") else f"{url}/{spec['id']}"
+        body = {"displayName": "x"} if method == "PATCH" else spec if method in ("POST", "PUT") else None
+        response = requests.request(method, target, json=body, headers=headers, timeout=30)
+        assert response.status_code == status, f"{who} {action}: {response.text}"
+        if status >= 400:
+            assert response.json()["error"]["code"] == {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}[status]
+
+
+def test_health_needs_no_auth(emulators) -> None:
+    response = requests.get(emulators.url("health"), timeout=30)
+    assert response.status_code in (200, 503)
+    body = response.json()
+    assert set(body) == {"status", "timestamp", "version", "api", "providers", "summary"}
+
+
+def test_disabled_model_hidden_from_users_not_admins(emulators, accounts, seeded) -> None:
+    spec = _spec(enabled=False)
+    url = emulators.url("models")
+    requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30).raise_for_status()
+    assert requests.get(f"{url}/{spec['id']}", headers=accounts["user"].headers, timeout=30).status_code == 404
+    assert requests.get(f"{url}/{spec['id']}", headers=accounts["viewer"].headers, timeout=30).status_code == 404
+    assert requests.get(f"{url}/{spec['id']}", headers=accounts["admin"].headers, timeout=30).status_code == 200

@@ -1,0 +1,147 @@
+"""The registry in-process: Firestore reads counted by a spy on the client, pagination, bad documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def reads(monkeypatch) -> dict[str, int]:
+    """Counts every document read and query this process sends to Firestore.
+
+    ``CollectionReference.stream`` goes through ``Query.stream``, so that one spy sees every query.
+    """
+    from google.cloud.firestore_v1.document import DocumentReference
+    from google.cloud.firestore_v1.query import Query
+
+    counts = {"get": 0, "stream": 0}
+
+    def spy(cls: type, name: str, key: str) -> None:
+        original = getattr(cls, name)
+
+        def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counts[key] += 1
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counted)
+
+    spy(DocumentReference, "get", "get")
+    spy(Query, "stream", "stream")
+    return counts
+
+
+def _create(local, admin, model_id: str, **fields: Any) -> dict[str, Any]:
+    spec = {"id": model_id, "name": model_id, "provider": "ollama", **fields}
+    response = local("models").post("/", json=spec, headers=admin.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_warm_requests_read_nothing_and_writes_invalidate(local, clean, accounts, reads) -> None:
+    admin, user = accounts["admin"], accounts["user"]
+    _create(local, admin, "alpha")
+    _create(local, admin, "beta")
+
+    first = local("models").get("/", headers=user.headers)
+    assert first.status_code == 200 and len(first.get_json()["models"]) == 2
+    cold = dict(reads)
+    assert cold["stream"] >= 1
+
+    for _ in range(3):
+        assert local("models").get("/", headers=user.headers).status_code == 200
+        assert local("models").get("/alpha", headers=user.headers).status_code == 200
+    assert reads == cold, "a warm request read Firestore"
+
+    patched = local("models").patch("/alpha", json={"displayName": "Alpha!"}, headers=admin.headers)
+    assert patched.status_code == 200
+    after_write = dict(reads)
+    listing = local("models").get("/", headers=user.headers).get_json()["models"]
+    assert reads["stream"] == after_write["stream"] + 1, "the write did not invalidate the list"
+    assert [m["displayName"] for m in listing] == ["Alpha!", "beta"]
+
+
+def test_unknown_id_is_cached_too(local, clean, accounts, reads) -> None:
+    from gateway.registry import registry
+
+    user = accounts["user"]
+    local("models").get("/", headers=user.headers)  # warm the account cache
+    registry().invalidate()
+    before = dict(reads)
+    assert local("models").get("/nope", headers=user.headers).status_code == 404
+    assert reads["get"] == before["get"] + 1
+    assert local("models").get("/nope", headers=user.headers).status_code == 404
+    assert reads["get"] == before["get"] + 1
+
+
+def test_pagination_filters_and_sort(local, clean, accounts) -> None:
+    admin, viewer = accounts["admin"], accounts["viewer"]
+    for i in range(7):
+        _create(local, admin, f"text-{i}", capabilities=["chat"] if i % 2 else [])
+    _create(local, admin, "image-1", type="image")
+    _create(local, admin, "hidden", enabled=False)
+
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        query = {"limit": 3, **({"pageToken": token} if token else {})}
+        body = local("models").get("/", query_string=query, headers=viewer.headers).get_json()
+        seen += [m["id"] for m in body["models"]]
+        pages += 1
+        token = body["nextPageToken"]
+        if not token:
+            break
+    assert pages == 3
+    assert seen == ["image-1", *[f"text-{i}" for i in range(7)]]
+
+    def ids(query: dict[str, Any], who=viewer) -> list[str]:
+        response = local("models").get("/", query_string=query, headers=who.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [m["id"] for m in response.get_json()["models"]]
+
+    assert ids({"type": "image"}) == ["image-1"]
+    assert ids({"capability": "chat"}) == ["text-1", "text-3", "text-5"]
+    assert ids({"provider": "lmstudio"}) == []
+    assert ids({"sort": "-name", "limit": 2}) == ["text-6", "text-5"]
+    assert ids({"sort": "createdAt", "limit": 2}) == ["text-0", "text-1"]
+    assert "hidden" not in ids({"limit": 100})
+    assert ids({"enabled": "false"}, who=admin) == ["hidden"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"sort": "price"}, "sort"), ({"type": "x"}, "type"),
+     ({"pageToken": "garbage"}, "pageToken"), ({"colour": "red"}, "colour")],
+)
+def test_bad_list_query_is_400(local, clean, accounts, query: dict[str, Any], field: str) -> None:
+    response = local("models").get("/", query_string=query, headers=accounts["user"].headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith(f"{field}:")
+
+
+def test_page_token_of_another_sort_is_400(local, clean, accounts) -> None:
+    for i in range(3):
+        _create(local, accounts["admin"], f"m-{i}")
+    token = local("models").get("/", query_string={"limit": 1}, headers=accounts["user"].headers).get_json()["nextPageToken"]
+    response = local("models").get("/", query_string={"limit": 1, "sort": "createdAt", "pageToken": token}, headers=accounts["user"].headers)
+    assert response.status_code == 400
+
+
+def test_hand_edited_documents_are_validated_on_read(local, clean, accounts) -> None:
+    """Console edits: a bad document is skipped, unknown keys ignored, missing fields defaulted."""
+    from gateway import firebase
+
+    models = firebase.db().collection("models")
+    models.document("broken").set({"name": "x", "provider": "ollama", "config": {"temperature": "hot"}})
+    models.document("sparse").set({"provider": "ollama"})
+    models.document("extra").set({"name": "e", "provider": "ollama", "colour": "red", "config": {"maxTokens": 5, "foo": 1}})
+    models.document("wrong-type").set({"name": 42, "provider": "ollama"})
+
+    body = local("models").get("/", headers=accounts["user"].headers).get_json()
+    by_id = {m["id"]: m for m in body["models"]}
+    assert set(by_id) == {"sparse", "extra"}
+    assert by_id["sparse"]["name"] == "sparse" and by_id["sparse"]["type"] == "text" and by_id["sparse"]["enabled"] is True
+    assert by_id["extra"]["config"] == {"maxTokens": 5} and "colour" not in by_id["extra"]
+    assert local("models").get("/broken", headers=accounts["admin"].headers).status_code == 404

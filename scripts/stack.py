@@ -106,6 +106,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def descendants(root: int) -> list[int]:
+    """Every live descendant of ``root``, from /proc (detached ones included)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
 class Stack:
     """One running Emulator Suite, in its own process group."""
 
@@ -185,13 +205,24 @@ class Stack:
         raise RuntimeError(f"emulators did not start (log {self.log_path}):\n{tail}")
 
     def stop(self) -> None:
-        """Stop firebase and everything it started (Python workers included)."""
+        """Stop firebase and everything it started.
+
+        Python workers stay in firebase's process group; the Java emulators
+        are spawned detached (a session of their own), so they are found as
+        descendants before firebase exits, and killed if they outlive it.
+        """
         if self.process is not None:
+            children = descendants(self.process.pid)
             try:
                 os.killpg(self.process.pid, signal.SIGINT)
                 self.process.wait(timeout=20)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:

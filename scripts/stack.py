@@ -256,6 +256,7 @@ def dev() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started in the background, where SIGINT is ignored
     try:
         print("stack: starting the Auth, Firestore, Storage and Functions emulators ...", flush=True)
         stack.start()

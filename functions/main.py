@@ -9,10 +9,11 @@ where no target is set.
 
 import os
 
+from generate_text import generate_text
 from health import health
 from models import models
 
-__all__ = ["health", "models"]
+__all__ = ["generate_text", "health", "models"]
 
 if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
     from model_audit import audit_model_edits

@@ -13,6 +13,8 @@ What it works around, all recorded in ../shared/LOCAL_STACK.md:
 - Python workers outlive the CLI: firebase runs in its own process group and
   the whole group is killed on stop.
 - busy default ports: a second stack picks free ports instead of colliding.
+- Secret Manager has no Google emulator: ``drongo`` serves its REST API
+  locally, and the functions reach it through SECRET_MANAGER_EMULATOR_HOST.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ EMULATORS = ("auth", "firestore", "storage", "functions")
 FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 LAUNCHER = CACHE / "firestore-launcher.jar"
 STANDIN = CACHE / "storage-rules-standin.jar"
+SECRET_MANAGER_PORT = 8931
 
 
 def sdk_root() -> Path:
@@ -134,6 +137,7 @@ class Stack:
         emulators = self.config["emulators"]
         ports = {name: emulators[name]["port"] for name in emulators if isinstance(emulators[name], dict) and "port" in emulators[name]}
         ports["websocket"] = emulators["firestore"]["websocketPort"]
+        ports["secretmanager"] = SECRET_MANAGER_PORT
         busy = [f"{name}:{port}" for name, port in ports.items() if not port_free(port)]
         if fresh_ports or busy:
             if busy and not fresh_ports:
@@ -142,12 +146,13 @@ class Stack:
         for name, port in ports.items():
             if name == "websocket":
                 emulators["firestore"]["websocketPort"] = port
-            else:
+            elif name != "secretmanager":
                 emulators[name]["port"] = port
         self.ports = ports
         self.config_path = ROOT / f".firebase-stack-{os.getpid()}.json"
         self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.secret_manager: subprocess.Popen[bytes] | None = None
 
     def host(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
@@ -165,7 +170,23 @@ class Stack:
             "FIREBASE_AUTH_EMULATOR_HOST": self.host("auth"),
             "FIREBASE_STORAGE_EMULATOR_HOST": self.host("storage"),
             "STORAGE_EMULATOR_HOST": f"http://{self.host('storage')}",
+            "SECRET_MANAGER_EMULATOR_HOST": self.host("secretmanager"),
         }
+
+    def _start_secret_manager(self, log: Any) -> None:
+        drongo = Path(sys.executable).with_name("drongo")
+        self.secret_manager = subprocess.Popen(
+            [str(drongo), "server", "--host", "127.0.0.1", "--port", str(self.ports["secretmanager"])],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if not port_free(self.ports["secretmanager"]):
+                return
+            if self.secret_manager.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("the local Secret Manager (drongo) did not start")
 
     def start(self, timeout: float = 180) -> None:
         for path in (LAUNCHER, STANDIN):
@@ -181,6 +202,7 @@ class Stack:
         env["FIREBASE_EMULATORS_PATH"] = str(CACHE)
         for var in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST"):
             env.pop(var, None)
+        env["SECRET_MANAGER_EMULATOR_HOST"] = self.host("secretmanager")
         cmd = [
             str(ROOT / "node_modules" / ".bin" / "firebase"),
             "emulators:start",
@@ -189,6 +211,7 @@ class Stack:
             "--only", ",".join(EMULATORS),
         ]
         with self.log_path.open("wb") as log:
+            self._start_secret_manager(log)
             self.process = subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
@@ -229,6 +252,10 @@ class Stack:
                 pass
             self.process.wait()
             self.process = None
+        if self.secret_manager is not None:
+            self.secret_manager.kill()
+            self.secret_manager.wait()
+            self.secret_manager = None
         self.config_path.unlink(missing_ok=True)
 
     def write_state(self) -> None:
@@ -270,10 +297,10 @@ def dev() -> None:
         accounts = demo_users.create_all()
         print(f"\nstack: ready in {ready:.1f} s (log: {stack.log_path})")
         print(f"  project      {PROJECT}  (demo project: offline, no Google login)")
-        for name in ("auth", "firestore", "storage", "functions"):
-            print(f"  {name:<12} http://{stack.host(name)}")
+        for name in ("auth", "firestore", "storage", "functions", "secretmanager"):
+            print(f"  {name:<13} http://{stack.host(name)}")
         print("\nFunctions:")
-        for name in ("health", "models"):
+        for name in ("health", "models", "generate_text", "openai"):
             print(f"  {name:<12} {stack.function_url(name)}")
         print("\nDemo accounts (password: demo-password):")
         for email, role in accounts:

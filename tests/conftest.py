@@ -137,3 +137,82 @@ class InProcess:
 @pytest.fixture(scope="session")
 def local(stack: stack_module.Stack) -> InProcess:
     return InProcess()
+
+
+KEYS = {
+    "openai": "sk-test-openai-0123456789abcdef",
+    "openrouter": "sk-or-test-0123456789abcdef",
+    "huggingface": "hf_test_0123456789abcdef",
+    "anthropic": "sk-ant-test-0123456789abcdef",
+    "gemini": "AIza-test-0123456789abcdef",
+}
+
+
+@pytest.fixture(scope="session")
+def upstreams(stack: stack_module.Stack) -> Iterator[dict[str, Any]]:
+    """One fake server per provider wire format, for the whole run."""
+    from fakes.anthropic_server import AnthropicServer
+    from fakes.gemini_server import GeminiServer
+    from fakes.ollama_server import OllamaServer
+    from fakes.openai_server import OpenAIServer
+    from fakes.server import FakeServer
+
+    servers = {
+        "openai": FakeServer(OpenAIServer),
+        "openrouter": FakeServer(OpenAIServer),
+        "huggingface": FakeServer(OpenAIServer),
+        "lmstudio": FakeServer(OpenAIServer),
+        "ollama": FakeServer(OllamaServer),
+        "anthropic": FakeServer(AnthropicServer),
+        "gemini": FakeServer(GeminiServer),
+    }
+    for server in servers.values():
+        server.__enter__()
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            server.__exit__(None, None, None)
+
+
+PROVIDER_DOCS = {
+    "openai": ("openai", "{url}/v1", "OPENAI_API_KEY"),
+    "openrouter": ("openrouter", "{url}/api/v1", "OPENROUTER_API_KEY"),
+    "huggingface": ("huggingface", "{url}/v1", "HF_TOKEN"),
+    "lmstudio": ("lmstudio", "{url}/v1", None),
+    "ollama": ("ollama", "{url}", None),
+    "anthropic": ("anthropic", "{url}", "ANTHROPIC_API_KEY"),
+    "gemini": ("gemini", "{url}/v1beta", "GEMINI_API_KEY"),
+}
+
+
+@pytest.fixture
+def providers(clean, upstreams) -> dict[str, Any]:
+    """Provider documents pointing at the fakes, one text model each (``<provider>-chat``), keys in Secret Manager."""
+    from gateway import firebase, providers_store, secrets
+    from gateway.registry import registry
+
+    db = firebase.db()
+    for name, (kind, base, secret) in PROVIDER_DOCS.items():
+        server = upstreams[name]
+        server.state.clear()
+        server.state.update({"key": KEYS.get(name), "flavor": kind, "faults": [], "requests": []})
+        db.collection("providers").document(name).set(
+            {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "secretName": secret}
+        )
+        db.collection("models").document(f"{name}-chat").set(
+            {
+                "name": f"{name}-model",
+                "provider": name,
+                "type": "text",
+                "enabled": True,
+                "config": {"maxTokens": 64, "maxTokensLimit": 1000, "timeoutSeconds": 2},
+                "pricing": {"inputPer1M": 1.0, "outputPer1M": 2.0},
+            }
+        )
+        if secret:
+            secrets.put(secret, KEYS[name])
+    secrets.forget()
+    providers_store.invalidate()
+    registry().invalidate()
+    return upstreams

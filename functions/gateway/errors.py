@@ -17,6 +17,7 @@ class ErrorCode(str, enum.Enum):
     """The codes a client can see. The HTTP status of each is in :data:`STATUS`."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    PROVIDER_BAD_REQUEST = "PROVIDER_BAD_REQUEST"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     NOT_FOUND = "NOT_FOUND"
@@ -27,12 +28,14 @@ class ErrorCode(str, enum.Enum):
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
     PROVIDER_ERROR = "PROVIDER_ERROR"
+    PROVIDER_AUTH = "PROVIDER_AUTH"
     UNAVAILABLE = "UNAVAILABLE"
     PROVIDER_TIMEOUT = "PROVIDER_TIMEOUT"
 
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_ARGUMENT: 400,
+    ErrorCode.PROVIDER_BAD_REQUEST: 400,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.NOT_FOUND: 404,
@@ -43,6 +46,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
     ErrorCode.PROVIDER_ERROR: 502,
+    ErrorCode.PROVIDER_AUTH: 502,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.PROVIDER_TIMEOUT: 504,
 }

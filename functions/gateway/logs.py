@@ -24,6 +24,13 @@ def redact(value: str) -> None:
             _secrets.add(value)
 
 
+def scrub(text: str) -> str:
+    """``text`` with every registered secret masked (for error messages quoting a provider)."""
+    for secret in tuple(_secrets):
+        text = text.replace(secret, "[REDACTED]")
+    return text
+
+
 def prompt_prefix(text: str) -> str:
     """The most of a prompt a log may carry."""
     return text if len(text) <= PROMPT_PREFIX_CHARS else text[:PROMPT_PREFIX_CHARS] + "…"
@@ -32,10 +39,7 @@ def prompt_prefix(text: str) -> str:
 def _write(severity: str, message: str, fields: dict[str, Any]) -> None:
     entry: dict[str, Any] = {"severity": severity, "message": message, **fields}
     if _secrets:
-        text = json.dumps(entry, default=str, ensure_ascii=False)
-        for secret in tuple(_secrets):
-            text = text.replace(secret, "[REDACTED]")
-        entry = json.loads(text)
+        entry = json.loads(scrub(json.dumps(entry, default=str, ensure_ascii=False)))
     logger.write(entry)  # type: ignore[arg-type]
 
 

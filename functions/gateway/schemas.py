@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -97,6 +97,7 @@ class Model(ModelSpec):
         return data
 
 
+D = TypeVar("D", bound=BaseModel)
 SERVER_FIELDS = frozenset({"createdAt", "updatedAt", "createdBy", "updatedBy"})
 MARKER_FIELD = "lastAuditId"
 
@@ -119,12 +120,40 @@ def _known(model: type[BaseModel], data: dict[str, Any], path: str, dropped: lis
 
 
 def model_from_document(doc_id: str, data: dict[str, Any]) -> tuple[Model, list[str]]:
-    """Validate a stored document; returns the model and the keys that were ignored.
+    """Validate a stored model; returns it and the keys that were ignored.
 
     Raises ``pydantic.ValidationError`` when a known field holds a bad value.
     """
+    return from_document(Model, doc_id, {"name": doc_id, **data})
+
+
+def from_document(schema: type[D], doc_id: str, data: dict[str, Any]) -> tuple[D, list[str]]:
+    """Validate a stored document against ``schema``, ignoring (and reporting) unknown keys."""
     dropped: list[str] = []
-    clean = _known(Model, {k: v for k, v in data.items() if k != MARKER_FIELD}, "", dropped)
+    clean = _known(schema, {k: v for k, v in data.items() if k != MARKER_FIELD}, "", dropped)
     clean["id"] = doc_id
-    clean.setdefault("name", doc_id)
-    return Model.model_validate(clean), dropped
+    return schema.model_validate(clean), dropped
+
+
+ProviderType = Literal["openai-compatible", "openai", "lmstudio", "openrouter", "ollama", "huggingface", "anthropic", "gemini"]
+HttpURL = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$", max_length=2048)]
+
+
+class Provider(BaseModel):
+    """A ``providers/{id}`` document: where a provider is and which secret holds its key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SLUG)
+    type: ProviderType
+    baseUrl: HttpURL
+    displayName: str | None = Field(None, max_length=200)
+    enabled: bool = True
+    headers: dict[str, str] = Field(default_factory=dict)
+    secretName: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    healthCheckUrl: HttpURL | None = None
+    imageBaseUrl: HttpURL | None = None
+    appUrl: HttpURL | None = None
+    appTitle: str | None = Field(None, max_length=200)
+    createdAt: datetime | None = None
+    updatedAt: datetime | None = None

@@ -49,3 +49,23 @@ HEALTH_PROBE_TIMEOUT_MS = params.IntParam(
     default=1500,
     description="Per-provider probe timeout in ms; health answers within about this long.",
 )
+SSE_HEARTBEAT_SECONDS = params.IntParam(
+    "SSE_HEARTBEAT_SECONDS",
+    default=15,
+    description="Seconds of upstream silence after which a stream sends a ': keep-alive' comment.",
+)
+RETRY_MAX_ATTEMPTS = params.IntParam(
+    "RETRY_MAX_ATTEMPTS",
+    default=3,
+    description="Upstream attempts per provider call (first try included).",
+)
+RETRY_TOTAL_SECONDS = params.IntParam(
+    "RETRY_TOTAL_SECONDS",
+    default=30,
+    description="Most time spent waiting between upstream retries for one request.",
+)
+SECRET_CACHE_SECONDS = params.IntParam(
+    "SECRET_CACHE_SECONDS",
+    default=300,
+    description="How long a provider key read from Secret Manager is kept in memory.",
+)

@@ -1,0 +1,287 @@
+"""Text generation: model -> provider -> adapter, with retries, key refresh and fallbacks.
+
+The edge functions (``generate_text``, ``openai``) validate a request into
+:class:`TextParams` and call :func:`complete` or :func:`open_stream`. Both
+try the model, then each of its ``fallbacks`` in order, moving on only when a
+model fails before anything was sent to the client.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gateway import logs, providers_store, retry, secrets, upstream
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.providers import adapter_class
+from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, Message, UpstreamError, Usage
+from gateway.registry import registry
+from gateway.schemas import Model, Pricing
+
+TEXT_TYPES = ("text", "multimodal")
+DEFAULT_TIMEOUT_SECONDS = 60.0
+FALLBACK_CODES = frozenset(
+    {ErrorCode.RATE_LIMITED, ErrorCode.PROVIDER_ERROR, ErrorCode.PROVIDER_AUTH, ErrorCode.PROVIDER_TIMEOUT, ErrorCode.UNAVAILABLE}
+)
+FINISH_REASONS = {
+    "stop": "stop", "end_turn": "stop", "stop_sequence": "stop", "STOP": "stop",
+    "length": "length", "max_tokens": "length", "MAX_TOKENS": "length",
+    "content_filter": "content_filter", "SAFETY": "content_filter", "RECITATION": "content_filter",
+    "tool_calls": "tool_calls", "tool_use": "tool_calls",
+}
+
+T = TypeVar("T")
+
+
+@dataclass
+class TextParams:
+    """A validated text request, provider-neutral."""
+
+    messages: list[Message]
+    system_prompt: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+
+
+@dataclass
+class Result:
+    """A finished generation and where it came from."""
+
+    model: Model
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    cost: dict[str, Any] | None
+    latency_ms: float
+
+
+@dataclass
+class Stream:
+    """An open stream: the first event already read (so failures before it could fall back)."""
+
+    model: Model
+    first: Delta | Final
+    rest: Iterator[Delta | Final]
+    adapter: Adapter
+    started: float = field(default_factory=time.perf_counter)
+
+
+def text_model(model_id: str, field_name: str = "modelId") -> Model:
+    """An enabled text or multimodal model; 404 or 400 (naming the field) otherwise."""
+    model = registry().get(model_id)
+    if model is None or not model.enabled:
+        raise GatewayError(
+            ErrorCode.NOT_FOUND, f"{field_name}: model '{model_id}' not found or disabled", {"field": field_name, "id": model_id}
+        )
+    if model.type not in TEXT_TYPES:
+        raise invalid(field_name, f"model '{model_id}' is an {model.type} model, not a text model")
+    return model
+
+
+def check_limits(model: Model, params: TextParams, field_name: str = "maxTokens") -> None:
+    limit = model.config.maxTokensLimit
+    if params.max_tokens is not None and limit is not None and params.max_tokens > limit:
+        raise invalid(field_name, f"must be at most {limit} for model '{model.id}'")
+
+
+def normalize_finish(reason: str | None) -> str | None:
+    return None if reason is None else FINISH_REASONS.get(reason, reason.lower())
+
+
+def cost(pricing: Pricing | None, usage: Usage, reported: float | None) -> dict[str, Any] | None:
+    """USD cost from the model's pricing, or the provider's own figure; None when unknown."""
+    input_cost = output_cost = None
+    if pricing is not None:
+        if pricing.inputPer1M is not None and usage.prompt_tokens is not None:
+            input_cost = round(usage.prompt_tokens * pricing.inputPer1M / 1e6, 10)
+        if pricing.outputPer1M is not None and usage.completion_tokens is not None:
+            output_cost = round(usage.completion_tokens * pricing.outputPer1M / 1e6, 10)
+    if reported is not None:
+        return {"input": input_cost, "output": output_cost, "total": round(reported, 10), "currency": "USD", "source": "provider"}
+    if input_cost is None or output_cost is None:
+        return None
+    return {"input": input_cost, "output": output_cost, "total": round(input_cost + output_cost, 10), "currency": "USD", "source": "pricing"}
+
+
+def _adapter(model: Model) -> Adapter:
+    provider = providers_store.get(model.provider)
+    if provider is None:
+        raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is not configured", {"provider": model.provider})
+    if not provider.enabled:
+        raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is disabled", {"provider": model.provider})
+    cls = adapter_class(provider.type)
+    if cls is None:
+        raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'", {"provider": model.provider})
+    key = secrets.get(provider.secretName)
+    if cls.needs_key and provider.secretName and not key:
+        raise GatewayError(
+            ErrorCode.PROVIDER_AUTH,
+            f"Provider '{model.provider}' has no key: set secret {provider.secretName}",
+            {"provider": model.provider},
+        )
+    return cls(providers_store.config(provider), key, upstream.client())
+
+
+def chat_request(model: Model, params: TextParams) -> ChatRequest:
+    config = model.config
+    system = params.system_prompt or config.systemPrompt
+    messages = ([Message("system", system)] if system else []) + params.messages
+    return ChatRequest(
+        model=model.name,
+        messages=messages,
+        temperature=params.temperature if params.temperature is not None else config.temperature,
+        max_tokens=params.max_tokens if params.max_tokens is not None else config.maxTokens,
+        top_p=params.top_p if params.top_p is not None else config.topP,
+        stop=params.stop,
+        timeout=config.timeoutSeconds or DEFAULT_TIMEOUT_SECONDS,
+        base_url=str(model.endpointURL) if model.endpointURL else None,
+    )
+
+
+def _call(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
+    """``fn`` with retries; a 401 refreshes the key from Secret Manager once."""
+    refreshed = False
+
+    def attempt() -> T:
+        nonlocal refreshed
+        try:
+            return fn()
+        except UpstreamError as err:
+            name = adapter.config.secret_name
+            if err.status == 401 and name and not refreshed:
+                refreshed = True
+                key = secrets.refresh(name)
+                if key and key != adapter.key:
+                    adapter.key = key
+                    return fn()
+            raise
+
+    try:
+        return retry.run(attempt)
+    except UpstreamError as err:
+        raise retry.to_gateway_error(err, model.provider) from None
+
+
+def _candidates(model: Model) -> Iterator[Model]:
+    yield model
+    for fallback_id in model.fallbacks:
+        fallback = registry().get(fallback_id)
+        if fallback is not None and fallback.enabled and fallback.type in TEXT_TYPES and fallback.id != model.id:
+            yield fallback
+
+
+def _with_fallbacks(model: Model, run: Callable[[Model], T]) -> T:
+    last: GatewayError | None = None
+    for candidate in _candidates(model):
+        try:
+            return run(candidate)
+        except GatewayError as err:
+            if err.code not in FALLBACK_CODES:
+                raise
+            if model.fallbacks:
+                logs.warn("model failed before answering; trying its fallbacks", modelId=candidate.id, code=err.code.value)
+            last = err
+    assert last is not None
+    raise last
+
+
+def complete(model: Model, params: TextParams) -> Result:
+    """A whole answer."""
+    started = time.perf_counter()
+
+    def run(candidate: Model) -> Result:
+        adapter = _adapter(candidate)
+        request = chat_request(candidate, params)
+        answer: Completion = _call(candidate, adapter, lambda: adapter.generate(request))
+        return Result(
+            model=candidate,
+            text=answer.text,
+            finish_reason=normalize_finish(answer.finish_reason),
+            usage=answer.usage,
+            cost=cost(candidate.pricing, answer.usage, answer.cost),
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    return _with_fallbacks(model, run)
+
+
+def open_stream(model: Model, params: TextParams) -> Stream:
+    """A stream whose first event has arrived; before that, failures retry and fall back."""
+
+    def run(candidate: Model) -> Stream:
+        adapter = _adapter(candidate)
+        request = chat_request(candidate, params)
+
+        def first() -> tuple[Delta | Final, Iterator[Delta | Final]]:
+            events = adapter.stream(request)
+            try:
+                return next(events), events
+            except StopIteration:
+                raise UpstreamError("provider stream was empty", kind="protocol") from None
+
+        head, rest = _call(candidate, adapter, first)
+        return Stream(candidate, head, rest, adapter)
+
+    return _with_fallbacks(model, run)
+
+
+HEARTBEAT = object()
+_END = object()
+
+
+def pump(stream: Stream, heartbeat_seconds: float) -> Iterator[Any]:
+    """The stream's events as they arrive, ``HEARTBEAT`` after each silent period.
+
+    A thread reads the upstream so silence can be noticed; closing this
+    generator (the client went away) closes the upstream connection at once.
+    An upstream failure is raised here as a :class:`GatewayError`.
+    """
+    events: queue.Queue[Any] = queue.Queue()
+    cancelled = threading.Event()
+
+    def read() -> None:
+        try:
+            for event in stream.rest:
+                events.put(event)
+                if cancelled.is_set():
+                    break
+            events.put(_END)
+        except UpstreamError as err:
+            events.put(err if not cancelled.is_set() else _END)
+        except Exception as exc:  # a reader dying must not leave the client hanging
+            events.put(exc)
+        finally:
+            if cancelled.is_set() and hasattr(stream.rest, "close"):
+                stream.rest.close()
+
+    yield stream.first
+    if isinstance(stream.first, Final):
+        return
+    reader = threading.Thread(target=read, name="stream-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=heartbeat_seconds)
+            except queue.Empty:
+                yield HEARTBEAT
+                continue
+            if item is _END:
+                return
+            if isinstance(item, UpstreamError):
+                raise retry.to_gateway_error(item, stream.model.provider)
+            if isinstance(item, Exception):
+                raise item
+            yield item
+            if isinstance(item, Final):
+                return
+    finally:
+        if reader.is_alive():
+            cancelled.set()
+            stream.adapter.cancel()

@@ -1,0 +1,292 @@
+"""The adapter interface every provider file implements, and what adapters share.
+
+An adapter turns one :class:`ChatRequest` into the provider's wire format and
+the provider's answer back into :class:`Completion` or a stream of
+:class:`Delta` / :class:`Final` events. Every failure leaves an adapter as an
+:class:`UpstreamError`; ``gateway.retry`` decides what to retry and how the
+client sees the rest.
+
+Exceptions::
+
+    UpstreamError            one failed upstream exchange
+      .status                HTTP status, or None for transport failures
+      .kind                  "http" | "timeout" | "connect" | "protocol"
+      .retry_after           seconds the provider asked us to wait, if any
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from gateway import logs
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A ``providers/{id}`` document, as an adapter needs it."""
+
+    id: str
+    type: str
+    base_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    secret_name: str | None = None
+    app_url: str | None = None
+    app_title: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A provider-neutral chat request (``model`` is the provider's model name)."""
+
+    model: str
+    messages: list[Message]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    timeout: float = 60.0
+    base_url: str | None = None
+
+    @property
+    def system(self) -> str | None:
+        parts = [m.content for m in self.messages if m.role == "system"]
+        return "\n\n".join(parts) if parts else None
+
+    @property
+    def turns(self) -> list[Message]:
+        return [m for m in self.messages if m.role != "system"]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {"promptTokens": self.prompt_tokens, "completionTokens": self.completion_tokens, "totalTokens": self.total_tokens}
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    cost: float | None = None
+    """What the provider itself says the call cost (USD), when it says."""
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed text."""
+
+    text: str
+
+
+@dataclass
+class Final:
+    """The end of a stream: why it stopped, what it used, what it cost."""
+
+    finish_reason: str | None
+    usage: Usage
+    cost: float | None = None
+
+
+class UpstreamError(Exception):
+    def __init__(self, message: str, status: int | None = None, kind: str = "http", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = logs.scrub(message)[:500]
+        self.status = status
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_message(body: bytes, fallback: str) -> str:
+    """The provider's own error message from a JSON error body, or ``fallback``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:300] or fallback
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("error") or fallback)
+        if isinstance(error, str):
+            return error
+    return fallback
+
+
+class Adapter:
+    """One provider's wire format. Subclasses set ``type`` and implement the four calls."""
+
+    type: ClassVar[str]
+    needs_key: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig, key: str | None, client: httpx.Client) -> None:
+        self.config = config
+        self.key = key
+        self.client = client
+        self._streams: list[httpx.Response] = []
+
+    def generate(self, request: ChatRequest) -> Completion:
+        raise NotImplementedError
+
+    def stream(self, request: ChatRequest) -> Iterator[Delta | Final]:
+        raise NotImplementedError
+
+    def list_models(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def health_check(self) -> None:
+        """A call that costs no tokens; raises :class:`UpstreamError` when the provider is not usable."""
+        self.list_models()
+
+    def base(self, request: ChatRequest | None = None) -> str:
+        return ((request.base_url if request else None) or self.config.base_url).rstrip("/")
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def headers(self) -> dict[str, str]:
+        return {**self.config.headers, **self.auth_headers()}
+
+    def check(self, response: httpx.Response) -> None:
+        """Raise :class:`UpstreamError` for an error status (reading the body of a stream first)."""
+        if response.status_code < 400:
+            return
+        body = response.read()
+        raise UpstreamError(
+            error_message(body, f"HTTP {response.status_code}"),
+            status=response.status_code,
+            retry_after=parse_retry_after(response.headers),
+        )
+
+    def post_json(self, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        with transport_errors():
+            response = self.client.post(url, json=body, headers=self.headers(), timeout=_timeout(timeout))
+        self.check(response)
+        return decode_json(response.content)
+
+    def get_json(self, url: str, timeout: float = 10.0) -> Any:
+        with transport_errors():
+            response = self.client.get(url, headers=self.headers(), timeout=_timeout(timeout))
+        self.check(response)
+        return decode_json(response.content)
+
+    def open_stream(self, url: str, body: dict[str, Any], timeout: float) -> httpx.Response:
+        """Send a streaming request; the caller reads and closes the response."""
+        request = self.client.build_request("POST", url, json=body, headers=self.headers(), timeout=_timeout(timeout))
+        with transport_errors():
+            response = self.client.send(request, stream=True)
+        try:
+            self.check(response)
+        except BaseException:
+            response.close()
+            raise
+        self._streams.append(response)
+        return response
+
+    def cancel(self) -> None:
+        """Close every stream this adapter opened (the client went away); safe from another thread."""
+        for response in self._streams:
+            response.close()
+
+
+def _timeout(read: float) -> httpx.Timeout:
+    from gateway.upstream import CONNECT_TIMEOUT_SECONDS
+
+    return httpx.Timeout(read, connect=CONNECT_TIMEOUT_SECONDS)
+
+
+def decode_json(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise UpstreamError("provider sent malformed JSON", status=None, kind="protocol") from None
+
+
+class transport_errors:
+    """Map httpx's transport failures to :class:`UpstreamError` (a context manager)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or not isinstance(exc, httpx.TransportError):
+            return
+        if isinstance(exc, httpx.TimeoutException):
+            kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
+            raise UpstreamError("provider timed out", kind=kind) from exc
+        if isinstance(exc, httpx.ConnectError):
+            raise UpstreamError("provider unreachable", kind="connect") from exc
+        raise UpstreamError(f"connection to provider failed ({type(exc).__name__})", kind="protocol") from exc
+
+
+def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
+    """``(event, data)`` pairs of a server-sent event stream; comment lines (``:``) skipped."""
+    event, data = "message", []
+    with transport_errors():
+        for line in response.iter_lines():
+            if not line:
+                if data:
+                    yield event, "\n".join(data)
+                event, data = "message", []
+            elif line.startswith(":"):
+                continue
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+    if data:
+        yield event, "\n".join(data)
+
+
+def iter_ndjson(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    with transport_errors():
+        for line in response.iter_lines():
+            if line.strip():
+                yield decode_json(line.encode())
+
+
+def ended_early() -> UpstreamError:
+    return UpstreamError("provider stream ended before it finished", kind="protocol")

@@ -1,0 +1,122 @@
+"""OpenAI's chat completions wire format: OpenAI, LM Studio, OpenRouter and any compatible URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from gateway.providers.base import (
+    Adapter,
+    ChatRequest,
+    Completion,
+    Delta,
+    Final,
+    UpstreamError,
+    Usage,
+    decode_json,
+    ended_early,
+    iter_sse,
+)
+
+
+def _usage(data: dict[str, Any] | None) -> Usage:
+    data = data or {}
+    return Usage(data.get("prompt_tokens"), data.get("completion_tokens"))
+
+
+class OpenAICompatible(Adapter):
+    """``POST {base}/chat/completions``, ``GET {base}/models``."""
+
+    type = "openai-compatible"
+
+    def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        for key, value in (("temperature", request.temperature), ("max_tokens", request.max_tokens), ("top_p", request.top_p), ("stop", request.stop)):
+            if value is not None:
+                body[key] = value
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def cost(self, usage: dict[str, Any] | None) -> float | None:
+        """What the provider says the call cost; plain OpenAI says nothing."""
+        return None
+
+    def generate(self, request: ChatRequest) -> Completion:
+        data = self.post_json(f"{self.base(request)}/chat/completions", self.body(request, stream=False), request.timeout)
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise UpstreamError(_error_in(data) or "provider answer has no choices", kind="protocol")
+        choice = data["choices"][0]
+        text = (choice.get("message") or {}).get("content") or ""
+        return Completion(text, choice.get("finish_reason"), _usage(data.get("usage")), self.cost(data.get("usage")))
+
+    def stream(self, request: ChatRequest) -> Iterator[Delta | Final]:
+        response = self.open_stream(f"{self.base(request)}/chat/completions", self.body(request, stream=True), request.timeout)
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        try:
+            for _, data in iter_sse(response):
+                if data.strip() == "[DONE]":
+                    yield Final(finish, _usage(usage), self.cost(usage))
+                    return
+                chunk = decode_json(data.encode())
+                if isinstance(chunk, dict) and "error" in chunk:
+                    raise UpstreamError(_error_in(chunk) or "provider stream error", status=_status_in(chunk), kind="http")
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield Delta(text)
+                    finish = choice.get("finish_reason") or finish
+            raise ended_early()
+        finally:
+            response.close()
+
+    def list_models(self) -> list[dict[str, Any]]:
+        data = self.get_json(f"{self.base()}/models")
+        return list(data.get("data") or []) if isinstance(data, dict) else []
+
+
+def _error_in(data: Any) -> str | None:
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return str(data["error"].get("message") or "provider error")
+    return None
+
+
+def _status_in(data: dict[str, Any]) -> int | None:
+    code = data["error"].get("code") if isinstance(data.get("error"), dict) else None
+    return code if isinstance(code, int) and 400 <= code < 600 else 502
+
+
+class OpenAI(OpenAICompatible):
+    type = "openai"
+
+
+class LMStudio(OpenAICompatible):
+    """LM Studio's local server: OpenAI's format, no key."""
+
+    type = "lmstudio"
+    needs_key = False
+
+
+class OpenRouter(OpenAICompatible):
+    """OpenAI's format plus app attribution headers and the cost OpenRouter reports in ``usage``."""
+
+    type = "openrouter"
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.config.app_url:
+            headers["HTTP-Referer"] = self.config.app_url
+        headers["X-Title"] = self.config.app_title or "Firebase AI Gateway"
+        return headers
+
+    def cost(self, usage: dict[str, Any] | None) -> float | None:
+        value = (usage or {}).get("cost")
+        return float(value) if isinstance(value, int | float) else None
+
+

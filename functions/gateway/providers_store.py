@@ -1,0 +1,56 @@
+"""``providers/{id}`` documents read through a per-instance TTL cache (same bound as the registry)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pydantic import ValidationError
+
+from gateway import firebase, logs, settings
+from gateway.providers.base import ProviderConfig
+from gateway.schemas import Provider, from_document
+
+COLLECTION = "providers"
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, Provider | None]] = {}
+
+
+def get(provider_id: str) -> Provider | None:
+    """One valid provider document, or None when missing or invalid."""
+    now = time.monotonic()
+    hit = _cache.get(provider_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    snap = firebase.db().collection(COLLECTION).document(provider_id).get()
+    provider: Provider | None = None
+    if snap.exists:
+        try:
+            provider, dropped = from_document(Provider, provider_id, snap.to_dict() or {})
+            if dropped:
+                logs.warn("ignoring unknown fields in provider document", providerId=provider_id, fields=dropped)
+        except ValidationError as exc:
+            logs.warn("invalid provider document", providerId=provider_id, errors=[e["msg"] for e in exc.errors()])
+    with _lock:
+        _cache[provider_id] = (now + settings.REGISTRY_CACHE_SECONDS.value, provider)
+    return provider
+
+
+def invalidate(provider_id: str | None = None) -> None:
+    with _lock:
+        if provider_id is None:
+            _cache.clear()
+        else:
+            _cache.pop(provider_id, None)
+
+
+def config(provider: Provider) -> ProviderConfig:
+    return ProviderConfig(
+        id=provider.id,
+        type=provider.type,
+        base_url=provider.baseUrl,
+        headers=dict(provider.headers),
+        secret_name=provider.secretName,
+        app_url=provider.appUrl,
+        app_title=provider.appTitle,
+    )

@@ -1,0 +1,138 @@
+"""``generate_text``: a signed-in user asks a configured model for text (JSON or SSE stream).
+
+``POST`` runs a generation (roles ``user`` and ``admin``); ``GET`` describes
+the request schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from firebase_functions import https_fn
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from gateway import generation, http, logs, settings, sse
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.providers.base import Delta, Final, Message
+from gateway.schemas import SLUG
+
+MAX_TEXT = 200_000
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=MAX_TEXT)
+
+
+class GenerateTextRequest(BaseModel):
+    """Body of ``POST generate_text``: give ``prompt`` or ``messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modelId: str = Field(pattern=SLUG, description="A text or multimodal model id from the models function.")
+    prompt: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
+    messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=500)
+    systemPrompt: str | None = Field(None, max_length=20_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    maxTokens: int | None = Field(None, ge=1, description="At most the model's config.maxTokensLimit.")
+    topP: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
+    stream: StrictBool = False
+
+
+def params_from(body: GenerateTextRequest) -> generation.TextParams:
+    if (body.prompt is None) == (body.messages is None):
+        raise invalid("prompt", "give exactly one of prompt or messages")
+    messages = [Message("user", body.prompt)] if body.prompt is not None else [Message(m.role, m.content) for m in body.messages or []]
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    if stop is not None and (len(stop) > 4 or any(not s or len(s) > 200 for s in stop)):
+        raise invalid("stop", "up to 4 sequences of 1-200 characters")
+    return generation.TextParams(
+        messages=messages,
+        system_prompt=body.systemPrompt,
+        temperature=body.temperature,
+        max_tokens=body.maxTokens,
+        top_p=body.topP,
+        stop=stop,
+    )
+
+
+def _result(result: generation.Result) -> dict[str, Any]:
+    return {
+        "text": result.text,
+        "modelId": result.model.id,
+        "provider": result.model.provider,
+        "finishReason": result.finish_reason,
+        "usage": result.usage.to_dict(),
+        "cost": result.cost,
+        "latencyMs": result.latency_ms,
+    }
+
+
+def _events(ctx: http.Context, stream: generation.Stream) -> Iterator[str]:
+    with contextlib.closing(generation.pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
+        try:
+            for item in events:
+                if item is generation.HEARTBEAT:
+                    yield sse.KEEP_ALIVE
+                elif isinstance(item, Delta):
+                    yield sse.data({"content": item.text})
+                elif isinstance(item, Final):
+                    yield sse.data(
+                        {
+                            "done": True,
+                            "modelId": stream.model.id,
+                            "provider": stream.model.provider,
+                            "finishReason": generation.normalize_finish(item.finish_reason),
+                            "usage": item.usage.to_dict(),
+                            "cost": generation.cost(stream.model.pricing, item.usage, item.cost),
+                            "latencyMs": round((time.perf_counter() - stream.started) * 1000, 1),
+                        }
+                    )
+        except GatewayError as err:
+            logs.warn("stream failed", requestId=ctx.request_id, code=err.code.value, modelId=stream.model.id)
+            yield sse.event("error", err.to_dict())
+        except Exception as exc:
+            logs.error("stream crashed", requestId=ctx.request_id, exception=type(exc).__name__)
+            yield sse.event("error", GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {ctx.request_id}").to_dict())
+    yield sse.DONE
+
+
+def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
+    body = ctx.parse(GenerateTextRequest)
+    params = params_from(body)
+    model = generation.text_model(body.modelId)
+    generation.check_limits(model, params)
+    if not body.stream:
+        return _result(generation.complete(model, params))
+    stream = generation.open_stream(model, params)
+    return https_fn.Response(_events(ctx, stream), mimetype="text/event-stream", headers=sse.HEADERS)
+
+
+def _describe(ctx: http.Context) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "contentType": "application/json",
+        "roles": ["user", "admin"],
+        "request": GenerateTextRequest.model_json_schema(),
+        "response": {
+            "json": ["text", "modelId", "provider", "finishReason", "usage", "cost", "latencyMs"],
+            "stream": 'text/event-stream: data: {"content"} ..., data: {"done": true, ...}, data: [DONE]; event: error on failure',
+        },
+    }
+
+
+ROUTES = {
+    "POST": http.Handler(_generate, roles={"user", "admin"}),
+    "GET": http.Handler(_describe, roles=http.ALL_ROLES),
+}
+
+
+@https_fn.on_request(timeout_sec=300)
+def generate_text(request: https_fn.Request) -> https_fn.Response:
+    return http.serve(request, "generate_text", ROUTES)

@@ -1,0 +1,57 @@
+"""Anthropic's Messages API: ``x-api-key``, ``anthropic-version``, typed SSE events, 529 overloaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakes.upstream import FakeUpstream, limited, sse
+
+
+class AnthropicServer(FakeUpstream):
+    def key_of(self) -> str | None:
+        return self.headers.get("x-api-key")
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        kind = {401: "authentication_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+    def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        if self.headers.get("anthropic-version") != "2023-06-01":
+            self.send_json(400, self.error_body(400, "anthropic-version header is required"))
+        elif method == "GET" and path == "/v1/models":
+            self.send_json(200, {"data": [{"id": "claude-fake", "type": "model", "display_name": "Claude Fake"}], "has_more": False})
+        elif method == "POST" and path == "/v1/messages":
+            self.messages(body, fault)
+        else:
+            self.not_found()
+
+    def messages(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        if "max_tokens" not in body or any(m.get("role") == "system" for m in body.get("messages", [])):
+            self.send_json(400, self.error_body(400, "max_tokens is required; system goes in the top-level field"))
+            return
+        words = self.reply_words()
+        prompt = self.prompt_tokens(body)
+        if not body.get("stream"):
+            self.send_json(200, {
+                "id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
+                "usage": {"input_tokens": prompt, "output_tokens": len(words)},
+            })
+            return
+        chunks = [
+            sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": prompt, "output_tokens": 1}}}, "message_start"),
+            sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+            sse({"type": "ping"}, "ping"),
+        ]
+        for word in words:
+            chunks.append(sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}, "content_block_delta"))
+            if fault.get("stream_error") and len(chunks) == 5:
+                chunks.append(sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error"))
+                break
+        else:
+            chunks += [
+                sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+                sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(words)}}, "message_delta"),
+                sse({"type": "message_stop"}, "message_stop"),
+            ]
+        self.send_stream(limited(chunks, fault))

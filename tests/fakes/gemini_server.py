@@ -1,0 +1,36 @@
+"""Gemini's Generative Language API: ``generateContent``, ``streamGenerateContent?alt=sse``, ``x-goog-api-key``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakes.upstream import FakeUpstream, limited, sse
+
+
+class GeminiServer(FakeUpstream):
+    def key_of(self) -> str | None:
+        return self.headers.get("x-goog-api-key")
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": {"code": status, "message": message, "status": "UNAUTHENTICATED" if status == 401 else "UNAVAILABLE"}}
+
+    def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        if method == "GET" and path.startswith("/v1beta/models"):
+            self.send_json(200, {"models": [{"name": "models/gemini-fake", "displayName": "Gemini Fake"}]})
+        elif method == "POST" and ":generateContent" in path:
+            words = self.reply_words()
+            self.send_json(200, self.answer("".join(words), "STOP", body, len(words)))
+        elif method == "POST" and ":streamGenerateContent" in path and "alt=sse" in path:
+            words = self.reply_words()
+            chunks = [sse(self.answer(w, None, body, i + 1)) for i, w in enumerate(words[:-1])]
+            chunks.append(sse(self.answer(words[-1], "STOP", body, len(words))))
+            self.send_stream(limited(chunks, fault))
+        else:
+            self.not_found()
+
+    def answer(self, text: str, finish: str | None, body: dict[str, Any], completion: int) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if finish:
+            candidate["finishReason"] = finish
+        prompt = self.prompt_tokens(body)
+        return {"candidates": [candidate], "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion}}

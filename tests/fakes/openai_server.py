@@ -1,0 +1,62 @@
+"""OpenAI's chat completions API (also OpenRouter and Hugging Face's router, by switches).
+
+``state["flavor"]``: ``openai`` (default), ``openrouter`` (keep-alive comments,
+``usage.cost``, errors inside a 200 stream) or ``huggingface``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fakes.upstream import FakeUpstream, limited, sse
+
+
+class OpenAIServer(FakeUpstream):
+    def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        path = path.split("?")[0]
+        if method == "GET" and path.endswith("/models"):
+            self.send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]})
+        elif method == "POST" and path.endswith("/chat/completions"):
+            self.chat(body, fault)
+        else:
+            self.not_found()
+
+    def usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        prompt, completion = self.prompt_tokens(body), len(self.reply_words())
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if self.state.get("flavor") == "openrouter":
+            usage["cost"] = 0.000123
+        return usage
+
+    def chat(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        created = int(time.time())
+        if not body.get("stream"):
+            self.send_json(
+                200,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self.reply_words())}, "finish_reason": "stop"}],
+                    "usage": self.usage(body),
+                },
+            )
+            return
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": body.get("model")}
+        chunks: list[bytes] = []
+        if self.state.get("flavor") == "openrouter":
+            chunks.append(b": OPENROUTER PROCESSING\n\n")
+        chunks.append(sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}))
+        for word in self.reply_words():
+            chunks.append(sse({**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}))
+            if fault.get("stream_error") and len(chunks) == 3:
+                chunks.append(sse({"error": {"code": 502, "message": "upstream model crashed"}}))
+                break
+        else:
+            chunks.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+            if (body.get("stream_options") or {}).get("include_usage") or self.state.get("flavor") == "openrouter":
+                chunks.append(sse({**base, "choices": [], "usage": self.usage(body)}))
+            chunks.append(sse("[DONE]"))
+        self.send_stream(limited(chunks, fault))

@@ -1,0 +1,144 @@
+"""What every fake provider shares: request recording, auth checks and fault switches.
+
+``server.state`` (a dict the test holds) drives each fake:
+
+- ``key``: the API key the fake expects (None: no auth check).
+- ``reply``: the answer text; streamed word by word.
+- ``latency``: seconds to wait before every answer.
+- ``chunk_delay``: seconds between streamed chunks.
+- ``faults``: a list consumed one per request, each one of
+  ``{"status": 429, "retry_after": "1", "retry_after_ms": "100", "body": {...}}``,
+  ``{"hang": seconds}``, ``{"malformed": True}``, ``{"break_after": n}`` (stream
+  stops after n chunks), ``{"stream_error": True}`` (an error event inside a
+  200 stream), ``{"loading": seconds}`` (Hugging Face's 503 with ``estimated_time``).
+- ``requests``: what the fake received (path, headers, JSON body), appended.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+DEFAULT_REPLY = "Hello from the fake provider"
+
+
+class FakeUpstream(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.server.state  # type: ignore[attr-defined,no-any-return]
+
+    # -- helpers for subclasses -------------------------------------------------
+
+    def reply_words(self) -> list[str]:
+        words = str(self.state.get("reply", DEFAULT_REPLY)).split(" ")
+        return [words[0], *[" " + w for w in words[1:]]]
+
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        return max(1, len(json.dumps(body.get("messages") or body.get("contents") or "").split()))
+
+    def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def send_stream(self, chunks: Iterator[bytes], content_type: str = "text/event-stream") -> None:
+        """Write ``chunks`` as they come, close-delimited; notes when the client went away."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        delay = float(self.state.get("chunk_delay", 0))
+        try:
+            for index, chunk in enumerate(chunks):
+                if index and delay:
+                    time.sleep(delay)
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.state["disconnected"] = True
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        """The provider's error shape (OpenAI's by default)."""
+        return {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error", "code": status}}
+
+    def key_of(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
+    # -- dispatch -----------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else {}
+        self.state.setdefault("requests", []).append({"method": method, "path": self.path, "headers": dict(self.headers), "body": body})
+        if latency := self.state.get("latency"):
+            time.sleep(float(latency))
+        faults = self.state.setdefault("faults", [])
+        fault = faults.pop(0) if faults else {}
+        if "hang" in fault:
+            time.sleep(float(fault["hang"]))
+            self.close_connection = True
+            return
+        if "status" in fault:
+            headers = {}
+            if "retry_after" in fault:
+                headers["Retry-After"] = str(fault["retry_after"])
+            if "retry_after_ms" in fault:
+                headers["retry-after-ms"] = str(fault["retry_after_ms"])
+            self.send_json(fault["status"], fault.get("body") or self.error_body(fault["status"], f"fake failure {fault['status']}"), headers)
+            return
+        if "loading" in fault:
+            self.send_json(503, {"error": "Model is currently loading", "estimated_time": fault["loading"]})
+            return
+        expected = self.state.get("key")
+        if expected is not None and self.key_of() != expected:
+            self.send_json(401, self.error_body(401, f"Incorrect API key provided: {self.key_of()}"))
+            return
+        if fault.get("malformed"):
+            raw_bad = b'{"choices": [ this is not json'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw_bad)))
+            self.end_headers()
+            self.wfile.write(raw_bad)
+            return
+        self.route(method, self.path, body, fault)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def not_found(self) -> None:
+        self.send_json(404, self.error_body(404, f"no route {self.path}"))
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def limited(chunks: list[bytes], fault: dict[str, Any]) -> Iterator[bytes]:
+    """``chunks``, cut short after ``break_after`` of them when that fault is set."""
+    stop = fault.get("break_after")
+    yield from chunks if stop is None else chunks[: int(stop)]

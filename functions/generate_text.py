@@ -15,7 +15,7 @@ from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gateway import generation, http, logs, settings, sse
-from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.errors import GatewayError, invalid
 from gateway.providers.base import Delta, Final, Message
 from gateway.schemas import SLUG
 
@@ -99,7 +99,7 @@ def _events(ctx: http.Context, stream: generation.Stream) -> Iterator[str]:
             yield sse.event("error", err.to_dict())
         except Exception as exc:
             logs.error("stream crashed", requestId=ctx.request_id, exception=type(exc).__name__)
-            yield sse.event("error", GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {ctx.request_id}").to_dict())
+            yield sse.event("error", http.internal_error(ctx.request_id).to_dict())
     yield sse.DONE
 
 

@@ -12,8 +12,9 @@ import os
 from generate_text import generate_text
 from health import health
 from models import models
+from openai_api import openai
 
-__all__ = ["generate_text", "health", "models"]
+__all__ = ["generate_text", "health", "models", "openai"]
 
 if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
     from model_audit import audit_model_edits

@@ -22,8 +22,8 @@ def providers(emulators, clean) -> Iterator[dict[str, FakeServer]]:
     ) as hanging:
         db = firebase.db().collection("providers")
         db.document("up").set({"type": "openai-compatible", "baseUrl": f"{up.url}/v1", "healthCheckUrl": f"{up.url}/v1/models", "enabled": True})
-        db.document("down").set({"type": "ollama", "baseUrl": down.url, "enabled": True})
-        db.document("hanging").set({"type": "lmstudio", "baseUrl": hanging.url, "enabled": True})
+        db.document("down").set({"type": "ollama", "baseUrl": down.url, "healthCheckUrl": f"{down.url}/api/version", "enabled": True})
+        db.document("hanging").set({"type": "lmstudio", "baseUrl": f"{hanging.url}/v1", "enabled": True})
         db.document("off").set({"type": "ollama", "baseUrl": up.url, "enabled": False})
         health.reset()
         yield {"up": up, "down": down, "hanging": hanging}
@@ -62,6 +62,32 @@ def test_all_down_is_503(local, providers) -> None:
     response = local("health").get("/")
     assert response.status_code == 503
     assert response.get_json()["status"] == "unhealthy"
+
+
+def test_adapters_probe_without_tokens(local, clean, upstreams) -> None:
+    """Without healthCheckUrl each adapter's free call is used (model list / version), with its key."""
+    from conftest import KEYS
+    from gateway import firebase, health, secrets
+
+    firebase.db().collection("providers").document("ollama").set({"type": "ollama", "baseUrl": upstreams["ollama"].url, "enabled": True})
+    firebase.db().collection("providers").document("anthropic").set(
+        {"type": "anthropic", "baseUrl": upstreams["anthropic"].url, "enabled": True, "secretName": "ANTHROPIC_API_KEY"}
+    )
+    for name in ("ollama", "anthropic"):
+        upstreams[name].state.update({"requests": [], "faults": [], "key": KEYS.get(name)})
+    secrets.put("ANTHROPIC_API_KEY", KEYS["anthropic"])
+    firebase.db().collection("providers").document("lmstudio").delete()
+    health.reset()
+    body = local("health").get("/").get_json()
+    assert body["providers"]["ollama"]["status"] == "healthy"
+    assert body["providers"]["anthropic"]["status"] == "healthy"
+    assert [r["path"] for r in upstreams["ollama"].state["requests"]] == ["/api/version"]
+    assert [r["path"] for r in upstreams["anthropic"].state["requests"]] == ["/v1/models"]
+    upstreams["anthropic"].state["key"] = "another-key"
+    health.reset()
+    assert local("health").get("/").get_json()["providers"]["anthropic"] == {
+        **local("health").get("/").get_json()["providers"]["anthropic"], "status": "unhealthy", "error": "credentials rejected"
+    }
 
 
 def test_all_up_is_healthy(local, providers) -> None:

@@ -1,10 +1,11 @@
 """Provider probes for the ``health`` function: concurrent, bounded, cached, free.
 
 Each enabled ``providers/{id}`` document is probed with a GET of its
-``healthCheckUrl`` or, failing that, its ``baseUrl`` (a model-list or version
-endpoint, never a generation, so a probe costs no tokens). All probes run at
-once and the report waits at most the probe timeout, so one hanging provider
-cannot hold ``health`` up. The report is reused for ``HEALTH_CACHE_SECONDS``.
+``healthCheckUrl`` when it has one, else with its adapter's ``health_check``
+(a model-list or version endpoint with the provider's key, never a
+generation, so a probe costs no tokens). All probes run at once and the
+report waits at most the probe timeout, so one hanging provider cannot hold
+``health`` up. The report is reused for ``HEALTH_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 
 import httpx
 
-from gateway import firebase, settings, upstream
+from gateway import firebase, providers_store, secrets, settings, upstream
+from gateway.providers import adapter_class
+from gateway.providers.base import UpstreamError, transport_errors
+from gateway.schemas import Provider, from_document
 
 STARTED = time.monotonic()
 _lock = threading.Lock()
@@ -29,33 +33,52 @@ def _iso_now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def probe_url(provider: dict[str, Any]) -> str | None:
-    url = provider.get("healthCheckUrl") or provider.get("baseUrl")
-    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
-
-
-def _probe(url: str, timeout: float) -> dict[str, Any]:
-    started = time.perf_counter()
-    result: dict[str, Any]
-    try:
-        response = upstream.client().get(url, timeout=httpx.Timeout(timeout, connect=timeout))
-        result = {"status": "healthy" if response.status_code < 500 else "unhealthy"}
+def _check(provider: Provider, timeout: float) -> None:
+    """Raise :class:`UpstreamError` unless the provider answers a free request."""
+    if provider.healthCheckUrl:
+        with transport_errors():
+            response = upstream.client().get(provider.healthCheckUrl, timeout=httpx.Timeout(timeout, connect=timeout))
         if response.status_code >= 500:
-            result["error"] = f"HTTP {response.status_code}"
-    except httpx.TimeoutException:
-        result = {"status": "unhealthy", "error": "timeout"}
-    except httpx.HTTPError as exc:
+            raise UpstreamError(f"HTTP {response.status_code}", status=response.status_code)
+        return
+    cls = adapter_class(provider.type)
+    if cls is None:
+        raise UpstreamError(f"no adapter for type '{provider.type}'", kind="protocol")
+    adapter = cls(providers_store.config(provider), secrets.get(provider.secretName), upstream.client())
+    adapter.list_timeout = timeout
+    adapter.health_check()
+
+
+def _probe(provider: Provider, timeout: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    result: dict[str, Any] = {"status": "healthy"}
+    try:
+        _check(provider, timeout)
+    except UpstreamError as err:
+        error = "timeout" if err.kind == "timeout" else "unreachable" if err.kind == "connect" else err.message
+        if err.status in (401, 403):
+            error = "credentials rejected"
+        result = {"status": "unhealthy", "error": error}
+    except Exception as exc:  # a probe must never break the report
         result = {"status": "unhealthy", "error": type(exc).__name__}
     result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
     result["checkedAt"] = _iso_now()
     return result
 
 
-def _providers() -> dict[str, dict[str, Any]]:
+def _providers() -> dict[str, Provider | None]:
+    """Enabled providers by id; None for a document too broken to probe."""
     from google.cloud.firestore_v1.base_query import FieldFilter
+    from pydantic import ValidationError
 
     query = firebase.db().collection("providers").where(filter=FieldFilter("enabled", "==", True))
-    return {snap.id: snap.to_dict() or {} for snap in query.stream()}
+    found: dict[str, Provider | None] = {}
+    for snap in query.stream():
+        try:
+            found[snap.id] = from_document(Provider, snap.id, snap.to_dict() or {})[0]
+        except ValidationError:
+            found[snap.id] = None
+    return found
 
 
 def check_providers() -> dict[str, dict[str, Any]]:
@@ -71,11 +94,10 @@ def check_providers() -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}
         futures = {}
         for name, provider in _providers().items():
-            url = probe_url(provider)
-            if url is None:
-                results[name] = {"status": "unhealthy", "latencyMs": None, "checkedAt": _iso_now(), "error": "no baseUrl"}
+            if provider is None:
+                results[name] = {"status": "unhealthy", "latencyMs": None, "checkedAt": _iso_now(), "error": "invalid provider document"}
             else:
-                futures[name] = _pool.submit(_probe, url, timeout)
+                futures[name] = _pool.submit(_probe, provider, timeout)
         wait(futures.values(), timeout=timeout + 0.2)
         for name, future in futures.items():
             if future.done():

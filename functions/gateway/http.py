@@ -101,6 +101,10 @@ def validate(model: type[M], data: Mapping[str, Any]) -> M:
         ) from None
 
 
+def internal_error(request_id: str) -> GatewayError:
+    return GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {request_id}")
+
+
 def _too_large(limit: int) -> GatewayError:
     return GatewayError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes", {"limitBytes": limit})
 
@@ -128,8 +132,17 @@ def _request_id(request: Request) -> str:
     return uuid.uuid4().hex
 
 
-def serve(request: Request, route: str, handlers: Mapping[str, Handler]) -> Response:
-    """Run one request through the edge pipeline and answer it."""
+def serve(
+    request: Request,
+    route: str,
+    handlers: Mapping[str, Handler],
+    error_body: Callable[[GatewayError], dict[str, Any]] | None = None,
+) -> Response:
+    """Run one request through the edge pipeline and answer it.
+
+    ``error_body`` renders errors in another shape (the OpenAI-compatible endpoint's).
+    """
+    render = error_body or GatewayError.to_dict
     if request.path == "/__/health":
         return Response("ok", mimetype="text/plain")
     started = time.perf_counter()
@@ -143,7 +156,7 @@ def serve(request: Request, route: str, handlers: Mapping[str, Handler]) -> Resp
         else:
             response = _dispatch(ctx, handlers, allow)
     except GatewayError as exc:
-        response = json_response(exc.to_dict(), exc.status, exc.headers)
+        response = json_response(render(exc), exc.status, exc.headers)
     except Exception as exc:  # the catch-all: log it, never leak it
         logs.error(
             "unhandled exception",
@@ -152,8 +165,8 @@ def serve(request: Request, route: str, handlers: Mapping[str, Handler]) -> Resp
             exception=type(exc).__name__,
             traceback=traceback.format_exc(),
         )
-        err = GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {ctx.request_id}")
-        response = json_response(err.to_dict(), err.status)
+        err = internal_error(ctx.request_id)
+        response = json_response(render(err), err.status)
     response.headers["X-Request-Id"] = ctx.request_id
     if cors_origin:
         response.headers["Access-Control-Allow-Origin"] = cors_origin

@@ -95,6 +95,8 @@ def forget() -> None:
     global _client
     with _lock:
         _cache.clear()
+        if _client is not None:
+            _client.transport.close()
         _client = None
 
 

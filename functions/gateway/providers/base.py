@@ -161,6 +161,8 @@ class Adapter:
 
     type: ClassVar[str]
     needs_key: ClassVar[bool] = True
+    list_timeout: float = 10.0
+    """Read timeout of discovery and health calls (``health`` lowers it)."""
 
     def __init__(self, config: ProviderConfig, key: str | None, client: httpx.Client) -> None:
         self.config = config
@@ -207,9 +209,9 @@ class Adapter:
         self.check(response)
         return decode_json(response.content)
 
-    def get_json(self, url: str, timeout: float = 10.0) -> Any:
+    def get_json(self, url: str) -> Any:
         with transport_errors():
-            response = self.client.get(url, headers=self.headers(), timeout=_timeout(timeout))
+            response = self.client.get(url, headers=self.headers(), timeout=_timeout(self.list_timeout))
         self.check(response)
         return decode_json(response.content)
 
@@ -235,7 +237,7 @@ class Adapter:
 def _timeout(read: float) -> httpx.Timeout:
     from gateway.upstream import CONNECT_TIMEOUT_SECONDS
 
-    return httpx.Timeout(read, connect=CONNECT_TIMEOUT_SECONDS)
+    return httpx.Timeout(read, connect=min(read, CONNECT_TIMEOUT_SECONDS))
 
 
 def decode_json(content: bytes) -> Any:

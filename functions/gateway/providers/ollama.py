@@ -55,4 +55,4 @@ class Ollama(Adapter):
         return [{"id": m.get("name"), **m} for m in (data.get("models") or [])] if isinstance(data, dict) else []
 
     def health_check(self) -> None:
-        self.get_json(f"{self.base()}/api/version", timeout=5.0)
+        self.get_json(f"{self.base()}/api/version")

@@ -1,0 +1,200 @@
+"""``openai``: an OpenAI-compatible chat completions API over the same registry, auth and limits.
+
+Routes (with or without the ``/v1`` prefix): ``POST /v1/chat/completions``,
+``GET /v1/models``, ``GET /v1/models/{id}``. The official ``openai`` SDK works
+unchanged with ``base_url=<function URL>/v1`` and the Firebase ID token as
+``api_key``. Errors take OpenAI's ``{"error": {"message", "type", "code", "param"}}`` shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from firebase_functions import https_fn
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from gateway import generation, http, logs, settings, sse
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.providers.base import Delta, Final, Message
+from gateway.registry import registry
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: StrictBool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's request; fields the gateway does not use are ignored, as OpenAI-compatible servers do."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=64)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=500)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    n: int | None = Field(None, ge=1, le=1)
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+
+
+def openai_error(err: GatewayError) -> dict[str, Any]:
+    fields = err.details.get("fields") if isinstance(err.details, dict) else None
+    param = fields[0]["field"] if fields else err.details.get("field")
+    kind = ERROR_TYPES.get(err.status, "api_error")
+    return {"error": {"message": err.message, "type": kind, "code": err.code.value.lower(), "param": param}}
+
+
+def _text(message: ChatMessage, index: int) -> str:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or ""
+    parts = []
+    for part in message.content:
+        if part.type != "text" or part.text is None:
+            raise invalid(f"messages.{index}.content", f"content part type '{part.type}' is not supported; send text")
+        parts.append(part.text)
+    return "".join(parts)
+
+
+def params_from(body: ChatCompletionRequest) -> generation.TextParams:
+    messages = [
+        Message("system" if m.role == "developer" else m.role, _text(m, i)) for i, m in enumerate(body.messages)
+    ]
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    if stop is not None and (len(stop) > 4 or any(not s for s in stop)):
+        raise invalid("stop", "up to 4 non-empty sequences")
+    return generation.TextParams(
+        messages=messages,
+        temperature=body.temperature,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        top_p=body.top_p,
+        stop=stop,
+    )
+
+
+def _usage(usage: Any) -> dict[str, int] | None:
+    if usage.prompt_tokens is None or usage.completion_tokens is None:
+        return None
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
+
+
+def _completion(body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
+    params = params_from(body)
+    model = generation.text_model(body.model, field_name="model")
+    field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
+    generation.check_limits(model, params, field_name=field)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        stream = generation.open_stream(model, params)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return https_fn.Response(
+            _chunks(stream, completion_id, created, body.model, include_usage), mimetype="text/event-stream", headers=sse.HEADERS
+        )
+    result = generation.complete(model, params)
+    answer: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": result.text}, "finish_reason": result.finish_reason or "stop", "logprobs": None}
+        ],
+    }
+    if (usage := _usage(result.usage)) is not None:
+        answer["usage"] = usage
+    return answer
+
+
+def _chunks(stream: generation.Stream, completion_id: str, created: int, model: str, include_usage: bool) -> Iterator[str]:
+    base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return sse.data({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    with contextlib.closing(generation.pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
+        try:
+            for item in events:
+                if item is generation.HEARTBEAT:
+                    yield sse.KEEP_ALIVE
+                elif isinstance(item, Delta):
+                    yield chunk({"content": item.text})
+                elif isinstance(item, Final):
+                    yield chunk({}, generation.normalize_finish(item.finish_reason) or "stop")
+                    if include_usage:
+                        yield sse.data({**base, "choices": [], "usage": _usage(item.usage)})
+        except GatewayError as err:
+            logs.warn("stream failed", route="openai", code=err.code.value, modelId=stream.model.id)
+            yield sse.data(openai_error(err))
+    yield sse.DONE
+
+
+def _route(ctx: http.Context) -> list[str]:
+    path = ctx.path[1:] if ctx.path[:1] == ["v1"] else ctx.path
+    return path
+
+
+def _post(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
+    if _route(ctx) != ["chat", "completions"]:
+        raise GatewayError(ErrorCode.NOT_FOUND, f"No route POST {ctx.request.path}")
+    return _completion(ctx.parse(ChatCompletionRequest))
+
+
+def _model_entry(model: Any) -> dict[str, Any]:
+    created = int(model.createdAt.timestamp()) if model.createdAt else 0
+    return {"id": model.id, "object": "model", "created": created, "owned_by": model.provider}
+
+
+def _get(ctx: http.Context) -> dict[str, Any]:
+    path = _route(ctx)
+    if path == ["models"]:
+        models = [m for m in registry().all().values() if m.enabled and m.type in generation.TEXT_TYPES]
+        return {"object": "list", "data": [_model_entry(m) for m in sorted(models, key=lambda m: m.id)]}
+    if len(path) == 2 and path[0] == "models":
+        return _model_entry(generation.text_model(path[1], field_name="model"))
+    raise GatewayError(ErrorCode.NOT_FOUND, f"No route GET {ctx.request.path}")
+
+
+ROUTES = {
+    "POST": http.Handler(_post, roles={"user", "admin"}),
+    "GET": http.Handler(_get, roles=http.ALL_ROLES),
+}
+
+
+@https_fn.on_request(timeout_sec=300)
+def openai(request: https_fn.Request) -> https_fn.Response:
+    return http.serve(request, "openai", ROUTES, error_body=openai_error)

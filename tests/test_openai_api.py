@@ -1,0 +1,113 @@
+"""The OpenAI-compatible endpoint: wire format in-process, and the official openai SDK through the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import openai as openai_sdk
+import pytest
+
+from test_generate_text import REPLY
+
+
+def _chat(local, account, **body: Any) -> Any:
+    return local("openai").post("/v1/chat/completions", json=body, headers=account.headers)
+
+
+def _data_lines(response: Any) -> list[Any]:
+    out = []
+    for line in response.get_data(as_text=True).splitlines():
+        if line.startswith("data: "):
+            raw = line[6:]
+            out.append(raw if raw == "[DONE]" else json.loads(raw))
+    return out
+
+
+def test_chat_completion_shape(local, providers, accounts) -> None:
+    response = _chat(local, accounts["user"], model="anthropic-chat", messages=[{"role": "developer", "content": "brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "anthropic-chat"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": REPLY}
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] == 5
+    assert providers["anthropic"].state["requests"][-1]["body"]["system"] == "brief"
+
+
+def test_stream_chunks_and_usage(local, providers, accounts) -> None:
+    response = _chat(local, accounts["user"], model="gemini-chat", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True})
+    lines = _data_lines(response)
+    assert lines[-1] == "[DONE]"
+    chunks = lines[:-1]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert len({c["id"] for c in chunks}) == 1 and len({c["created"] for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == REPLY
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    assert finishes[-1] == "stop" and set(finishes[:-1]) == {None}
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 5
+
+
+def test_stream_without_usage_has_no_usage_chunk(local, providers, accounts) -> None:
+    lines = _data_lines(_chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert all(c["choices"] for c in lines[:-1])
+
+
+def test_errors_in_openai_shape(local, providers, accounts) -> None:
+    bad = _chat(local, accounts["user"], model="openai-chat", messages=[], temperature=1)
+    assert bad.status_code == 400
+    assert bad.get_json()["error"]["type"] == "invalid_request_error" and bad.get_json()["error"]["param"] == "messages"
+    unknown = _chat(local, accounts["user"], model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "not_found"
+    anonymous = local("openai").post("/v1/chat/completions", json={})
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"]["type"] == "authentication_error"
+    viewer = _chat(local, accounts["viewer"], model="openai-chat", messages=[{"role": "user", "content": "hi"}])
+    assert viewer.status_code == 403
+    image = _chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
+    assert image.status_code == 400 and image.get_json()["error"]["param"] == "messages.0.content"
+    providers["openai"].state["faults"] = [{"status": 429, "retry_after": "60"}]
+    limited = _chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": "hi"}])
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
+    assert limited.get_json()["error"]["type"] == "rate_limit_error"
+
+
+def test_models_list(local, providers, accounts) -> None:
+    body = local("openai").get("/v1/models", headers=accounts["viewer"].headers).get_json()
+    assert body["object"] == "list"
+    assert {m["id"] for m in body["data"]} == {f"{p}-chat" for p in ("openai", "openrouter", "huggingface", "lmstudio", "ollama", "anthropic", "gemini")}
+    one = local("openai").get("/v1/models/ollama-chat", headers=accounts["viewer"].headers).get_json()
+    assert one == {**one, "id": "ollama-chat", "object": "model", "owned_by": "ollama"}
+
+
+@pytest.fixture
+def sdk(emulators, accounts) -> Iterator[openai_sdk.OpenAI]:
+    with openai_sdk.OpenAI(base_url=emulators.url("openai", "/v1"), api_key=accounts["user"].token, max_retries=0, timeout=30) as client:
+        yield client
+
+
+def test_openai_sdk_works_unchanged(sdk, providers) -> None:
+    completion = sdk.chat.completions.create(model="openai-chat", messages=[{"role": "user", "content": "Say hello"}])
+    assert completion.choices[0].message.content == REPLY
+    assert completion.usage is not None and completion.usage.completion_tokens == 5
+
+    stream = sdk.chat.completions.create(
+        model="ollama-chat", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REPLY
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
+
+    assert "gemini-chat" in {m.id for m in sdk.models.list()}
+
+
+def test_openai_sdk_errors(sdk, providers, emulators) -> None:
+    with pytest.raises(openai_sdk.NotFoundError):
+        sdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai_sdk.BadRequestError):
+        sdk.chat.completions.create(model="openai-chat", messages=[{"role": "user", "content": "hi"}], temperature=5)
+    with openai_sdk.OpenAI(base_url=emulators.url("openai", "/v1"), api_key="not-a-token", max_retries=0) as bad_token:
+        with pytest.raises(openai_sdk.AuthenticationError):
+            bad_token.models.list()

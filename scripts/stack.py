@@ -132,11 +132,12 @@ def descendants(root: int) -> list[int]:
 class Stack:
     """One running Emulator Suite, in its own process group."""
 
-    def __init__(self, fresh_ports: bool = False, log_path: Path | None = None) -> None:
+    def __init__(self, fresh_ports: bool = False, log_path: Path | None = None, emulators: tuple[str, ...] = EMULATORS) -> None:
+        self.only = emulators
         self.config = json.loads((ROOT / "firebase.json").read_text())
-        emulators = self.config["emulators"]
-        ports = {name: emulators[name]["port"] for name in emulators if isinstance(emulators[name], dict) and "port" in emulators[name]}
-        ports["websocket"] = emulators["firestore"]["websocketPort"]
+        config_emulators = self.config["emulators"]
+        ports = {name: config_emulators[name]["port"] for name in config_emulators if isinstance(config_emulators[name], dict) and "port" in config_emulators[name]}
+        ports["websocket"] = config_emulators["firestore"]["websocketPort"]
         ports["secretmanager"] = SECRET_MANAGER_PORT
         busy = [f"{name}:{port}" for name, port in ports.items() if not port_free(port)]
         if fresh_ports or busy:
@@ -145,9 +146,9 @@ class Stack:
             ports = {name: free_port() for name in ports}
         for name, port in ports.items():
             if name == "websocket":
-                emulators["firestore"]["websocketPort"] = port
+                config_emulators["firestore"]["websocketPort"] = port
             elif name != "secretmanager":
-                emulators[name]["port"] = port
+                config_emulators[name]["port"] = port
         self.ports = ports
         self.config_path = ROOT / f".firebase-stack-{os.getpid()}.json"
         self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
@@ -208,7 +209,7 @@ class Stack:
             "emulators:start",
             "--project", PROJECT,
             "--config", str(self.config_path),
-            "--only", ",".join(EMULATORS),
+            "--only", ",".join(self.only),
         ]
         with self.log_path.open("wb") as log:
             self._start_secret_manager(log)

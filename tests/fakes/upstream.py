@@ -27,6 +27,8 @@ DEFAULT_REPLY = "Hello from the fake provider"
 
 class FakeUpstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16  # headers and body leave in one write; streams flush per chunk
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -9,12 +9,13 @@ where no target is set.
 
 import os
 
+from generate_image import generate_image
 from generate_text import generate_text
 from health import health
 from models import models
 from openai_api import openai
 
-__all__ = ["generate_text", "health", "models", "openai"]
+__all__ = ["generate_image", "generate_text", "health", "models", "openai"]
 
 if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
     from model_audit import audit_model_edits

@@ -153,6 +153,7 @@ def upstreams(stack: stack_module.Stack) -> Iterator[dict[str, Any]]:
     """One fake server per provider wire format, for the whole run."""
     from fakes.anthropic_server import AnthropicServer
     from fakes.gemini_server import GeminiServer
+    from fakes.hf_image_server import HFImageServer
     from fakes.ollama_server import OllamaServer
     from fakes.openai_server import OpenAIServer
     from fakes.server import FakeServer
@@ -165,6 +166,7 @@ def upstreams(stack: stack_module.Stack) -> Iterator[dict[str, Any]]:
         "ollama": FakeServer(OllamaServer),
         "anthropic": FakeServer(AnthropicServer),
         "gemini": FakeServer(GeminiServer),
+        "hf-images": FakeServer(HFImageServer),
     }
     for server in servers.values():
         server.__enter__()
@@ -193,13 +195,16 @@ def providers(clean, upstreams) -> dict[str, Any]:
     from gateway.registry import registry
 
     db = firebase.db()
+    upstreams["hf-images"].state.clear()
+    upstreams["hf-images"].state.update({"key": KEYS["huggingface"], "faults": [], "requests": []})
     for name, (kind, base, secret) in PROVIDER_DOCS.items():
         server = upstreams[name]
         server.state.clear()
         server.state.update({"key": KEYS.get(name), "flavor": kind, "faults": [], "requests": []})
-        db.collection("providers").document(name).set(
-            {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "secretName": secret}
-        )
+        doc = {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "secretName": secret}
+        if name == "huggingface":
+            doc["imageBaseUrl"] = f"{upstreams['hf-images'].url}/hf-inference"
+        db.collection("providers").document(name).set(doc)
         db.collection("models").document(f"{name}-chat").set(
             {
                 "name": f"{name}-model",

@@ -109,7 +109,8 @@ def cost(pricing: Pricing | None, usage: Usage, reported: float | None) -> dict[
     return {"input": input_cost, "output": output_cost, "total": round(input_cost + output_cost, 10), "currency": "USD", "source": "pricing"}
 
 
-def _adapter(model: Model) -> Adapter:
+def adapter_for(model: Model) -> Adapter:
+    """The model's provider adapter with its current key; 503 or 502 when the provider cannot be used."""
     provider = providers_store.get(model.provider)
     if provider is None:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is not configured", {"provider": model.provider})
@@ -144,8 +145,8 @@ def chat_request(model: Model, params: TextParams) -> ChatRequest:
     )
 
 
-def _call(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
-    """``fn`` with retries; a 401 refreshes the key from Secret Manager once."""
+def call_provider(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
+    """``fn`` with retries; a 401 refreshes the key from Secret Manager once; failures as :class:`GatewayError`."""
     refreshed = False
 
     def attempt() -> T:
@@ -196,9 +197,9 @@ def complete(model: Model, params: TextParams) -> Result:
     started = time.perf_counter()
 
     def run(candidate: Model) -> Result:
-        adapter = _adapter(candidate)
+        adapter = adapter_for(candidate)
         request = chat_request(candidate, params)
-        answer: Completion = _call(candidate, adapter, lambda: adapter.generate(request))
+        answer: Completion = call_provider(candidate, adapter, lambda: adapter.generate(request))
         return Result(
             model=candidate,
             text=answer.text,
@@ -215,7 +216,7 @@ def open_stream(model: Model, params: TextParams) -> Stream:
     """A stream whose first event has arrived; before that, failures retry and fall back."""
 
     def run(candidate: Model) -> Stream:
-        adapter = _adapter(candidate)
+        adapter = adapter_for(candidate)
         request = chat_request(candidate, params)
 
         def first() -> tuple[Delta | Final, Iterator[Delta | Final]]:
@@ -225,7 +226,7 @@ def open_stream(model: Model, params: TextParams) -> Stream:
             except StopIteration:
                 raise UpstreamError("provider stream was empty", kind="protocol") from None
 
-        head, rest = _call(candidate, adapter, first)
+        head, rest = call_provider(candidate, adapter, first)
         return Stream(candidate, head, rest, adapter)
 
     return _with_fallbacks(model, run)

@@ -53,4 +53,5 @@ def config(provider: Provider) -> ProviderConfig:
         secret_name=provider.secretName,
         app_url=provider.appUrl,
         app_title=provider.appTitle,
+        image_base_url=provider.imageBaseUrl,
     )

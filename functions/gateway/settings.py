@@ -69,3 +69,8 @@ SECRET_CACHE_SECONDS = params.IntParam(
     default=300,
     description="How long a provider key read from Secret Manager is kept in memory.",
 )
+STORAGE_BUCKET = params.StringParam(
+    "STORAGE_BUCKET",
+    default="",
+    description="Bucket for generated images; empty means the project's default bucket.",
+)

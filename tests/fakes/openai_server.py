@@ -9,6 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import base64
+
+from fakes.images import make
 from fakes.upstream import FakeUpstream, limited, sse
 
 
@@ -17,8 +20,12 @@ class OpenAIServer(FakeUpstream):
         path = path.split("?")[0]
         if method == "GET" and path.endswith("/models"):
             self.send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]})
+        elif method == "POST" and path.endswith("/chat/completions") and body.get("modalities"):
+            self.image_chat(body, fault)
         elif method == "POST" and path.endswith("/chat/completions"):
             self.chat(body, fault)
+        elif method == "POST" and path.endswith("/images/generations"):
+            self.images(body, fault)
         else:
             self.not_found()
 
@@ -60,3 +67,25 @@ class OpenAIServer(FakeUpstream):
                 chunks.append(sse({**base, "choices": [], "usage": self.usage(body)}))
             chunks.append(sse("[DONE]"))
         self.send_stream(limited(chunks, fault))
+
+    def _image(self, width: int, height: int, fault: dict[str, Any]) -> bytes:
+        data = make(width, height, self.state.get("format", "png"))
+        if fault.get("truncated"):
+            data = data[: len(data) // 2]
+        if fault.get("not_image"):
+            data = b"not an image at all"
+        self.state.setdefault("sent", []).append(data)
+        return data
+
+    def images(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        """OpenAI's ``/images/generations`` with ``response_format: b64_json``."""
+        width, height = (int(v) for v in str(body.get("size", "512x512")).split("x"))
+        count = int(body.get("n", 1))
+        items = [{"b64_json": base64.b64encode(self._image(width, height, fault)).decode()} for _ in range(count)]
+        self.send_json(200, {"created": int(time.time()), "data": items})
+
+    def image_chat(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        """OpenRouter's image output: images as data URLs inside the assistant message."""
+        url = "data:image/png;base64," + base64.b64encode(self._image(512, 512, fault)).decode()
+        message = {"role": "assistant", "content": "", "images": [{"type": "image_url", "image_url": {"url": url}}]}
+        self.send_json(200, {"id": "gen-fake", "object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})

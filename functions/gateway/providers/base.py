@@ -39,6 +39,7 @@ class ProviderConfig:
     secret_name: str | None = None
     app_url: str | None = None
     app_title: str | None = None
+    image_base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,37 @@ class Final:
     cost: float | None = None
 
 
+@dataclass(frozen=True)
+class ImageRequest:
+    """A provider-neutral text-to-image request for ``count`` images."""
+
+    model: str
+    prompt: str
+    width: int
+    height: int
+    count: int = 1
+    negative_prompt: str | None = None
+    guidance_scale: float | None = None
+    steps: int | None = None
+    seed: int | None = None
+    timeout: float = 120.0
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """Image bytes whose type and size were read from the bytes themselves."""
+
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[self.content_type]
+
+
 class UpstreamError(Exception):
     def __init__(self, message: str, status: int | None = None, kind: str = "http", retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -161,6 +193,8 @@ class Adapter:
 
     type: ClassVar[str]
     needs_key: ClassVar[bool] = True
+    images_per_call: ClassVar[int] = 1
+    """How many images one ``generate_images`` call may return (the core splits larger requests)."""
     list_timeout: float = 10.0
     """Read timeout of discovery and health calls (``health`` lowers it)."""
 
@@ -177,6 +211,10 @@ class Adapter:
         raise NotImplementedError
 
     def list_models(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def generate_images(self, request: ImageRequest) -> list[Image]:
+        """``request.count`` (at most ``images_per_call``) images; providers without images do not override it."""
         raise NotImplementedError
 
     def health_check(self) -> None:
@@ -288,6 +326,34 @@ def iter_ndjson(response: httpx.Response) -> Iterator[dict[str, Any]]:
         for line in response.iter_lines():
             if line.strip():
                 yield decode_json(line.encode())
+
+
+MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png", "PNG"), (b"\xff\xd8\xff", "image/jpeg", "JPEG"))
+
+
+def image_from_bytes(data: bytes) -> Image:
+    """Check that ``data`` is a whole PNG, JPEG or WebP image and read its real size (Pillow).
+
+    Anything else is an :class:`UpstreamError`: it must never be stored.
+    """
+    kind = next(((mime, fmt) for magic, mime, fmt in MAGIC if data.startswith(magic)), None)
+    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = ("image/webp", "WEBP")
+    if kind is None:
+        raise UpstreamError("provider sent something that is not a PNG, JPEG or WebP image", kind="protocol")
+    import io
+
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(io.BytesIO(data)) as decoded:
+            if decoded.format != kind[1]:
+                raise ValueError(decoded.format)
+            decoded.load()
+            width, height = decoded.size
+    except Exception:
+        raise UpstreamError("provider sent a broken or truncated image", kind="protocol") from None
+    return Image(data, kind[0], width, height)
 
 
 def ended_early() -> UpstreamError:

@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
-from gateway.providers.base import UpstreamError, parse_retry_after
+from gateway.providers.base import Image, ImageRequest, UpstreamError, error_message, image_from_bytes, parse_retry_after, transport_errors
 from gateway.providers.openai_compat import OpenAICompatible
+
+DEFAULT_IMAGE_BASE = "https://router.huggingface.co/hf-inference"
 
 
 class HuggingFace(OpenAICompatible):
-    """Chat through ``router.huggingface.co/v1``; a loading model's ``estimated_time`` is a retry hint."""
+    """Chat through ``router.huggingface.co/v1``; images through hf-inference's text-to-image.
+
+    A loading model's 503 ``estimated_time`` is a retry hint.
+    """
 
     type = "huggingface"
+    images_per_call = 1
+
+    def generate_images(self, request: ImageRequest) -> list[Image]:
+        """``POST {imageBaseUrl}/models/{model}``: raw image bytes back, or a JSON error (even with 200)."""
+        parameters: dict[str, Any] = {"width": request.width, "height": request.height}
+        for key, value in (
+            ("negative_prompt", request.negative_prompt),
+            ("guidance_scale", request.guidance_scale),
+            ("num_inference_steps", request.steps),
+            ("seed", request.seed),
+        ):
+            if value is not None:
+                parameters[key] = value
+        base = (request.base_url or self.config.image_base_url or DEFAULT_IMAGE_BASE).rstrip("/")
+        with transport_errors():
+            response = self.client.post(
+                f"{base}/models/{request.model}",
+                json={"inputs": request.prompt, "parameters": parameters},
+                headers={**self.headers(), "Accept": "image/png"},
+                timeout=httpx.Timeout(request.timeout, connect=5.0),
+            )
+        self.check(response)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            raise UpstreamError(error_message(response.content, "provider answered JSON instead of an image"), status=502)
+        return [image_from_bytes(response.content)]
 
     def check(self, response: httpx.Response) -> None:
         if response.status_code != 503:

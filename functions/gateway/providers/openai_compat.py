@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,12 +13,26 @@ from gateway.providers.base import (
     Completion,
     Delta,
     Final,
+    Image,
+    ImageRequest,
     UpstreamError,
     Usage,
     decode_json,
     ended_early,
+    image_from_bytes,
     iter_sse,
 )
+
+
+def decode_b64_image(value: str) -> Image:
+    """A base64 image, bare or as a ``data:`` URL, checked against its own bytes."""
+    if value.startswith("data:"):
+        value = value.split(",", 1)[-1]
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise UpstreamError("provider sent an image that is not valid base64", kind="protocol") from None
+    return image_from_bytes(data)
 
 
 def _usage(data: dict[str, Any] | None) -> Usage:
@@ -80,6 +96,23 @@ class OpenAICompatible(Adapter):
         data = self.get_json(f"{self.base()}/models")
         return list(data.get("data") or []) if isinstance(data, dict) else []
 
+    images_per_call = 4
+
+    def generate_images(self, request: ImageRequest) -> list[Image]:
+        """``POST {base}/images/generations`` with ``response_format: b64_json``."""
+        body = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "n": request.count,
+            "size": f"{request.width}x{request.height}",
+            "response_format": "b64_json",
+        }
+        data = self.post_json(f"{self.base(request)}/images/generations", body, request.timeout)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not items or any(not isinstance(i, dict) or not i.get("b64_json") for i in items):
+            raise UpstreamError(_error_in(data) or "provider answer has no b64_json images", kind="protocol")
+        return [decode_b64_image(i["b64_json"]) for i in items]
+
 
 def _error_in(data: Any) -> str | None:
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
@@ -118,5 +151,21 @@ class OpenRouter(OpenAICompatible):
     def cost(self, usage: dict[str, Any] | None) -> float | None:
         value = (usage or {}).get("cost")
         return float(value) if isinstance(value, int | float) else None
+
+    images_per_call = 1
+
+    def generate_images(self, request: ImageRequest) -> list[Image]:
+        """Image output through chat completions (``modalities``); images come back as ``data:`` URLs."""
+        body = {
+            "model": request.model,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "modalities": ["image", "text"],
+        }
+        data = self.post_json(f"{self.base(request)}/chat/completions", body, request.timeout)
+        message = ((data.get("choices") or [{}])[0].get("message") or {}) if isinstance(data, dict) else {}
+        urls = [((i.get("image_url") or {}).get("url") or "") for i in message.get("images") or []]
+        if not urls or not all(urls):
+            raise UpstreamError(_error_in(data) or "provider answer has no images", kind="protocol")
+        return [decode_b64_image(url) for url in urls[: request.count]]
 
 

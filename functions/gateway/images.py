@@ -1,0 +1,156 @@
+"""Image generation: provider calls, upload to Cloud Storage, gallery records, all or nothing.
+
+Images are generated and uploaded call by call; if any call fails, or an
+upload or the Firestore write does, every object already uploaded for the
+request is deleted and no record is written, so a request leaves either all
+its images (with records) or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway import firebase, generation, logs, storage
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.providers.base import Image, ImageRequest
+from gateway.registry import registry
+from gateway.schemas import Model, Pricing
+
+DEFAULT_SIZE = 1024
+MIN_SIZE, MAX_SIZE = 256, 1024
+
+
+@dataclass
+class ImageParams:
+    prompt: str
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    guidance_scale: float | None = None
+    steps: int | None = None
+    num_images: int = 1
+    seed: int | None = None
+
+
+@dataclass
+class Stored:
+    id: str
+    path: str
+    url: str
+    image: Image
+
+
+def image_model(model_id: str) -> Model:
+    model = registry().get(model_id)
+    if model is None or not model.enabled:
+        raise GatewayError(ErrorCode.NOT_FOUND, f"modelId: model '{model_id}' not found or disabled", {"field": "modelId", "id": model_id})
+    if model.type != "image":
+        raise invalid("modelId", f"model '{model_id}' is a {model.type} model, not an image model")
+    return model
+
+
+def _size(requested: int | None, configured: int | None) -> int:
+    if requested is not None:
+        return requested
+    if configured is not None and MIN_SIZE <= configured <= MAX_SIZE and configured % 8 == 0:
+        return configured
+    return DEFAULT_SIZE
+
+
+def cost(pricing: Pricing | None, count: int) -> dict[str, Any] | None:
+    if pricing is None or pricing.perImage is None:
+        return None
+    return {"perImage": pricing.perImage, "total": round(pricing.perImage * count, 10), "currency": "USD"}
+
+
+def _requests(model: Model, params: ImageParams, per_call: int) -> list[ImageRequest]:
+    config = model.config
+    out = []
+    done = 0
+    while done < params.num_images:
+        count = min(per_call, params.num_images - done)
+        out.append(
+            ImageRequest(
+                model=model.name,
+                prompt=params.prompt,
+                width=_size(params.width, config.width),
+                height=_size(params.height, config.height),
+                count=count,
+                negative_prompt=params.negative_prompt,
+                guidance_scale=params.guidance_scale if params.guidance_scale is not None else config.guidanceScale,
+                steps=params.steps if params.steps is not None else config.steps,
+                seed=None if params.seed is None else params.seed + done,
+                timeout=config.timeoutSeconds or 120.0,
+                base_url=str(model.endpointURL) if model.endpointURL else None,
+            )
+        )
+        done += count
+    return out
+
+
+def generate(uid: str, model: Model, params: ImageParams) -> dict[str, Any]:
+    """Generate, store and record ``params.num_images`` images for ``uid``; the API answer."""
+    started = time.perf_counter()
+    adapter = generation.adapter_for(model)
+    now = datetime.now(timezone.utc)
+    prompt_hash = hashlib.sha256(params.prompt.encode()).hexdigest()
+    stored: list[Stored] = []
+    try:
+        for request in _requests(model, params, max(1, adapter.images_per_call)):
+            try:
+                images = generation.call_provider(model, adapter, lambda r=request: adapter.generate_images(r))
+            except NotImplementedError:
+                raise invalid("modelId", f"provider '{model.provider}' cannot generate images") from None
+            if len(images) != request.count:
+                raise GatewayError(
+                    ErrorCode.PROVIDER_ERROR, f"Provider '{model.provider}' returned {len(images)} of {request.count} images", {"provider": model.provider}
+                )
+            for offset, image in enumerate(images):
+                image_id = uuid.uuid4().hex
+                path = f"generated/{uid}/{now:%Y}/{now:%m}/{image_id}.{image.extension}"
+                seed = "" if request.seed is None else str(request.seed + offset)
+                metadata = {"uid": uid, "modelId": model.id, "provider": model.provider, "promptHash": prompt_hash, "seed": seed, "createdAt": now.isoformat()}
+                url = storage.upload(path, image.data, image.content_type, metadata)
+                stored.append(Stored(image_id, path, url, image))
+        per_image = cost(model.pricing, 1)
+        batch = firebase.db().batch()
+        images_ref = firebase.db().collection("users").document(uid).collection("images")
+        for item in stored:
+            batch.set(
+                images_ref.document(item.id),
+                {
+                    "path": item.path,
+                    "url": item.url,
+                    "modelId": model.id,
+                    "provider": model.provider,
+                    "prompt": params.prompt,
+                    "width": item.image.width,
+                    "height": item.image.height,
+                    "contentType": item.image.content_type,
+                    "createdAt": now,
+                    "cost": per_image,
+                },
+            )
+        batch.commit()
+    except GatewayError:
+        storage.delete([s.path for s in stored])
+        raise
+    except Exception as exc:
+        storage.delete([s.path for s in stored])
+        logs.error("image storage failed; uploads removed", uid=uid, modelId=model.id, exception=type(exc).__name__)
+        raise GatewayError(ErrorCode.UNAVAILABLE, "Could not store the images; nothing was kept. Try again.") from None
+    return {
+        "images": [
+            {"id": s.id, "url": s.url, "path": s.path, "contentType": s.image.content_type, "width": s.image.width, "height": s.image.height}
+            for s in stored
+        ],
+        "modelId": model.id,
+        "provider": model.provider,
+        "cost": cost(model.pricing, len(stored)),
+        "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+    }

@@ -1,0 +1,75 @@
+"""``generate_image``: a signed-in user asks an image model for 1-4 images, stored in Cloud Storage.
+
+``POST`` generates (roles ``user`` and ``admin``); ``GET`` describes the request schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firebase_functions import https_fn, options
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway import http, images
+from gateway.schemas import SLUG
+
+
+class GenerateImageRequest(BaseModel):
+    """Body of ``POST generate_image``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modelId: str = Field(pattern=SLUG, description="An enabled image model id.")
+    prompt: str = Field(min_length=1, max_length=2000)
+    negativePrompt: str | None = Field(None, max_length=2000)
+    width: int | None = Field(None, ge=images.MIN_SIZE, le=images.MAX_SIZE, description="Multiple of 8; default from the model.")
+    height: int | None = Field(None, ge=images.MIN_SIZE, le=images.MAX_SIZE, description="Multiple of 8; default from the model.")
+    guidanceScale: float | None = Field(None, ge=0, le=30)
+    steps: int | None = Field(None, ge=1, le=150)
+    numImages: int = Field(1, ge=1, le=4)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError("must be a multiple of 8")
+        return value
+
+
+def _generate(ctx: http.Context) -> dict[str, Any]:
+    body = ctx.parse(GenerateImageRequest)
+    model = images.image_model(body.modelId)
+    params = images.ImageParams(
+        prompt=body.prompt,
+        negative_prompt=body.negativePrompt,
+        width=body.width,
+        height=body.height,
+        guidance_scale=body.guidanceScale,
+        steps=body.steps,
+        num_images=body.numImages,
+        seed=body.seed,
+    )
+    assert ctx.caller is not None
+    return images.generate(ctx.caller.uid, model, params)
+
+
+def _describe(ctx: http.Context) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "contentType": "application/json",
+        "roles": ["user", "admin"],
+        "request": GenerateImageRequest.model_json_schema(),
+        "response": ["images[{id, url, path, contentType, width, height}]", "modelId", "provider", "cost", "latencyMs"],
+    }
+
+
+ROUTES = {
+    "POST": http.Handler(_generate, roles={"user", "admin"}),
+    "GET": http.Handler(_describe, roles=http.ALL_ROLES),
+}
+
+
+@https_fn.on_request(timeout_sec=300, memory=options.MemoryOption.MB_512)
+def generate_image(request: https_fn.Request) -> https_fn.Response:
+    return http.serve(request, "generate_image", ROUTES)

@@ -40,6 +40,7 @@ class GenerateImageRequest(BaseModel):
 def _generate(ctx: http.Context) -> dict[str, Any]:
     body = ctx.parse(GenerateImageRequest)
     model = images.image_model(body.modelId)
+    ctx.limit(model.id)
     params = images.ImageParams(
         prompt=body.prompt,
         negative_prompt=body.negativePrompt,

@@ -108,6 +108,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     params = params_from(body)
     model = generation.text_model(body.modelId)
     generation.check_limits(model, params)
+    ctx.limit(model.id)
     if not body.stream:
         return _result(generation.complete(model, params))
     stream = generation.open_stream(model, params)

@@ -111,11 +111,12 @@ def _usage(usage: Any) -> dict[str, int] | None:
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
 
 
-def _completion(body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
+def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
     params = params_from(body)
     model = generation.text_model(body.model, field_name="model")
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     generation.check_limits(model, params, field_name=field)
+    ctx.limit(model.id)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
@@ -171,7 +172,7 @@ def _route(ctx: http.Context) -> list[str]:
 def _post(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     if _route(ctx) != ["chat", "completions"]:
         raise GatewayError(ErrorCode.NOT_FOUND, f"No route POST {ctx.request.path}")
-    return _completion(ctx.parse(ChatCompletionRequest))
+    return _completion(ctx, ctx.parse(ChatCompletionRequest))
 
 
 def _model_entry(model: Any) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def accounts(emulators: Emulators) -> dict[str, Account]:
 @pytest.fixture
 def clean(emulators: Emulators) -> Iterator[None]:
     """An empty Firestore with the seed providers, and cold caches in this process."""
-    from gateway import auth, health
+    from gateway import auth, health, limits
     from gateway.registry import registry
     from seed import load
 
@@ -115,6 +115,7 @@ def clean(emulators: Emulators) -> Iterator[None]:
     registry().invalidate()
     auth.forget()
     health.reset()
+    limits.forget()
     yield
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
 ADMIN = frozenset({"admin"})
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
-EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,6 +42,15 @@ class Context:
     route: str
     caller: Caller | None = None
     path: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers (rate-limit state), sent with success and error answers alike."""
+
+    def limit(self, model_id: str | None = None) -> None:
+        """Count this request against the caller's per-route limit (429 when over it)."""
+        from gateway import limits
+
+        assert self.caller is not None
+        limits.enforce(self.caller.uid, self.route, self.caller.role, model_id, self.headers)
 
     def json(self) -> dict[str, Any]:
         """The JSON object body, within the size limit; 413, 415 or 400 otherwise."""
@@ -167,6 +176,8 @@ def serve(
         )
         err = internal_error(ctx.request_id)
         response = json_response(render(err), err.status)
+    for name, value in ctx.headers.items():
+        response.headers.setdefault(name, value)
     response.headers["X-Request-Id"] = ctx.request_id
     if cors_origin:
         response.headers["Access-Control-Allow-Origin"] = cors_origin

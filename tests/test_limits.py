@@ -1,0 +1,139 @@
+"""Rate limits: headers, limits from config, and exactness across two real gateway processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def whole_window() -> None:
+    """Start each test with at least 15 s left in the current one-minute window."""
+    left = 60 - time.time() % 60
+    if left < 15:
+        time.sleep(left + 0.1)
+
+
+def _set_limits(**config: Any) -> None:
+    from gateway import firebase, limits
+
+    firebase.db().collection("config").document("limits").set(config)
+    limits.forget()
+
+
+def _ask(local, account, model: str = "openai-chat", **extra: Any) -> Any:
+    return local("generate_text").post("/", json={"modelId": model, "prompt": "hi", **extra}, headers=account.headers)
+
+
+def test_every_answer_carries_rate_limit_headers(local, providers, accounts) -> None:
+    first = _ask(local, accounts["user"])
+    second = _ask(local, accounts["user"])
+    assert first.status_code == 200
+    assert first.headers["X-RateLimit-Limit"] == "100"
+    assert (int(first.headers["X-RateLimit-Remaining"]), int(second.headers["X-RateLimit-Remaining"])) == (99, 98)
+    reset = int(first.headers["X-RateLimit-Reset"])
+    assert time.time() < reset <= time.time() + 60
+    providers["openai"].state["faults"] = [{"status": 400}]
+    provider_error = _ask(local, accounts["user"])
+    assert provider_error.status_code == 400 and provider_error.headers["X-RateLimit-Remaining"] == "97"
+
+
+def test_over_the_limit_is_429_with_retry_after(local, providers, accounts) -> None:
+    _set_limits(perMinute={"generate_text": 3})
+    statuses = [_ask(local, accounts["user"]).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    refused = _ask(local, accounts["user"])
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0" and refused.headers["X-RateLimit-Limit"] == "3"
+    assert len(providers["openai"].state["requests"]) == 3
+    # Another route and another user have windows of their own.
+    assert local("openai").post("/v1/chat/completions", json={"model": "openai-chat", "messages": [{"role": "user", "content": "x"}]}, headers=accounts["user"].headers).status_code == 200
+    assert _ask(local, accounts["admin"]).status_code == 200
+
+
+def test_invalid_requests_do_not_count(local, providers, accounts) -> None:
+    _set_limits(perMinute={"generate_text": 1})
+    for _ in range(3):
+        assert _ask(local, accounts["user"], temperature=9).status_code == 400
+    assert _ask(local, accounts["user"]).status_code == 200
+
+
+def test_role_and_model_limits(local, providers, accounts) -> None:
+    _set_limits(perMinute={"generate_text": 1}, roles={"admin": {"generate_text": 3}}, models={"ollama-chat": 2})
+    assert [_ask(local, accounts["admin"]).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [_ask(local, accounts["user"], model="ollama-chat").status_code for _ in range(3)] == [200, 200, 429]
+    assert [_ask(local, accounts["user"]).status_code for _ in range(2)] == [200, 429]
+
+
+def test_image_route_default_is_20(local, providers, accounts) -> None:
+    from gateway import limits
+
+    assert limits.limit_for("generate_image", "user", None) == (20, None)
+    assert limits.limit_for("openai", "user", None) == (100, None)
+
+
+@pytest.fixture
+def two_gateways(stack, providers) -> Iterator[list[str]]:
+    """Two real gateway processes (functions-framework + gunicorn, as deployed) on one Firestore emulator."""
+    processes, urls = [], []
+    env = {**os.environ, **stack.env, "FUNCTION_TARGET": "generate_text"}
+    try:
+        for _ in range(2):
+            port = stack_free_port()
+            processes.append(
+                subprocess.Popen(
+                    [str(Path(sys.executable).with_name("functions-framework")), "--target", "generate_text", "--source", str(ROOT / "functions" / "main.py"), "--port", str(port)],
+                    cwd=ROOT / "functions", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        for url in urls:
+            while True:
+                try:
+                    httpx.get(f"{url}/__/health", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        yield urls
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def stack_free_port() -> int:
+    import stack as stack_module
+
+    return stack_module.free_port()
+
+
+def test_limit_holds_across_two_processes(two_gateways, accounts) -> None:
+    limit = 5
+    _set_limits(perMinute={"generate_text": limit})
+    headers = accounts["user"].headers
+
+    def fire(i: int) -> int:
+        url = two_gateways[i % 2]
+        return httpx.post(url, json={"modelId": "openai-chat", "prompt": "hi"}, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(fire, range(30)))
+    assert statuses.count(200) == limit, statuses
+    assert statuses.count(429) == 30 - limit
+    print(f"two processes, 30 concurrent requests, limit {limit}: {statuses.count(200)} succeeded")

@@ -9,7 +9,9 @@ Side by side in one run, on loopback, requests interleaved:
   (c) gateway: functions/main.py's generate_text under functions-framework,
       with a real Auth-emulator ID token, the registry and validation on (the
       Auth and Firestore emulators are started for it; warm requests read
-      neither).
+      neither), rate limits off;
+  (d) the same gateway with rate limits on: one Firestore write per request,
+      here to the local emulator (in production, to Firestore in-region).
 Prints added latency p50/p95/p99 of (b) and (c) over (a), requests/s at
 concurrency 1 and 16, streaming first-chunk overhead, and cold import time.
 """
@@ -97,14 +99,19 @@ def main() -> None:
         upstream_url = upstream.stdout.readline().decode().strip()
         token = setup_gateway(upstream_url)
         passthrough, passthrough_url = serve("passthrough", ROOT / "bench" / "passthrough.py", {"UPSTREAM_URL": f"{upstream_url}/v1/chat/completions"})
-        gateway, gateway_url = serve("generate_text", ROOT / "functions" / "main.py", running.env)
-        processes += [passthrough, gateway]
+        gateway, gateway_url = serve("generate_text", ROOT / "functions" / "main.py", {**running.env, "RATE_LIMITS_ENABLED": "false"})
+        limited, limited_url = serve("generate_text", ROOT / "functions" / "main.py", {**running.env, "RATE_LIMITS_ENABLED": "true"})
+        processes += [passthrough, gateway, limited]
+        from gateway import firebase
+
+        firebase.db().collection("config").document("limits").set({"perMinute": {"generate_text": 10**9}})
 
         auth = {"Authorization": f"Bearer {token}"}
         targets = {
             "direct": (f"{upstream_url}/v1/chat/completions", UPSTREAM_BODY, {}),
             "passthrough": (passthrough_url, UPSTREAM_BODY, {}),
             "gateway": (gateway_url, {"modelId": "bench-chat", "prompt": PROMPT}, auth),
+            "gw+limiter": (limited_url, {"modelId": "bench-chat", "prompt": PROMPT}, auth),
         }
         client = httpx.Client(timeout=30)
 
@@ -130,11 +137,13 @@ def main() -> None:
             print(f"  {name:<13}{pct(values, .5):8.2f}{pct(values, .95):8.2f}{pct(values, .99):8.2f}")
         print("Added over direct (percentile of each minus direct's):")
         added = {}
-        for name in ("passthrough", "gateway"):
+        for name in ("passthrough", "gateway", "gw+limiter"):
             added[name] = [pct(samples[name], q) - pct(samples["direct"], q) for q in (.5, .95, .99)]
             print(f"  {name:<13}" + "".join(f"{v:8.2f}" for v in added[name]))
         ratio = added["gateway"][0] / added["passthrough"][0] if added["passthrough"][0] > 0 else float("nan")
         print(f"  gateway / passthrough added p50 ratio: {ratio:.2f}x")
+        limiter = [pct(samples["gw+limiter"], q) - pct(samples["gateway"], q) for q in (.5, .95, .99)]
+        print("  limiter's Firestore write (gw+limiter minus gateway): " + " / ".join(f"{v:.2f}" for v in limiter) + " ms at p50/p95/p99")
 
         print("\nThroughput (requests/s, one instance):")
         for concurrency in (1, 16):
@@ -151,6 +160,7 @@ def main() -> None:
                 line += f"  {name} {count / (time.perf_counter() - started):7.0f}"
             print(line)
 
+        del targets["gw+limiter"]
         first: dict[str, list[float]] = {"direct": [], "gateway": []}
         for _ in range(args.streams):
             for name in first:

@@ -74,3 +74,8 @@ STORAGE_BUCKET = params.StringParam(
     default="",
     description="Bucket for generated images; empty means the project's default bucket.",
 )
+RATE_LIMITS_ENABLED = params.BoolParam(
+    "RATE_LIMITS_ENABLED",
+    default=True,
+    description="Enforce per-user rate limits (one Firestore write per generation request).",
+)

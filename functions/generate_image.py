@@ -11,6 +11,7 @@ from firebase_functions import https_fn, options
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway import http, images
+from gateway.errors import GatewayError
 from gateway.schemas import SLUG
 
 
@@ -40,7 +41,7 @@ class GenerateImageRequest(BaseModel):
 def _generate(ctx: http.Context) -> dict[str, Any]:
     body = ctx.parse(GenerateImageRequest)
     model = images.image_model(body.modelId)
-    ctx.limit(model.id)
+    ctx.admit(model.id)
     params = images.ImageParams(
         prompt=body.prompt,
         negative_prompt=body.negativePrompt,
@@ -52,7 +53,14 @@ def _generate(ctx: http.Context) -> dict[str, Any]:
         seed=body.seed,
     )
     assert ctx.caller is not None
-    return images.generate(ctx.caller.uid, model, params)
+    tracker = ctx.tracker(model)
+    try:
+        answer = images.generate(ctx.caller.uid, model, params)
+    except GatewayError as err:
+        tracker.failed(err)
+        raise
+    tracker.ok(model.id, model.provider, None, None, answer["cost"], images=len(answer["images"]))
+    return answer
 
 
 def _describe(ctx: http.Context) -> dict[str, Any]:

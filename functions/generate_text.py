@@ -74,7 +74,7 @@ def _result(result: generation.Result) -> dict[str, Any]:
     }
 
 
-def _events(ctx: http.Context, stream: generation.Stream) -> Iterator[str]:
+def _events(ctx: http.Context, stream: generation.Stream, tracker: Any) -> Iterator[str]:
     with contextlib.closing(generation.pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
         try:
             for item in events:
@@ -83,6 +83,8 @@ def _events(ctx: http.Context, stream: generation.Stream) -> Iterator[str]:
                 elif isinstance(item, Delta):
                     yield sse.data({"content": item.text})
                 elif isinstance(item, Final):
+                    cost = generation.cost(stream.model.pricing, item.usage, item.cost)
+                    tracker.ok(stream.model.id, stream.model.provider, item.usage.prompt_tokens, item.usage.completion_tokens, cost)
                     yield sse.data(
                         {
                             "done": True,
@@ -90,16 +92,21 @@ def _events(ctx: http.Context, stream: generation.Stream) -> Iterator[str]:
                             "provider": stream.model.provider,
                             "finishReason": generation.normalize_finish(item.finish_reason),
                             "usage": item.usage.to_dict(),
-                            "cost": generation.cost(stream.model.pricing, item.usage, item.cost),
+                            "cost": cost,
                             "latencyMs": round((time.perf_counter() - stream.started) * 1000, 1),
                         }
                     )
         except GatewayError as err:
             logs.warn("stream failed", requestId=ctx.request_id, code=err.code.value, modelId=stream.model.id)
+            tracker.failed(err)
             yield sse.event("error", err.to_dict())
         except Exception as exc:
             logs.error("stream crashed", requestId=ctx.request_id, exception=type(exc).__name__)
-            yield sse.event("error", http.internal_error(ctx.request_id).to_dict())
+            error = http.internal_error(ctx.request_id)
+            tracker.failed(error)
+            yield sse.event("error", error.to_dict())
+        finally:
+            tracker.cut_off()
     yield sse.DONE
 
 
@@ -108,11 +115,18 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     params = params_from(body)
     model = generation.text_model(body.modelId)
     generation.check_limits(model, params)
-    ctx.limit(model.id)
-    if not body.stream:
-        return _result(generation.complete(model, params))
-    stream = generation.open_stream(model, params)
-    return https_fn.Response(_events(ctx, stream), mimetype="text/event-stream", headers=sse.HEADERS)
+    ctx.admit(model.id)
+    tracker = ctx.tracker(model)
+    try:
+        if not body.stream:
+            result = generation.complete(model, params)
+            tracker.ok(result.model.id, result.model.provider, result.usage.prompt_tokens, result.usage.completion_tokens, result.cost)
+            return _result(result)
+        stream = generation.open_stream(model, params)
+    except GatewayError as err:
+        tracker.failed(err)
+        raise
+    return https_fn.Response(_events(ctx, stream, tracker), mimetype="text/event-stream", headers=sse.HEADERS)
 
 
 def _describe(ctx: http.Context) -> dict[str, Any]:

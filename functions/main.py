@@ -14,8 +14,9 @@ from generate_text import generate_text
 from health import health
 from models import models
 from openai_api import openai
+from usage_api import usage
 
-__all__ = ["generate_image", "generate_text", "health", "models", "openai"]
+__all__ = ["generate_image", "generate_text", "health", "models", "openai", "usage"]
 
 if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
     from model_audit import audit_model_edits

@@ -116,16 +116,22 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     model = generation.text_model(body.model, field_name="model")
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     generation.check_limits(model, params, field_name=field)
-    ctx.limit(model.id)
+    ctx.admit(model.id)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
-    if body.stream:
-        stream = generation.open_stream(model, params)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return https_fn.Response(
-            _chunks(stream, completion_id, created, body.model, include_usage), mimetype="text/event-stream", headers=sse.HEADERS
-        )
-    result = generation.complete(model, params)
+    tracker = ctx.tracker(model)
+    try:
+        if body.stream:
+            stream = generation.open_stream(model, params)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return https_fn.Response(
+                _chunks(stream, completion_id, created, body.model, include_usage, tracker), mimetype="text/event-stream", headers=sse.HEADERS
+            )
+        result = generation.complete(model, params)
+    except GatewayError as err:
+        tracker.failed(err)
+        raise
+    tracker.ok(result.model.id, result.model.provider, result.usage.prompt_tokens, result.usage.completion_tokens, result.cost)
     answer: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",
@@ -140,7 +146,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     return answer
 
 
-def _chunks(stream: generation.Stream, completion_id: str, created: int, model: str, include_usage: bool) -> Iterator[str]:
+def _chunks(stream: generation.Stream, completion_id: str, created: int, model: str, include_usage: bool, tracker: Any) -> Iterator[str]:
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -155,12 +161,22 @@ def _chunks(stream: generation.Stream, completion_id: str, created: int, model: 
                 elif isinstance(item, Delta):
                     yield chunk({"content": item.text})
                 elif isinstance(item, Final):
+                    cost = generation.cost(stream.model.pricing, item.usage, item.cost)
+                    tracker.ok(stream.model.id, stream.model.provider, item.usage.prompt_tokens, item.usage.completion_tokens, cost)
                     yield chunk({}, generation.normalize_finish(item.finish_reason) or "stop")
                     if include_usage:
                         yield sse.data({**base, "choices": [], "usage": _usage(item.usage)})
         except GatewayError as err:
             logs.warn("stream failed", route="openai", code=err.code.value, modelId=stream.model.id)
+            tracker.failed(err)
             yield sse.data(openai_error(err))
+        except Exception as exc:
+            logs.error("stream crashed", route="openai", exception=type(exc).__name__)
+            error = http.internal_error("openai-stream")
+            tracker.failed(error)
+            yield sse.data(openai_error(error))
+        finally:
+            tracker.cut_off()
     yield sse.DONE
 
 

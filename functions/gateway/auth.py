@@ -37,6 +37,8 @@ class Caller:
     role: str
     email: str | None
     claims: dict[str, Any]
+    profile: dict[str, Any]
+    """The ``users/{uid}`` document (cached), e.g. for quotas."""
 
 
 @dataclass(frozen=True)
@@ -151,4 +153,4 @@ def authenticate(request: Request) -> Caller:
         role = account.profile.get("role")
     if role not in ROLES:
         role = settings.DEFAULT_ROLE.value
-    return Caller(uid=uid, role=role, email=claims.get("email"), claims=claims)
+    return Caller(uid=uid, role=role, email=claims.get("email"), claims=claims, profile=account.profile)

@@ -45,14 +45,21 @@ class Context:
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (rate-limit state), sent with success and error answers alike."""
 
-    def limit(self, model_id: str | None = None) -> None:
-        """Count this request against the caller's per-route limit (429 when over it)."""
-        from gateway import limits
+    def admit(self, model_id: str | None = None) -> None:
+        """Count this request against the caller's rate limit and check their daily quota (429s)."""
+        from gateway import limits, usage
 
         assert self.caller is not None
-        if not settings.RATE_LIMITS_ENABLED.value:
-            return
-        limits.enforce(self.caller.uid, self.route, self.caller.role, model_id, self.headers)
+        if settings.RATE_LIMITS_ENABLED.value:
+            limits.enforce(self.caller.uid, self.route, self.caller.role, model_id, self.headers)
+        usage.check_quota(self.caller.uid, usage.quota_for(self.caller.profile, self.caller.role))
+
+    def tracker(self, model: Any) -> Any:
+        """A ledger entry for this request (``gateway.usage.Tracker``)."""
+        from gateway import usage
+
+        assert self.caller is not None
+        return usage.Tracker(self.caller.uid, self.route, model.id, model.provider)
 
     def json(self) -> dict[str, Any]:
         """The JSON object body, within the size limit; 413, 415 or 400 otherwise."""

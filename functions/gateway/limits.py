@@ -35,6 +35,8 @@ class LimitsConfig(BaseModel):
     perMinute: dict[str, int] = Field(default_factory=dict)
     roles: dict[str, dict[str, int]] = Field(default_factory=dict)
     models: dict[str, int] = Field(default_factory=dict)
+    quotas: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Daily budgets per role: ``{"user": {"dailyTokens": 100000, "dailyCostUsd": 1.0}}``."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,146 @@
+"""``usage``: a user's own totals and recent records; admins read anyone's and the per-model totals.
+
+Routes: ``GET /usage`` (``uid`` admin only, ``from``/``to`` as YYYY-MM-DD,
+``limit`` ≤ 100 and ``pageToken`` for records) and ``GET /usage/models``
+(admin; per-model totals over ``from``/``to``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from firebase_functions import https_fn
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import firebase, http
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.usage import COLLECTION, MODEL_DAYS
+
+TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "images", "cost")
+MAX_DAYS = 366
+
+
+class UsageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uid: str | None = Field(None, min_length=1, max_length=128)
+    from_: date | None = Field(None, alias="from")
+    to: date | None = None
+    limit: int = Field(20, ge=1, le=100)
+    pageToken: str | None = Field(None, max_length=512)
+
+
+def _range(query: UsageQuery) -> tuple[date, date]:
+    end = query.to or datetime.now(timezone.utc).date()
+    start = query.from_ or end - timedelta(days=29)
+    if start > end:
+        raise invalid("from", "must not be after to")
+    if (end - start).days >= MAX_DAYS:
+        raise invalid("from", f"a range may span at most {MAX_DAYS} days")
+    return start, end
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {key: sum(row.get(key) or 0 for row in rows) for key in TOTALS}
+    totals["cost"] = round(totals["cost"], 10)
+    return totals
+
+
+def _day(row: dict[str, Any]) -> dict[str, Any]:
+    return {"date": row.get("date"), **{key: row.get(key, 0) for key in TOTALS}}
+
+
+def _cursor(token: str) -> datetime:
+    try:
+        return datetime.fromisoformat(json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["at"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise invalid("pageToken", "not a page token of this listing") from None
+
+
+def _user_usage(ctx: http.Context) -> dict[str, Any]:
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    assert ctx.caller is not None
+    query = http.validate(UsageQuery, ctx.request.args.to_dict())
+    uid = query.uid or ctx.caller.uid
+    if uid != ctx.caller.uid and ctx.caller.role != "admin":
+        raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read another user's usage", {"field": "uid"})
+    start, end = _range(query)
+    user = firebase.db().collection(COLLECTION).document(uid)
+    days = [
+        snap.to_dict() or {}
+        for snap in user.collection("days")
+        .where(filter=FieldFilter("date", ">=", start.isoformat()))
+        .where(filter=FieldFilter("date", "<=", end.isoformat()))
+        .stream()
+    ]
+    days.sort(key=lambda d: d.get("date", ""))
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), timezone.utc)
+    records_query = (
+        user.collection("records")
+        .where(filter=FieldFilter("at", ">=", datetime.combine(start, datetime.min.time(), timezone.utc)))
+        .where(filter=FieldFilter("at", "<", until))
+        .order_by("at", direction=firestore.Query.DESCENDING)
+    )
+    if query.pageToken:
+        records_query = records_query.start_after({"at": _cursor(query.pageToken)})
+    snaps = list(records_query.limit(query.limit + 1).stream())
+    records = [{"id": s.id, **(s.to_dict() or {})} for s in snaps[: query.limit]]
+    token = None
+    if len(snaps) > query.limit:
+        token = base64.urlsafe_b64encode(json.dumps({"at": records[-1]["at"].isoformat()}).encode()).decode().rstrip("=")
+    return {
+        "uid": uid,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "totals": _totals(days),
+        "days": [_day(d) for d in days],
+        "records": records,
+        "nextPageToken": token,
+    }
+
+
+def _model_usage(ctx: http.Context) -> dict[str, Any]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = http.validate(UsageQuery, ctx.request.args.to_dict())
+    if query.uid is not None:
+        raise invalid("uid", "not used by /usage/models")
+    start, end = _range(query)
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    rows = (
+        firebase.db()
+        .collection_group(MODEL_DAYS)
+        .where(filter=FieldFilter("date", ">=", start.isoformat()))
+        .where(filter=FieldFilter("date", "<=", end.isoformat()))
+        .stream()
+    )
+    for snap in rows:
+        row = snap.to_dict() or {}
+        by_model.setdefault(row.get("modelId") or snap.reference.parent.parent.id, []).append(row)
+    models = [{"modelId": model_id, **_totals(rows)} for model_id, rows in sorted(by_model.items())]
+    return {"from": start.isoformat(), "to": end.isoformat(), "models": models, "totals": _totals(models)}
+
+
+def _get(ctx: http.Context) -> dict[str, Any]:
+    if not ctx.path:
+        return _user_usage(ctx)
+    if ctx.path == ["models"]:
+        assert ctx.caller is not None
+        if ctx.caller.role != "admin":
+            raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read per-model usage", {"role": ctx.caller.role})
+        return _model_usage(ctx)
+    raise GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.path}")
+
+
+ROUTES = {"GET": http.Handler(_get, roles=http.ALL_ROLES)}
+
+
+@https_fn.on_request()
+def usage(request: https_fn.Request) -> https_fn.Response:
+    return http.serve(request, "usage", ROUTES)

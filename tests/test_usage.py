@@ -1,0 +1,151 @@
+"""The usage ledger, daily aggregates, quotas, and the usage function."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+
+def _ask(local, account, model: str = "openai-chat", **extra: Any) -> Any:
+    return local("generate_text").post("/", json={"modelId": model, "prompt": "hi", **extra}, headers=account.headers)
+
+
+def _records(uid: str) -> list[dict[str, Any]]:
+    from gateway import firebase
+
+    snaps = firebase.db().collection("usage").document(uid).collection("records").stream()
+    return sorted((s.to_dict() for s in snaps), key=lambda r: r["at"])
+
+
+def _today(uid: str) -> dict[str, Any]:
+    from gateway import firebase
+
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return firebase.db().collection("usage").document(uid).collection("days").document(day).get().to_dict() or {}
+
+
+@pytest.fixture
+def member(emulators) -> Any:
+    return emulators.sign_up("user")
+
+
+def test_answers_are_recorded_with_real_counts(local, providers, member) -> None:
+    body = _ask(local, member).get_json()
+    [record] = _records(member.uid)
+    assert record == {
+        **record,
+        "uid": member.uid, "modelId": "openai-chat", "provider": "openai", "route": "generate_text", "status": "ok",
+        "promptTokens": body["usage"]["promptTokens"], "completionTokens": 5, "images": 0, "cost": pytest.approx(body["cost"]["total"]),
+    }
+    assert record["latencyMs"] > 0
+    today = _today(member.uid)
+    assert today["requests"] == 1 and today["totalTokens"] == body["usage"]["totalTokens"] and today["errors"] == 0
+
+
+@pytest.mark.parametrize("route", ["generate_text", "openai"])
+def test_streams_are_recorded_when_they_end(local, providers, member, route: str) -> None:
+    if route == "generate_text":
+        response = _ask(local, member, model="anthropic-chat", stream=True)
+    else:
+        response = local("openai").post(
+            "/v1/chat/completions", json={"model": "anthropic-chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]}, headers=member.headers
+        )
+    response.get_data()
+    [record] = _records(member.uid)
+    assert record["route"] == route and record["status"] == "ok"
+    assert record["completionTokens"] == 5 and record["promptTokens"] > 0
+
+
+def test_failures_are_recorded(local, providers, member) -> None:
+    providers["gemini"].state["faults"] = [{"status": 500}] * 3
+    assert _ask(local, member, model="gemini-chat").status_code == 502
+    providers["gemini"].state["faults"] = [{"break_after": 2}]
+    _ask(local, member, model="gemini-chat", stream=True).get_data()
+    records = _records(member.uid)
+    assert [(r["status"], r["errorCode"]) for r in records] == [("error", "PROVIDER_ERROR"), ("error", "PROVIDER_ERROR")]
+    assert _today(member.uid)["errors"] == 2
+
+
+def test_cut_off_stream_is_recorded_without_fake_zeros(local, providers, member) -> None:
+    providers["openai"].state.update({"reply": " ".join(["word"] * 200), "chunk_delay": 0.05})
+    response = _ask(local, member, stream=True)
+    next(iter(response.response))
+    response.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _records(member.uid):
+        time.sleep(0.05)
+    [record] = _records(member.uid)
+    assert record["status"] == "cancelled"
+    assert record["completionTokens"] is None and record["promptTokens"] is None
+
+
+def test_images_are_recorded(local, providers, member) -> None:
+    from gateway import firebase
+    from gateway.registry import registry
+
+    firebase.db().collection("models").document("hf-image").set(
+        {"name": "flux", "provider": "huggingface", "type": "image", "pricing": {"perImage": 0.01}, "config": {"width": 256, "height": 256}}
+    )
+    registry().invalidate()
+    response = local("generate_image").post("/", json={"modelId": "hf-image", "prompt": "fox", "numImages": 2}, headers=member.headers)
+    assert response.status_code == 200
+    [record] = _records(member.uid)
+    assert record["route"] == "generate_image" and record["images"] == 2 and record["cost"] == pytest.approx(0.02)
+    assert record["promptTokens"] is None
+
+
+def test_user_quota_is_enforced_until_midnight(local, providers, member) -> None:
+    from gateway import auth, firebase
+
+    firebase.db().collection("users").document(member.uid).set({"quota": {"dailyTokens": 5}})
+    auth.forget(member.uid)
+    assert _ask(local, member).status_code == 200  # starts under budget, ends over it
+    refused = _ask(local, member)
+    assert refused.status_code == 429
+    error = refused.get_json()["error"]
+    assert error["code"] == "QUOTA_EXCEEDED" and error["details"]["quota"] == "dailyTokens"
+    midnight = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert error["details"]["resetAt"] == midnight.isoformat()
+    assert int(refused.headers["Retry-After"]) <= 86401
+    assert len(providers["openai"].state["requests"]) == 1
+    # A new day starts from zero: remove today's totals and the user is served again.
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    firebase.db().collection("usage").document(member.uid).collection("days").document(day).delete()
+    assert _ask(local, member).status_code == 200
+
+
+def test_role_cost_quota(local, providers, member) -> None:
+    from gateway import firebase, limits
+
+    firebase.db().collection("config").document("limits").set({"quotas": {"user": {"dailyCostUsd": 0.00001}}})
+    limits.forget()
+    assert _ask(local, member).status_code == 200
+    assert _ask(local, member).get_json()["error"]["details"]["quota"] == "dailyCostUsd"
+
+
+def test_usage_function_for_users_and_admins(local, providers, member, accounts) -> None:
+    for _ in range(3):
+        _ask(local, member)
+    _ask(local, member, model="ollama-chat")
+    mine = local("usage").get("/", query_string={"limit": 2}, headers=member.headers).get_json()
+    assert mine["uid"] == member.uid and mine["totals"]["requests"] == 4
+    assert mine["days"][-1]["requests"] == 4 and len(mine["records"]) == 2 and mine["nextPageToken"]
+    page_two = local("usage").get("/", query_string={"limit": 2, "pageToken": mine["nextPageToken"]}, headers=member.headers).get_json()
+    assert len(page_two["records"]) == 2 and page_two["nextPageToken"] is None
+    assert {r["id"] for r in mine["records"]}.isdisjoint({r["id"] for r in page_two["records"]})
+
+    assert local("usage").get("/", query_string={"uid": accounts["admin"].uid}, headers=member.headers).status_code == 403
+    assert local("usage").get("/models", headers=member.headers).status_code == 403
+    theirs = local("usage").get("/", query_string={"uid": member.uid}, headers=accounts["admin"].headers).get_json()
+    assert theirs["totals"]["requests"] == 4
+    per_model = local("usage").get("/models", headers=accounts["admin"].headers).get_json()
+    counts = {m["modelId"]: m["requests"] for m in per_model["models"]}
+    assert counts["openai-chat"] >= 3 and counts["ollama-chat"] >= 1
+
+    bad = local("usage").get("/", query_string={"from": "2026-02-30"}, headers=member.headers)
+    assert bad.status_code == 400 and bad.get_json()["error"]["message"].startswith("from:")
+    backwards = local("usage").get("/", query_string={"from": "2026-05-02", "to": "2026-05-01"}, headers=member.headers)
+    assert backwards.status_code == 400

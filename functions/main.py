@@ -14,9 +14,10 @@ from generate_text import generate_text
 from health import health
 from models import models
 from openai_api import openai
+from providers_api import providers
 from usage_api import usage
 
-__all__ = ["generate_image", "generate_text", "health", "models", "openai", "usage"]
+__all__ = ["generate_image", "generate_text", "health", "models", "openai", "providers", "usage"]
 
 if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
     from model_audit import audit_model_edits

@@ -8,6 +8,7 @@ to tell API writes (already recorded) from console edits (recorded by it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -81,3 +82,51 @@ def record_console_change(collection: str, doc_id: str, before: Any, after: Any)
     action = "create" if before_data is None else "delete" if after_data is None else "update"
     ref.set(record("console", action, collection, doc_id, before_data, after_data, via="console"))
     return ref.id
+
+
+def write(
+    collection: str,
+    doc_id: str,
+    actor: str,
+    action: str,
+    change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+) -> dict[str, Any] | None:
+    """Apply ``change`` (before -> after, None deletes) to a document in one transaction with its audit record.
+
+    ``change`` may raise to abort; nothing is written then.
+    """
+    from google.cloud import firestore
+
+    from gateway import firebase
+
+    db = firebase.db()
+    ref = db.collection(collection).document(doc_id)
+    audits = db.collection(COLLECTION)
+
+    @firestore.transactional
+    def run(tx: Any) -> dict[str, Any] | None:
+        snap = ref.get(transaction=tx)
+        before = snap.to_dict() if snap.exists else None
+        after = change(before)
+        if after is None:
+            record_ref = audits.document(delete_record_id(collection, doc_id, snap.update_time))
+            tx.delete(ref)
+        else:
+            record_ref = audits.document()
+            after = {**after, MARKER_FIELD: record_ref.id}
+            tx.set(ref, after)
+        tx.set(record_ref, record(actor, action, collection, doc_id, before, after, via="api"))
+        return after
+
+    return run(db.transaction())
+
+
+def add_to_batch(batch: Any, collection: str, doc_id: str, actor: str, action: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Queue a marked write and its audit record in ``batch`` (many changes, one commit)."""
+    from gateway import firebase
+
+    db = firebase.db()
+    record_ref = db.collection(COLLECTION).document()
+    after = {**after, MARKER_FIELD: record_ref.id}
+    batch.set(db.collection(collection).document(doc_id), after)
+    batch.set(record_ref, record(actor, action, collection, doc_id, before, after, via="api"))

@@ -169,6 +169,14 @@ def call_provider(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
         raise retry.to_gateway_error(err, model.provider) from None
 
 
+def call_provider_with(provider_id: str, fn: Callable[[], T]) -> T:
+    """``fn`` with retries, for calls not tied to a model (discovery)."""
+    try:
+        return retry.run(fn)
+    except UpstreamError as err:
+        raise retry.to_gateway_error(err, provider_id) from None
+
+
 def _candidates(model: Model) -> Iterator[Model]:
     yield model
     for fallback_id in model.fallbacks:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from gateway import audit, firebase, logs, settings
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.schemas import MARKER_FIELD, Model, ModelSpec, model_from_document
+from gateway.schemas import Model, ModelSpec, model_from_document
 
 COLLECTION = "models"
 SORTS = ("name", "createdAt")
@@ -144,30 +144,9 @@ class Registry:
         action: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
     ) -> dict[str, Any] | None:
-        """Apply ``change`` to the stored document in one transaction with its audit record."""
-        from google.cloud import firestore
-
-        db = firebase.db()
-        ref = db.collection(COLLECTION).document(model_id)
-        audits = db.collection(audit.COLLECTION)
-
-        @firestore.transactional
-        def run(tx: Any) -> dict[str, Any] | None:
-            snap = ref.get(transaction=tx)
-            before = snap.to_dict() if snap.exists else None
-            after = change(before)
-            if after is None:
-                record_ref = audits.document(audit.delete_record_id(COLLECTION, model_id, snap.update_time))
-                tx.delete(ref)
-            else:
-                record_ref = audits.document()
-                after = {**after, MARKER_FIELD: record_ref.id}
-                tx.set(ref, after)
-            tx.set(record_ref, audit.record(actor, action, COLLECTION, model_id, before, after, via="api"))
-            return after
-
+        """Apply ``change`` to the stored document with its audit record, then drop the cache."""
         try:
-            return run(db.transaction())
+            return audit.write(COLLECTION, model_id, actor, action, change)
         finally:
             self.invalidate(model_id)
 
@@ -213,7 +192,7 @@ class Registry:
             if before is None:
                 raise _not_found(model_id)
             current = {k: v for k, v in before.items() if k in ModelSpec.model_fields}
-            spec = validate(ModelSpec, {**_merge(current, patch), "id": model_id})
+            spec = validate(ModelSpec, {**merge_patch(current, patch), "id": model_id})
             if spec.provider != before.get("provider"):
                 self._check_provider(spec)
             return self._stamp(spec, before, actor)
@@ -237,13 +216,14 @@ def _not_found(model_id: str) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
 
 
-def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396: objects merge, ``null`` removes, anything else replaces."""
     out = dict(target)
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_patch(out[key], value)
         else:
             out[key] = value
     return out

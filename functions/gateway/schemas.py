@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 ModelType = Literal["text", "image", "multimodal"]
@@ -136,24 +136,56 @@ def from_document(schema: type[D], doc_id: str, data: dict[str, Any]) -> tuple[D
 
 
 ProviderType = Literal["openai-compatible", "openai", "lmstudio", "openrouter", "ollama", "huggingface", "anthropic", "gemini"]
-HttpURL = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$", max_length=2048)]
+HttpURL = Annotated[str, Field(pattern=r"^https?://[^\s/?#@]+(/[^\s]*)?$", max_length=2048, description="An http(s) URL.")]
 
 
-class Provider(BaseModel):
-    """A ``providers/{id}`` document: where a provider is and which secret holds its key."""
+RESERVED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "anthropic-version", "cookie", "host", "content-length", "content-type"}
+)
 
-    model_config = ConfigDict(extra="forbid")
+
+class ProviderSpec(_Strict):
+    """What an admin sets on a ``providers/{id}`` document: where the provider is and which secret holds its key."""
 
     id: str = Field(pattern=SLUG)
     type: ProviderType
     baseUrl: HttpURL
     displayName: str | None = Field(None, max_length=200)
     enabled: bool = True
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=20)
     secretName: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
     healthCheckUrl: HttpURL | None = None
     imageBaseUrl: HttpURL | None = None
     appUrl: HttpURL | None = None
     appTitle: str | None = Field(None, max_length=200)
+
+    @field_validator("headers")
+    @classmethod
+    def _no_auth_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header in value.items():
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"header '{name}' is set by the gateway and may not be overridden")
+            if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name) or len(header) > 1024 or "\n" in header or "\r" in header:
+                raise ValueError(f"header '{name}' is not a valid header")
+        return value
+
+
+class ProviderWrite(ProviderSpec):
+    """A create or update body: the spec plus, optionally, the key to store in Secret Manager (never kept here)."""
+
+    apiKey: SecretStr | None = Field(None, min_length=8, max_length=8192)
+
+
+class Provider(ProviderSpec):
+    """A stored provider: the spec plus what the gateway maintains."""
+
+    hasKey: bool = False
+    healthStatus: str | None = None
+    lastHealthCheck: datetime | None = None
     createdAt: datetime | None = None
     updatedAt: datetime | None = None
+    createdBy: str | None = None
+    updatedBy: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -19,7 +19,11 @@ class OpenAIServer(FakeUpstream):
     def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
         path = path.split("?")[0]
         if method == "GET" and path.endswith("/models"):
-            self.send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]})
+            models: list[dict[str, Any]] = [{"id": "fake-model", "object": "model", "owned_by": "fake"}, {"id": "fake-model-large", "object": "model", "owned_by": "fake"}]
+            if self.state.get("flavor") == "openrouter":
+                for model in models:
+                    model.update({"name": model["id"].title(), "context_length": 128000, "pricing": {"prompt": "0.00000015", "completion": "0.0000006"}})
+            self.send_json(200, {"object": "list", "data": models})
         elif method == "POST" and path.endswith("/chat/completions") and body.get("modalities"):
             self.image_chat(body, fault)
         elif method == "POST" and path.endswith("/chat/completions"):

@@ -1,0 +1,250 @@
+"""Provider administration: audited CRUD, keys into Secret Manager, live tests, discovery, import.
+
+A key sent with a create or update (``apiKey``) is stored as a new version of
+the provider's secret and never kept in Firestore or returned: the document
+only says ``secretName`` and ``hasKey``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from cachetools import TTLCache
+
+from gateway import audit, firebase, generation, providers_store, secrets, upstream
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.providers import adapter_class
+from gateway.providers.base import Adapter, UpstreamError
+from gateway.http import validate
+from gateway.registry import merge_patch, registry
+from gateway.schemas import Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document
+
+COLLECTION = providers_store.COLLECTION
+DISCOVERY_SECONDS = 300
+MAX_IMPORT = 200
+
+_lock = threading.Lock()
+_discovered: TTLCache[str, list[dict[str, Any]]] = TTLCache(maxsize=256, ttl=DISCOVERY_SECONDS)
+
+
+def _not_found(provider_id: str) -> GatewayError:
+    return GatewayError(ErrorCode.NOT_FOUND, f"Provider '{provider_id}' not found", {"id": provider_id})
+
+
+def default_secret_name(provider_id: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", provider_id.upper()) + "_API_KEY"
+
+
+def all_providers() -> list[Provider]:
+    out = []
+    for snap in firebase.db().collection(COLLECTION).stream():
+        try:
+            out.append(from_document(Provider, snap.id, snap.to_dict() or {})[0])
+        except ValueError:
+            continue
+    return sorted(out, key=lambda p: p.id)
+
+
+def get(provider_id: str) -> Provider:
+    snap = firebase.db().collection(COLLECTION).document(provider_id).get()
+    if not snap.exists:
+        raise _not_found(provider_id)
+    return from_document(Provider, provider_id, snap.to_dict() or {})[0]
+
+
+def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
+    """Create or replace a provider; a given key goes to Secret Manager first, so a failed write leaves no half state in Firestore."""
+    spec = ProviderSpec.model_validate(body.model_dump(exclude={"apiKey"}))
+    if body.apiKey is not None:
+        name = spec.secretName or default_secret_name(spec.id)
+        spec = spec.model_copy(update={"secretName": name})
+        try:
+            secrets.put(name, body.apiKey.get_secret_value())
+        except Exception as exc:
+            raise GatewayError(ErrorCode.UNAVAILABLE, f"Could not store the key in Secret Manager ({type(exc).__name__})") from None
+
+    def change(before: dict[str, Any] | None) -> dict[str, Any]:
+        if create and before is not None:
+            raise GatewayError(ErrorCode.ALREADY_EXISTS, f"Provider '{spec.id}' already exists", {"id": spec.id})
+        if not create and before is None:
+            raise _not_found(spec.id)
+        now = datetime.now(timezone.utc)
+        kept = before or {}
+        has_key = body.apiKey is not None or (bool(kept.get("hasKey")) and kept.get("secretName") == spec.secretName)
+        return {
+            **spec.model_dump(mode="json"),
+            "hasKey": has_key,
+            "healthStatus": kept.get("healthStatus"),
+            "lastHealthCheck": kept.get("lastHealthCheck"),
+            "createdAt": kept.get("createdAt", now),
+            "createdBy": kept.get("createdBy", actor),
+            "updatedAt": now,
+            "updatedBy": actor,
+        }
+
+    try:
+        after = audit.write(COLLECTION, spec.id, actor, "create" if create else "update", change)
+    finally:
+        providers_store.invalidate(spec.id)
+    return from_document(Provider, spec.id, after or {})[0]
+
+
+def merged(provider_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec with a JSON merge patch applied (for PATCH)."""
+    current = get(provider_id).model_dump(mode="json", include=set(ProviderSpec.model_fields))
+    return {**merge_patch(current, patch), "id": provider_id}
+
+
+def dependents(provider_id: str) -> list[Model]:
+    registry().invalidate()
+    return [m for m in registry().all().values() if m.provider == provider_id and m.enabled]
+
+
+def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
+    """Delete a provider; 409 while enabled models use it, unless ``cascade`` disables them (audited)."""
+    get(provider_id)
+    using = dependents(provider_id)
+    if using and not cascade:
+        raise GatewayError(
+            ErrorCode.CONFLICT,
+            f"Provider '{provider_id}' is used by {len(using)} enabled model(s); disable them or pass cascade=true",
+            {"models": [m.id for m in using]},
+        )
+    for model in using:
+        registry().patch(model.id, {"enabled": False}, actor)
+
+    def change(before: dict[str, Any] | None) -> None:
+        if before is None:
+            raise _not_found(provider_id)
+        return None
+
+    try:
+        audit.write(COLLECTION, provider_id, actor, "delete", change)
+    finally:
+        providers_store.invalidate(provider_id)
+    return [m.id for m in using]
+
+
+def _adapter(provider: Provider, timeout: float = 10.0) -> Adapter:
+    cls = adapter_class(provider.type)
+    if cls is None:
+        raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'")
+    adapter = cls(providers_store.config(provider), secrets.get(provider.secretName), upstream.client())
+    adapter.list_timeout = timeout
+    return adapter
+
+
+def test(provider_id: str) -> dict[str, Any]:
+    """A live check: reachable, key accepted, latency, models visible; saved as ``healthStatus``/``lastHealthCheck``."""
+    provider = get(provider_id)
+    adapter = _adapter(provider)
+    started = time.perf_counter()
+    report: dict[str, Any] = {"provider": provider_id, "reachable": True, "authValid": True, "modelCount": None}
+    try:
+        models = adapter.list_models()
+        report["modelCount"] = len(models)
+        with _lock:
+            _discovered[provider_id] = models
+    except UpstreamError as err:
+        report["reachable"] = err.kind not in ("connect", "timeout")
+        report["authValid"] = err.status not in (401, 403) if report["reachable"] else None
+        report["error"] = err.message
+    report["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
+    now = datetime.now(timezone.utc)
+    report["status"] = "healthy" if report["reachable"] and report["authValid"] and "error" not in report else "unhealthy"
+    report["checkedAt"] = now.isoformat()
+    firebase.db().collection(COLLECTION).document(provider_id).update({"healthStatus": report["status"], "lastHealthCheck": now})
+    providers_store.invalidate(provider_id)
+    return report
+
+
+def _price_per_1m(value: Any) -> float | None:
+    try:
+        return round(float(value) * 1_000_000, 6)
+    except (TypeError, ValueError):
+        return None
+
+
+def normalize(raw: dict[str, Any]) -> dict[str, Any]:
+    """One discovered model in one shape, whatever the provider's list looked like."""
+    pricing = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else None
+    entry: dict[str, Any] = {
+        "name": str(raw.get("id") or raw.get("name") or ""),
+        "displayName": raw.get("display_name") or raw.get("displayName") or (raw.get("name") if raw.get("id") else None),
+        "contextLength": raw.get("context_length") or raw.get("inputTokenLimit"),
+        "pricing": None,
+    }
+    if pricing:
+        entry["pricing"] = {"inputPer1M": _price_per_1m(pricing.get("prompt")), "outputPer1M": _price_per_1m(pricing.get("completion"))}
+    return entry
+
+
+def discover(provider_id: str, refresh: bool = False) -> list[dict[str, Any]]:
+    """The provider's models (cached ``DISCOVERY_SECONDS``), normalised."""
+    with _lock:
+        cached = None if refresh else _discovered.get(provider_id)
+    if cached is None:
+        provider = get(provider_id)
+        adapter = _adapter(provider)
+        cached = generation.call_provider_with(provider_id, lambda: adapter.list_models())
+        with _lock:
+            _discovered[provider_id] = cached
+    return [n for n in (normalize(m) for m in cached) if n["name"]]
+
+
+def slug(provider_id: str, name: str) -> str:
+    text = re.sub(r"[^a-z0-9._-]+", "-", f"{provider_id}-{name}".lower()).strip("-.")
+    return text[:64].rstrip("-.") or provider_id
+
+
+def import_models(provider_id: str, wanted: list[dict[str, Any]], actor: str) -> dict[str, list[str]]:
+    """Create or update registry models from the discovery result, in one audited batch."""
+    discovered = {m["name"]: m for m in discover(provider_id)}
+    specs: list[ModelSpec] = []
+    for index, item in enumerate(wanted):
+        name = item.get("name")
+        if name not in discovered:
+            raise invalid(f"models.{index}.name", f"'{name}' is not among the provider's discovered models")
+        found = discovered[name]
+        data = {
+            "id": item.get("id") or slug(provider_id, name),
+            "name": name,
+            "displayName": item.get("displayName") or found.get("displayName") or name,
+            "provider": provider_id,
+            "type": item.get("type", "text"),
+            "enabled": item.get("enabled", False),
+            "pricing": item.get("pricing") or found.get("pricing"),
+            "capabilities": item.get("capabilities", []),
+        }
+        try:
+            specs.append(validate(ModelSpec, data))
+        except GatewayError as err:
+            field = err.details["fields"][0]["field"]
+            raise invalid(f"models.{index}.{field}", err.details["fields"][0]["message"]) from None
+    db = firebase.db()
+    refs = [db.collection("models").document(s.id) for s in specs]
+    existing = {snap.id: snap.to_dict() for snap in db.get_all(refs) if snap.exists}
+    batch = db.batch()
+    created, updated = [], []
+    now = datetime.now(timezone.utc)
+    for spec in specs:
+        before = existing.get(spec.id)
+        after = {
+            **(before or {}),
+            **spec.model_dump(mode="json", exclude={"config"} if before else set()),
+            "createdAt": (before or {}).get("createdAt", now),
+            "createdBy": (before or {}).get("createdBy", actor),
+            "updatedAt": now,
+            "updatedBy": actor,
+        }
+        if before is None:
+            after["config"] = spec.config.model_dump(exclude_none=True)
+        audit.add_to_batch(batch, "models", spec.id, actor, "update" if before else "create", before, after)
+        (updated if before else created).append(spec.id)
+    batch.commit()
+    registry().invalidate()
+    return {"created": created, "updated": updated}

@@ -145,6 +145,15 @@ def main() -> None:
         limiter = [pct(samples["gw+limiter"], q) - pct(samples["gateway"], q) for q in (.5, .95, .99)]
         print("  limiter's Firestore write (gw+limiter minus gateway): " + " / ".join(f"{v:.2f}" for v in limiter) + " ms at p50/p95/p99")
 
+        from gateway import limits
+
+        checks = []
+        for _ in range(300):
+            started = time.perf_counter()
+            limits.check("bench-direct", "generate_text", "user")
+            checks.append((time.perf_counter() - started) * 1000)
+        print(f"  limiter alone, in-process, 300 checks: p50 {pct(checks, .5):.2f} ms, p95 {pct(checks, .95):.2f} ms (one Firestore write each)")
+
         print("\nThroughput (requests/s, one instance):")
         for concurrency in (1, 16):
             line = f"  concurrency {concurrency:<3}"

@@ -301,7 +301,7 @@ def dev() -> None:
         for name in ("auth", "firestore", "storage", "functions", "secretmanager"):
             print(f"  {name:<13} http://{stack.host(name)}")
         print("\nFunctions:")
-        for name in ("health", "models", "generate_text", "openai"):
+        for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "providers"):
             print(f"  {name:<12} {stack.function_url(name)}")
         print("\nDemo accounts (password: demo-password):")
         for email, role in accounts:

@@ -120,17 +120,29 @@ def clean(emulators: Emulators) -> Iterator[None]:
 
 
 class InProcess:
-    """The functions served in this process by functions-framework (Flask test clients)."""
+    """The functions served in this process by functions-framework (Flask test clients).
+
+    Responses are read whole and closed, as a WSGI server does, so work the
+    gateway runs after the response (the ledger write) has run when a call
+    returns; pass ``buffered=False`` to read a stream piece by piece.
+    """
 
     def __init__(self) -> None:
         import functions_framework
+        from flask.testing import FlaskClient
+
+        class ClosingClient(FlaskClient):
+            def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+                return super().open(*args, buffered=buffered, **kwargs)
 
         self._clients: dict[str, Any] = {}
         self._create = functions_framework.create_app
+        self._client_class = ClosingClient
 
     def __call__(self, function: str) -> Any:
         if function not in self._clients:
             app = self._create(function, str(ROOT / "functions" / "main.py"))
+            app.test_client_class = self._client_class
             self._clients[function] = app.test_client()
         return self._clients[function]
 

@@ -78,7 +78,8 @@ def test_provider_specific_wire_details(local, providers, accounts) -> None:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_stream_from_each_provider(local, providers, accounts, provider: str) -> None:
-    response = _post(local, accounts["user"], modelId=f"{provider}-chat", messages=[{"role": "user", "content": "hi"}], stream=True)
+    body = {"modelId": f"{provider}-chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    response = local("generate_text").post("/", json=body, headers=accounts["user"].headers, buffered=False)
     assert response.status_code == 200
     assert response.is_streamed
     assert response.mimetype == "text/event-stream"
@@ -278,7 +279,9 @@ def test_heartbeat_while_upstream_is_silent(local, providers, accounts, monkeypa
 def test_client_disconnect_closes_upstream(local, providers, accounts) -> None:
     providers["openai"].state["reply"] = " ".join(["word"] * 200)
     providers["openai"].state["chunk_delay"] = 0.05
-    response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi", stream=True)
+    response = local("generate_text").post(
+        "/", json={"modelId": "openai-chat", "prompt": "hi", "stream": True}, headers=accounts["user"].headers, buffered=False
+    )
     chunks = iter(response.response)
     assert b"content" in next(chunks)
     response.close()

@@ -7,7 +7,14 @@ import time
 
 import requests
 
+import pytest
+
 from test_generate_text import REPLY
+
+
+@pytest.fixture
+def emulators_user(emulators):
+    return emulators.sign_up("user")
 
 
 def test_chunks_are_flushed_as_they_arrive(emulators, providers, accounts) -> None:
@@ -30,3 +37,24 @@ def test_chunks_are_flushed_as_they_arrive(emulators, providers, accounts) -> No
                 text += json.loads(line[6:])["content"]
     assert text == REPLY
     assert arrivals[0] < arrivals[-1] - 1.0, f"chunks arrived together: {arrivals}"
+
+
+def test_ledger_is_written_after_the_response_under_the_real_server(emulators, providers, emulators_user) -> None:
+    """The Functions emulator's server closes the response, which runs the deferred ledger write."""
+    from gateway import firebase
+
+    for stream in (False, True):
+        response = requests.post(
+            emulators.url("generate_text"),
+            json={"modelId": "openai-chat", "prompt": "hi", "stream": stream},
+            headers=emulators_user.headers,
+            timeout=30,
+        )
+        assert response.status_code == 200
+    records: list[dict] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(records) < 2:
+        records = [r.to_dict() for r in firebase.db().collection("usage").document(emulators_user.uid).collection("records").stream()]
+        time.sleep(0.2)
+    assert sorted(r["status"] for r in records) == ["ok", "ok"]
+    assert all(r["completionTokens"] == 5 for r in records)

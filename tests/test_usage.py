@@ -71,7 +71,7 @@ def test_failures_are_recorded(local, providers, member) -> None:
 
 def test_cut_off_stream_is_recorded_without_fake_zeros(local, providers, member) -> None:
     providers["openai"].state.update({"reply": " ".join(["word"] * 200), "chunk_delay": 0.05})
-    response = _ask(local, member, stream=True)
+    response = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi", "stream": True}, headers=member.headers, buffered=False)
     next(iter(response.response))
     response.close()
     deadline = time.monotonic() + 5

@@ -44,6 +44,8 @@ class Context:
     path: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (rate-limit state), sent with success and error answers alike."""
+    after: list[Callable[[], None]] = field(default_factory=list)
+    """Work to run once the response has been sent (the ledger write), so the client never waits for it."""
 
     def admit(self, model_id: str | None = None) -> None:
         """Count this request against the caller's rate limit and check their daily quota (429s)."""
@@ -55,11 +57,13 @@ class Context:
         usage.check_quota(self.caller.uid, usage.quota_for(self.caller.profile, self.caller.role))
 
     def tracker(self, model: Any) -> Any:
-        """A ledger entry for this request (``gateway.usage.Tracker``)."""
+        """The ledger entry of this request (``gateway.usage.Tracker``), written after the response is sent."""
         from gateway import usage
 
         assert self.caller is not None
-        return usage.Tracker(self.caller.uid, self.route, model.id, model.provider)
+        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider)
+        self.after.append(tracker.flush)
+        return tracker
 
     def json(self) -> dict[str, Any]:
         """The JSON object body, within the size limit; 413, 415 or 400 otherwise."""
@@ -187,6 +191,8 @@ def serve(
         response = json_response(render(err), err.status)
     for name, value in ctx.headers.items():
         response.headers.setdefault(name, value)
+    for work in ctx.after:
+        response.call_on_close(_logged(work, ctx.request_id))
     response.headers["X-Request-Id"] = ctx.request_id
     if cors_origin:
         response.headers["Access-Control-Allow-Origin"] = cors_origin
@@ -205,6 +211,18 @@ def serve(
         latencyMs=round((time.perf_counter() - started) * 1000, 2),
     )
     return response
+
+
+def _logged(work: Callable[[], None], request_id: str) -> Callable[[], None]:
+    """``work`` that logs instead of raising: the response is already gone."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception as exc:
+            logs.error("after-response work failed", requestId=request_id, exception=type(exc).__name__)
+
+    return run
 
 
 def _preflight(origin: str | None, cors_origin: str | None, allow: str) -> Response:

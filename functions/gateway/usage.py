@@ -129,31 +129,38 @@ def check_quota(uid: str, quota: dict[str, float]) -> None:
 
 
 class Tracker:
-    """Records one request in the ledger exactly once: answered, failed, or cut off."""
+    """One request's ledger entry: the first outcome (answered, failed, cut off) wins; :meth:`flush` writes it.
+
+    The edge flushes after the response has been sent, so the client never
+    waits for the ledger's Firestore write.
+    """
 
     def __init__(self, uid: str, route: str, model_id: str | None, provider: str | None) -> None:
         self.uid, self.route, self.model_id, self.provider = uid, route, model_id, provider
         self.started = time.perf_counter()
-        self.done = False
+        self.entry: Entry | None = None
+        self.written = False
 
-    def _write(self, status: str, **fields: Any) -> None:
-        if self.done:
+    def flush(self) -> None:
+        if self.entry is not None and not self.written:
+            self.written = True
+            record(self.entry)
+
+    def _settle(self, status: str, **fields: Any) -> None:
+        if self.entry is not None:
             return
-        self.done = True
-        record(
-            Entry(
-                uid=self.uid,
-                route=self.route,
-                model_id=fields.pop("model_id", self.model_id),
-                provider=fields.pop("provider", self.provider),
-                status=status,
-                latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
-                **fields,
-            )
+        self.entry = Entry(
+            uid=self.uid,
+            route=self.route,
+            model_id=fields.pop("model_id", self.model_id),
+            provider=fields.pop("provider", self.provider),
+            status=status,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
+            **fields,
         )
 
     def ok(self, model_id: str, provider: str, prompt_tokens: int | None, completion_tokens: int | None, cost: dict[str, Any] | None, images: int = 0) -> None:
-        self._write(
+        self._settle(
             "ok",
             model_id=model_id,
             provider=provider,
@@ -164,8 +171,8 @@ class Tracker:
         )
 
     def failed(self, err: GatewayError) -> None:
-        self._write("error", error_code=err.code.value)
+        self._settle("error", error_code=err.code.value)
 
     def cut_off(self) -> None:
         """The client went away mid-stream: the provider never reported usage, so counts stay unknown."""
-        self._write("cancelled")
+        self._settle("cancelled")

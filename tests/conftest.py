@@ -34,6 +34,9 @@ def stack() -> Iterator[stack_module.Stack]:
     running.start()
     saved = dict(os.environ)
     os.environ.update(running.env)
+    # In-process calls write their ledger entry as their response closes, so tests can read it at once;
+    # the emulator's workers keep the batching default (tests/test_stream_emulator.py, test_usage.py).
+    os.environ["USAGE_FLUSH_MS"] = "0"
     try:
         yield running
     finally:

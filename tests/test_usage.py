@@ -149,3 +149,20 @@ def test_usage_function_for_users_and_admins(local, providers, member, accounts)
     assert bad.status_code == 400 and bad.get_json()["error"]["message"].startswith("from:")
     backwards = local("usage").get("/", query_string={"from": "2026-05-02", "to": "2026-05-01"}, headers=member.headers)
     assert backwards.status_code == 400
+
+
+def test_batched_ledger_sums_many_requests(local, providers, member, monkeypatch) -> None:
+    """With batching on (the deployed default), entries are written together and day totals still add up."""
+    from gateway import usage
+
+    monkeypatch.setenv("USAGE_FLUSH_MS", "200")
+    for _ in range(5):
+        assert _ask(local, member).status_code == 200
+    _ask(local, member, model="ollama-chat")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(_records(member.uid)) < 6:
+        time.sleep(0.1)
+    usage.flush()
+    assert len(_records(member.uid)) == 6
+    today = _today(member.uid)
+    assert today["requests"] == 6 and today["completionTokens"] == 30

@@ -79,3 +79,8 @@ RATE_LIMITS_ENABLED = params.BoolParam(
     default=True,
     description="Enforce per-user rate limits (one Firestore write per generation request).",
 )
+USAGE_FLUSH_MS = params.IntParam(
+    "USAGE_FLUSH_MS",
+    default=200,
+    description="Most time a usage record waits to be written with others in one batch; 0 writes each at once.",
+)

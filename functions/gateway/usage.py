@@ -1,7 +1,8 @@
 """The usage and cost ledger, daily aggregates, and daily quotas.
 
 Every generation (text, image, OpenAI-compatible; streamed or not; failed or
-not) writes, in one batch (one round trip):
+not) is queued after its response has been sent and written in batches
+(:class:`Ledger`):
 
 - ``usage/{uid}/records/{id}``: ``uid, modelId, provider, route,
   promptTokens, completionTokens, images, cost, latencyMs, status, at``;
@@ -19,12 +20,14 @@ reads one day document, and only for users who have a quota.
 
 from __future__ import annotations
 
+import atexit
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gateway import firebase, logs
+from gateway import firebase, logs, settings
 from gateway.errors import ErrorCode, GatewayError
 
 COLLECTION = "usage"
@@ -47,58 +50,141 @@ class Entry:
     images: int = 0
     cost: float | None = None
     error_code: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 def day_of(at: datetime) -> str:
     return at.strftime("%Y-%m-%d")
 
 
-def record(entry: Entry) -> None:
-    """Write the record and bump the day totals, in one batch; a ledger failure is logged, never raised."""
+def _write(entries: list[Entry]) -> None:
+    """Records plus their day totals, summed per user-day and model-day, in one batch (one round trip)."""
     from google.cloud import firestore
 
-    at = datetime.now(timezone.utc)
-    day = day_of(at)
-    tokens = (entry.prompt_tokens or 0) + (entry.completion_tokens or 0)
-    increments = {
-        "requests": firestore.Increment(1),
-        "errors": firestore.Increment(0 if entry.status == "ok" else 1),
-        "promptTokens": firestore.Increment(entry.prompt_tokens or 0),
-        "completionTokens": firestore.Increment(entry.completion_tokens or 0),
-        "totalTokens": firestore.Increment(tokens),
-        "images": firestore.Increment(entry.images),
-        "cost": firestore.Increment(entry.cost or 0.0),
-        "date": day,
-        "updatedAt": at,
-    }
     db = firebase.db()
-    user = db.collection(COLLECTION).document(entry.uid)
     batch = db.batch()
-    batch.set(
-        user.collection("records").document(),
-        {
-            "uid": entry.uid,
-            "modelId": entry.model_id,
-            "provider": entry.provider,
-            "route": entry.route,
-            "promptTokens": entry.prompt_tokens,
-            "completionTokens": entry.completion_tokens,
-            "images": entry.images,
-            "cost": entry.cost,
-            "latencyMs": entry.latency_ms,
-            "status": entry.status,
-            "errorCode": entry.error_code,
-            "at": at,
-        },
-    )
-    batch.set(user.collection("days").document(day), {**increments, "uid": entry.uid}, merge=True)
-    if entry.model_id:
-        model_day = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(day)
-        batch.set(model_day, {**increments, "modelId": entry.model_id}, merge=True)
-    try:
-        batch.commit()
-    except Exception as exc:
-        logs.error("usage ledger write failed", uid=entry.uid, route=entry.route, exception=type(exc).__name__)
+    users: dict[tuple[str, str], dict[str, Any]] = {}
+    models: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        day = day_of(entry.at)
+        batch.set(
+            db.collection(COLLECTION).document(entry.uid).collection("records").document(),
+            {
+                "uid": entry.uid,
+                "modelId": entry.model_id,
+                "provider": entry.provider,
+                "route": entry.route,
+                "promptTokens": entry.prompt_tokens,
+                "completionTokens": entry.completion_tokens,
+                "images": entry.images,
+                "cost": entry.cost,
+                "latencyMs": entry.latency_ms,
+                "status": entry.status,
+                "errorCode": entry.error_code,
+                "at": entry.at,
+            },
+        )
+        sums = [users.setdefault((entry.uid, day), {})]
+        if entry.model_id:
+            sums.append(models.setdefault((entry.model_id, day), {}))
+        for total in sums:
+            for key, value in (
+                ("requests", 1),
+                ("errors", 0 if entry.status == "ok" else 1),
+                ("promptTokens", entry.prompt_tokens or 0),
+                ("completionTokens", entry.completion_tokens or 0),
+                ("totalTokens", (entry.prompt_tokens or 0) + (entry.completion_tokens or 0)),
+                ("images", entry.images),
+                ("cost", entry.cost or 0.0),
+            ):
+                total[key] = total.get(key, 0) + value
+    now = datetime.now(timezone.utc)
+    for (uid, day), total in users.items():
+        ref = db.collection(COLLECTION).document(uid).collection("days").document(day)
+        batch.set(ref, {**{k: firestore.Increment(v) for k, v in total.items()}, "uid": uid, "date": day, "updatedAt": now}, merge=True)
+    for (model_id, day), total in models.items():
+        ref = db.collection(MODELS_COLLECTION).document(model_id).collection(MODEL_DAYS).document(day)
+        batch.set(ref, {**{k: firestore.Increment(v) for k, v in total.items()}, "modelId": model_id, "date": day, "updatedAt": now}, merge=True)
+    batch.commit()
+
+
+class Ledger:
+    """Buffers entries and writes them in batches: at most every ``USAGE_FLUSH_MS`` or ``MAX_BATCH`` entries.
+
+    One Firestore commit then carries many requests' records and their
+    summed increments, so the ledger costs the hot path nothing and
+    Firestore a fraction of a write per request. The buffer is flushed at
+    interpreter exit (Cloud Run's SIGTERM grace period); a failed commit is
+    retried once, then logged with the number of entries lost.
+    """
+
+    MAX_BATCH = 100
+
+    def __init__(self) -> None:
+        self._entries: list[Entry] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        atexit.register(self.flush)
+
+    def add(self, entry: Entry) -> None:
+        interval = settings.USAGE_FLUSH_MS.value / 1000
+        with self._lock:
+            self._entries.append(entry)
+            full = len(self._entries) >= self.MAX_BATCH
+        if interval <= 0 or full:
+            self.flush()
+            return
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(settings.USAGE_FLUSH_MS.value / 1000)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything buffered now."""
+        with self._lock:
+            entries, self._entries = self._entries, []
+        for start in range(0, len(entries), self.MAX_BATCH):
+            chunk = entries[start : start + self.MAX_BATCH]
+            for attempt in (1, 2):
+                try:
+                    _write(chunk)
+                    break
+                except Exception as exc:
+                    if attempt == 2:
+                        logs.error("usage ledger write failed; entries lost", entries=len(chunk), exception=type(exc).__name__)
+
+
+_ledger: Ledger | None = None
+_ledger_lock = threading.Lock()
+
+
+def ledger() -> Ledger:
+    global _ledger
+    if _ledger is None:
+        with _ledger_lock:
+            if _ledger is None:
+                _ledger = Ledger()
+    return _ledger
+
+
+def record(entry: Entry) -> None:
+    """Queue one entry for the ledger."""
+    ledger().add(entry)
+
+
+def flush() -> None:
+    """Write every queued entry now (tests, shutdown)."""
+    ledger().flush()
 
 
 def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:

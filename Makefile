@@ -6,7 +6,8 @@ PY := functions/venv/bin/python
 dev: setup  ## set up, start the emulators with seed data and demo accounts
 	$(PY) scripts/stack.py dev
 
-test: setup  ## run the test suite (it starts and stops its own emulators)
+test: setup  ## lint, then run the test suite (it starts and stops its own emulators)
+	functions/venv/bin/ruff check .
 	$(PY) -m pytest tests
 
 setup:  ## install functions/venv, firebase-tools and the emulator launcher jars

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "functions"), str(ROOT / "bench")]
 
 import import_time  # noqa: E402
+
 import stack as stack_module  # noqa: E402
 
 PROMPT = "Say something short"
@@ -172,7 +173,7 @@ def main() -> None:
                         call(name)
                 else:
                     with ThreadPoolExecutor(concurrency) as pool:
-                        list(pool.map(lambda _: call(name), range(count)))
+                        list(pool.map(lambda _, target=name: call(target), range(count)))
                 line += f"  {name} {count / (time.perf_counter() - started):7.0f}"
             print(line)
 

@@ -59,7 +59,7 @@ def _generate(ctx: http.Context) -> dict[str, Any]:
     except GatewayError as err:
         tracker.failed(err)
         raise
-    tracker.ok(model.id, model.provider, None, None, answer["cost"], images=len(answer["images"]))
+    tracker.ok(model, None, answer["cost"], images=len(answer["images"]))
     return answer
 
 

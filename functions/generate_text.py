@@ -6,7 +6,6 @@ the request schema.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -14,7 +13,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import generation, http, logs, settings, sse
+from gateway import generation, http, sse
 from gateway.errors import GatewayError, invalid
 from gateway.providers.base import Delta, Final, Message
 from gateway.schemas import SLUG
@@ -75,38 +74,25 @@ def _result(result: generation.Result) -> dict[str, Any]:
 
 
 def _events(ctx: http.Context, stream: generation.Stream, tracker: Any) -> Iterator[str]:
-    with contextlib.closing(generation.pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
-        try:
-            for item in events:
-                if item is generation.HEARTBEAT:
-                    yield sse.KEEP_ALIVE
-                elif isinstance(item, Delta):
-                    yield sse.data({"content": item.text})
-                elif isinstance(item, Final):
-                    cost = generation.cost(stream.model.pricing, item.usage, item.cost)
-                    tracker.ok(stream.model.id, stream.model.provider, item.usage.prompt_tokens, item.usage.completion_tokens, cost)
-                    yield sse.data(
-                        {
-                            "done": True,
-                            "modelId": stream.model.id,
-                            "provider": stream.model.provider,
-                            "finishReason": generation.normalize_finish(item.finish_reason),
-                            "usage": item.usage.to_dict(),
-                            "cost": cost,
-                            "latencyMs": round((time.perf_counter() - stream.started) * 1000, 1),
-                        }
-                    )
-        except GatewayError as err:
-            logs.warn("stream failed", requestId=ctx.request_id, code=err.code.value, modelId=stream.model.id)
-            tracker.failed(err)
-            yield sse.event("error", err.to_dict())
-        except Exception as exc:
-            logs.error("stream crashed", requestId=ctx.request_id, exception=type(exc).__name__)
-            error = http.internal_error(ctx.request_id)
-            tracker.failed(error)
-            yield sse.event("error", error.to_dict())
-        finally:
-            tracker.cut_off()
+    for item in generation.relay(stream, tracker, ctx.request_id):
+        if item is generation.HEARTBEAT:
+            yield sse.KEEP_ALIVE
+        elif isinstance(item, Delta):
+            yield sse.data({"content": item.text})
+        elif isinstance(item, Final):
+            yield sse.data(
+                {
+                    "done": True,
+                    "modelId": stream.model.id,
+                    "provider": stream.model.provider,
+                    "finishReason": generation.normalize_finish(item.finish_reason),
+                    "usage": item.usage.to_dict(),
+                    "cost": generation.cost(stream.model.pricing, item.usage, item.cost),
+                    "latencyMs": round((time.perf_counter() - stream.started) * 1000, 1),
+                }
+            )
+        elif isinstance(item, GatewayError):
+            yield sse.event("error", item.to_dict())
     yield sse.DONE
 
 
@@ -120,7 +106,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     try:
         if not body.stream:
             result = generation.complete(model, params)
-            tracker.ok(result.model.id, result.model.provider, result.usage.prompt_tokens, result.usage.completion_tokens, result.cost)
+            tracker.ok(result.model, result.usage, result.cost)
             return _result(result)
         stream = generation.open_stream(model, params)
     except GatewayError as err:

@@ -8,7 +8,6 @@ unchanged with ``base_url=<function URL>/v1`` and the Firebase ID token as
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import generation, http, logs, settings, sse
+from gateway import generation, http, sse
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.providers.base import Delta, Final, Message
 from gateway.registry import registry
@@ -125,13 +124,13 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
             stream = generation.open_stream(model, params)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return https_fn.Response(
-                _chunks(stream, completion_id, created, body.model, include_usage, tracker), mimetype="text/event-stream", headers=sse.HEADERS
+                _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id), mimetype="text/event-stream", headers=sse.HEADERS
             )
         result = generation.complete(model, params)
     except GatewayError as err:
         tracker.failed(err)
         raise
-    tracker.ok(result.model.id, result.model.provider, result.usage.prompt_tokens, result.usage.completion_tokens, result.cost)
+    tracker.ok(result.model, result.usage, result.cost)
     answer: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",
@@ -146,37 +145,26 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     return answer
 
 
-def _chunks(stream: generation.Stream, completion_id: str, created: int, model: str, include_usage: bool, tracker: Any) -> Iterator[str]:
+def _chunks(
+    stream: generation.Stream, completion_id: str, created: int, model: str, include_usage: bool, tracker: Any, request_id: str
+) -> Iterator[str]:
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         return sse.data({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
     yield chunk({"role": "assistant", "content": ""})
-    with contextlib.closing(generation.pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
-        try:
-            for item in events:
-                if item is generation.HEARTBEAT:
-                    yield sse.KEEP_ALIVE
-                elif isinstance(item, Delta):
-                    yield chunk({"content": item.text})
-                elif isinstance(item, Final):
-                    cost = generation.cost(stream.model.pricing, item.usage, item.cost)
-                    tracker.ok(stream.model.id, stream.model.provider, item.usage.prompt_tokens, item.usage.completion_tokens, cost)
-                    yield chunk({}, generation.normalize_finish(item.finish_reason) or "stop")
-                    if include_usage:
-                        yield sse.data({**base, "choices": [], "usage": _usage(item.usage)})
-        except GatewayError as err:
-            logs.warn("stream failed", route="openai", code=err.code.value, modelId=stream.model.id)
-            tracker.failed(err)
-            yield sse.data(openai_error(err))
-        except Exception as exc:
-            logs.error("stream crashed", route="openai", exception=type(exc).__name__)
-            error = http.internal_error("openai-stream")
-            tracker.failed(error)
-            yield sse.data(openai_error(error))
-        finally:
-            tracker.cut_off()
+    for item in generation.relay(stream, tracker, request_id):
+        if item is generation.HEARTBEAT:
+            yield sse.KEEP_ALIVE
+        elif isinstance(item, Delta):
+            yield chunk({"content": item.text})
+        elif isinstance(item, Final):
+            yield chunk({}, generation.normalize_finish(item.finish_reason) or "stop")
+            if include_usage:
+                yield sse.data({**base, "choices": [], "usage": _usage(item.usage)})
+        elif isinstance(item, GatewayError):
+            yield sse.data(openai_error(item))
     yield sse.DONE
 
 

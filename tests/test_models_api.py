@@ -156,7 +156,7 @@ ROLE_MATRIX = [
 @pytest.mark.parametrize(("action", "needs_model", "expected"), ROLE_MATRIX, ids=[r[0] for r in ROLE_MATRIX])
 def test_role_matrix(emulators, accounts, seeded, action: str, needs_model: bool, expected: tuple[int, ...]) -> None:
     url = emulators.url("models")
-    for who, status in zip(("admin", "user", "viewer", None), expected):
+    for who, status in zip(("admin", "user", "viewer", None), expected, strict=True):
         spec = _spec()
         if needs_model:
             requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30).raise_for_status()

@@ -8,7 +8,6 @@ from typing import Any
 
 import openai as openai_sdk
 import pytest
-
 from test_generate_text import REPLY
 
 

@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from conftest import KEYS
-
 
 def _call(local, account, method: str, path: str = "/", **kwargs: Any) -> Any:
     return local("providers").open(path, method=method, headers=account.headers, **kwargs)

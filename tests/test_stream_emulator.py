@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-import requests
-
 import pytest
-
+import requests
 from test_generate_text import REPLY
 
 

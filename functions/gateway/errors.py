@@ -87,3 +87,8 @@ def invalid(field: str, message: str) -> GatewayError:
         f"{field}: {message}",
         {"fields": [{"field": field, "message": message}]},
     )
+
+
+def internal(request_id: str) -> GatewayError:
+    """What a client sees of an unexpected failure: a request id to quote, nothing more."""
+    return GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {request_id}")

@@ -8,6 +8,7 @@ model fails before anything was sent to the client.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -15,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway import logs, providers_store, retry, secrets, upstream
-from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway import logs, providers_store, retry, secrets, settings, upstream
+from gateway.errors import ErrorCode, GatewayError, internal, invalid
 from gateway.providers import adapter_class
 from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, Message, UpstreamError, Usage
 from gateway.registry import registry
@@ -242,6 +243,31 @@ def open_stream(model: Model, params: TextParams) -> Stream:
 
 HEARTBEAT = object()
 _END = object()
+
+
+def relay(stream: Stream, tracker: Any, request_id: str) -> Iterator[Any]:
+    """What an SSE edge sends, in order: ``Delta``, ``HEARTBEAT``, then one ``Final`` or one ``GatewayError``.
+
+    The ledger is kept here: the answer, the failure, or (the client went
+    away) the cut-off is recorded once; the edge only formats events.
+    """
+    with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
+        try:
+            for item in events:
+                if isinstance(item, Final):
+                    tracker.ok(stream.model, item.usage, cost(stream.model.pricing, item.usage, item.cost))
+                yield item
+        except GatewayError as err:
+            logs.warn("stream failed", requestId=request_id, code=err.code.value, modelId=stream.model.id)
+            tracker.failed(err)
+            yield err
+        except Exception as exc:
+            logs.error("stream crashed", requestId=request_id, exception=type(exc).__name__)
+            error = internal(request_id)
+            tracker.failed(error)
+            yield error
+        finally:
+            tracker.cut_off()
 
 
 def pump(stream: Stream, heartbeat_seconds: float) -> Iterator[Any]:

@@ -20,7 +20,7 @@ from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from gateway import logs, settings
-from gateway.errors import ErrorCode, GatewayError
+from gateway.errors import ErrorCode, GatewayError, internal
 
 if TYPE_CHECKING:
     from gateway.auth import Caller
@@ -123,10 +123,6 @@ def validate(model: type[M], data: Mapping[str, Any]) -> M:
         ) from None
 
 
-def internal_error(request_id: str) -> GatewayError:
-    return GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {request_id}")
-
-
 def _too_large(limit: int) -> GatewayError:
     return GatewayError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body exceeds {limit} bytes", {"limitBytes": limit})
 
@@ -187,7 +183,7 @@ def serve(
             exception=type(exc).__name__,
             traceback=traceback.format_exc(),
         )
-        err = internal_error(ctx.request_id)
+        err = internal(ctx.request_id)
         response = json_response(render(err), err.status)
     for name, value in ctx.headers.items():
         response.headers.setdefault(name, value)

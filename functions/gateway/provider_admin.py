@@ -17,9 +17,9 @@ from cachetools import TTLCache
 
 from gateway import audit, firebase, generation, providers_store, secrets, upstream
 from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.http import validate
 from gateway.providers import adapter_class
 from gateway.providers.base import Adapter, UpstreamError
-from gateway.http import validate
 from gateway.registry import merge_patch, registry
 from gateway.schemas import Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document
 

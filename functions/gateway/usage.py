@@ -204,12 +204,12 @@ def check_quota(uid: str, quota: dict[str, float]) -> None:
     now = datetime.now(timezone.utc)
     today = firebase.db().collection(COLLECTION).document(uid).collection("days").document(day_of(now)).get().to_dict() or {}
     reset = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    for field, used in (("dailyTokens", today.get("totalTokens", 0)), ("dailyCostUsd", today.get("cost", 0.0))):
-        if field in quota and used >= quota[field]:
+    for name, used in (("dailyTokens", today.get("totalTokens", 0)), ("dailyCostUsd", today.get("cost", 0.0))):
+        if name in quota and used >= quota[name]:
             raise GatewayError(
                 ErrorCode.QUOTA_EXCEEDED,
-                f"Daily quota reached ({field} {quota[field]:g}); it resets at {reset.isoformat()}",
-                {"quota": field, "limit": quota[field], "used": used, "resetAt": reset.isoformat()},
+                f"Daily quota reached ({name} {quota[name]:g}); it resets at {reset.isoformat()}",
+                {"quota": name, "limit": quota[name], "used": used, "resetAt": reset.isoformat()},
                 headers={"Retry-After": str(int((reset - now).total_seconds()) + 1)},
             )
 
@@ -245,13 +245,14 @@ class Tracker:
             **fields,
         )
 
-    def ok(self, model_id: str, provider: str, prompt_tokens: int | None, completion_tokens: int | None, cost: dict[str, Any] | None, images: int = 0) -> None:
+    def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
+        """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images)."""
         self._settle(
             "ok",
-            model_id=model_id,
-            provider=provider,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            model_id=model.id,
+            provider=model.provider,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
             images=images,
             cost=None if cost is None else cost.get("total"),
         )

@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
-
-import base64
 
 from fakes.images import make
 from fakes.upstream import FakeUpstream, limited, sse

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway import logs, providers_store, retry, secrets, settings, upstream
+from gateway import logs, providers_store, retry, secrets, settings
 from gateway.errors import ErrorCode, GatewayError, internal, invalid
-from gateway.providers import adapter_class
 from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, Message, UpstreamError, Usage
 from gateway.registry import registry
 from gateway.schemas import Model, Pricing
@@ -117,17 +116,14 @@ def adapter_for(model: Model) -> Adapter:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is not configured", {"provider": model.provider})
     if not provider.enabled:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is disabled", {"provider": model.provider})
-    cls = adapter_class(provider.type)
-    if cls is None:
-        raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'", {"provider": model.provider})
-    key = secrets.get(provider.secretName)
-    if cls.needs_key and provider.secretName and not key:
+    adapter = providers_store.adapter(provider)
+    if adapter.needs_key and provider.secretName and not adapter.key:
         raise GatewayError(
             ErrorCode.PROVIDER_AUTH,
             f"Provider '{model.provider}' has no key: set secret {provider.secretName}",
             {"provider": model.provider},
         )
-    return cls(providers_store.config(provider), key, upstream.client())
+    return adapter
 
 
 def chat_request(model: Model, params: TextParams) -> ChatRequest:

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from gateway import firebase, providers_store, secrets, settings, upstream
-from gateway.providers import adapter_class
+from gateway import firebase, providers_store, settings, upstream
+from gateway.errors import GatewayError
 from gateway.providers.base import UpstreamError, transport_errors
 from gateway.schemas import Provider, from_document
 
@@ -41,12 +41,7 @@ def _check(provider: Provider, timeout: float) -> None:
         if response.status_code >= 500:
             raise UpstreamError(f"HTTP {response.status_code}", status=response.status_code)
         return
-    cls = adapter_class(provider.type)
-    if cls is None:
-        raise UpstreamError(f"no adapter for type '{provider.type}'", kind="protocol")
-    adapter = cls(providers_store.config(provider), secrets.get(provider.secretName), upstream.client())
-    adapter.list_timeout = timeout
-    adapter.health_check()
+    providers_store.adapter(provider, list_timeout=timeout).health_check()
 
 
 def _probe(provider: Provider, timeout: float) -> dict[str, Any]:
@@ -59,6 +54,8 @@ def _probe(provider: Provider, timeout: float) -> dict[str, Any]:
         if err.status in (401, 403):
             error = "credentials rejected"
         result = {"status": "unhealthy", "error": error}
+    except GatewayError as err:
+        result = {"status": "unhealthy", "error": err.message}
     except Exception as exc:  # a probe must never break the report
         result = {"status": "unhealthy", "error": type(exc).__name__}
     result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)

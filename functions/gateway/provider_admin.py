@@ -15,11 +15,10 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from gateway import audit, firebase, generation, providers_store, secrets, upstream
+from gateway import audit, firebase, generation, providers_store, secrets
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.http import validate
-from gateway.providers import adapter_class
-from gateway.providers.base import Adapter, UpstreamError
+from gateway.providers.base import UpstreamError
 from gateway.registry import merge_patch, registry
 from gateway.schemas import Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document
 
@@ -129,19 +128,10 @@ def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
     return [m.id for m in using]
 
 
-def _adapter(provider: Provider, timeout: float = 10.0) -> Adapter:
-    cls = adapter_class(provider.type)
-    if cls is None:
-        raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'")
-    adapter = cls(providers_store.config(provider), secrets.get(provider.secretName), upstream.client())
-    adapter.list_timeout = timeout
-    return adapter
-
-
 def test(provider_id: str) -> dict[str, Any]:
     """A live check: reachable, key accepted, latency, models visible; saved as ``healthStatus``/``lastHealthCheck``."""
     provider = get(provider_id)
-    adapter = _adapter(provider)
+    adapter = providers_store.adapter(provider)
     started = time.perf_counter()
     report: dict[str, Any] = {"provider": provider_id, "reachable": True, "authValid": True, "modelCount": None}
     try:
@@ -189,7 +179,7 @@ def discover(provider_id: str, refresh: bool = False) -> list[dict[str, Any]]:
         cached = None if refresh else _discovered.get(provider_id)
     if cached is None:
         provider = get(provider_id)
-        adapter = _adapter(provider)
+        adapter = providers_store.adapter(provider)
         cached = generation.call_provider_with(provider_id, lambda: adapter.list_models())
         with _lock:
             _discovered[provider_id] = cached

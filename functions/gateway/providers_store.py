@@ -7,8 +7,10 @@ import time
 
 from pydantic import ValidationError
 
-from gateway import firebase, logs, settings
-from gateway.providers.base import ProviderConfig
+from gateway import firebase, logs, secrets, settings, upstream
+from gateway.errors import ErrorCode, GatewayError
+from gateway.providers import adapter_class
+from gateway.providers.base import Adapter, ProviderConfig
 from gateway.schemas import Provider, from_document
 
 COLLECTION = "providers"
@@ -55,3 +57,14 @@ def config(provider: Provider) -> ProviderConfig:
         app_title=provider.appTitle,
         image_base_url=provider.imageBaseUrl,
     )
+
+
+def adapter(provider: Provider, list_timeout: float | None = None) -> Adapter:
+    """The provider's adapter with its current key and the shared client; 503 when no adapter has its type."""
+    cls = adapter_class(provider.type)
+    if cls is None:
+        raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'", {"provider": provider.id})
+    instance = cls(config(provider), secrets.get(provider.secretName), upstream.client())
+    if list_timeout is not None:
+        instance.list_timeout = list_timeout
+    return instance

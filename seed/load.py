@@ -43,9 +43,7 @@ def load_providers(actor: str) -> int:
         at = audit.now()
         after = {**(before or {}), **provider, "updatedAt": at, "createdAt": (before or {}).get("createdAt", at)}
         batch = db.batch()
-        batch.set(ref, after)
-        action = "create" if before is None else "update"
-        batch.set(db.collection(audit.COLLECTION).document(), audit.record(actor, action, "providers", doc_id, before, after, via="seed"))
+        audit.add_to_batch(batch, "providers", doc_id, actor, "create" if before is None else "update", before, after)
         batch.commit()
         written += 1
     return written

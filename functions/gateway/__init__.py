@@ -1,7 +1,13 @@
 """The gateway core: everything the HTTPS functions share.
 
-Modules, from the bottom up (no module imports one above it):
-errors, settings -> firebase, logs -> http, auth -> schemas -> audit -> registry -> health.
+Modules, roughly from the bottom up:
+
+- ``errors``, ``settings``: the error type and table; deploy-time params.
+- ``firebase``, ``logs``, ``upstream``: the Admin app and Firestore client; structured logs; the shared httpx client.
+- ``schemas``, ``audit``, ``registry``: model and provider shapes; the audit trail; the cached model registry.
+- ``providers/`` (one file per provider), ``secrets``, ``providers_store``, ``retry``: talking to AI providers.
+- ``auth``, ``http``: who is calling; the request pipeline every function goes through.
+- ``generation``, ``sse``, ``images``, ``storage``, ``limits``, ``usage``, ``provider_admin``, ``health``: the features.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from gateway import logs, providers_store, retry, secrets, settings
 from gateway.errors import ErrorCode, GatewayError, internal, invalid
 from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, Message, UpstreamError, Usage
-from gateway.registry import registry
+from gateway.registry import registry, usable_model
 from gateway.schemas import Model, Pricing
 
 TEXT_TYPES = ("text", "multimodal")
@@ -74,14 +74,7 @@ class Stream:
 
 def text_model(model_id: str, field_name: str = "modelId") -> Model:
     """An enabled text or multimodal model; 404 or 400 (naming the field) otherwise."""
-    model = registry().get(model_id)
-    if model is None or not model.enabled:
-        raise GatewayError(
-            ErrorCode.NOT_FOUND, f"{field_name}: model '{model_id}' not found or disabled", {"field": field_name, "id": model_id}
-        )
-    if model.type not in TEXT_TYPES:
-        raise invalid(field_name, f"model '{model_id}' is an {model.type} model, not a text model")
-    return model
+    return usable_model(model_id, TEXT_TYPES, field_name)
 
 
 def check_limits(model: Model, params: TextParams, field_name: str = "maxTokens") -> None:

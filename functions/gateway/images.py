@@ -18,7 +18,7 @@ from typing import Any
 from gateway import firebase, generation, logs, storage
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.providers.base import Image, ImageRequest
-from gateway.registry import registry
+from gateway.registry import usable_model
 from gateway.schemas import Model, Pricing
 
 DEFAULT_SIZE = 1024
@@ -46,12 +46,8 @@ class Stored:
 
 
 def image_model(model_id: str) -> Model:
-    model = registry().get(model_id)
-    if model is None or not model.enabled:
-        raise GatewayError(ErrorCode.NOT_FOUND, f"modelId: model '{model_id}' not found or disabled", {"field": "modelId", "id": model_id})
-    if model.type != "image":
-        raise invalid("modelId", f"model '{model_id}' is a {model.type} model, not an image model")
-    return model
+    """An enabled image model; 404 or 400 (naming ``modelId``) otherwise."""
+    return usable_model(model_id, ("image",))
 
 
 def _size(requested: int | None, configured: int | None) -> int:

@@ -212,6 +212,16 @@ class Registry:
         return model
 
 
+def usable_model(model_id: str, types: tuple[str, ...], field_name: str = "modelId") -> Model:
+    """An enabled model of one of ``types``: 404 when missing or disabled, 400 (naming the field) for another type."""
+    model = registry().get(model_id)
+    if model is None or not model.enabled:
+        raise GatewayError(ErrorCode.NOT_FOUND, f"{field_name}: model '{model_id}' not found or disabled", {"field": field_name, "id": model_id})
+    if model.type not in types:
+        raise invalid(field_name, f"model '{model_id}' is a {model.type} model; this route needs {' or '.join(types)}")
+    return model
+
+
 def _not_found(model_id: str) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
 

@@ -40,6 +40,11 @@ def stack() -> Iterator[stack_module.Stack]:
     try:
         yield running
     finally:
+        from gateway import secrets, upstream, usage
+
+        usage.flush()
+        upstream.close()
+        secrets.forget()
         running.stop()
         os.environ.clear()
         os.environ.update(saved)

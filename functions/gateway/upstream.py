@@ -25,3 +25,12 @@ def client() -> httpx.Client:
                     follow_redirects=False,
                 )
     return _client
+
+
+def close() -> None:
+    """Close the pooled connections (tests, shutdown)."""
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+            _client = None

@@ -147,3 +147,19 @@ def test_import_creates_and_updates_in_one_audited_batch(local, providers, accou
     assert unknown.status_code == 400 and unknown.get_json()["error"]["message"].startswith("models.0.name:")
     bad_type = _call(local, admin, "POST", "/openrouter/models/import", json={"models": [{"name": "fake-model", "type": "video"}]})
     assert bad_type.status_code == 400 and bad_type.get_json()["error"]["message"].startswith("models.0.type:")
+
+
+def test_broken_console_document_is_a_clear_409_and_can_be_fixed_or_deleted(local, providers, accounts) -> None:
+    from gateway import firebase
+
+    admin = accounts["admin"]
+    firebase.db().collection("providers").document("broken").set({"type": "carrier-pigeon", "baseUrl": "not a url"})
+    got = _call(local, admin, "GET", "/broken")
+    assert got.status_code == 409 and got.get_json()["error"]["code"] == "CONFLICT"
+    assert "broken" not in {p["id"] for p in _call(local, admin, "GET").get_json()["providers"]}
+    assert _call(local, admin, "POST", "/broken/test").status_code == 409
+    fixed = _call(local, admin, "PUT", "/broken", json={"type": "ollama", "baseUrl": "http://localhost:11434"})
+    assert fixed.status_code == 200 and _call(local, admin, "GET", "/broken").status_code == 200
+    firebase.db().collection("providers").document("broken").set({"type": "carrier-pigeon"})
+    assert _call(local, admin, "DELETE", "/broken").status_code == 200
+    assert _call(local, admin, "DELETE", "/broken").status_code == 404

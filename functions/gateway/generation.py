@@ -153,10 +153,7 @@ def call_provider(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
                     return fn()
             raise
 
-    try:
-        return retry.run(attempt)
-    except UpstreamError as err:
-        raise retry.to_gateway_error(err, model.provider) from None
+    return call_provider_with(model.provider, attempt)
 
 
 def call_provider_with(provider_id: str, fn: Callable[[], T]) -> T:

@@ -21,7 +21,7 @@ import httpx
 from gateway import firebase, providers_store, settings, upstream
 from gateway.errors import GatewayError
 from gateway.providers.base import UpstreamError, transport_errors
-from gateway.schemas import Provider, from_document
+from gateway.schemas import Provider
 
 STARTED = time.monotonic()
 _lock = threading.Lock()
@@ -66,16 +66,9 @@ def _probe(provider: Provider, timeout: float) -> dict[str, Any]:
 def _providers() -> dict[str, Provider | None]:
     """Enabled providers by id; None for a document too broken to probe."""
     from google.cloud.firestore_v1.base_query import FieldFilter
-    from pydantic import ValidationError
 
-    query = firebase.db().collection("providers").where(filter=FieldFilter("enabled", "==", True))
-    found: dict[str, Provider | None] = {}
-    for snap in query.stream():
-        try:
-            found[snap.id] = from_document(Provider, snap.id, snap.to_dict() or {})[0]
-        except ValidationError:
-            found[snap.id] = None
-    return found
+    query = firebase.db().collection(providers_store.COLLECTION).where(filter=FieldFilter("enabled", "==", True))
+    return {snap.id: providers_store.parse(snap.id, snap.to_dict() or {}) for snap in query.stream()}
 
 
 def check_providers() -> dict[str, dict[str, Any]]:

@@ -39,20 +39,22 @@ def default_secret_name(provider_id: str) -> str:
 
 
 def all_providers() -> list[Provider]:
-    out = []
-    for snap in firebase.db().collection(COLLECTION).stream():
-        try:
-            out.append(from_document(Provider, snap.id, snap.to_dict() or {})[0])
-        except ValueError:
-            continue
-    return sorted(out, key=lambda p: p.id)
+    """Every valid provider (invalid documents are logged and left out)."""
+    parsed = (providers_store.parse(snap.id, snap.to_dict() or {}) for snap in firebase.db().collection(COLLECTION).stream())
+    return sorted((p for p in parsed if p is not None), key=lambda p: p.id)
 
 
 def get(provider_id: str) -> Provider:
+    """A stored provider; 404 when missing, 409 when the document is too broken to use (fix it with PUT)."""
     snap = firebase.db().collection(COLLECTION).document(provider_id).get()
     if not snap.exists:
         raise _not_found(provider_id)
-    return from_document(Provider, provider_id, snap.to_dict() or {})[0]
+    provider = providers_store.parse(provider_id, snap.to_dict() or {})
+    if provider is None:
+        raise GatewayError(
+            ErrorCode.CONFLICT, f"Provider document '{provider_id}' is invalid; replace it with PUT or delete it", {"id": provider_id}
+        )
+    return provider
 
 
 def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
@@ -104,8 +106,9 @@ def dependents(provider_id: str) -> list[Model]:
 
 
 def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
-    """Delete a provider; 409 while enabled models use it, unless ``cascade`` disables them (audited)."""
-    get(provider_id)
+    """Delete a provider (even an invalid document); 409 while enabled models use it, unless ``cascade`` disables them (audited)."""
+    if not firebase.db().collection(COLLECTION).document(provider_id).get().exists:
+        raise _not_found(provider_id)
     using = dependents(provider_id)
     if using and not cascade:
         raise GatewayError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -18,6 +19,18 @@ _lock = threading.Lock()
 _cache: dict[str, tuple[float, Provider | None]] = {}
 
 
+def parse(provider_id: str, data: dict[str, Any]) -> Provider | None:
+    """A stored provider document validated (unknown keys ignored); None, logged, when it is invalid."""
+    try:
+        provider, dropped = from_document(Provider, provider_id, data)
+    except ValidationError as exc:
+        logs.warn("invalid provider document", providerId=provider_id, errors=[e["msg"] for e in exc.errors()])
+        return None
+    if dropped:
+        logs.warn("ignoring unknown fields in provider document", providerId=provider_id, fields=dropped)
+    return provider
+
+
 def get(provider_id: str) -> Provider | None:
     """One valid provider document, or None when missing or invalid."""
     now = time.monotonic()
@@ -25,14 +38,7 @@ def get(provider_id: str) -> Provider | None:
     if hit is not None and hit[0] > now:
         return hit[1]
     snap = firebase.db().collection(COLLECTION).document(provider_id).get()
-    provider: Provider | None = None
-    if snap.exists:
-        try:
-            provider, dropped = from_document(Provider, provider_id, snap.to_dict() or {})
-            if dropped:
-                logs.warn("ignoring unknown fields in provider document", providerId=provider_id, fields=dropped)
-        except ValidationError as exc:
-            logs.warn("invalid provider document", providerId=provider_id, errors=[e["msg"] for e in exc.errors()])
+    provider = parse(provider_id, snap.to_dict() or {}) if snap.exists else None
     with _lock:
         _cache[provider_id] = (now + settings.REGISTRY_CACHE_SECONDS.value, provider)
     return provider

@@ -112,7 +112,7 @@ def check(uid: str, route: str, role: str, model_id: str | None = None) -> Decis
 
 
 def enforce(uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str]) -> None:
-    """Count the request; fill ``headers`` with the X-RateLimit-* values; 429 when over the limit."""
+    """Count the request; fill ``headers`` (sent with every answer, errors too) with X-RateLimit-* and Retry-After; 429 when over."""
     decision = check(uid, route, role, model_id)
     headers.update(decision.headers())
     if not decision.allowed:
@@ -120,5 +120,4 @@ def enforce(uid: str, route: str, role: str, model_id: str | None, headers: dict
             ErrorCode.RATE_LIMITED,
             f"Rate limit of {decision.limit} requests per minute reached; try again in {headers['Retry-After']} s",
             {"limit": decision.limit, "resetAt": decision.reset},
-            headers=dict(headers),
         )

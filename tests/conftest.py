@@ -40,9 +40,10 @@ def stack() -> Iterator[stack_module.Stack]:
     try:
         yield running
     finally:
-        from gateway import secrets, upstream, usage
+        from gateway import live, secrets, upstream, usage
 
         usage.flush()
+        live.close_all()
         upstream.close()
         secrets.forget()
         running.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -62,17 +63,62 @@ def test_warm_requests_read_nothing_and_writes_invalidate(local, clean, accounts
     assert [m["displayName"] for m in listing] == ["Alpha!", "beta"]
 
 
-def test_unknown_id_is_cached_too(local, clean, accounts, reads) -> None:
-    from gateway.registry import registry
+def test_unknown_ids_read_nothing(local, clean, accounts, reads) -> None:
+    user = accounts["user"]
+    local("models").get("/", headers=user.headers)  # warm: the listener holds the collection
+    before = dict(reads)
+    for _ in range(3):
+        assert local("models").get("/nope", headers=user.headers).status_code == 404
+    assert reads == before
+
+
+def _until(predicate: Any, seconds: float = 2.0) -> float:
+    """Seconds until ``predicate()`` held; fails after ``seconds``."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < seconds, "not seen within the bound"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_console_edits_are_pushed_without_reads(local, clean, accounts, reads) -> None:
+    """A hand edit (another process's write) reaches this instance by its listener: no read, no invalidation."""
+    from gateway import firebase, limits, providers_store
 
     user = accounts["user"]
-    local("models").get("/", headers=user.headers)  # warm the account cache
-    registry().invalidate()
+    db = firebase.db()
+    db.collection("models").document("pushed").set({"name": "p", "provider": "ollama"})
+    listing = lambda: [m["id"] for m in local("models").get("/", headers=user.headers).get_json()["models"]]  # noqa: E731
+    _until(lambda: listing() == ["pushed"])
+    assert limits.config().perMinute == {} and providers_store.get("ollama") is not None
     before = dict(reads)
-    assert local("models").get("/nope", headers=user.headers).status_code == 404
-    assert reads["get"] == before["get"] + 1
-    assert local("models").get("/nope", headers=user.headers).status_code == 404
-    assert reads["get"] == before["get"] + 1
+
+    db.collection("models").document("pushed").update({"enabled": False})
+    _until(lambda: listing() == [])
+    db.collection("providers").document("ollama").update({"enabled": False})
+    _until(lambda: not providers_store.get("ollama").enabled)
+    db.collection("config").document("limits").set({"perMinute": {"generate_text": 7}})
+    _until(lambda: limits.limit_for("generate_text", "user", None) == (7, None))
+    db.collection("config").document("limits").delete()
+    _until(lambda: limits.limit_for("generate_text", "user", None) == (100, None))
+    assert reads == before, "a pushed change was read from Firestore"
+
+
+def test_listener_down_falls_back_to_direct_reads(local, clean, accounts) -> None:
+    """With its listener gone, an instance re-reads at most every 2 s and restarts the listener within 5 s."""
+    from gateway import firebase, live
+    from gateway.registry import registry
+
+    models = registry()
+    models.all()
+    watch = models._live._watch
+    watch.close()  # what a stream that failed for good leaves behind
+    assert not watch.is_active
+    firebase.db().collection("models").document("late").set({"name": "l", "provider": "ollama"})
+    waited = _until(lambda: "late" in models.all(), seconds=live.DOWN_REREAD_SECONDS + 1)
+    assert waited <= live.DOWN_REREAD_SECONDS + 0.5
+    _until(lambda: models.all() is not None and models._live._listening(), seconds=live.RETRY_SECONDS + 1)
+    assert models._live._watch is not watch, "the listener was not restarted"
 
 
 def test_pagination_filters_and_sort(local, clean, accounts) -> None:

@@ -8,21 +8,21 @@ costs one round trip, no read, no transaction. The request numbered N+1 and
 later in a window is refused. Window documents carry ``expiresAt`` for a
 Firestore TTL policy (``firestore.indexes.json``), so they do not pile up.
 
-Limits come from ``config/limits`` (cached like the registry), else the
+Limits come from ``config/limits`` (held live like the registry), else the
 defaults: ``{"perMinute": {route: n}, "roles": {role: {route: n}},
 "models": {modelId: n}}``. A model's own limit gets a counter of its own.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from gateway import firebase, logs, settings
+from gateway import firebase, live, logs
 from gateway.errors import ErrorCode, GatewayError
 
 COLLECTION = "ratelimits"
@@ -53,29 +53,25 @@ class Decision:
         return headers
 
 
-_lock = threading.Lock()
-_config: tuple[float, LimitsConfig] | None = None
+def _parse(doc_id: str, data: dict[str, Any]) -> LimitsConfig:
+    try:
+        return LimitsConfig.model_validate(data)
+    except ValidationError as exc:
+        logs.warn("invalid config/limits document; using defaults", errors=[e["msg"] for e in exc.errors()])
+        return LimitsConfig()
+
+
+_live: live.Live[LimitsConfig] = live.Live("/".join(CONFIG_DOC), _parse)
 
 
 def config() -> LimitsConfig:
-    global _config
-    now = time.monotonic()
-    if _config is not None and _config[0] > now:
-        return _config[1]
-    snap = firebase.db().collection(CONFIG_DOC[0]).document(CONFIG_DOC[1]).get()
-    try:
-        loaded = LimitsConfig.model_validate(snap.to_dict() or {})
-    except ValidationError as exc:
-        logs.warn("invalid config/limits document; using defaults", errors=[e["msg"] for e in exc.errors()])
-        loaded = LimitsConfig()
-    with _lock:
-        _config = (now + settings.REGISTRY_CACHE_SECONDS.value, loaded)
-    return loaded
+    """``config/limits``, live; the defaults when it is missing."""
+    return _live.current().get(CONFIG_DOC[1]) or LimitsConfig()
 
 
 def forget() -> None:
-    global _config
-    _config = None
+    """Read ``config/limits`` anew on next use."""
+    _live.invalidate()
 
 
 def limit_for(route: str, role: str, model_id: str | None) -> tuple[int, str | None]:

@@ -1,22 +1,18 @@
-"""``providers/{id}`` documents read through a per-instance TTL cache (same bound as the registry)."""
+"""``providers/{id}`` documents held in memory, kept current by a Firestore listener (:mod:`gateway.live`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from pydantic import ValidationError
 
-from gateway import firebase, logs, secrets, settings, upstream
+from gateway import live, logs, secrets, upstream
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers import adapter_class
 from gateway.providers.base import Adapter, ProviderConfig
 from gateway.schemas import Provider, from_document
 
 COLLECTION = "providers"
-_lock = threading.Lock()
-_cache: dict[str, tuple[float, Provider | None]] = {}
 
 
 def parse(provider_id: str, data: dict[str, Any]) -> Provider | None:
@@ -31,25 +27,17 @@ def parse(provider_id: str, data: dict[str, Any]) -> Provider | None:
     return provider
 
 
+_live: live.Live[Provider] = live.Live(COLLECTION, parse)
+
+
 def get(provider_id: str) -> Provider | None:
     """One valid provider document, or None when missing or invalid."""
-    now = time.monotonic()
-    hit = _cache.get(provider_id)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    snap = firebase.db().collection(COLLECTION).document(provider_id).get()
-    provider = parse(provider_id, snap.to_dict() or {}) if snap.exists else None
-    with _lock:
-        _cache[provider_id] = (now + settings.REGISTRY_CACHE_SECONDS.value, provider)
-    return provider
+    return _live.current().get(provider_id)
 
 
 def invalidate(provider_id: str | None = None) -> None:
-    with _lock:
-        if provider_id is None:
-            _cache.clear()
-        else:
-            _cache.pop(provider_id, None)
+    """Read the collection anew on next use (this instance wrote ``provider_id``)."""
+    _live.invalidate()
 
 
 def config(provider: Provider) -> ProviderConfig:

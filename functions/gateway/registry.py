@@ -1,11 +1,11 @@
-"""The model registry: ``models/{id}`` read through a per-instance TTL cache.
+"""The model registry: ``models/{id}`` held in memory, kept current by a Firestore listener.
 
-A warm lookup or list touches no Firestore. Writes made through this module
-(the ``models`` function, the seed loader) run in a transaction with their
-audit record and then drop this instance's cache at once. Other instances
-keep serving what they cached for at most ``REGISTRY_CACHE_SECONDS``
-(default 300 s): that is the staleness bound after any write, and after a
-console edit on every instance.
+Every instance of every function that reads models listens to the collection
+(:mod:`gateway.live`): a change made through any function, the seed loader or
+the console is served everywhere within tens of milliseconds, and a warm
+request reads nothing from Firestore. Writes made through this module (the
+``models`` function, the seed loader) run in a transaction with their audit
+record; the writing instance then re-reads at once, so it reads its own write.
 
 Documents edited by hand may be wrong: each is validated as it is read, an
 invalid one is skipped and logged (a list never fails because of one), and
@@ -18,21 +18,18 @@ import base64
 import binascii
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TTLCache
 from pydantic import ValidationError
 
-from gateway import audit, firebase, logs, settings
+from gateway import audit, firebase, live, logs
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import Model, ModelSpec, model_from_document
 
 COLLECTION = "models"
 SORTS = ("name", "createdAt")
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -49,14 +46,15 @@ class Query:
 
 
 class Registry:
-    """Models by id and as a list, cached; writes with audit and invalidation."""
+    """Models by id and as a list, live; writes with audit and read-your-writes."""
 
-    def __init__(self, ttl_seconds: float) -> None:
-        self.ttl = ttl_seconds
-        self.reads = 0
-        self._lock = threading.Lock()
-        self._all: tuple[float, dict[str, Model]] | None = None
-        self._one: TTLCache[str, Any] = TTLCache(maxsize=2048, ttl=ttl_seconds)
+    def __init__(self) -> None:
+        self._live: live.Live[Model] = live.Live(COLLECTION, self._parse)
+
+    @property
+    def reads(self) -> int:
+        """Direct Firestore reads of the collection so far (listener pushes excluded)."""
+        return self._live.reads
 
     def _parse(self, doc_id: str, data: dict[str, Any]) -> Model | None:
         try:
@@ -72,50 +70,17 @@ class Registry:
             logs.warn("ignoring unknown fields in model document", modelId=doc_id, fields=dropped)
         return model
 
-    def _load_all(self) -> dict[str, Model]:
-        self.reads += 1
-        models: dict[str, Model] = {}
-        for snap in firebase.db().collection(COLLECTION).stream():
-            model = self._parse(snap.id, snap.to_dict() or {})
-            if model is not None:
-                models[model.id] = model
-        return models
-
     def all(self) -> dict[str, Model]:
         """Every valid model by id (disabled ones included)."""
-        now = time.monotonic()
-        cached = self._all
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        models = self._load_all()
-        with self._lock:
-            self._all = (now + self.ttl, models)
-        return models
+        return self._live.current()
 
     def get(self, model_id: str) -> Model | None:
         """One valid model, or None when it is missing or invalid."""
-        cached = self._all
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1].get(model_id)
-        with self._lock:
-            hit = self._one.get(model_id, _MISSING)
-        if hit is not _MISSING:
-            return hit
-        self.reads += 1
-        snap = firebase.db().collection(COLLECTION).document(model_id).get()
-        model = self._parse(model_id, snap.to_dict() or {}) if snap.exists else None
-        with self._lock:
-            self._one[model_id] = model
-        return model
+        return self.all().get(model_id)
 
     def invalidate(self, model_id: str | None = None) -> None:
-        """Forget the list and one model (or every model) on this instance."""
-        with self._lock:
-            self._all = None
-            if model_id is None:
-                self._one.clear()
-            else:
-                self._one.pop(model_id, None)
+        """Read the collection anew on next use (this instance wrote ``model_id``)."""
+        self._live.invalidate()
 
     def list(self, query: Query, include_disabled: bool) -> tuple[list[Model], str | None]:
         """One page of models matching ``query``, and the token of the next page."""
@@ -262,11 +227,14 @@ def _decode_token(token: str, sort: str) -> tuple[Any, str]:
 
 
 _registry: Registry | None = None
+_lock = threading.Lock()
 
 
 def registry() -> Registry:
     """The instance-wide registry, created on first use."""
     global _registry
     if _registry is None:
-        _registry = Registry(settings.REGISTRY_CACHE_SECONDS.value)
+        with _lock:
+            if _registry is None:
+                _registry = Registry()
     return _registry

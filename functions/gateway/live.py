@@ -1,0 +1,169 @@
+"""Config documents held in memory and kept current by Firestore realtime listeners.
+
+Each HTTPS function is its own Cloud Run service, so a cache that only the
+writing instance invalidates leaves every other instance stale. Instead, each
+instance that reads ``models``, ``providers`` or ``config/limits`` keeps a
+Firestore listener open on them: a change made anywhere (any function, the
+seed loader, the console) reaches every listening instance in tens of
+milliseconds, and a warm request reads nothing from Firestore.
+
+Bounds, stated where they are enforced (:meth:`Live.current`):
+
+- listening: what was pushed; the snapshot is also re-read every
+  ``REGISTRY_CACHE_SECONDS`` as a safety net against a listener that is
+  silently stuck;
+- listener down (stream failed, not yet re-established): the documents are
+  re-read directly, at most every :data:`DOWN_REREAD_SECONDS` (2 s), while
+  the listener is restarted at most every :data:`RETRY_SECONDS`;
+- CPU throttled (Cloud Run outside requests): changes wait in the listener's
+  socket and are applied as soon as the next request gives the instance CPU,
+  alongside that request, which may still see the previous version;
+- after a write through this instance (:meth:`Live.invalidate`): the next read
+  is a direct read, so the writer reads its own write at once.
+
+Snapshots are full states at a server ``read_time``; a push or read older than
+the one held is ignored, so a direct read and the listener never step back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from gateway import firebase, logs, settings
+
+T = TypeVar("T")
+
+DOWN_REREAD_SECONDS = 2.0
+RETRY_SECONDS = 5.0
+FIRST_SNAPSHOT_SECONDS = 2.0
+
+_all: list[Live[Any]] = []
+
+
+class Live(Generic[T]):
+    """The valid documents of a collection (or of one document) by id, pushed by a listener.
+
+    ``parse(id, data)`` turns a stored document into ``T`` or None (invalid,
+    logged by the parser); it runs once per document version.
+    """
+
+    def __init__(self, path: str, parse: Callable[[str, dict[str, Any]], T | None]) -> None:
+        self.path = path
+        self.parse = parse
+        self.reads = 0
+        """Direct reads made (cold starts, invalidations, safety net, listener down)."""
+        self.pushes = 0
+        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._first = threading.Event()
+        self._data: dict[str, T] | None = None
+        self._versions: dict[str, tuple[Any, T | None]] = {}
+        self._read_time: datetime | None = None
+        self._confirmed = 0.0
+        self._stale = False
+        self._watch: Any = None
+        self._retry_at = 0.0
+        _all.append(self)
+
+    def _ref(self) -> Any:
+        parts = self.path.split("/")
+        db = firebase.db()
+        return db.collection(parts[0]) if len(parts) == 1 else db.collection(parts[0]).document(parts[1])
+
+    def _listening(self) -> bool:
+        watch = self._watch
+        return watch is not None and watch.is_active and self._first.is_set()
+
+    def current(self) -> dict[str, T]:
+        """Every valid document by id, as fresh as the bounds in the module docstring allow."""
+        now = time.monotonic()
+        watch = self._watch
+        if (watch is None or not watch.is_active) and now >= self._retry_at:
+            self._subscribe(now)
+        data = self._data
+        if data is None and not self._stale:
+            self._first.wait(FIRST_SNAPSHOT_SECONDS)
+            data = self._data
+        if data is None or self._stale:
+            return self._reload()
+        bound = settings.REGISTRY_CACHE_SECONDS.value if self._listening() else DOWN_REREAD_SECONDS
+        if now - self._confirmed > bound:
+            return self._reload()
+        return data
+
+    def invalidate(self) -> None:
+        """Make the next read a direct one (this instance just wrote: read your own write)."""
+        self._stale = True
+
+    def _subscribe(self, now: float) -> None:
+        with self._lock:
+            if self._retry_at > now or (self._watch is not None and self._watch.is_active):
+                return
+            self._retry_at = now + RETRY_SECONDS
+            old, self._watch = self._watch, None
+            self._first.clear()
+        if old is not None:
+            logs.warn("config listener stopped; restarting it", path=self.path)
+            _close(old)
+        try:
+            self._watch = self._ref().on_snapshot(self._on_snapshot)
+        except Exception as exc:  # no listener: direct reads keep the 2 s bound
+            logs.warn("config listener failed to start", path=self.path, exception=type(exc).__name__)
+
+    def _on_snapshot(self, docs: list[Any], changes: Any, read_time: datetime) -> None:
+        self.pushes += 1
+        self._apply((d for d in docs if d.exists), read_time)
+        self._first.set()
+
+    def _reload(self) -> dict[str, T]:
+        with self._reload_lock:
+            if not self._stale and self._data is not None and time.monotonic() - self._confirmed <= DOWN_REREAD_SECONDS / 2:
+                return self._data  # another thread just read it
+            self._stale = False
+            self.reads += 1
+            got = self._ref().get()
+            snaps = got if isinstance(got, list) else [got]
+            times = [s.read_time for s in snaps if s.read_time is not None]
+            self._apply((s for s in snaps if s.exists), max(times) if times else None)
+            assert self._data is not None
+            return self._data
+
+    def _apply(self, snaps: Iterable[Any], read_time: datetime | None) -> None:
+        with self._lock:
+            if read_time is not None and self._read_time is not None and read_time < self._read_time:
+                return  # an older state than the one held
+            versions: dict[str, tuple[Any, T | None]] = {}
+            for snap in snaps:
+                known = self._versions.get(snap.id)
+                versions[snap.id] = known if known and known[0] == snap.update_time else (snap.update_time, self.parse(snap.id, snap.to_dict() or {}))
+            self._versions = versions
+            self._data = {key: value for key, (_, value) in versions.items() if value is not None}
+            if read_time is not None:
+                self._read_time = read_time
+            self._confirmed = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            watch, self._watch = self._watch, None
+            self._data, self._versions, self._read_time = None, {}, None
+            self._first.clear()
+            self._retry_at = 0.0
+        if watch is not None:
+            _close(watch)
+
+
+def _close(watch: Any) -> None:
+    try:
+        watch.unsubscribe()
+    except Exception:  # a watch that died closes with its error; nothing to do
+        pass
+
+
+def close_all() -> None:
+    """Stop every listener of this process (tests, shutdown)."""
+    for live in _all:
+        live.close()

@@ -1,0 +1,83 @@
+"""Config freshness across functions: a write through one function is served by another within 2 s.
+
+Under the Functions emulator each function runs in its own worker process, as
+each is its own Cloud Run service in production; neither shares a cache with
+the other or with this test process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+BOUND_SECONDS = 2.0
+
+
+def _generate(emulators, account, model_id: str = "ollama-chat") -> requests.Response:
+    return requests.post(
+        emulators.url("generate_text"), json={"modelId": model_id, "prompt": "hi"}, headers=account.headers, timeout=10
+    )
+
+
+def _seen_within(check: Callable[[], bool]) -> float:
+    """Seconds until ``check()`` held in the other function; fails past the bound."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < BOUND_SECONDS, "the other function still served the old config"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def warm(emulators, providers, accounts) -> dict[str, Any]:
+    """Both functions' workers started and their listeners open; limits raised so polling is never refused."""
+    from gateway import firebase
+
+    firebase.db().collection("config").document("limits").set({"perMinute": {"generate_text": 10_000}})
+    user, admin = accounts["user"], accounts["admin"]
+    _seen_within(lambda: _generate(emulators, user).headers.get("X-RateLimit-Limit") == "10000")
+    assert requests.get(emulators.url("models", "/ollama-chat"), headers=admin.headers, timeout=10).status_code == 200
+    return {"user": user, "admin": admin}
+
+
+def test_model_change_through_models_reaches_generate_text(emulators, warm, capsys) -> None:
+    user, admin = warm["user"], warm["admin"]
+    times: list[float] = []
+    for enabled in (False, True, False, True, False, True):
+        patched = requests.patch(
+            emulators.url("models", "/ollama-chat"), json={"enabled": enabled}, headers=admin.headers, timeout=10
+        )
+        assert patched.status_code == 200, patched.text
+        want = 200 if enabled else 404
+        times.append(_seen_within(lambda: _generate(emulators, user).status_code == want))
+    with capsys.disabled():
+        print(f"\n[propagation] models -> generate_text: median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
+
+
+def test_provider_disabled_through_providers_is_refused_by_generate_text(emulators, warm) -> None:
+    user, admin = warm["user"], warm["admin"]
+    patched = requests.patch(emulators.url("providers", "/ollama"), json={"enabled": False}, headers=admin.headers, timeout=10)
+    assert patched.status_code == 200, patched.text
+    _seen_within(lambda: _generate(emulators, user).status_code == 503)
+    refused = _generate(emulators, user).json()["error"]
+    assert refused["code"] == "UNAVAILABLE" and "disabled" in refused["message"]
+
+
+def test_console_edits_reach_every_function(emulators, warm) -> None:
+    """Hand edits (here: this process's Admin SDK) reach the functions by their listeners too."""
+    from gateway import firebase
+
+    user = warm["user"]
+    db = firebase.db()
+    db.collection("models").document("ollama-chat").update({"enabled": False})
+    _seen_within(lambda: _generate(emulators, user).status_code == 404)
+    listed = requests.get(emulators.url("models"), headers=user.headers, timeout=10).json()["models"]
+    assert "ollama-chat" not in [m["id"] for m in listed]
+    db.collection("models").document("ollama-chat").update({"enabled": True})
+    db.collection("config").document("limits").set({"perMinute": {"generate_text": 9_999}})
+    _seen_within(lambda: _generate(emulators, user).headers.get("X-RateLimit-Limit") == "9999")

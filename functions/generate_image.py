@@ -11,7 +11,6 @@ from firebase_functions import https_fn, options
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway import http, images
-from gateway.errors import GatewayError
 from gateway.schemas import SLUG
 
 
@@ -54,11 +53,7 @@ def _generate(ctx: http.Context) -> dict[str, Any]:
     )
     assert ctx.caller is not None
     tracker = ctx.tracker(model)
-    try:
-        answer = images.generate(ctx.caller.uid, model, params)
-    except GatewayError as err:
-        tracker.failed(err)
-        raise
+    answer = images.generate(ctx.caller.uid, model, params)
     tracker.ok(model, None, answer["cost"], images=len(answer["images"]))
     return answer
 

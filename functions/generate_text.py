@@ -103,15 +103,11 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     generation.check_limits(model, params)
     ctx.admit(model.id)
     tracker = ctx.tracker(model)
-    try:
-        if not body.stream:
-            result = generation.complete(model, params)
-            tracker.ok(result.model, result.usage, result.cost)
-            return _result(result)
-        stream = generation.open_stream(model, params)
-    except GatewayError as err:
-        tracker.failed(err)
-        raise
+    if not body.stream:
+        result = generation.complete(model, params)
+        tracker.ok(result.model, result.usage, result.cost)
+        return _result(result)
+    stream = generation.open_stream(model, params)
     return https_fn.Response(_events(ctx, stream, tracker), mimetype="text/event-stream", headers=sse.HEADERS)
 
 

@@ -119,17 +119,13 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     tracker = ctx.tracker(model)
-    try:
-        if body.stream:
-            stream = generation.open_stream(model, params)
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return https_fn.Response(
-                _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id), mimetype="text/event-stream", headers=sse.HEADERS
-            )
-        result = generation.complete(model, params)
-    except GatewayError as err:
-        tracker.failed(err)
-        raise
+    if body.stream:
+        stream = generation.open_stream(model, params)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return https_fn.Response(
+            _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id), mimetype="text/event-stream", headers=sse.HEADERS
+        )
+    result = generation.complete(model, params)
     tracker.ok(result.model, result.usage, result.cost)
     answer: dict[str, Any] = {
         "id": completion_id,

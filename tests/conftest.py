@@ -34,15 +34,11 @@ def stack() -> Iterator[stack_module.Stack]:
     running.start()
     saved = dict(os.environ)
     os.environ.update(running.env)
-    # In-process calls write their ledger entry as their response closes, so tests can read it at once;
-    # the emulator's workers keep the batching default (tests/test_stream_emulator.py, test_usage.py).
-    os.environ["USAGE_FLUSH_MS"] = "0"
     try:
         yield running
     finally:
-        from gateway import live, secrets, upstream, usage
+        from gateway import live, secrets, upstream
 
-        usage.flush()
         live.close_all()
         upstream.close()
         secrets.forget()
@@ -131,9 +127,8 @@ def clean(emulators: Emulators) -> Iterator[None]:
 class InProcess:
     """The functions served in this process by functions-framework (Flask test clients).
 
-    Responses are read whole and closed, as a WSGI server does, so work the
-    gateway runs after the response (the ledger write) has run when a call
-    returns; pass ``buffered=False`` to read a stream piece by piece.
+    Responses are read whole and closed, as a WSGI server does; pass
+    ``buffered=False`` to read a stream piece by piece.
     """
 
     def __init__(self) -> None:

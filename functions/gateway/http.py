@@ -44,8 +44,8 @@ class Context:
     path: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (rate-limit state), sent with success and error answers alike."""
-    after: list[Callable[[], None]] = field(default_factory=list)
-    """Work to run once the response has been sent (the ledger write), so the client never waits for it."""
+    trackers: list[Any] = field(default_factory=list)
+    """This request's ledger entries; one the handler left unsettled is recorded as failed by :func:`serve`."""
 
     def admit(self, model_id: str | None = None) -> None:
         """Count this request against the caller's rate limit and check their daily quota (429s)."""
@@ -57,12 +57,12 @@ class Context:
         usage.check_quota(self.caller.uid, usage.quota_for(self.caller.profile, self.caller.role))
 
     def tracker(self, model: Any) -> Any:
-        """The ledger entry of this request (``gateway.usage.Tracker``), written after the response is sent."""
+        """The ledger entry of this request (``gateway.usage.Tracker``), committed when it settles."""
         from gateway import usage
 
         assert self.caller is not None
         tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider)
-        self.after.append(tracker.flush)
+        self.trackers.append(tracker)
         return tracker
 
     def json(self) -> dict[str, Any]:
@@ -174,6 +174,7 @@ def serve(
         else:
             response = _dispatch(ctx, handlers, allow)
     except GatewayError as exc:
+        _settle(ctx, exc)
         response = json_response(render(exc), exc.status, exc.headers)
     except Exception as exc:  # the catch-all: log it, never leak it
         logs.error(
@@ -184,11 +185,10 @@ def serve(
             traceback=traceback.format_exc(),
         )
         err = internal(ctx.request_id)
+        _settle(ctx, err)
         response = json_response(render(err), err.status)
     for name, value in ctx.headers.items():
         response.headers.setdefault(name, value)
-    for work in ctx.after:
-        response.call_on_close(_logged(work, ctx.request_id))
     response.headers["X-Request-Id"] = ctx.request_id
     if cors_origin:
         response.headers["Access-Control-Allow-Origin"] = cors_origin
@@ -209,16 +209,10 @@ def serve(
     return response
 
 
-def _logged(work: Callable[[], None], request_id: str) -> Callable[[], None]:
-    """``work`` that logs instead of raising: the response is already gone."""
-
-    def run() -> None:
-        try:
-            work()
-        except Exception as exc:
-            logs.error("after-response work failed", requestId=request_id, exception=type(exc).__name__)
-
-    return run
+def _settle(ctx: Context, err: GatewayError) -> None:
+    """Record a failure in the ledger for the generation the handler started (before the error is answered)."""
+    for tracker in ctx.trackers:
+        tracker.failed(err)
 
 
 def _preflight(origin: str | None, cors_origin: str | None, allow: str) -> Response:

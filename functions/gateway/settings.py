@@ -32,7 +32,7 @@ USER_CACHE_SECONDS = params.IntParam(
 REGISTRY_CACHE_SECONDS = params.IntParam(
     "REGISTRY_CACHE_SECONDS",
     default=300,
-    description="How long model documents are cached per instance (the staleness bound).",
+    description="Safety net: models, providers and config/limits are re-read this often even while their listeners push changes.",
 )
 MAX_BODY_BYTES = params.IntParam(
     "MAX_BODY_BYTES",
@@ -79,8 +79,8 @@ RATE_LIMITS_ENABLED = params.BoolParam(
     default=True,
     description="Enforce per-user rate limits (one Firestore write per generation request).",
 )
-USAGE_FLUSH_MS = params.IntParam(
-    "USAGE_FLUSH_MS",
-    default=200,
-    description="Most time a usage record waits to be written with others in one batch; 0 writes each at once.",
+USAGE_MODEL_SHARDS = params.IntParam(
+    "USAGE_MODEL_SHARDS",
+    default=100,
+    description="Documents each model's daily usage totals are spread over; keep it above peak requests/s on one model.",
 )

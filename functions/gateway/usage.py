@@ -1,13 +1,22 @@
 """The usage and cost ledger, daily aggregates, and daily quotas.
 
 Every generation (text, image, OpenAI-compatible; streamed or not; failed or
-not) is queued after its response has been sent and written in batches
-(:class:`Ledger`):
+not) is committed before its request ends: a JSON answer after the ledger
+write, a stream's ``done`` event and ``[DONE]`` after it. Cloud Run throttles
+CPU once a response is complete, and a killed instance loses its memory, so
+nothing here is left for later. One commit per request, three documents:
 
-- ``usage/{uid}/records/{id}``: ``uid, modelId, provider, route,
-  promptTokens, completionTokens, images, cost, latencyMs, status, at``;
+- ``usage/{uid}/records/{id}`` (created: ``uid, modelId, provider, route,
+  promptTokens, completionTokens, images, cost, latencyMs, status, at``);
 - ``usage/{uid}/days/{yyyy-mm-dd}``: atomic increments of the same totals;
-- ``usageModels/{modelId}/modelDays/{yyyy-mm-dd}``: the per-model totals admins read.
+- ``usageModels/{modelId}/modelDays/{yyyy-mm-dd}-{shard}``: the per-model
+  totals, spread over ``USAGE_MODEL_SHARDS`` documents so no document takes
+  more than about one write per second per 100 requests/s; readers sum them.
+
+The record's id is made once per request, and the commit *creates* it: a
+retried commit whose first attempt landed fails as a whole, so increments are
+never counted twice. A commit that fails twice is logged with the whole entry
+(recoverable from the logs), and the answer is still sent.
 
 Token counts are what the provider reported; where it reported none (a
 stream cut off before its end) they are stored as null, never as 0.
@@ -20,10 +29,10 @@ reads one day document, and only for users who have a quota.
 
 from __future__ import annotations
 
-import atexit
-import threading
+import random
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -51,140 +60,74 @@ class Entry:
     cost: float | None = None
     error_code: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """The record's document id: the same on every attempt to commit it."""
 
 
 def day_of(at: datetime) -> str:
     return at.strftime("%Y-%m-%d")
 
 
-def _write(entries: list[Entry]) -> None:
-    """Records plus their day totals, summed per user-day and model-day, in one batch (one round trip)."""
+def _totals(entry: Entry) -> dict[str, int | float]:
+    prompt, completion = entry.prompt_tokens or 0, entry.completion_tokens or 0
+    return {
+        "requests": 1,
+        "errors": 0 if entry.status == "ok" else 1,
+        "promptTokens": prompt,
+        "completionTokens": completion,
+        "totalTokens": prompt + completion,
+        "images": entry.images,
+        "cost": entry.cost or 0.0,
+    }
+
+
+def _commit(entry: Entry) -> None:
+    """The record, the user's day and one shard of the model's day: one atomic commit, one round trip."""
     from google.cloud import firestore
 
     db = firebase.db()
+    day = day_of(entry.at)
     batch = db.batch()
-    users: dict[tuple[str, str], dict[str, Any]] = {}
-    models: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in entries:
-        day = day_of(entry.at)
-        batch.set(
-            db.collection(COLLECTION).document(entry.uid).collection("records").document(),
-            {
-                "uid": entry.uid,
-                "modelId": entry.model_id,
-                "provider": entry.provider,
-                "route": entry.route,
-                "promptTokens": entry.prompt_tokens,
-                "completionTokens": entry.completion_tokens,
-                "images": entry.images,
-                "cost": entry.cost,
-                "latencyMs": entry.latency_ms,
-                "status": entry.status,
-                "errorCode": entry.error_code,
-                "at": entry.at,
-            },
-        )
-        sums = [users.setdefault((entry.uid, day), {})]
-        if entry.model_id:
-            sums.append(models.setdefault((entry.model_id, day), {}))
-        for total in sums:
-            for key, value in (
-                ("requests", 1),
-                ("errors", 0 if entry.status == "ok" else 1),
-                ("promptTokens", entry.prompt_tokens or 0),
-                ("completionTokens", entry.completion_tokens or 0),
-                ("totalTokens", (entry.prompt_tokens or 0) + (entry.completion_tokens or 0)),
-                ("images", entry.images),
-                ("cost", entry.cost or 0.0),
-            ):
-                total[key] = total.get(key, 0) + value
-    now = datetime.now(timezone.utc)
-    for (uid, day), total in users.items():
-        ref = db.collection(COLLECTION).document(uid).collection("days").document(day)
-        batch.set(ref, {**{k: firestore.Increment(v) for k, v in total.items()}, "uid": uid, "date": day, "updatedAt": now}, merge=True)
-    for (model_id, day), total in models.items():
-        ref = db.collection(MODELS_COLLECTION).document(model_id).collection(MODEL_DAYS).document(day)
-        batch.set(ref, {**{k: firestore.Increment(v) for k, v in total.items()}, "modelId": model_id, "date": day, "updatedAt": now}, merge=True)
+    user = db.collection(COLLECTION).document(entry.uid)
+    batch.create(
+        user.collection("records").document(entry.id),
+        {
+            "uid": entry.uid,
+            "modelId": entry.model_id,
+            "provider": entry.provider,
+            "route": entry.route,
+            "promptTokens": entry.prompt_tokens,
+            "completionTokens": entry.completion_tokens,
+            "images": entry.images,
+            "cost": entry.cost,
+            "latencyMs": entry.latency_ms,
+            "status": entry.status,
+            "errorCode": entry.error_code,
+            "at": entry.at,
+        },
+    )
+    increments = {key: firestore.Increment(value) for key, value in _totals(entry).items()}
+    batch.set(user.collection("days").document(day), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+    if entry.model_id:
+        shard = random.randrange(settings.USAGE_MODEL_SHARDS.value)
+        ref = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(f"{day}-{shard}")
+        batch.set(ref, {**increments, "modelId": entry.model_id, "date": day, "shard": shard, "updatedAt": entry.at}, merge=True)
     batch.commit()
 
 
-class Ledger:
-    """Buffers entries and writes them in batches: at most every ``USAGE_FLUSH_MS`` or ``MAX_BATCH`` entries.
-
-    One Firestore commit then carries many requests' records and their
-    summed increments, so the ledger costs the hot path nothing and
-    Firestore a fraction of a write per request. The buffer is flushed at
-    interpreter exit (Cloud Run's SIGTERM grace period); a failed commit is
-    retried once, then logged with the number of entries lost.
-    """
-
-    MAX_BATCH = 100
-
-    def __init__(self) -> None:
-        self._entries: list[Entry] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        atexit.register(self.flush)
-
-    def add(self, entry: Entry) -> None:
-        interval = settings.USAGE_FLUSH_MS.value / 1000
-        with self._lock:
-            self._entries.append(entry)
-            full = len(self._entries) >= self.MAX_BATCH
-        if interval <= 0 or full:
-            self.flush()
-            return
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
-                    self._thread.start()
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            time.sleep(settings.USAGE_FLUSH_MS.value / 1000)
-            self.flush()
-
-    def flush(self) -> None:
-        """Write everything buffered now."""
-        with self._lock:
-            entries, self._entries = self._entries, []
-        for start in range(0, len(entries), self.MAX_BATCH):
-            chunk = entries[start : start + self.MAX_BATCH]
-            for attempt in (1, 2):
-                try:
-                    _write(chunk)
-                    break
-                except Exception as exc:
-                    if attempt == 2:
-                        logs.error("usage ledger write failed; entries lost", entries=len(chunk), exception=type(exc).__name__)
-
-
-_ledger: Ledger | None = None
-_ledger_lock = threading.Lock()
-
-
-def ledger() -> Ledger:
-    global _ledger
-    if _ledger is None:
-        with _ledger_lock:
-            if _ledger is None:
-                _ledger = Ledger()
-    return _ledger
-
-
 def record(entry: Entry) -> None:
-    """Queue one entry for the ledger."""
-    ledger().add(entry)
+    """Commit ``entry`` now; a second attempt that finds the record already there means the first landed."""
+    from google.api_core import exceptions
 
-
-def flush() -> None:
-    """Write every queued entry now (tests, shutdown)."""
-    ledger().flush()
+    for attempt in (1, 2):
+        try:
+            _commit(entry)
+            return
+        except exceptions.AlreadyExists:
+            return
+        except Exception as exc:
+            if attempt == 2:
+                logs.error("usage entry not written", exception=type(exc).__name__, entry={**asdict(entry), "at": entry.at.isoformat()})
 
 
 def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:
@@ -215,22 +158,12 @@ def check_quota(uid: str, quota: dict[str, float]) -> None:
 
 
 class Tracker:
-    """One request's ledger entry: the first outcome (answered, failed, cut off) wins; :meth:`flush` writes it.
-
-    The edge flushes after the response has been sent, so the client never
-    waits for the ledger's Firestore write.
-    """
+    """One request's ledger entry: the first outcome (answered, failed, cut off) wins and is committed at once."""
 
     def __init__(self, uid: str, route: str, model_id: str | None, provider: str | None) -> None:
         self.uid, self.route, self.model_id, self.provider = uid, route, model_id, provider
         self.started = time.perf_counter()
         self.entry: Entry | None = None
-        self.written = False
-
-    def flush(self) -> None:
-        if self.entry is not None and not self.written:
-            self.written = True
-            record(self.entry)
 
     def _settle(self, status: str, **fields: Any) -> None:
         if self.entry is not None:
@@ -244,6 +177,7 @@ class Tracker:
             latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
             **fields,
         )
+        record(self.entry)
 
     def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
         """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images)."""

@@ -9,7 +9,9 @@ use the same Auth and Firestore emulators.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,6 +156,49 @@ class InProcess:
 @pytest.fixture(scope="session")
 def local(stack: stack_module.Stack) -> InProcess:
     return InProcess()
+
+
+class Worker:
+    """One function served by its own process the way Cloud Run serves it: the functions-framework CLI (gunicorn).
+
+    ``env`` adds to the stack's environment (e.g. ``THREADS``); :meth:`kill`
+    ends it as abruptly as an instance being shut down without warning.
+    """
+
+    def __init__(self, stack: stack_module.Stack, target: str, env: dict[str, str] | None = None) -> None:
+        self.port = stack_module.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **stack.env, "FUNCTION_TARGET": target, **(env or {})}
+        self.target = target
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Worker:
+        import httpx
+
+        cli = Path(sys.executable).with_name("functions-framework")
+        self.process = subprocess.Popen(
+            [str(cli), "--target", self.target, "--source", str(ROOT / "functions" / "main.py"), "--port", str(self.port)],
+            cwd=ROOT / "functions", env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{self.url}/__/health", timeout=1)
+                return self
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.kill()
+                    raise RuntimeError(f"the {self.target} worker did not start") from None
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
 
 
 KEYS = {

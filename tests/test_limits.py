@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import Worker
 
 
 @pytest.fixture(autouse=True)
@@ -88,39 +84,8 @@ def test_image_route_default_is_20(local, providers, accounts) -> None:
 @pytest.fixture
 def two_gateways(stack, providers) -> Iterator[list[str]]:
     """Two real gateway processes (functions-framework + gunicorn, as deployed) on one Firestore emulator."""
-    processes, urls = [], []
-    env = {**os.environ, **stack.env, "FUNCTION_TARGET": "generate_text"}
-    try:
-        for _ in range(2):
-            port = stack_free_port()
-            processes.append(
-                subprocess.Popen(
-                    [str(Path(sys.executable).with_name("functions-framework")), "--target", "generate_text", "--source", str(ROOT / "functions" / "main.py"), "--port", str(port)],
-                    cwd=ROOT / "functions", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                try:
-                    httpx.get(f"{url}/__/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-        yield urls
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
-
-
-def stack_free_port() -> int:
-    import stack as stack_module
-
-    return stack_module.free_port()
+    with Worker(stack, "generate_text") as one, Worker(stack, "generate_text") as two:
+        yield [one.url, two.url]
 
 
 def test_limit_holds_across_two_processes(two_gateways, accounts) -> None:

@@ -54,7 +54,7 @@ def test_model_change_through_models_reaches_generate_text(emulators, warm, caps
         )
         assert patched.status_code == 200, patched.text
         want = 200 if enabled else 404
-        times.append(_seen_within(lambda: _generate(emulators, user).status_code == want))
+        times.append(_seen_within(lambda want=want: _generate(emulators, user).status_code == want))
     with capsys.disabled():
         print(f"\n[propagation] models -> generate_text: median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
 

@@ -177,3 +177,22 @@ def test_a_retried_commit_counts_once(local, providers, member) -> None:
     assert len(_records(member.uid)) == 1
     today = _today(member.uid)
     assert today["requests"] == 1 and today["totalTokens"] == 7 and today["cost"] == 0.5
+
+
+def test_what_the_client_received_survives_a_killed_instance(stack, providers, member) -> None:
+    """Answers read in full, then the instance is killed without warning: every answer is in the ledger."""
+    import httpx
+
+    from conftest import Worker
+
+    with Worker(stack, "generate_text") as worker:
+        for i in range(6):
+            stream = i % 2 == 1
+            response = httpx.post(worker.url, json={"modelId": "openai-chat", "prompt": "hi", "stream": stream}, headers=member.headers, timeout=30)
+            assert response.status_code == 200
+            assert response.text.endswith("data: [DONE]\n\n") if stream else response.json()["usage"]["completionTokens"] == 5
+        worker.kill()
+    records = _records(member.uid)
+    assert len(records) == 6 and {r["status"] for r in records} == {"ok"}
+    assert all(r["completionTokens"] == 5 for r in records)
+    assert _today(member.uid)["requests"] == 6

@@ -9,7 +9,7 @@ Side by side in one run, on loopback, requests interleaved:
   (c) gateway: functions/main.py's generate_text under functions-framework,
       with a real Auth-emulator ID token, the registry and validation on (the
       Auth and Firestore emulators are started for it; warm requests read
-      neither), rate limits off;
+      neither), rate limits off, the usage ledger committed inside the request;
   (d) the same gateway with rate limits on: one Firestore write per request,
       here to the local emulator (in production, to Firestore in-region).
 Prints added latency p50/p95/p99 of (b) and (c) over (a), requests/s at
@@ -161,6 +161,18 @@ def main() -> None:
             limits.check("bench-direct", "generate_text", "user")
             checks.append((time.perf_counter() - started) * 1000)
         print(f"  limiter alone, in-process, 300 checks: p50 {pct(checks, .5):.2f} ms, p95 {pct(checks, .95):.2f} ms (one Firestore write each)")
+
+        from gateway import usage
+
+        commits = []
+        for _ in range(300):
+            entry = usage.Entry(uid="bench-ledger", route="generate_text", model_id="bench-chat", provider="bench",
+                                status="ok", latency_ms=1.0, prompt_tokens=9, completion_tokens=5, cost=1e-6)
+            started = time.perf_counter()
+            usage.record(entry)
+            commits.append((time.perf_counter() - started) * 1000)
+        print(f"  usage ledger alone, in-process, 300 commits: p50 {pct(commits, .5):.2f} ms, p95 {pct(commits, .95):.2f} ms "
+              "(record + user day + model shard, one commit; inside every gateway request above)")
 
         print("\nThroughput (requests/s, one instance):")
         for concurrency in (1, 16):

@@ -81,3 +81,35 @@ def test_console_edits_reach_every_function(emulators, warm) -> None:
     db.collection("models").document("ollama-chat").update({"enabled": True})
     db.collection("config").document("limits").set({"perMinute": {"generate_text": 9_999}})
     _seen_within(lambda: _generate(emulators, user).headers.get("X-RateLimit-Limit") == "9999")
+
+
+def test_a_frozen_instance_catches_up_when_it_thaws(stack, providers, accounts, capsys) -> None:
+    """Cloud Run throttles an idle instance's CPU: here the worker is stopped outright (SIGSTOP) while the
+    model is disabled by hand, then resumed. Its listener applies the change as the next requests arrive."""
+    import os
+    import signal
+
+    import httpx
+
+    import stack as stack_module
+    from conftest import Worker
+    from gateway import firebase
+
+    user = accounts["user"]
+    with Worker(stack, "generate_text") as worker:
+        ask = lambda: httpx.post(worker.url, json={"modelId": "ollama-chat", "prompt": "hi"}, headers=user.headers, timeout=10)  # noqa: E731
+        assert ask().status_code == 200
+        assert worker.process is not None
+        pids = [worker.process.pid, *stack_module.descendants(worker.process.pid)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            firebase.db().collection("models").document("ollama-chat").update({"enabled": False})
+            time.sleep(0.5)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        statuses = []
+        waited = _seen_within(lambda: statuses.append(ask().status_code) or statuses[-1] == 404)
+    with capsys.disabled():
+        print(f"\n[propagation] frozen worker, after resuming: {statuses.count(200)} stale answer(s), new config after {waited * 1000:.0f} ms")

@@ -231,13 +231,16 @@ HEARTBEAT = object()
 _END = object()
 
 
-def relay(stream: Stream, tracker: Any, request_id: str) -> Iterator[Any]:
+def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None = None) -> Iterator[Any]:
     """What an SSE edge sends, in order: ``Delta``, ``HEARTBEAT``, then one ``Final`` or one ``GatewayError``.
 
     The ledger is kept here: the answer, the failure, or (the client went
-    away) the cut-off is recorded once; the edge only formats events.
+    away) the cut-off is recorded once, and committed before the edge sends
+    its last event. A stream still running at ``deadline`` (``perf_counter``)
+    ends with a ``PROVIDER_TIMEOUT`` error event: the edge sets it a little
+    before its function's timeout, so the platform never cuts a stream silently.
     """
-    with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value)) as events:
+    with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value, deadline)) as events:
         try:
             for item in events:
                 if isinstance(item, Final):
@@ -256,8 +259,8 @@ def relay(stream: Stream, tracker: Any, request_id: str) -> Iterator[Any]:
             tracker.cut_off()
 
 
-def pump(stream: Stream, heartbeat_seconds: float) -> Iterator[Any]:
-    """The stream's events as they arrive, ``HEARTBEAT`` after each silent period.
+def pump(stream: Stream, heartbeat_seconds: float, deadline: float | None = None) -> Iterator[Any]:
+    """The stream's events as they arrive, ``HEARTBEAT`` after each silent period, until ``deadline`` (perf_counter).
 
     A thread reads the upstream so silence can be noticed; closing this
     generator (the client went away) closes the upstream connection at once.
@@ -288,10 +291,14 @@ def pump(stream: Stream, heartbeat_seconds: float) -> Iterator[Any]:
     reader.start()
     try:
         while True:
+            wait = heartbeat_seconds if deadline is None else min(heartbeat_seconds, deadline - time.perf_counter())
+            if wait <= 0:
+                raise GatewayError(ErrorCode.PROVIDER_TIMEOUT, "The stream reached this route's time limit before the provider finished")
             try:
-                item = events.get(timeout=heartbeat_seconds)
+                item = events.get(timeout=wait)
             except queue.Empty:
-                yield HEARTBEAT
+                if deadline is None or time.perf_counter() < deadline:
+                    yield HEARTBEAT
                 continue
             if item is _END:
                 return

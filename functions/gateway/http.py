@@ -44,6 +44,8 @@ class Context:
     path: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     """Extra response headers (rate-limit state), sent with success and error answers alike."""
+    started: float = field(default_factory=time.perf_counter)
+    """When the request arrived (``perf_counter``): what a route's time limit counts from."""
     trackers: list[Any] = field(default_factory=list)
     """This request's ledger entries; one the handler left unsettled is recorded as failed by :func:`serve`."""
 
@@ -163,7 +165,6 @@ def serve(
     render = error_body or GatewayError.to_dict
     if request.path == "/__/health":
         return Response("ok", mimetype="text/plain")
-    started = time.perf_counter()
     ctx = Context(request, _request_id(request), route, path=[p for p in request.path.split("/") if p])
     origin = request.headers.get("Origin")
     cors_origin = _allowed_origin(origin) if origin else None
@@ -204,7 +205,7 @@ def serve(
         uid=caller.uid if caller else None,
         role=caller.role if caller else None,
         status=response.status_code,
-        latencyMs=round((time.perf_counter() - started) * 1000, 2),
+        latencyMs=round((time.perf_counter() - ctx.started) * 1000, 2),
     )
     return response
 

@@ -16,9 +16,9 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import firebase, http
+from gateway import firebase, http, logs
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.usage import COLLECTION, MODEL_DAYS
+from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION
 
 TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "images", "cost")
 MAX_DAYS = 366
@@ -112,7 +112,7 @@ def _model_usage(ctx: http.Context) -> dict[str, Any]:
     if query.uid is not None:
         raise invalid("uid", "not used by /usage/models")
     start, end = _range(query)
-    by_model: dict[str, list[dict[str, Any]]] = {}
+    days: dict[tuple[str, str], list[Any]] = {}
     rows = (
         firebase.db()
         .collection_group(MODEL_DAYS)
@@ -122,9 +122,40 @@ def _model_usage(ctx: http.Context) -> dict[str, Any]:
     )
     for snap in rows:
         row = snap.to_dict() or {}
-        by_model.setdefault(row.get("modelId") or snap.reference.parent.parent.id, []).append(row)
+        days.setdefault((row.get("modelId") or snap.reference.parent.parent.id, row.get("date", "")), []).append(snap)
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for (model_id, day), snaps in days.items():
+        by_model.setdefault(model_id, []).append(_day_total(model_id, day, snaps))
     models = [{"modelId": model_id, **_totals(rows)} for model_id, rows in sorted(by_model.items())]
     return {"from": start.isoformat(), "to": end.isoformat(), "models": models, "totals": _totals(models)}
+
+
+def _day_total(model_id: str, day: str, snaps: list[Any]) -> dict[str, Any]:
+    """One model's totals for one day: its compacted document, else the sum of its shards.
+
+    A day no request can still be counted on (two days back) is compacted on
+    first read: the sum is written as ``{day}`` and the shards are deleted in
+    one batch, so later reports read one document per model and day.
+    """
+    rows = [snap.to_dict() or {} for snap in snaps]
+    compacted = [row for row in rows if row.get("compacted")]
+    if compacted:
+        return compacted[0]
+    total = _totals(rows)
+    closed = (datetime.now(timezone.utc).date() - timedelta(days=2)).isoformat()
+    if day <= closed and len(snaps) > 1 and len(snaps) < 500:
+        db = firebase.db()
+        batch = db.batch()
+        ref = db.collection(MODELS_COLLECTION).document(model_id).collection(MODEL_DAYS).document(day)
+        batch.set(ref, {**total, "modelId": model_id, "date": day, "compacted": True, "shards": len(snaps)})
+        for snap in snaps:
+            if snap.id != day:
+                batch.delete(snap.reference)
+        try:
+            batch.commit()
+        except Exception as exc:  # the shards stay and are summed again next time
+            logs.warn("could not compact a model's day of usage", modelId=model_id, date=day, exception=type(exc).__name__)
+    return total
 
 
 def _get(ctx: http.Context) -> dict[str, Any]:

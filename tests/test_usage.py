@@ -196,3 +196,20 @@ def test_what_the_client_received_survives_a_killed_instance(stack, providers, m
     assert len(records) == 6 and {r["status"] for r in records} == {"ok"}
     assert all(r["completionTokens"] == 5 for r in records)
     assert _today(member.uid)["requests"] == 6
+
+
+def test_closed_days_are_compacted_on_first_read(local, providers, accounts) -> None:
+    """Shards of a day no request can still land on are summed into one document, once; totals never change."""
+    from gateway import firebase
+
+    day = (datetime.now(timezone.utc) - timedelta(days=5)).strftime("%Y-%m-%d")
+    days = firebase.db().collection("usageModels").document("old-model").collection("modelDays")
+    for shard in range(3):
+        days.document(f"{day}-{shard}").set({"modelId": "old-model", "date": day, "shard": shard, "requests": 2, "errors": 0,
+                                             "promptTokens": 10, "completionTokens": 5, "totalTokens": 15, "images": 0, "cost": 0.25})
+    query = {"from": day, "to": day}
+    reports = [local("usage").get("/models", query_string=query, headers=accounts["admin"].headers).get_json() for _ in range(2)]
+    for report in reports:
+        [model] = report["models"]
+        assert model["modelId"] == "old-model" and model["requests"] == 6 and model["totalTokens"] == 45 and model["cost"] == 0.75
+    assert [snap.id for snap in days.stream()] == [day]

@@ -4,8 +4,9 @@
     python seed/set_secret.py OPENAI_API_KEY --project ID    into a real project's Secret Manager
 
 The provider document names the secret (``secretName``); the key itself never
-goes to Firestore. Running functions pick the new version up within
-``SECRET_CACHE_SECONDS``, or at once when the provider answers 401.
+goes to Firestore. The providers naming this secret get the new version as
+``keyVersion``, so every running function reads the new key as its listener
+sees the document change (within a second).
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ def main() -> None:
     value = getpass.getpass(f"{args.name}: ") if sys.stdin.isatty() else sys.stdin.read().strip()
     if not value:
         sys.exit("no value given")
-    from gateway import secrets
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from gateway import firebase, secrets
 
     version = secrets.put(args.name, value)
     print(f"stored {version} in {where}")
+    # Providers using this secret get the new version: every running instance reads the key anew.
+    providers = firebase.db().collection("providers").where(filter=FieldFilter("secretName", "==", args.name))
+    for snap in providers.stream():
+        snap.reference.update({"hasKey": True, "keyVersion": version})
+        print(f"  providers/{snap.id}: keyVersion updated")
 
 
 if __name__ == "__main__":

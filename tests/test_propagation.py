@@ -113,3 +113,26 @@ def test_a_frozen_instance_catches_up_when_it_thaws(stack, providers, accounts, 
         waited = _seen_within(lambda: statuses.append(ask().status_code) or statuses[-1] == 404)
     with capsys.disabled():
         print(f"\n[propagation] frozen worker, after resuming: {statuses.count(200)} stale answer(s), new config after {waited * 1000:.0f} ms")
+
+
+def test_a_key_stored_through_providers_reaches_another_function_without_a_401(stack, local, providers, accounts) -> None:
+    """The stored key's version is on the provider document, so other instances read the new key with it."""
+    import httpx
+
+    from conftest import Worker
+
+    fake = providers["openai"]
+    user, admin = accounts["user"], accounts["admin"]
+    with Worker(stack, "generate_text") as worker:
+        ask = lambda: httpx.post(worker.url, json={"modelId": "openai-chat", "prompt": "hi"}, headers=user.headers, timeout=10)  # noqa: E731
+        assert ask().status_code == 200  # the worker now holds the old key
+        rotated = "sk-test-rotated-0123456789abcdef"
+        fake.state["key"] = rotated
+        patched = local("providers").patch("/openai", json={"apiKey": rotated}, headers=admin.headers)
+        assert patched.status_code == 200, patched.get_data(as_text=True)
+        assert patched.get_json()["keyVersion"] and "apiKey" not in patched.get_json()
+        time.sleep(0.5)
+        sent = len(fake.state["requests"])
+        assert ask().status_code == 200
+    keys = [r["headers"].get("Authorization") for r in fake.state["requests"][sent:]]
+    assert keys == [f"Bearer {rotated}"], "the other function tried its old key first"

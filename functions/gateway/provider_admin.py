@@ -60,11 +60,12 @@ def get(provider_id: str) -> Provider:
 def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
     """Create or replace a provider; a given key goes to Secret Manager first, so a failed write leaves no half state in Firestore."""
     spec = ProviderSpec.model_validate(body.model_dump(exclude={"apiKey"}))
+    version: str | None = None
     if body.apiKey is not None:
         name = spec.secretName or default_secret_name(spec.id)
         spec = spec.model_copy(update={"secretName": name})
         try:
-            secrets.put(name, body.apiKey.get_secret_value())
+            version = secrets.put(name, body.apiKey.get_secret_value())
         except Exception as exc:
             raise GatewayError(ErrorCode.UNAVAILABLE, f"Could not store the key in Secret Manager ({type(exc).__name__})") from None
 
@@ -75,10 +76,11 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
             raise _not_found(spec.id)
         now = datetime.now(timezone.utc)
         kept = before or {}
-        has_key = body.apiKey is not None or (bool(kept.get("hasKey")) and kept.get("secretName") == spec.secretName)
+        same_secret = kept.get("secretName") == spec.secretName
         return {
             **spec.model_dump(mode="json"),
-            "hasKey": has_key,
+            "hasKey": version is not None or (bool(kept.get("hasKey")) and same_secret),
+            "keyVersion": version or (kept.get("keyVersion") if same_secret else None),
             "healthStatus": kept.get("healthStatus"),
             "lastHealthCheck": kept.get("lastHealthCheck"),
             "createdAt": kept.get("createdAt", now),

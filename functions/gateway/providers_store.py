@@ -58,7 +58,7 @@ def adapter(provider: Provider, list_timeout: float | None = None) -> Adapter:
     cls = adapter_class(provider.type)
     if cls is None:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'", {"provider": provider.id})
-    instance = cls(config(provider), secrets.get(provider.secretName), upstream.client())
+    instance = cls(config(provider), secrets.get(provider.secretName, provider.keyVersion), upstream.client())
     if list_timeout is not None:
         instance.list_timeout = list_timeout
     return instance

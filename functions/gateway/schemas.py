@@ -180,6 +180,8 @@ class Provider(ProviderSpec):
     """A stored provider: the spec plus what the gateway maintains."""
 
     hasKey: bool = False
+    keyVersion: str | None = None
+    """The Secret Manager version stored last; a change makes every instance read the key anew."""
     healthStatus: str | None = None
     lastHealthCheck: datetime | None = None
     createdAt: datetime | None = None

@@ -27,7 +27,7 @@ from gateway import firebase, logs, settings
 EMULATOR_ENV = "SECRET_MANAGER_EMULATOR_HOST"
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[float, str | None]] = {}
+_cache: dict[str, tuple[float, str | None, str | None]] = {}
 _client: Any = None
 
 
@@ -67,27 +67,32 @@ def _read(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def get(name: str | None) -> str | None:
-    """The current value of secret ``name`` (None when unset anywhere)."""
+def get(name: str | None, version: str | None = None) -> str | None:
+    """The current value of secret ``name`` (None when unset anywhere).
+
+    ``version`` is what the provider document says was stored last
+    (``keyVersion``): when it changes, the cached value is dropped, so a key
+    stored through any function reaches every instance with the document.
+    """
     if not name:
         return None
     now = time.monotonic()
     cached = _cache.get(name)
-    if cached is not None and cached[0] > now:
+    if cached is not None and cached[0] > now and cached[2] == version:
         return cached[1]
     value = _read(name)
     if value:
         logs.redact(value)
     with _lock:
-        _cache[name] = (now + settings.SECRET_CACHE_SECONDS.value, value)
+        _cache[name] = (now + settings.SECRET_CACHE_SECONDS.value, value, version)
     return value
 
 
 def refresh(name: str) -> str | None:
     """Forget the cached value and read it again (after a provider said 401)."""
     with _lock:
-        _cache.pop(name, None)
-    return get(name)
+        cached = _cache.pop(name, None)
+    return get(name, cached[2] if cached else None)
 
 
 def forget() -> None:

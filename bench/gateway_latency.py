@@ -46,10 +46,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def serve(target: str, source: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    from gateway import deploy
+
     port = stack_module.free_port()
+    threads = {"THREADS": str(deploy.THREADS)}  # as deployed (functions/.env), for the pass-through too
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("functions-framework")), "--target", target, "--source", str(source), "--port", str(port)],
-        cwd=source.parent, env={**os.environ, **env, "FUNCTION_TARGET": target}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=source.parent, env={**os.environ, **threads, **env, "FUNCTION_TARGET": target}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

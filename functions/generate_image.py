@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebase_functions import https_fn, options
+from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import http, images
+from gateway import deploy, http, images
 from gateway.schemas import SLUG
 
 
@@ -74,6 +74,6 @@ ROUTES = {
 }
 
 
-@https_fn.on_request(timeout_sec=300, memory=options.MemoryOption.MB_512)
+@https_fn.on_request(timeout_sec=deploy.IMAGE_TIMEOUT_SECONDS, memory=deploy.IMAGE_MEMORY)
 def generate_image(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "generate_image", ROUTES)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import generation, http, sse
+from gateway import deploy, generation, http, sse
 from gateway.errors import GatewayError, invalid
 from gateway.providers.base import Delta, Final, Message
 from gateway.schemas import SLUG
@@ -74,7 +74,8 @@ def _result(result: generation.Result) -> dict[str, Any]:
 
 
 def _events(ctx: http.Context, stream: generation.Stream, tracker: Any) -> Iterator[str]:
-    for item in generation.relay(stream, tracker, ctx.request_id):
+    deadline = generation.stream_deadline(ctx.started, deploy.STREAM_TIMEOUT_SECONDS)
+    for item in generation.relay(stream, tracker, ctx.request_id, deadline):
         if item is generation.HEARTBEAT:
             yield sse.KEEP_ALIVE
         elif isinstance(item, Delta):
@@ -130,6 +131,6 @@ ROUTES = {
 }
 
 
-@https_fn.on_request(timeout_sec=300)
+@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)
 def generate_text(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "generate_text", ROUTES)

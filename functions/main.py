@@ -1,5 +1,12 @@
 """The deployable functions: only what this module exposes is served.
 
+Deploy options come first: the SDK's decorators read the global options
+when they run, i.e. when the function modules below are imported, so
+:func:`gateway.deploy.set_global_options` must run before those imports.
+``THREADS`` is set here too (when the environment does not already say) so
+that functions-framework, which reads it after importing this module, runs as
+many gunicorn threads as Cloud Run may send requests (see ``gateway/deploy.py``).
+
 Every instance imports this module on a cold start, and the Firestore trigger
 pulls in ``google.cloud.firestore_v1`` (~110 ms). The runtime names the one
 function an instance serves in ``FUNCTION_TARGET``; the trigger is imported
@@ -9,13 +16,20 @@ where no target is set.
 
 import os
 
-from generate_image import generate_image
-from generate_text import generate_text
-from health import health
-from models import models
-from openai_api import openai
-from providers_api import providers
-from usage_api import usage
+from gateway import deploy
+
+deploy.set_global_options()
+os.environ.setdefault("THREADS", str(deploy.THREADS))
+
+from generate_image import generate_image  # noqa: E402
+from generate_text import generate_text  # noqa: E402
+from health import health  # noqa: E402
+from models import models  # noqa: E402
+from openai_api import openai  # noqa: E402
+from providers_api import providers  # noqa: E402
+from usage_api import usage  # noqa: E402
+
+deploy.requires_secret_manager(generate_image, generate_text, health, openai, providers)
 
 __all__ = ["generate_image", "generate_text", "health", "models", "openai", "providers", "usage"]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import generation, http, sse
+from gateway import deploy, generation, http, sse
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.providers.base import Delta, Final, Message
 from gateway.registry import registry
@@ -123,7 +123,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
         stream = generation.open_stream(model, params)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return https_fn.Response(
-            _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id), mimetype="text/event-stream", headers=sse.HEADERS
+            _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id, ctx.started), mimetype="text/event-stream", headers=sse.HEADERS
         )
     result = generation.complete(model, params)
     tracker.ok(result.model, result.usage, result.cost)
@@ -142,7 +142,14 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
 
 
 def _chunks(
-    stream: generation.Stream, completion_id: str, created: int, model: str, include_usage: bool, tracker: Any, request_id: str
+    stream: generation.Stream,
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    tracker: Any,
+    request_id: str,
+    started: float,
 ) -> Iterator[str]:
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
 
@@ -150,7 +157,8 @@ def _chunks(
         return sse.data({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
     yield chunk({"role": "assistant", "content": ""})
-    for item in generation.relay(stream, tracker, request_id):
+    deadline = generation.stream_deadline(started, deploy.STREAM_TIMEOUT_SECONDS)
+    for item in generation.relay(stream, tracker, request_id, deadline):
         if item is generation.HEARTBEAT:
             yield sse.KEEP_ALIVE
         elif isinstance(item, Delta):
@@ -196,6 +204,6 @@ ROUTES = {
 }
 
 
-@https_fn.on_request(timeout_sec=300)
+@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)
 def openai(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "openai", ROUTES, error_body=openai_error)

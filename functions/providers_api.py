@@ -13,7 +13,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import http, provider_admin
+from gateway import deploy, http, provider_admin
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import ProviderWrite
 
@@ -95,6 +95,6 @@ ROUTES = {
 }
 
 
-@https_fn.on_request()
+@https_fn.on_request(timeout_sec=deploy.PROVIDERS_TIMEOUT_SECONDS, service_account=deploy.PROVIDERS_SERVICE_ACCOUNT)
 def providers(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "providers", ROUTES)

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "emulators"
 STATE = ROOT / ".stack"
 PROJECT = "demo-ai-gateway"
-REGION = "us-central1"
+REGION = "us-central1"  # gateway.deploy.REGION (tests/test_deploy.py checks they agree)
 EMULATORS = ("auth", "firestore", "storage", "functions")
 FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 LAUNCHER = CACHE / "firestore-launcher.jar"
@@ -163,10 +163,17 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        """What a client process needs to talk to this stack."""
+        """What a client process needs to talk to this stack.
+
+        ``FIREBASE_CONFIG`` is what the Functions emulator gives its workers
+        for a demo project (and ``firebase deploy`` gives deployed functions
+        with the project's real bucket), so a function served in-process or
+        by a worker started by hand stores images in the same bucket.
+        """
         return {
             "GCLOUD_PROJECT": PROJECT,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "FIREBASE_CONFIG": json.dumps({"projectId": PROJECT, "storageBucket": f"{PROJECT}.appspot.com"}),
             "FIRESTORE_EMULATOR_HOST": self.host("firestore"),
             "FIREBASE_AUTH_EMULATOR_HOST": self.host("auth"),
             "FIREBASE_STORAGE_EMULATOR_HOST": self.host("storage"),
@@ -201,7 +208,7 @@ class Stack:
         env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(LAUNCHER)
         env["STORAGE_EMULATOR_BINARY_PATH"] = str(STANDIN)
         env["FIREBASE_EMULATORS_PATH"] = str(CACHE)
-        for var in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST"):
+        for var in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST", "FIREBASE_CONFIG"):
             env.pop(var, None)
         env["SECRET_MANAGER_EMULATOR_HOST"] = self.host("secretmanager")
         cmd = [

@@ -291,6 +291,29 @@ def test_client_disconnect_closes_upstream(local, providers, accounts) -> None:
     assert providers["openai"].state.get("disconnected") is True
 
 
+def test_stream_ends_with_an_error_event_before_the_function_times_out(local, providers, accounts, monkeypatch) -> None:
+    """A stream still running near the function's timeout ends with PROVIDER_TIMEOUT, upstream closed, failure in the ledger."""
+    from gateway import deploy, firebase, generation
+
+    monkeypatch.setattr(deploy, "STREAM_TIMEOUT_SECONDS", 3)
+    monkeypatch.setattr(generation, "STREAM_MARGIN_SECONDS", 2.0)  # the stream must end 1 s after the request began
+    providers["openai"].state["reply"] = " ".join(["word"] * 100)
+    providers["openai"].state["chunk_delay"] = 0.1
+    started = time.monotonic()
+    events = _events(_post(local, accounts["user"], modelId="openai-chat", prompt="hi", stream=True))
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 2.5, elapsed
+    assert any(isinstance(d, dict) and "content" in d for _, d in events)  # text came first
+    assert events[-2][0] == "error" and events[-2][1]["error"]["code"] == "PROVIDER_TIMEOUT"
+    assert events[-1] == ("message", "[DONE]")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not providers["openai"].state.get("disconnected"):
+        time.sleep(0.05)
+    assert providers["openai"].state.get("disconnected") is True
+    records = firebase.db().collection("usage").document(accounts["user"].uid).collection("records").stream()
+    assert [r.get("errorCode") for r in records if r.get("status") == "error"] == ["PROVIDER_TIMEOUT"]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -110,3 +110,16 @@ def test_openai_sdk_errors(sdk, providers, emulators) -> None:
     with openai_sdk.OpenAI(base_url=emulators.url("openai", "/v1"), api_key="not-a-token", max_retries=0) as bad_token:
         with pytest.raises(openai_sdk.AuthenticationError):
             bad_token.models.list()
+
+
+def test_stream_ends_with_an_error_chunk_before_the_function_times_out(local, providers, accounts, monkeypatch) -> None:
+    from gateway import deploy, generation
+
+    monkeypatch.setattr(deploy, "STREAM_TIMEOUT_SECONDS", 3)
+    monkeypatch.setattr(generation, "STREAM_MARGIN_SECONDS", 2.0)
+    providers["openai"].state["reply"] = " ".join(["word"] * 100)
+    providers["openai"].state["chunk_delay"] = 0.1
+    lines = _data_lines(_chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert lines[-1] == "[DONE]"
+    assert lines[-2]["error"]["code"] == "provider_timeout"
+    assert any(chunk.get("choices") and chunk["choices"][0]["delta"].get("content") for chunk in lines[:-2])

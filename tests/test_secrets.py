@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 
@@ -62,3 +64,99 @@ def test_keys_never_reach_responses_or_logs(local, providers, accounts, capsys, 
         for text in (*bodies, captured.out, captured.err, stored):
             assert key not in text
     assert "[REDACTED]" in bodies[-1]
+
+
+# -- Secret Manager failing: reported as such, never as "no key" -------------------------------------------------
+
+
+@pytest.fixture
+def failing_secret_manager(monkeypatch) -> Any:
+    """A loopback server speaking Secret Manager's REST errors, as the functions' Secret Manager for one test."""
+    from fakes.secret_manager_server import SecretManagerServer
+    from fakes.server import FakeServer
+    from gateway import secrets
+
+    monkeypatch.setenv("GCLOUD_PROJECT", "demo-ai-gateway")
+    for name in ("OPENAI_API_KEY", "K_SERVICE"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeServer(SecretManagerServer, mode="disabled", requests=[]) as server:
+        monkeypatch.setenv("SECRET_MANAGER_EMULATOR_HOST", server.url.removeprefix("http://"))
+        secrets.forget()
+        try:
+            yield server
+        finally:
+            secrets.forget()  # the env var is restored by monkeypatch after this
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind", "says"),
+    [
+        ("disabled", "disabled", "gcloud services enable secretmanager.googleapis.com --project demo-ai-gateway"),
+        ("denied", "denied", "grant roles/secretmanager.secretAccessor"),
+        ("unusable", "unusable", "disabled or destroyed"),
+        ("unavailable", "unavailable", "did not answer"),
+    ],
+)
+def test_a_failed_read_says_why(failing_secret_manager, mode: str, kind: str, says: str) -> None:
+    from gateway import secrets
+
+    failing_secret_manager.state["mode"] = mode
+    started = time.monotonic()
+    read = secrets.read("OPENAI_API_KEY")
+    elapsed = time.monotonic() - started
+    assert read.value is None and read.error is not None
+    assert read.error.kind == kind and says in read.error.message, read.error.message
+    assert secrets.get("OPENAI_API_KEY") is None and secrets.problem("OPENAI_API_KEY") is read.error
+    assert elapsed < secrets.READ_DEADLINE_SECONDS + 3  # the client's own retries would wait a minute
+
+
+def test_failures_are_cached_for_seconds_only(failing_secret_manager, monkeypatch) -> None:
+    from gateway import secrets
+
+    monkeypatch.setattr(secrets, "FAILURE_CACHE_SECONDS", 0.3)
+    failing_secret_manager.state["mode"] = "denied"
+    assert secrets.read("OPENAI_API_KEY").error is not None
+    assert secrets.read("OPENAI_API_KEY").error is not None
+    assert len(failing_secret_manager.state["requests"]) == 1  # the failure is cached ...
+    failing_secret_manager.state.update({"mode": "ok", "value": "sk-granted-at-last-0123456789"})
+    time.sleep(0.4)
+    read = secrets.read("OPENAI_API_KEY")  # ... briefly: the fixed permission is picked up
+    assert read.value == "sk-granted-at-last-0123456789" and read.error is None
+    assert len(failing_secret_manager.state["requests"]) == 2
+    assert secrets.read("OPENAI_API_KEY").value == read.value and len(failing_secret_manager.state["requests"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [("disabled", "gcloud services enable secretmanager.googleapis.com"), ("denied", "roles/secretmanager.secretAccessor")],
+)
+def test_generation_reports_the_failed_read(local, providers, accounts, failing_secret_manager, mode: str, says: str) -> None:
+    failing_secret_manager.state["mode"] = mode
+    response = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["user"].headers)
+    assert response.status_code == 502
+    error = response.get_json()["error"]
+    assert error["code"] == "PROVIDER_AUTH" and error["details"]["reason"] == mode
+    assert "could not be read" in error["message"] and says in error["message"] and "has no key" not in error["message"]
+    assert KEYS["openai"] not in response.get_data(as_text=True)
+    assert providers["openai"].state["requests"] == []  # the provider was never called without its key
+
+
+def test_health_and_provider_admin_report_the_failed_read(local, providers, accounts, failing_secret_manager) -> None:
+    from gateway import health
+
+    failing_secret_manager.state["mode"] = "disabled"
+    health.reset()
+    report = local("health").get("/").get_json()
+    assert report["providers"]["openai"] == {**report["providers"]["openai"], "status": "unhealthy", "error": "key unreadable: Secret Manager API disabled"}
+    assert report["providers"]["ollama"]["status"] == "healthy"  # no key needed
+
+    admin = accounts["admin"]
+    tested = local("providers").post("/openai/test", headers=admin.headers).get_json()
+    assert tested["status"] == "unhealthy" and tested["keyError"] == "disabled" and "could not be read" in tested["error"]
+
+    failing_secret_manager.state["mode"] = "denied"
+    stored = local("providers").patch("/openai", json={"apiKey": "sk-new-key-0123456789abcdef"}, headers=admin.headers)
+    assert stored.status_code == 503
+    error = stored.get_json()["error"]
+    assert error["details"]["reason"] == "denied" and "roles/secretmanager.admin" in error["message"]
+    assert "sk-new-key-0123456789abcdef" not in stored.get_data(as_text=True)

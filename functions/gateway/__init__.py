@@ -2,7 +2,7 @@
 
 Modules, roughly from the bottom up:
 
-- ``errors``, ``settings``: the error type and table; deploy-time params.
+- ``errors``, ``settings``, ``deploy``: the error type and table; runtime params; deploy options (region, timeouts, concurrency, threads).
 - ``firebase``, ``logs``, ``upstream``: the Admin app and Firestore client; structured logs; the shared httpx client.
 - ``schemas``, ``audit``, ``registry``: model and provider shapes; the audit trail; the cached model registry.
 - ``providers/`` (one file per provider), ``secrets``, ``providers_store``, ``retry``: talking to AI providers.

@@ -111,6 +111,13 @@ def adapter_for(model: Model) -> Adapter:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is disabled", {"provider": model.provider})
     adapter = providers_store.adapter(provider)
     if adapter.needs_key and provider.secretName and not adapter.key:
+        failure = secrets.problem(provider.secretName, provider.keyVersion)
+        if failure is not None:  # Secret Manager failed: not the same as a key never set
+            raise GatewayError(
+                ErrorCode.PROVIDER_AUTH,
+                f"Provider '{model.provider}' key could not be read: {failure.message}",
+                {"provider": model.provider, "secretName": provider.secretName, "reason": failure.kind},
+            )
         raise GatewayError(
             ErrorCode.PROVIDER_AUTH,
             f"Provider '{model.provider}' has no key: set secret {provider.secretName}",
@@ -229,6 +236,14 @@ def open_stream(model: Model, params: TextParams) -> Stream:
 
 HEARTBEAT = object()
 _END = object()
+
+STREAM_MARGIN_SECONDS = 15.0
+"""How long before its function's timeout a stream is ended with an error event, so the platform never cuts it first."""
+
+
+def stream_deadline(started: float, timeout_seconds: float) -> float:
+    """The ``perf_counter`` at which a stream of a request that began at ``started`` must end (see :func:`relay`)."""
+    return started + max(timeout_seconds - STREAM_MARGIN_SECONDS, timeout_seconds / 2)
 
 
 def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None = None) -> Iterator[Any]:

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from gateway import firebase, providers_store, settings, upstream
-from gateway.errors import GatewayError
+from gateway import firebase, providers_store, secrets, settings, upstream
+from gateway.errors import ErrorCode, GatewayError
 from gateway.providers.base import UpstreamError, transport_errors
 from gateway.schemas import Provider
 
@@ -41,7 +41,10 @@ def _check(provider: Provider, timeout: float) -> None:
         if response.status_code >= 500:
             raise UpstreamError(f"HTTP {response.status_code}", status=response.status_code)
         return
-    providers_store.adapter(provider, list_timeout=timeout).health_check()
+    adapter = providers_store.adapter(provider, list_timeout=timeout)
+    if adapter.needs_key and provider.secretName and not adapter.key and (failure := secrets.problem(provider.secretName, provider.keyVersion)):
+        raise GatewayError(ErrorCode.PROVIDER_AUTH, f"key unreadable: {failure.summary}")  # public report: no project, no remedy
+    adapter.health_check()
 
 
 def _probe(provider: Provider, timeout: float) -> dict[str, Any]:

@@ -66,6 +66,10 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
         spec = spec.model_copy(update={"secretName": name})
         try:
             version = secrets.put(name, body.apiKey.get_secret_value())
+        except secrets.SecretError as err:
+            raise GatewayError(
+                ErrorCode.UNAVAILABLE, f"Could not store the key in Secret Manager: {err.message}", {"secretName": name, "reason": err.kind}
+            ) from None
         except Exception as exc:
             raise GatewayError(ErrorCode.UNAVAILABLE, f"Could not store the key in Secret Manager ({type(exc).__name__})") from None
 
@@ -133,6 +137,14 @@ def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
     return [m.id for m in using]
 
 
+def _check_key(provider: Provider, adapter: Any) -> None:
+    """Raise :class:`secrets.SecretError` when the provider needs a key that Secret Manager failed to give."""
+    if adapter.needs_key and provider.secretName and not adapter.key:
+        failure = secrets.problem(provider.secretName, provider.keyVersion)
+        if failure is not None:
+            raise failure
+
+
 def test(provider_id: str) -> dict[str, Any]:
     """A live check: reachable, key accepted, latency, models visible; saved as ``healthStatus``/``lastHealthCheck``."""
     provider = get(provider_id)
@@ -140,6 +152,7 @@ def test(provider_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     report: dict[str, Any] = {"provider": provider_id, "reachable": True, "authValid": True, "modelCount": None}
     try:
+        _check_key(provider, adapter)
         models = adapter.list_models()
         report["modelCount"] = len(models)
         with _lock:
@@ -148,6 +161,8 @@ def test(provider_id: str) -> dict[str, Any]:
         report["reachable"] = err.kind not in ("connect", "timeout")
         report["authValid"] = err.status not in (401, 403) if report["reachable"] else None
         report["error"] = err.message
+    except secrets.SecretError as err:
+        report.update({"reachable": None, "authValid": None, "error": f"key could not be read: {err.message}", "keyError": err.kind})
     report["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
     now = datetime.now(timezone.utc)
     report["status"] = "healthy" if report["reachable"] and report["authValid"] and "error" not in report else "unhealthy"
@@ -185,6 +200,14 @@ def discover(provider_id: str, refresh: bool = False) -> list[dict[str, Any]]:
     if cached is None:
         provider = get(provider_id)
         adapter = providers_store.adapter(provider)
+        try:
+            _check_key(provider, adapter)
+        except secrets.SecretError as err:
+            raise GatewayError(
+                ErrorCode.PROVIDER_AUTH,
+                f"Provider '{provider_id}' key could not be read: {err.message}",
+                {"provider": provider_id, "secretName": provider.secretName, "reason": err.kind},
+            ) from None
         cached = generation.call_provider_with(provider_id, lambda: adapter.list_models())
         with _lock:
             _discovered[provider_id] = cached

@@ -11,8 +11,19 @@ is read from ``projects/{project}/secrets/{name}/versions/latest``:
 - else from the environment variable of the same name (the Firebase
   convention: ``functions/.secret.local`` or secrets declared on a function).
 
-Keys are cached for ``SECRET_CACHE_SECONDS``, refreshed when a provider
-answers 401, and registered with the log redactor the moment they are read.
+"No key set" and "the key could not be read" are different answers:
+:func:`read` returns a :class:`Read` whose ``error`` (a :class:`SecretError`)
+says why a read failed: the Secret Manager API is disabled in the project
+(``disabled``), the function's service account may not read the secret
+(``denied``), the latest version is disabled or destroyed (``unusable``), or
+Secret Manager did not answer (``unavailable``). Its message says what to do
+and never contains a key. A key is cached for ``SECRET_CACHE_SECONDS``; a
+failure only for :data:`FAILURE_CACHE_SECONDS`, so a fixed permission is
+picked up within seconds while a broken project is not asked on every
+request. A read waits at most about :data:`READ_DEADLINE_SECONDS` (the
+client's own default retries for a minute). Keys are refreshed when a
+provider answers 401 and registered with the log redactor the moment they
+are read.
 """
 
 from __future__ import annotations
@@ -20,14 +31,52 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from gateway import firebase, logs, settings
 
 EMULATOR_ENV = "SECRET_MANAGER_EMULATOR_HOST"
+API = "secretmanager.googleapis.com"
+FAILURE_CACHE_SECONDS = 5.0
+READ_DEADLINE_SECONDS = 3.0
+CALL_TIMEOUT_SECONDS = 5.0
+
+Kind = Literal["disabled", "denied", "unusable", "unavailable"]
+
+SUMMARIES: dict[str, str] = {
+    "disabled": "Secret Manager API disabled",
+    "denied": "permission denied on the secret",
+    "unusable": "latest secret version disabled or destroyed",
+    "unavailable": "Secret Manager unavailable",
+}
+
+
+class SecretError(Exception):
+    """Secret Manager could not be used for secret ``name``; ``kind`` says why, the message what to do."""
+
+    def __init__(self, kind: Kind, name: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.message = message
+
+    @property
+    def summary(self) -> str:
+        """A few words for public reports (``health``): no project, no remedy."""
+        return SUMMARIES[self.kind]
+
+
+@dataclass(frozen=True)
+class Read:
+    """One secret's value (None: not set anywhere) and, when Secret Manager failed, why."""
+
+    value: str | None
+    error: SecretError | None = None
+
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[float, str | None, str | None]] = {}
+_cache: dict[str, tuple[float, str | None, str | None, SecretError | None]] = {}
 _client: Any = None
 
 
@@ -52,40 +101,126 @@ def _secret_manager() -> Any:
     return _client
 
 
-def _read(name: str) -> str | None:
+def _service_account_hint() -> str:
+    service = os.environ.get("K_SERVICE")
+    return f"the service account the '{service}' function runs as" if service else "the function's service account"
+
+
+def _status(exc: Exception) -> str:
+    """The canonical status name (``PERMISSION_DENIED``, ``FAILED_PRECONDITION``...) of a failed call, gRPC or REST."""
+    code = getattr(exc, "grpc_status_code", None)
+    if code is not None:
+        return str(getattr(code, "name", code))
+    try:  # REST errors carry it in the body: {"error": {"status": ...}}
+        return str(exc.response.json()["error"]["status"])  # type: ignore[attr-defined]
+    except Exception:
+        return ""
+
+
+def classify(exc: Exception, name: str, writing: bool = False) -> SecretError:
+    """What a failed Secret Manager call means, as a :class:`SecretError` with the fix in its message.
+
+    The REST transport raises ``Forbidden``/``BadRequest`` where gRPC raises
+    their subclasses ``PermissionDenied``/``FailedPrecondition``, so the
+    classes are matched by their base and the status read from the body.
+    """
+    from google.api_core import exceptions
+
+    project = firebase.project_id() or "<project>"
+    status = _status(exc)
+    text = str(exc)
+    if isinstance(exc, exceptions.Forbidden) and (
+        getattr(exc, "reason", None) == "SERVICE_DISABLED" or "SERVICE_DISABLED" in text or "has not been used in project" in text
+    ):
+        return SecretError(
+            "disabled",
+            name,
+            f"the Secret Manager API is disabled in project {project}: run `gcloud services enable {API} --project {project}` "
+            "(or deploy again: firebase deploy enables it)",
+        )
+    if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
+        if writing:
+            remedy = (
+                f"grant roles/secretmanager.admin (or secretmanager.secrets.create and secretmanager.versions.add) "
+                f"to {_service_account_hint()} (PROVIDERS_SERVICE_ACCOUNT)"
+            )
+        else:
+            remedy = f"grant roles/secretmanager.secretAccessor on it (or on project {project}) to {_service_account_hint()}"
+        return SecretError("denied", name, f"permission denied on secret {name}: {remedy}")
+    if isinstance(exc, exceptions.FailedPrecondition) or status == "FAILED_PRECONDITION":
+        return SecretError("unusable", name, f"the latest version of secret {name} is disabled or destroyed: store the key again")
+    detail = f"{type(exc).__name__} {status or getattr(exc, 'code', '') or ''}".strip()
+    return SecretError("unavailable", name, f"Secret Manager did not answer for secret {name} ({detail}); try again shortly")
+
+
+def _retry() -> Any:
+    from google.api_core import exceptions, retry
+
+    return retry.Retry(
+        initial=0.2,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=READ_DEADLINE_SECONDS,
+        predicate=retry.if_exception_type(exceptions.ServiceUnavailable, exceptions.TooManyRequests),
+    )
+
+
+def _read(name: str) -> Read:
     client = _secret_manager()
+    error: SecretError | None = None
     if client is not None:
         from google.api_core import exceptions
 
         path = f"projects/{firebase.project_id()}/secrets/{name}/versions/latest"
         try:
-            return str(client.access_secret_version(request={"name": path}).payload.data.decode("utf-8"))
+            response = client.access_secret_version(request={"name": path}, retry=_retry(), timeout=CALL_TIMEOUT_SECONDS)
+            return Read(str(response.payload.data.decode("utf-8")))
         except exceptions.NotFound:
             pass
-        except exceptions.GoogleAPICallError as exc:
-            logs.warn("secret manager read failed; trying the environment", secret=name, error=type(exc).__name__)
-    return os.environ.get(name) or None
+        except Exception as exc:  # every failure is reported as one, never as "no key"
+            error = classify(exc, name)
+            logs.warn(
+                "secret manager read failed",
+                secret=name,
+                kind=error.kind,
+                error=type(exc).__name__,
+                reason=getattr(exc, "reason", None),
+            )
+    return Read(os.environ.get(name) or None, error)
 
 
-def get(name: str | None, version: str | None = None) -> str | None:
-    """The current value of secret ``name`` (None when unset anywhere).
+def read(name: str, version: str | None = None) -> Read:
+    """Secret ``name``: its value, or why Secret Manager could not give it.
 
     ``version`` is what the provider document says was stored last
     (``keyVersion``): when it changes, the cached value is dropped, so a key
     stored through any function reaches every instance with the document.
     """
-    if not name:
-        return None
     now = time.monotonic()
     cached = _cache.get(name)
     if cached is not None and cached[0] > now and cached[2] == version:
-        return cached[1]
-    value = _read(name)
-    if value:
-        logs.redact(value)
+        return Read(cached[1], cached[3])
+    result = _read(name)
+    if result.value:
+        logs.redact(result.value)
+    life = FAILURE_CACHE_SECONDS if result.error else float(settings.SECRET_CACHE_SECONDS.value)
     with _lock:
-        _cache[name] = (now + settings.SECRET_CACHE_SECONDS.value, value, version)
-    return value
+        _cache[name] = (now + life, result.value, version, result.error)
+    return result
+
+
+def get(name: str | None, version: str | None = None) -> str | None:
+    """The current value of secret ``name`` (None when unset anywhere or unreadable: see :func:`read`)."""
+    if not name:
+        return None
+    return read(name, version).value
+
+
+def problem(name: str | None, version: str | None = None) -> SecretError | None:
+    """Why secret ``name`` has no value, when the reason is a failed read (None: simply not set)."""
+    if not name:
+        return None
+    return read(name, version).error
 
 
 def refresh(name: str) -> str | None:
@@ -106,7 +241,10 @@ def forget() -> None:
 
 
 def put(name: str, value: str) -> str:
-    """Store ``value`` as a new version of secret ``name`` (created if needed); returns the version name."""
+    """Store ``value`` as a new version of secret ``name`` (created if needed); returns the version name.
+
+    Raises :class:`SecretError` when Secret Manager refuses or fails.
+    """
     from google.api_core import exceptions
 
     client = _secret_manager()
@@ -114,10 +252,13 @@ def put(name: str, value: str) -> str:
         raise RuntimeError(f"no Secret Manager: set {EMULATOR_ENV} or run against a real project")
     parent = f"projects/{firebase.project_id()}"
     try:
-        client.create_secret(request={"parent": parent, "secret_id": name, "secret": {"replication": {"automatic": {}}}})
-    except exceptions.Conflict:  # AlreadyExists, or a plain 409 from a local server
-        pass
-    version = client.add_secret_version(request={"parent": f"{parent}/secrets/{name}", "payload": {"data": value.encode()}})
+        try:
+            client.create_secret(request={"parent": parent, "secret_id": name, "secret": {"replication": {"automatic": {}}}})
+        except exceptions.Conflict:  # AlreadyExists, or a plain 409 from a local server
+            pass
+        version = client.add_secret_version(request={"parent": f"{parent}/secrets/{name}", "payload": {"data": value.encode()}})
+    except exceptions.GoogleAPICallError as exc:
+        raise classify(exc, name, writing=True) from None
     with _lock:
         _cache.pop(name, None)
     logs.redact(value)

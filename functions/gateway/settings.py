@@ -3,6 +3,11 @@
 Each value is read lazily (``.value`` reads the environment the Functions
 runtime fills from the params / ``.env`` files), so nothing here costs
 anything at import time and tests can change a setting with an env var.
+
+Every param (these and the service accounts in ``gateway/deploy.py``) has a
+value in the committed ``functions/.env``: ``firebase deploy`` run without a
+terminal (CI) fails on a param with no value instead of prompting for it.
+``tests/test_deploy.py`` checks that the file covers the deploy manifest.
 """
 
 from __future__ import annotations
@@ -69,10 +74,10 @@ SECRET_CACHE_SECONDS = params.IntParam(
     default=300,
     description="How long a provider key read from Secret Manager is kept in memory.",
 )
-STORAGE_BUCKET = params.StringParam(
-    "STORAGE_BUCKET",
+IMAGES_BUCKET = params.StringParam(
+    "IMAGES_BUCKET",
     default="",
-    description="Bucket for generated images; empty means the project's default bucket.",
+    description="Bucket for generated images; empty means the project's default Firebase Storage bucket.",
 )
 RATE_LIMITS_ENABLED = params.BoolParam(
     "RATE_LIMITS_ENABLED",

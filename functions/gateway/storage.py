@@ -23,15 +23,26 @@ _bucket: Any = None
 
 
 def bucket_name() -> str:
-    """``STORAGE_BUCKET``, else the project's default bucket from ``FIREBASE_CONFIG``, else ``<project>.appspot.com``."""
-    if name := settings.STORAGE_BUCKET.value:
+    """The bucket generated images go to.
+
+    1. ``IMAGES_BUCKET`` when set (a bucket name; a ``gs://`` prefix is allowed);
+    2. else the project's default Firebase Storage bucket as ``FIREBASE_CONFIG``
+       names it (``storageBucket``): ``firebase deploy`` sets that variable on
+       every function from the project's Firebase config, and the emulator
+       sets it too. It is ``<project>.firebasestorage.app`` for projects
+       created since late 2024 and ``<project>.appspot.com`` for older ones
+       (the legacy default, still their bucket: nothing to migrate);
+    3. else ``<project>.firebasestorage.app``, the name a new project's
+       default bucket gets.
+    """
+    if name := settings.IMAGES_BUCKET.value.strip().removeprefix("gs://").rstrip("/"):
         return name
     config = os.environ.get("FIREBASE_CONFIG", "")
     if config.startswith("{"):
         name = json.loads(config).get("storageBucket")
         if name:
             return str(name)
-    return f"{firebase.project_id()}.appspot.com"
+    return f"{firebase.project_id()}.firebasestorage.app"
 
 
 def bucket() -> Any:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # a burst of connections (concurrency tests) must not overflow the listen backlog (5)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            return  # the client (a worker a test killed) went away mid-answer
+        super().handle_error(request, client_address)
 
 
 class FakeServer:
     """Serves ``handler`` on 127.0.0.1; ``state`` is shared with the handler as ``self.server.state``."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], **state: Any) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self.httpd.state = dict(state)  # type: ignore[attr-defined]

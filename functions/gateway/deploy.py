@@ -1,0 +1,124 @@
+"""Deploy-time options of every function, set once and on purpose.
+
+``main.py`` passes these to ``firebase_functions.options.set_global_options``
+before it imports a function module: the SDK's decorators compute each
+function's manifest entry (``__firebase_endpoint__``) when they run, merging
+the global options in at that moment, so options set afterwards would be
+ignored. Per-function overrides on the decorators take their values from here.
+``tests/test_deploy.py`` runs the SDK's discovery as ``firebase deploy`` does
+and checks every value below in the manifest.
+
+What runs in production: each function is a Cloud Run service built by
+Google's buildpacks (``python/functions_framework``), whose web process is the
+``functions-framework`` CLI with ``FUNCTION_TARGET`` set. That CLI imports
+``main.py`` (``create_app``) and only then builds gunicorn
+(``_http/gunicorn.py``): one worker with ``THREADS`` threads, by default
+``os.cpu_count() * 4`` (4 on one vCPU). Cloud Run sends an instance up to
+``concurrency`` requests at once; with 4 threads the 5th waits in gunicorn's
+queue behind four streams that may last minutes, although the instance is
+idle. So the worker must run ``THREADS == CONCURRENCY`` threads (as Google's
+concurrency page recommends for Python): ``THREADS`` is in the committed
+``functions/.env``, which ``firebase deploy`` turns into the services'
+environment, and ``main.py`` also sets it (when unset) before gunicorn reads
+it. ``tests/test_concurrency.py`` measures both settings.
+
+- ``REGION``: one region for all functions, the Firestore trigger included, so
+  the HTTPS functions and the trigger sit next to each other and next to a
+  Firestore database in ``nam5`` (``firebase deploy`` creates the database
+  there when the project has none; Eventarc routes the trigger's events from
+  the database's location). A constant, not a param: the SDK types ``region``
+  as a plain string (``timeout_sec``, ``memory`` and ``concurrency`` accept
+  expressions, ``region`` does not), and moving functions is a deliberate
+  change (deploy then offers to delete the old ones), not an env edit.
+  ``scripts/stack.py`` uses the same region for the emulator URLs.
+- ``CPU`` 1 and ``CONCURRENCY`` 80: a request costs the gateway ~1-2 ms of
+  CPU (see README, Measured) and a stream mostly waits on its provider, so one
+  vCPU keeps up with 80 at once (79 streams and a GET: every first byte
+  within ~1 s, ``tests/test_concurrency.py``). 80 is Cloud Run's default and
+  what the SDK resets to with ``cpu >= 1``; higher would pack more streams
+  into one process and one GIL for little gain, lower would multiply
+  instances, cold starts and Firestore listeners. ``cpu`` below 1 would
+  force concurrency 1.
+- ``MEMORY`` 512 MiB: an instance (gunicorn's arbiter and its one worker,
+  with the Firestore client, listeners and the pooled upstream client) used
+  ~110 MB (PSS) while serving 79 streams and a GET on loopback
+  (``tests/test_concurrency.py`` prints it). Production adds what loopback
+  lacks: TLS per upstream connection and real bodies (up to 1 MiB each, 80 at
+  once), so the 256 MiB default would leave too little headroom.
+- ``IMAGE_MEMORY`` 1 GiB for ``generate_image``: each image is held as base64
+  text, bytes and a full Pillow decode (a 1024x1024 RGBA image is 4 MiB), up
+  to 4 images a request, and many requests can reach that step together.
+- Timeouts: ``STREAM_TIMEOUT_SECONDS`` 3600 (the 2nd-gen HTTP maximum) for
+  ``generate_text`` and ``openai``, whose streams can be long;
+  ``PROVIDERS_TIMEOUT_SECONDS`` 540 for provider discovery, tests and imports;
+  ``IMAGE_TIMEOUT_SECONDS`` 540 for up to 4 sequential image calls to slow
+  models (Hugging Face "model loading" waits included); 60 s elsewhere.
+- Service accounts: ``GATEWAY_SERVICE_ACCOUNT`` for every function and
+  ``PROVIDERS_SERVICE_ACCOUNT`` for ``providers``, the one function that
+  writes secrets. Both default to empty, which ``firebase deploy`` sends as
+  "no account", i.e. the project's default compute service account, so a
+  first deploy works without creating accounts. ``name@`` is expanded by
+  firebase-tools to ``name@<project>.iam.gserviceaccount.com``. They are
+  params: the SDK writes a param as its ``{{ params.NAME }}`` reference in
+  the manifest and firebase-tools resolves ``serviceAccount`` like any other
+  option (the SDK's type hint says ``str`` only; the deploy test checks both
+  ends).
+- Secret Manager: the HTTPS functions that read provider keys declare
+  ``secretmanager.googleapis.com`` as a required API in the manifest, which
+  ``firebase deploy`` enables (it is one of its standard APIs, enabled without
+  a prompt). The SDK has no public option for this: it reads the same
+  attribute its own scheduler, task-queue and Eventarc decorators set, and
+  ignores it harmlessly if a future SDK stops reading it (the deploy test
+  would then fail, and the README's one ``gcloud services enable`` command
+  remains the way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from firebase_functions import options, params
+
+REGION = "us-central1"
+CPU = 1
+CONCURRENCY = 80
+THREADS = CONCURRENCY
+MEMORY = options.MemoryOption.MB_512
+IMAGE_MEMORY = options.MemoryOption.GB_1
+TIMEOUT_SECONDS = 60
+STREAM_TIMEOUT_SECONDS = 3600
+PROVIDERS_TIMEOUT_SECONDS = 540
+IMAGE_TIMEOUT_SECONDS = 540
+
+SECRET_MANAGER_API = "secretmanager.googleapis.com"
+
+GATEWAY_SERVICE_ACCOUNT = params.StringParam(
+    "GATEWAY_SERVICE_ACCOUNT",
+    default="",
+    description="Service account every function runs as ('name@' or a full email); empty: the default compute service account.",
+)
+PROVIDERS_SERVICE_ACCOUNT = params.StringParam(
+    "PROVIDERS_SERVICE_ACCOUNT",
+    default="",
+    description="Service account of the providers function, which stores keys in Secret Manager; empty: the default compute service account.",
+)
+
+
+def set_global_options() -> None:
+    """The options every function shares; call before any function module is imported."""
+    options.set_global_options(
+        region=REGION,
+        cpu=CPU,
+        concurrency=CONCURRENCY,
+        memory=MEMORY,
+        timeout_sec=TIMEOUT_SECONDS,
+        service_account=GATEWAY_SERVICE_ACCOUNT,  # type: ignore[arg-type]  # a param: firebase-tools resolves it
+    )
+
+
+def requires_secret_manager(*functions: Callable[..., Any]) -> None:
+    """Declare, in the deploy manifest, that these functions need the Secret Manager API."""
+    api = {"api": SECRET_MANAGER_API, "reason": "Provider keys are read from (and stored by providers in) Secret Manager."}
+    for function in functions:
+        setattr(function, "__required_apis", [api])

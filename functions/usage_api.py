@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import firebase, http, logs
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION
+from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for, quota_reset
 
 TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "images", "cost")
 MAX_DAYS = 366
@@ -61,6 +61,24 @@ def _cursor(token: str) -> datetime:
         raise invalid("pageToken", "not a page token of this listing") from None
 
 
+def _quota(ctx: http.Context, user: Any, days: list[dict[str, Any]]) -> dict[str, Any]:
+    """The caller's daily budgets (null: unlimited) and what today used of them."""
+    assert ctx.caller is not None
+    budgets = quota_for(ctx.caller.profile, ctx.caller.role)
+    now = datetime.now(timezone.utc)
+    today = now.date().isoformat()
+    row = next((d for d in days if d.get("date") == today), None)
+    if row is None:
+        row = user.collection("days").document(today).get().to_dict() or {}
+    return {
+        "dailyTokens": budgets.get("dailyTokens"),
+        "dailyCostUsd": budgets.get("dailyCostUsd"),
+        "usedTokens": row.get("totalTokens", 0),
+        "usedCostUsd": round(row.get("cost", 0.0), 10),
+        "resetAt": quota_reset(now).isoformat(),
+    }
+
+
 def _user_usage(ctx: http.Context) -> dict[str, Any]:
     from google.cloud import firestore
     from google.cloud.firestore_v1.base_query import FieldFilter
@@ -98,6 +116,7 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
         "uid": uid,
         "from": start.isoformat(),
         "to": end.isoformat(),
+        "quota": _quota(ctx, user, days) if uid == ctx.caller.uid else None,
         "totals": _totals(days),
         "days": [_day(d) for d in days],
         "records": records,

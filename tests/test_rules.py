@@ -68,7 +68,24 @@ def test_own_image_records_read_only(emulators, accounts, docs) -> None:
     assert _write(emulators, path, accounts["user"].token, {"path": "x"}) == 403
 
 
-@pytest.mark.parametrize("path", ["audit/rules-audit", "providers/rules-provider", "usage/{uid}"])
+def test_audit_trail_read_only_for_admins(emulators, accounts, docs) -> None:
+    from gateway import firebase
+
+    assert _get(emulators, "audit/rules-audit", accounts["admin"].token) == 200
+    for role in ("user", "viewer"):
+        assert _get(emulators, "audit/rules-audit", accounts[role].token) == 403
+    for role in ("admin", "user"):
+        assert _write(emulators, "audit/rules-audit", accounts[role].token, {"actor": "me"}) == 403
+    # An admin by users/{uid}.role (no claim) reads it too; a claim that says otherwise wins.
+    promoted = emulators.sign_up(None)
+    firebase.db().collection("users").document(promoted.uid).set({"role": "admin"})
+    assert _get(emulators, "audit/rules-audit", promoted.token) == 200
+    firebase.db().collection("users").document(docs["uid"]).set({"role": "admin"}, merge=True)
+    assert _get(emulators, "audit/rules-audit", accounts["user"].token) == 403
+    firebase.db().collection("users").document(docs["uid"]).set({"role": "user"}, merge=True)
+
+
+@pytest.mark.parametrize("path", ["providers/rules-provider", "usage/{uid}"])
 def test_server_only_collections_are_closed(emulators, accounts, docs, path: str) -> None:
     path = path.format(uid=docs["uid"])
     for role in ("admin", "user", "viewer"):

@@ -117,6 +117,25 @@ def test_user_quota_is_enforced_until_midnight(local, providers, member) -> None
     assert _ask(local, member).status_code == 200
 
 
+def test_usage_shows_the_callers_quota_and_todays_use(local, providers, member, accounts) -> None:
+    from gateway import auth, firebase
+
+    firebase.db().collection("users").document(member.uid).set({"quota": {"dailyTokens": 5000}})
+    auth.forget(member.uid)
+    tokens = _ask(local, member).get_json()["usage"]["totalTokens"]
+    report = local("usage").get("/", headers=member.headers).get_json()
+    midnight = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert report["quota"] == {
+        "dailyTokens": 5000, "dailyCostUsd": None, "usedTokens": tokens, "usedCostUsd": pytest.approx(report["totals"]["cost"]),
+        "resetAt": midnight.isoformat(),
+    }
+    # Today outside the asked range still counts; an admin reading someone else's usage gets no quota.
+    past = local("usage").get("/", query_string={"from": "2020-01-01", "to": "2020-01-02"}, headers=member.headers).get_json()
+    assert past["quota"]["usedTokens"] == tokens
+    other = local("usage").get("/", query_string={"uid": member.uid}, headers=accounts["admin"].headers).get_json()
+    assert other["quota"] is None and other["totals"]["totalTokens"] == tokens
+
+
 def test_role_cost_quota(local, providers, member) -> None:
     from gateway import firebase, limits
 

@@ -140,13 +140,18 @@ def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:
     return dict(limits.config().quotas.get(role, {}))
 
 
+def quota_reset(now: datetime) -> datetime:
+    """When daily budgets start again: the next UTC midnight."""
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def check_quota(uid: str, quota: dict[str, float]) -> None:
     """429 ``QUOTA_EXCEEDED`` when today's totals already reach a budget."""
     if not quota:
         return
     now = datetime.now(timezone.utc)
     today = firebase.db().collection(COLLECTION).document(uid).collection("days").document(day_of(now)).get().to_dict() or {}
-    reset = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    reset = quota_reset(now)
     for name, used in (("dailyTokens", today.get("totalTokens", 0)), ("dailyCostUsd", today.get("cost", 0.0))):
         if name in quota and used >= quota[name]:
             raise GatewayError(

@@ -1,0 +1,173 @@
+"""The shapes of what the gateway answers, as pydantic models.
+
+The handlers build their answers as plain dicts (no validation cost on the
+hot path); these models describe them for clients: ``scripts/client_types.py``
+turns them, with the request models, into the web client's TypeScript types
+(``web/src/gateway/types.d.ts``), and ``tests/test_web_client.py`` validates
+real answers against them with ``extra="forbid"``, so a field added to an
+answer without its model here fails a test, and a field added here changes
+the client's types.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.schemas import Model
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenUsage(_Answer):
+    """Token counts; null when the provider did not say (never a fake 0)."""
+
+    promptTokens: int | None
+    completionTokens: int | None
+    totalTokens: int | None
+
+
+class TextCost(_Answer):
+    """USD cost of a text answer, from the model's pricing or the provider's own figure."""
+
+    input: float | None
+    output: float | None
+    total: float
+    currency: Literal["USD"]
+    source: Literal["pricing", "provider"]
+
+
+class _TextOutcome(_Answer):
+    modelId: str
+    provider: str
+    finishReason: str | None
+    usage: TokenUsage
+    cost: TextCost | None
+    latencyMs: float
+
+
+class TextAnswer(_TextOutcome):
+    """``POST generate_text`` without ``stream``."""
+
+    text: str
+
+
+class StreamDelta(_Answer):
+    """One ``data:`` event of a ``generate_text`` stream: the next piece of text."""
+
+    content: str
+
+
+class StreamDone(_TextOutcome):
+    """The last ``data:`` event of a ``generate_text`` stream before ``[DONE]``."""
+
+    done: Literal[True]
+
+
+class StoredImage(_Answer):
+    """An image in Cloud Storage: ``url`` is a Firebase download URL, ``path`` its object."""
+
+    id: str
+    url: str
+    path: str
+    contentType: str
+    width: int
+    height: int
+
+
+class ImageCost(_Answer):
+    perImage: float
+    total: float
+    currency: Literal["USD"]
+
+
+class ImageAnswer(_Answer):
+    """``POST generate_image``."""
+
+    images: list[StoredImage]
+    modelId: str
+    provider: str
+    cost: ImageCost | None
+    latencyMs: float
+
+
+class ModelList(_Answer):
+    """``GET models``."""
+
+    models: list[Model]
+    nextPageToken: str | None
+
+
+class UsageTotals(_Answer):
+    requests: int
+    errors: int
+    promptTokens: int
+    completionTokens: int
+    totalTokens: int
+    images: int
+    cost: float
+
+
+class UsageDay(UsageTotals):
+    date: str
+
+
+class UsageRecord(_Answer):
+    """One generation in the ledger."""
+
+    model_config = ConfigDict(extra="allow")  # records written by older versions may carry more
+
+    id: str
+    uid: str
+    modelId: str
+    provider: str | None
+    route: str
+    status: Literal["ok", "error", "cancelled"]
+    errorCode: str | None = None
+    promptTokens: int | None = None
+    completionTokens: int | None = None
+    images: int | None = None
+    cost: float | None = None
+    latencyMs: float | None = None
+    at: Any
+
+
+class Quota(_Answer):
+    """The caller's daily budgets (null: unlimited) and today's use; a request is refused once one is reached."""
+
+    dailyTokens: float | None
+    dailyCostUsd: float | None
+    usedTokens: int
+    usedCostUsd: float
+    resetAt: str
+
+
+class UsageReport(_Answer):
+    """``GET usage``: totals over ``from``..``to``, per day, and the latest records (paginated)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    uid: str
+    from_: str = Field(alias="from")
+    to: str
+    quota: Quota | None
+    totals: UsageTotals
+    days: list[UsageDay]
+    records: list[UsageRecord]
+    nextPageToken: str | None
+
+
+class ErrorDetail(_Answer):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(_Answer):
+    """Every error, from every function (the ``openai`` function uses OpenAI's shape instead)."""
+
+    error: ErrorDetail
+

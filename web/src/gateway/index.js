@@ -1,0 +1,5 @@
+// @ts-check
+/** The gateway's web client: `import { createGateway } from "./gateway/index.js"`. */
+export { createGateway, tokenExpiry } from "./client.js";
+export { GatewayError, parseRetryAfter } from "./errors.js";
+export { EventParser, readEvents } from "./sse.js";

@@ -10,10 +10,10 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import http
+from gateway import http, providers_store
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.registry import Query, registry
-from gateway.schemas import ModelSpec, ModelType
+from gateway.schemas import Model, ModelSpec, ModelType
 
 
 class ListParams(BaseModel):
@@ -48,11 +48,17 @@ def _is_admin(ctx: http.Context) -> bool:
     return ctx.caller is not None and ctx.caller.role == "admin"
 
 
+def _offered(model: Model) -> bool:
+    """What a user may pick: an enabled model of an enabled provider (read from memory, no Firestore read)."""
+    provider = providers_store.get(model.provider)
+    return model.enabled and provider is not None and provider.enabled
+
+
 def _get(ctx: http.Context) -> dict[str, Any]:
     model_id = _model_id(ctx, required=False)
     if model_id is not None:
         model = registry().get(model_id)
-        if model is None or not (model.enabled or _is_admin(ctx)):
+        if model is None or not (_is_admin(ctx) or _offered(model)):
             raise GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
         return model.public()
     params = http.validate(ListParams, ctx.request.args.to_dict())
@@ -65,7 +71,8 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         limit=params.limit,
         page_token=params.pageToken,
     )
-    page, token = registry().list(query, include_disabled=_is_admin(ctx))
+    admin = _is_admin(ctx)
+    page, token = registry().list(query, include_disabled=admin, keep=None if admin else _offered)
     return {"models": [m.public() for m in page], "nextPageToken": token}
 
 

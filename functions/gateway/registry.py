@@ -82,12 +82,13 @@ class Registry:
         """Read the collection anew on next use (this instance wrote ``model_id``)."""
         self._live.invalidate()
 
-    def list(self, query: Query, include_disabled: bool) -> tuple[list[Model], str | None]:
-        """One page of models matching ``query``, and the token of the next page."""
+    def list(self, query: Query, include_disabled: bool, keep: Callable[[Model], bool] | None = None) -> tuple[list[Model], str | None]:
+        """One page of models matching ``query`` (and ``keep``, before paging), and the token of the next page."""
         models = [
             m
             for m in self.all().values()
             if (include_disabled or m.enabled)
+            and (keep is None or keep(m))
             and (query.type is None or m.type == query.type)
             and (query.provider is None or m.provider == query.provider)
             and (query.enabled is None or m.enabled == query.enabled)

@@ -12,6 +12,7 @@
   stops after n chunks), ``{"stream_error": True}`` (an error event inside a
   200 stream), ``{"loading": seconds}`` (Hugging Face's 503 with ``estimated_time``).
 - ``requests``: what the fake received (path, headers, JSON body), appended.
+- ``sent_at``: when each chunk of the last stream was written (epoch seconds).
 """
 
 from __future__ import annotations
@@ -64,12 +65,15 @@ class FakeUpstream(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         delay = float(self.state.get("chunk_delay", 0))
+        sent: list[float] = []
+        self.state["sent_at"] = sent  # epoch seconds each chunk was written: end-to-end latency in the browser tests
         try:
             for index, chunk in enumerate(chunks):
                 if index and delay:
                     time.sleep(delay)
                 self.wfile.write(chunk)
                 self.wfile.flush()
+                sent.append(time.time())
         except (BrokenPipeError, ConnectionResetError):
             self.state["disconnected"] = True
 

@@ -25,6 +25,7 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").ListParams} ListModelsQuery */
 /** @typedef {import("./types").UsageQuery} UsageQuery */
 /** @typedef {import("./types").ProviderWrite} ProviderWrite */
+/** @typedef {import("./types").UsageReport} UsageReport */
 
 /** @typedef {"health" | "models" | "generate_text" | "generate_image" | "openai" | "usage" | "providers"} FunctionName */
 
@@ -291,8 +292,8 @@ export function createGateway(options) {
       return lastResponse;
     },
 
-    /** `GET health` (no token). */
-    health: (/** @type {CallOptions} */ call) => json("health", "GET", "", undefined, call),
+    /** `GET health` (no token). @param {CallOptions} [call] */
+    health: (call) => json("health", "GET", "", undefined, call),
 
     /**
      * Models the caller may use (users and viewers see enabled ones only).
@@ -320,9 +321,10 @@ export function createGateway(options) {
     generateImage: (request, call) => json("generate_image", "POST", "", request, call),
 
     /**
-     * The caller's usage (admins: `uid` for anyone).
+     * The caller's usage and quota (admins: `uid` for anyone).
      * @param {UsageQuery} [query]
      * @param {CallOptions} [call]
+     * @returns {Promise<UsageReport>}
      */
     usage: (query, call) => json("usage", "GET", queryString(query), undefined, call),
 

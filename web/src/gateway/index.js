@@ -3,3 +3,7 @@
 export { createGateway, tokenExpiry } from "./client.js";
 export { GatewayError, parseRetryAfter } from "./errors.js";
 export { EventParser, readEvents } from "./sse.js";
+
+/** @typedef {import("./client.js").Gateway} Gateway */
+/** @typedef {import("./client.js").StreamEvent} StreamEvent */
+/** @typedef {import("./client.js").ResponseInfo} ResponseInfo */

@@ -1,0 +1,197 @@
+"""The demo web app in headless Chromium: served by the Hosting emulator on its own origin (real CORS,
+preflights included), calling the gateway on the Functions emulator, providers replaced by the fakes.
+
+Screenshots of the main pages go to .stack/screenshots/ (not committed).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+CHAT = "openai-chat"
+
+
+def _wait_for(predicate: Any, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def _ask(page: Any, model: str, prompt: str = "hi") -> None:
+    page.wait_for_function(f"[...document.querySelectorAll('#chat-model option')].some(o => o.value === {model!r})")
+    page.select_option("#chat-model", model)
+    page.fill("#chat-prompt", prompt)
+    page.click("#chat-send")
+
+
+def _options(page: Any, select: str) -> list[str]:
+    return page.eval_on_selector_all(f"{select} option", "options => options.map(o => o.value)")
+
+
+@pytest.fixture
+def app(providers, image_model, web) -> Any:
+    return web
+
+
+@pytest.fixture
+def image_model(providers) -> str:
+    from gateway import firebase
+
+    firebase.db().collection("models").document("hf-image").set(
+        {"name": "flux", "provider": "huggingface", "type": "image", "enabled": True, "pricing": {"perImage": 0.002}, "config": {"width": 256, "height": 256}}
+    )
+    return "hf-image"
+
+
+def test_streamed_answer_appears_as_it_is_generated(app, providers, accounts, capsys) -> None:
+    """Chunks reach the page spread over time, each soon after the upstream sent it; headers are readable from JS."""
+    fake = providers["openai"]
+    fake.state.update(reply=" ".join(f"w{i}" for i in range(12)), chunk_delay=0.15)
+    page = app.open(accounts["user"])
+    # Chromium sends CORS preflights from its network service; DevTools reports them, Playwright's events do not.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    preflights: list[str] = []
+    cdp.on("Network.requestWillBeSent", lambda e: preflights.append(e["request"]["url"]) if e["request"]["method"] == "OPTIONS" else None)
+    _ask(page, CHAT)
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert page.inner_text("#chat-output") == " ".join(f"w{i}" for i in range(12))
+    assert re.search(r"openai-chat · stop · \d+ tokens · \$", page.inner_text("#chat-meta"))
+
+    timings = page.evaluate("window.chatTimings.map(t => performance.timeOrigin + t.at)")  # epoch ms
+    assert len(timings) >= 10, timings
+    spread = (timings[-1] - timings[0]) / 1000
+    assert spread >= 0.15 * 8, f"chunks arrived together ({spread:.2f} s), not as generated"
+    # The same clock on both ends: from the upstream writing a chunk to its text in the page.
+    # sent_at[0] is the role-only chunk; sent_at[i + 1] carried word i.
+    sent = fake.state["sent_at"][1 : len(timings) + 1]
+    delays = sorted(t / 1000 - s for t, s in zip(timings, sent, strict=True))
+    assert 0 <= delays[0] and delays[-1] < 1.0, delays
+    with capsys.disabled():
+        first, median = (timings[0] / 1000 - sent[0]) * 1000, delays[len(delays) // 2] * 1000
+        print(f"\n[browser] upstream chunk -> text in the page: first {first:.1f} ms, median {median:.1f} ms; {len(timings)} chunks over {spread:.2f} s")
+
+    # X-Request-Id and X-RateLimit-* read by the page's JS (exposed by CORS).
+    assert re.fullmatch(r"[0-9a-f]{32}", page.inner_text("#request-id"))
+    rate = page.eval_on_selector("#rate-limit", "e => ({...e.dataset})")
+    assert int(rate["limit"]) == 100 and int(rate["remaining"]) < 100
+    assert any("generate_text" in url for url in preflights), "no CORS preflight seen"
+    assert page.errors == []
+    app.screenshot(page, "chat")
+
+
+def test_stop_closes_the_upstream_connection(app, providers, accounts) -> None:
+    fake = providers["openai"]
+    fake.state.update(reply=" ".join(["word"] * 200), chunk_delay=0.1)
+    page = app.open(accounts["user"])
+    _ask(page, CHAT)
+    page.wait_for_function("window.chatTimings.length >= 3")
+    page.click("#chat-stop")
+    page.wait_for_selector("#chat-output[data-state=stopped]")
+    assert page.inner_text("#chat-meta") == "Stopped."
+    assert _wait_for(lambda: fake.state.get("disconnected") is True), "the upstream kept streaming after Stop"
+    shown = len(page.inner_text("#chat-output").split())
+    assert 3 <= shown < 200
+
+
+def test_image_is_shown_from_storage_and_listed_in_the_gallery(app, providers, accounts, image_model) -> None:
+    page = app.open(accounts["user"], "images")
+    page.wait_for_function(f"[...document.querySelectorAll('#image-model option')].some(o => o.value === {image_model!r})")
+    page.select_option("#image-model", image_model)
+    page.fill("#image-prompt", "a red fox")
+    page.click("#image-generate")
+    page.wait_for_selector("#image-results img")
+    src = page.get_attribute("#image-results img", "src")
+    assert src and "/v0/b/" in src and "token=" in src  # a Storage download URL (the Storage emulator)
+    page.wait_for_function("document.querySelector('#image-results img').complete")
+    assert page.eval_on_selector("#image-results img", "img => img.naturalWidth") == 256
+    # The gallery reads users/{uid}/images straight from Firestore, as the rules allow the owner.
+    page.wait_for_selector("#gallery img")
+    assert page.get_attribute("#gallery img", "src") == src
+    assert page.errors == []
+    app.screenshot(page, "images")
+
+
+def test_viewer_sees_the_gateways_refusal(app, providers, accounts, emulators) -> None:
+    import requests
+
+    expected = requests.post(
+        emulators.url("generate_text"), json={"modelId": CHAT, "prompt": "hi"}, headers=accounts["viewer"].headers, timeout=30
+    ).json()["error"]["message"]
+    page = app.open(accounts["viewer"])
+    _ask(page, CHAT)
+    page.wait_for_selector("#chat-error:not([hidden])")
+    assert page.inner_text("#chat-error") == expected
+    assert page.get_attribute("#chat-error", "data-code") == "PERMISSION_DENIED"
+    assert page.locator("nav a", has_text="Models").count() == 0  # no admin pages for a viewer
+
+
+def test_rate_limit_shows_when_to_retry(app, providers, accounts) -> None:
+    from gateway import firebase
+
+    firebase.db().collection("config").document("limits").set({"models": {CHAT: 1}})
+    page = app.open(accounts["user"])
+    _ask(page, CHAT)
+    page.wait_for_selector("#chat-output[data-state=done]")
+    page.click("#chat-send")
+    page.wait_for_selector("#chat-error:not([hidden])")
+    assert page.get_attribute("#chat-error", "data-code") == "RATE_LIMITED"
+    wait = re.search(r"Try again in (\d+) s\.$", page.inner_text("#chat-error"))
+    assert wait and 1 <= int(wait.group(1)) <= 60, page.inner_text("#chat-error")
+    assert page.eval_on_selector("#rate-limit", "e => e.dataset.remaining") == "0"
+
+
+def test_admin_disables_a_model_and_users_no_longer_see_it(app, providers, accounts) -> None:
+    user = app.open(accounts["user"])
+    user.wait_for_function(f"[...document.querySelectorAll('#chat-model option')].some(o => o.value === {CHAT!r})")
+
+    admin = app.open(accounts["admin"], "admin/models")
+    row = admin.locator(f'#models-table tr[data-model="{CHAT}"]')
+    toggle = row.locator("input[type=checkbox]")
+    assert toggle.is_checked()
+    toggle.uncheck()
+    admin.wait_for_function(f"!document.querySelector('#models-table tr[data-model=\"{CHAT}\"] input[type=checkbox]').checked")
+    app.screenshot(admin, "admin-models")
+
+    # A new visit of the user's chat page: the picker no longer offers it (the change reached the models function).
+    user.reload()
+    user.wait_for_selector("#chat-model option", state="attached")
+    assert CHAT not in _options(user, "#chat-model")
+    # and the audit page shows who did it.
+    admin.goto(f"{app.url}/#/admin/audit")
+    admin.wait_for_selector("#audit-table td")
+    assert f"models/{CHAT}" in admin.inner_text("#audit-table")
+    assert admin.errors == [] and user.errors == []
+    app.screenshot(admin, "admin-audit")
+
+
+def test_admin_provider_pages(app, providers, accounts) -> None:
+    page = app.open(accounts["admin"], "admin/providers")
+    page.locator('#providers-table tr[data-provider="openai"] button', has_text="Test").click()
+    page.wait_for_selector("#provider-test-result")
+    assert re.match(r"openai: healthy, [\d.]+ ms, 2 models", page.inner_text("#provider-test-result"))
+    # A key typed into the create form is sent once and gone from the page.
+    page.fill("#provider-create [name=id]", "made-in-browser")
+    page.fill("#provider-create [name=baseUrl]", providers["lmstudio"].url + "/v1")
+    page.fill("#provider-create [name=apiKey]", "sk-browser-0123456789")
+    page.click("#provider-create button[type=submit]")
+    page.wait_for_selector('#providers-table tr[data-provider="made-in-browser"]')
+    assert page.input_value("#provider-create [name=apiKey]") == ""
+    assert "sk-browser" not in page.content()
+    assert page.inner_text('#providers-table tr[data-provider="made-in-browser"] td:nth-child(5)') == "stored"
+    app.screenshot(page, "admin-providers")
+    page.goto(f"{app.url}/#/admin/health")
+    page.wait_for_selector("#health-status")
+    assert page.get_attribute("#health-status", "data-status") in ("healthy", "degraded")
+    app.screenshot(page, "admin-health")
+    page.goto(f"{app.url}/#/usage")
+    page.wait_for_selector("#usage-totals")
+    app.screenshot(page, "usage")
+    assert page.errors == []

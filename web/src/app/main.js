@@ -1,0 +1,202 @@
+// @ts-check
+/**
+ * The demo web app: sign in with Firebase Auth, then use the gateway through its client.
+ *
+ * Configuration comes from Hosting: `/__/firebase/init.json` is the project's web config
+ * (served by Firebase Hosting in production and by the Hosting emulator locally), and the
+ * optional `/gateway-config.json` (written by `make dev` and the tests) names the functions'
+ * URL and the emulators. Without it, the functions are at
+ * `https://us-central1-<project>.cloudfunctions.net`.
+ */
+
+import { initializeApp } from "firebase/app";
+import {
+  GoogleAuthProvider,
+  connectAuthEmulator,
+  getAuth,
+  onAuthStateChanged,
+  signInWithEmailAndPassword,
+  signInWithPopup,
+  signOut,
+} from "firebase/auth";
+import { connectFirestoreEmulator, doc, getDoc, getFirestore } from "firebase/firestore";
+
+import { createGateway } from "../gateway/index.js";
+import { alertBox, fill, h } from "./dom.js";
+import { auditPage, healthPage } from "./pages/admin_health.js";
+import { modelsPage } from "./pages/admin_models.js";
+import { providersPage } from "./pages/admin_providers.js";
+import { chatPage } from "./pages/chat.js";
+import { imagesPage } from "./pages/images.js";
+import { usagePage } from "./pages/usage.js";
+
+const REGION = "us-central1";
+
+/**
+ * What every page gets.
+ * @typedef {object} Context
+ * @property {import("../gateway/index.js").Gateway} gateway
+ * @property {import("firebase/firestore").Firestore} db
+ * @property {import("firebase/auth").User} user
+ * @property {string} role
+ */
+
+/**
+ * @typedef {object} AppConfig
+ * @property {Record<string, string>} firebase
+ * @property {string} functionsUrl
+ * @property {{ auth: string, firestore: { host: string, port: number } } | null} emulators
+ */
+
+/** @param {string} path */
+async function getJson(path) {
+  try {
+    const response = await fetch(path, { cache: "no-store" });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @returns {Promise<AppConfig>} */
+async function loadConfig() {
+  const [init, local] = await Promise.all([getJson("/__/firebase/init.json"), getJson("/gateway-config.json")]);
+  const firebase = local?.firebase ?? init;
+  if (!firebase?.projectId) throw new Error("No Firebase config: serve this app with Firebase Hosting (or its emulator)");
+  return {
+    firebase,
+    functionsUrl: local?.functionsUrl ?? `https://${REGION}-${firebase.projectId}.cloudfunctions.net`,
+    emulators: local?.emulators ?? null,
+  };
+}
+
+/** @type {Record<string, { title: string, admin: boolean, page: (ctx: Context) => HTMLElement }>} */
+const ROUTES = {
+  chat: { title: "Chat", admin: false, page: chatPage },
+  images: { title: "Images", admin: false, page: imagesPage },
+  usage: { title: "Usage", admin: false, page: usagePage },
+  "admin/models": { title: "Models", admin: true, page: modelsPage },
+  "admin/providers": { title: "Providers", admin: true, page: providersPage },
+  "admin/health": { title: "Health", admin: true, page: healthPage },
+  "admin/audit": { title: "Audit", admin: true, page: auditPage },
+};
+
+/**
+ * The caller's role as the gateway resolves it: the custom claim, else `users/{uid}.role`.
+ * @param {import("firebase/auth").User} user
+ * @param {import("firebase/firestore").Firestore} db
+ */
+async function roleOf(user, db) {
+  const claims = (await user.getIdTokenResult()).claims;
+  if (typeof claims.role === "string") return claims.role;
+  const profile = await getDoc(doc(db, "users", user.uid)).catch(() => null);
+  return profile?.get("role") ?? "user";
+}
+
+/**
+ * @param {ReturnType<typeof getAuth>} auth
+ * @param {boolean} emulated
+ */
+function signInForm(auth, emulated) {
+  const error = alertBox("signin-error");
+  const form = /** @type {HTMLFormElement} */ (
+    h(
+      "form",
+      { id: "signin", onsubmit: submit },
+      h("input", { id: "email", name: "email", type: "email", placeholder: "email", autocomplete: "username", required: true }),
+      h("input", { id: "password", name: "password", type: "password", placeholder: "password", autocomplete: "current-password", required: true }),
+      h("button", { type: "submit" }, "Sign in"),
+    )
+  );
+  /** @param {SubmitEvent} event */
+  async function submit(event) {
+    event.preventDefault();
+    error.show(null);
+    const data = new FormData(form);
+    try {
+      await signInWithEmailAndPassword(auth, String(data.get("email")), String(data.get("password")));
+    } catch (err) {
+      error.show(err);
+    }
+  }
+  const google = emulated
+    ? null
+    : h("button", { id: "google", type: "button", onclick: () => signInWithPopup(auth, new GoogleAuthProvider()).catch((err) => error.show(err)) }, "Sign in with Google");
+  return h(
+    "section",
+    { id: "signin-page" },
+    h("h2", {}, "Sign in"),
+    emulated ? h("p", { className: "meta" }, "Local emulators: try user@demo.test / demo-password (admin@demo.test for the admin pages).") : null,
+    form,
+    google,
+    error.box,
+  );
+}
+
+async function start() {
+  const root = /** @type {HTMLElement} */ (document.getElementById("app"));
+  const nav = /** @type {HTMLElement} */ (document.getElementById("nav"));
+  const who = /** @type {HTMLElement} */ (document.getElementById("who"));
+  const requestId = /** @type {HTMLElement} */ (document.getElementById("request-id"));
+  const rateLimit = /** @type {HTMLElement} */ (document.getElementById("rate-limit"));
+
+  const config = await loadConfig();
+  const app = initializeApp(config.firebase);
+  const auth = getAuth(app);
+  const db = getFirestore(app);
+  if (config.emulators) {
+    connectAuthEmulator(auth, config.emulators.auth, { disableWarnings: true });
+    connectFirestoreEmulator(db, config.emulators.firestore.host, config.emulators.firestore.port);
+  }
+  const gateway = createGateway({
+    baseUrl: config.functionsUrl,
+    auth,
+    onResponse(info) {
+      // Both headers are read from JS: the gateway lists them in Access-Control-Expose-Headers.
+      requestId.textContent = info.requestId ?? "–";
+      if (info.rateLimit) {
+        const { remaining, limit, reset } = info.rateLimit;
+        rateLimit.textContent = `rate limit ${remaining}/${limit} left, resets ${new Date(reset * 1000).toLocaleTimeString()}`;
+        rateLimit.dataset.remaining = String(remaining);
+        rateLimit.dataset.limit = String(limit);
+      }
+    },
+  });
+
+  /** @type {Context | null} */
+  let ctx = null;
+
+  function route() {
+    if (!ctx) return;
+    const name = location.hash.replace(/^#\/?/, "") || "chat";
+    const target = ROUTES[name] && (!ROUTES[name].admin || ctx.role === "admin") ? name : "chat";
+    for (const a of nav.querySelectorAll("a")) {
+      if (a.dataset.route === target) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
+    fill(root, ROUTES[target].page(ctx));
+  }
+
+  window.addEventListener("hashchange", route);
+  onAuthStateChanged(auth, async (user) => {
+    if (!user) {
+      ctx = null;
+      nav.hidden = true;
+      fill(who);
+      fill(root, signInForm(auth, config.emulators !== null));
+      return;
+    }
+    const role = await roleOf(user, db);
+    ctx = { gateway, db, user, role };
+    const visible = Object.entries(ROUTES).filter(([, r]) => !r.admin || role === "admin");
+    fill(nav, ...visible.map(([name, r]) => h("a", { href: `#/${name}`, dataset: { route: name } }, r.title)));
+    nav.hidden = false;
+    fill(who, h("span", { id: "user-email" }, `${user.email ?? user.uid} (${role})`), h("button", { id: "signout", type: "button", onclick: () => signOut(auth) }, "Sign out"));
+    route();
+  });
+}
+
+start().catch((err) => {
+  const root = document.getElementById("app");
+  if (root) fill(root, h("p", { className: "alert", role: "alert" }, String(err?.message ?? err)));
+});

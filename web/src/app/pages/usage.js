@@ -1,0 +1,53 @@
+// @ts-check
+/** The caller's own usage and daily quota. */
+
+import { alertBox, fill, h, money } from "../dom.js";
+
+/**
+ * @param {string} label
+ * @param {number} used
+ * @param {number | null} budget
+ * @param {(n: number) => string} format
+ */
+function meter(label, used, budget, format) {
+  if (budget === null) return h("p", {}, `${label}: ${format(used)} today (no daily limit)`);
+  return h("p", {}, `${label}: ${format(used)} of ${format(budget)} today `, h("meter", { min: 0, max: budget, value: Math.min(used, budget) }));
+}
+
+/**
+ * @param {import("../main.js").Context} ctx
+ * @returns {HTMLElement}
+ */
+export function usagePage(ctx) {
+  const body = h("div", { id: "usage-body" }, "Loading…");
+  const error = alertBox("usage-error");
+  ctx.gateway
+    .usage({ limit: 10 })
+    .then((report) => {
+      const { totals, quota } = report;
+      fill(
+        body,
+        h("p", { id: "usage-totals" }, `${totals.requests} requests, ${totals.totalTokens} tokens, ${totals.images} images, ${money(totals.cost)} (${report.from} to ${report.to})`),
+        h(
+          "div",
+          { id: "usage-quota" },
+          quota ? meter("Tokens", quota.usedTokens, quota.dailyTokens, String) : null,
+          quota ? meter("Cost", quota.usedCostUsd, quota.dailyCostUsd, (n) => money(n)) : null,
+          quota ? h("p", { className: "meta" }, `Daily limits reset at ${new Date(quota.resetAt).toLocaleString()}`) : null,
+        ),
+        h(
+          "table",
+          { id: "usage-records" },
+          h("tr", {}, h("th", {}, "when"), h("th", {}, "model"), h("th", {}, "route"), h("th", {}, "status"), h("th", {}, "tokens"), h("th", {}, "cost")),
+          ...report.records.map((r) =>
+            h("tr", {}, h("td", {}, String(r.at)), h("td", {}, r.modelId), h("td", {}, r.route), h("td", {}, r.status), h("td", {}, String((r.promptTokens ?? 0) + (r.completionTokens ?? 0))), h("td", {}, money(r.cost))),
+          ),
+        ),
+      );
+    })
+    .catch((/** @type {unknown} */ err) => {
+      body.textContent = "";
+      error.show(err);
+    });
+  return h("section", { id: "usage-page" }, h("h2", {}, "Usage"), error.box, body);
+}

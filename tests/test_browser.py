@@ -186,7 +186,17 @@ def test_admin_provider_pages(app, providers, accounts) -> None:
     assert page.input_value("#provider-create [name=apiKey]") == ""
     assert "sk-browser" not in page.content()
     assert page.inner_text('#providers-table tr[data-provider="made-in-browser"] td:nth-child(5)') == "stored"
+    # Discovery lists the provider's own models; importing one adds it to the registry, disabled.
+    page.locator('#providers-table tr[data-provider="openai"] button', has_text="Discover").click()
+    page.wait_for_selector('#discovered input[value="fake-model-large"]')
+    page.check('#discovered input[value="fake-model-large"]')
+    page.click("#provider-report button")
+    page.wait_for_selector("#import-result")
+    assert page.inner_text("#import-result") == "Imported (disabled until enabled on Models): created openai-fake-model-large"
     app.screenshot(page, "admin-providers")
+    page.goto(f"{app.url}/#/admin/models")
+    imported = page.locator('#models-table tr[data-model="openai-fake-model-large"] input[type=checkbox]')
+    assert not imported.is_checked()
     page.goto(f"{app.url}/#/admin/health")
     page.wait_for_selector("#health-status")
     assert page.get_attribute("#health-status", "data-status") in ("healthy", "degraded")

@@ -46,7 +46,12 @@ export function providersPage(ctx) {
       const importThem = () => {
         /** @type {string[]} */
         const names = boxes.map((/** @type {HTMLElement} */ b) => b.querySelector("input")).filter((/** @type {HTMLInputElement} */ i) => i.checked).map((/** @type {HTMLInputElement} */ i) => i.value);
-        if (names.length) act(async () => fill(report, h("p", {}, JSON.stringify(await ctx.gateway.providers.import(id, names.map((name) => ({ name })))))));
+        if (!names.length) return;
+        act(async () => {
+          const done = /** @type {{ created: string[], updated: string[] }} */ (await ctx.gateway.providers.import(id, names.map((name) => ({ name }))));
+          const parts = [done.created.length ? `created ${done.created.join(", ")}` : "", done.updated.length ? `updated ${done.updated.join(", ")}` : ""];
+          fill(report, h("p", { id: "import-result" }, `Imported (disabled until enabled on Models): ${parts.filter(Boolean).join("; ")}`));
+        });
       };
       fill(report, h("div", { id: "discovered" }, ...boxes), h("button", { type: "button", onclick: importThem }, "Import selected (disabled)"));
     } catch (err) {

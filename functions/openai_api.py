@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from firebase_functions import https_fn
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway import deploy, generation, http, sse
 from gateway.errors import ErrorCode, GatewayError, invalid
@@ -33,30 +33,27 @@ ERROR_TYPES = {
 }
 
 
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: str
-    text: str | None = None
+IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "seed"})
+"""OpenAI request fields accepted and ignored (README, "OpenAI-compatible API"): they change nothing an answer says.
+Every other field the gateway does not implement is refused with a 400 naming it (OpenAI's ``param``)."""
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
+
+class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = Field(None, max_length=64, description="Accepted; providers without participant names ignore it.")
 
 
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class StreamOptions(_Strict):
     include_usage: StrictBool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's request; fields the gateway does not use are ignored, as OpenAI-compatible servers do."""
-
-    model_config = ConfigDict(extra="ignore")
+class ChatCompletionRequest(_Strict):
+    """OpenAI's request: the fields below are honoured, :data:`IGNORED_FIELDS` accepted and ignored, any other refused."""
 
     model: str = Field(min_length=1, max_length=64)
     messages: list[ChatMessage] = Field(min_length=1, max_length=500)
@@ -68,6 +65,11 @@ class ChatCompletionRequest(BaseModel):
     n: int | None = Field(None, ge=1, le=1)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if k not in IGNORED_FIELDS} if isinstance(data, dict) else data
 
 
 def openai_error(err: GatewayError) -> dict[str, Any]:
@@ -81,10 +83,13 @@ def _text(message: ChatMessage, index: int) -> str:
     if message.content is None or isinstance(message.content, str):
         return message.content or ""
     parts = []
-    for part in message.content:
-        if part.type != "text" or part.text is None:
-            raise invalid(f"messages.{index}.content", f"content part type '{part.type}' is not supported; send text")
-        parts.append(part.text)
+    for number, part in enumerate(message.content):
+        field = f"messages.{index}.content.{number}"
+        if part.get("type") != "text":
+            raise invalid(field, f"content part type '{part.get('type')}' is not supported; send text")
+        if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
+            raise invalid(field, "a text part is {\"type\": \"text\", \"text\": \"...\"}")
+        parts.append(part["text"])
     return "".join(parts)
 
 

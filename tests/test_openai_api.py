@@ -66,7 +66,7 @@ def test_errors_in_openai_shape(local, providers, accounts) -> None:
     viewer = _chat(local, accounts["viewer"], model="openai-chat", messages=[{"role": "user", "content": "hi"}])
     assert viewer.status_code == 403
     image = _chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
-    assert image.status_code == 400 and image.get_json()["error"]["param"] == "messages.0.content"
+    assert image.status_code == 400 and image.get_json()["error"]["param"] == "messages.0.content.0"  # the part itself
     providers["openai"].state["faults"] = [{"status": 429, "retry_after": "60"}]
     limited = _chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": "hi"}])
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
@@ -123,3 +123,38 @@ def test_stream_ends_with_an_error_chunk_before_the_function_times_out(local, pr
     assert lines[-1] == "[DONE]"
     assert lines[-2]["error"]["code"] == "provider_timeout"
     assert any(chunk.get("choices") and chunk["choices"][0]["delta"].get("content") for chunk in lines[:-2])
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty"),
+        ({"logit_bias": {"1": 1}}, "logit_bias"),
+        ({"no_such_field": 1}, "no_such_field"),
+        ({"stream": True, "stream_options": {"include_usage": True, "extra": 1}}, "stream_options.extra"),
+        ({"messages": [{"role": "user", "content": "hi", "tool_calls": []}]}, "messages.0.tool_calls"),
+        ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}]}, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]}, "messages.0.content.0"),
+    ],
+)
+def test_unsupported_fields_are_refused_naming_the_param(local, providers, accounts, extra: dict[str, Any], param: str) -> None:
+    """Never a silent drop: a field the gateway does not honour is a 400 with OpenAI's param, and no provider call."""
+    body = {"model": "openai-chat", "messages": [{"role": "user", "content": "hi"}], **extra}
+    response = _chat(local, accounts["user"], **body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+    assert providers["openai"].state["requests"] == []
+
+
+def test_documented_ignored_fields_are_accepted(local, providers, accounts) -> None:
+    response = _chat(
+        local, accounts["user"], model="openai-chat", seed=7, user="u-1", store=False, metadata={"a": "b"}, service_tier="auto",
+        messages=[{"role": "user", "content": "hi", "name": "alice"}],
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    sent = providers["openai"].state["requests"][-1]["body"]
+    assert not {"seed", "user", "store", "metadata", "service_tier"} & set(sent)

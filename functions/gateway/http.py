@@ -110,13 +110,17 @@ class Handler:
     public: bool = False
 
 
+EXTRA_FIELD = "not accepted here: an unknown field, or one this gateway does not support (see the README)"
+"""A field the request model does not declare is refused, never dropped: the caller must know it had no effect."""
+
+
 def validate(model: type[M], data: Mapping[str, Any]) -> M:
     """Pydantic validation whose error names every bad field, first one in the message."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": EXTRA_FIELD if err["type"] == "extra_forbidden" else err["msg"]}
             for err in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
         first = fields[0]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway import deploy, generation, http, sse
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.providers.base import Delta, Final, Message
+from gateway.providers.base import Delta, Final, Message, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.registry import registry
 
 ERROR_TYPES = {
@@ -42,10 +42,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FunctionSpec(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = Field(None, max_length=4096)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolSpec(_Strict):
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class FunctionName(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class NamedToolChoice(_Strict):
+    type: Literal["function"]
+    function: FunctionName
+
+
+class FunctionCall(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(max_length=100_000)
+
+
+class ToolCallSpec(_Strict):
+    id: str = Field(min_length=1, max_length=128)
+    type: Literal["function"]
+    function: FunctionCall
+
+
 class ChatMessage(_Strict):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = Field(None, max_length=64, description="Accepted; providers without participant names ignore it.")
+    tool_calls: list[ToolCallSpec] | None = Field(None, max_length=128, description="Assistant turns: the calls it made.")
+    tool_call_id: str | None = Field(None, min_length=1, max_length=128, description="Tool turns: the call this answers.")
 
 
 class StreamOptions(_Strict):
@@ -65,6 +98,9 @@ class ChatCompletionRequest(_Strict):
     n: int | None = Field(None, ge=1, le=1)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
+    tools: list[ToolSpec] | None = Field(None, min_length=1, max_length=128)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -93,10 +129,34 @@ def _text(message: ChatMessage, index: int) -> str:
     return "".join(parts)
 
 
+def _message(message: ChatMessage, index: int) -> Message:
+    field = f"messages.{index}"
+    if message.tool_calls is not None and message.role != "assistant":
+        raise invalid(f"{field}.tool_calls", "only assistant messages carry tool_calls")
+    if (message.role == "tool") != (message.tool_call_id is not None):
+        raise invalid(f"{field}.tool_call_id", "a tool message needs tool_call_id, and only a tool message has one")
+    calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or [])
+    role = "system" if message.role == "developer" else message.role
+    return Message(role, _text(message, index), tool_calls=calls, tool_call_id=message.tool_call_id)
+
+
+def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
+    tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or [])
+    choice = body.tool_choice
+    if choice is None:
+        return tools, None
+    if not tools:
+        raise invalid("tool_choice", "needs tools")
+    if isinstance(choice, str):
+        return tools, ToolChoice(choice)
+    if choice.function.name not in {t.name for t in tools}:
+        raise invalid("tool_choice", f"names '{choice.function.name}', which is not one of the tools")
+    return tools, ToolChoice("function", choice.function.name)
+
+
 def params_from(body: ChatCompletionRequest) -> generation.TextParams:
-    messages = [
-        Message("system" if m.role == "developer" else m.role, _text(m, i)) for i, m in enumerate(body.messages)
-    ]
+    messages = [_message(m, i) for i, m in enumerate(body.messages)]
+    tools, tool_choice = _tools(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if stop is not None and (len(stop) > 4 or any(not s for s in stop)):
         raise invalid("stop", "up to 4 non-empty sequences")
@@ -106,6 +166,9 @@ def params_from(body: ChatCompletionRequest) -> generation.TextParams:
         max_tokens=body.max_completion_tokens or body.max_tokens,
         top_p=body.top_p,
         stop=stop,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls,
     )
 
 
@@ -120,6 +183,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     model = generation.text_model(body.model, field_name="model")
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     generation.check_limits(model, params, field_name=field)
+    generation.check_tools(model, params)
     ctx.admit(model.id)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -138,12 +202,35 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
         "created": created,
         "model": body.model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": result.text}, "finish_reason": result.finish_reason or "stop", "logprobs": None}
+            {"index": 0, "message": _answer_message(result), "finish_reason": result.finish_reason or "stop", "logprobs": None}
         ],
     }
     if (usage := _usage(result.usage)) is not None:
         answer["usage"] = usage
     return answer
+
+
+def _answer_message(result: generation.Result) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    if result.tool_calls:
+        message["content"] = result.text or None
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in result.tool_calls
+        ]
+    return message
+
+
+def _tool_delta(item: ToolCallDelta) -> dict[str, Any]:
+    """OpenAI's streamed tool call piece: id, type and name on a call's first piece, then argument fragments."""
+    piece: dict[str, Any] = {"index": item.index}
+    if item.id is not None:
+        piece["id"] = item.id
+        piece["type"] = "function"
+    function: dict[str, Any] = {"arguments": item.arguments}
+    if item.name is not None:
+        function = {"name": item.name, **function}
+    piece["function"] = function
+    return {"tool_calls": [piece]}
 
 
 def _chunks(
@@ -168,6 +255,8 @@ def _chunks(
             yield sse.KEEP_ALIVE
         elif isinstance(item, Delta):
             yield chunk({"content": item.text})
+        elif isinstance(item, ToolCallDelta):
+            yield chunk(_tool_delta(item))
         elif isinstance(item, Final):
             yield chunk({}, generation.normalize_finish(item.finish_reason) or "stop")
             if include_usage:

@@ -136,7 +136,7 @@ def test_stream_ends_with_an_error_chunk_before_the_function_times_out(local, pr
         ({"no_such_field": 1}, "no_such_field"),
         ({"stream": True, "stream_options": {"include_usage": True, "extra": 1}}, "stream_options.extra"),
         ({"messages": [{"role": "user", "content": "hi", "tool_calls": []}]}, "messages.0.tool_calls"),
-        ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}]}, "messages.0.role"),
+        ({"messages": [{"role": "function", "content": "42", "name": "f"}]}, "messages.0.role"),  # the legacy functions API
         ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]}, "messages.0.content.0"),
     ],
 )

@@ -18,7 +18,20 @@ from typing import Any, TypeVar
 
 from gateway import logs, providers_store, retry, secrets, settings
 from gateway.errors import ErrorCode, GatewayError, internal, invalid
-from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, Message, UpstreamError, Usage
+from gateway.providers.base import (
+    Adapter,
+    ChatRequest,
+    Completion,
+    Delta,
+    Final,
+    Message,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    UpstreamError,
+    Usage,
+)
 from gateway.registry import registry, usable_model
 from gateway.schemas import Model, Pricing
 
@@ -47,6 +60,9 @@ class TextParams:
     max_tokens: int | None = None
     top_p: float | None = None
     stop: list[str] | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass
@@ -59,6 +75,7 @@ class Result:
     usage: Usage
     cost: dict[str, Any] | None
     latency_ms: float
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
@@ -66,8 +83,8 @@ class Stream:
     """An open stream: the first event already read (so failures before it could fall back)."""
 
     model: Model
-    first: Delta | Final
-    rest: Iterator[Delta | Final]
+    first: Delta | ToolCallDelta | Final
+    rest: Iterator[Delta | ToolCallDelta | Final]
     adapter: Adapter
     started: float = field(default_factory=time.perf_counter)
 
@@ -81,6 +98,21 @@ def check_limits(model: Model, params: TextParams, field_name: str = "maxTokens"
     limit = model.config.maxTokensLimit
     if params.max_tokens is not None and limit is not None and params.max_tokens > limit:
         raise invalid(field_name, f"must be at most {limit} for model '{model.id}'")
+
+
+def check_tools(model: Model, params: TextParams, field_name: str = "tools") -> None:
+    """Tools only for models that declare the ``tools`` capability: a 400 naming the field, never a silent drop."""
+    if params.tools and "tools" not in model.capabilities:
+        raise invalid(field_name, f"model '{model.id}' does not support tools (its capabilities lack 'tools')")
+
+
+def _tool_choice_supported(adapter: Adapter, params: TextParams, field_name: str) -> None:
+    """What the provider's API cannot express is refused (a 400 naming the field), never dropped."""
+    choice = params.tool_choice
+    if params.tools and choice is not None and choice.mode not in adapter.tool_choices:
+        raise invalid(field_name, f"provider type '{adapter.type}' cannot force tool_choice '{choice.mode}'")
+    if params.tools and params.parallel_tool_calls is False and not adapter.serial_tool_calls:
+        raise invalid("parallel_tool_calls", f"provider type '{adapter.type}' cannot be asked for one tool call at a time")
 
 
 def normalize_finish(reason: str | None) -> str | None:
@@ -139,6 +171,9 @@ def chat_request(model: Model, params: TextParams) -> ChatRequest:
         stop=params.stop,
         timeout=config.timeoutSeconds or DEFAULT_TIMEOUT_SECONDS,
         base_url=str(model.endpointURL) if model.endpointURL else None,
+        tools=params.tools,
+        tool_choice=params.tool_choice,
+        parallel_tool_calls=params.parallel_tool_calls,
     )
 
 
@@ -171,17 +206,19 @@ def call_provider_with(provider_id: str, fn: Callable[[], T]) -> T:
         raise retry.to_gateway_error(err, provider_id) from None
 
 
-def _candidates(model: Model) -> Iterator[Model]:
+def _candidates(model: Model, params: TextParams) -> Iterator[Model]:
+    """The model, then its usable fallbacks (only those with tools when the request has tools)."""
     yield model
     for fallback_id in model.fallbacks:
         fallback = registry().get(fallback_id)
         if fallback is not None and fallback.enabled and fallback.type in TEXT_TYPES and fallback.id != model.id:
-            yield fallback
+            if not params.tools or "tools" in fallback.capabilities:
+                yield fallback
 
 
-def _with_fallbacks(model: Model, run: Callable[[Model], T]) -> T:
+def _with_fallbacks(model: Model, params: TextParams, run: Callable[[Model], T]) -> T:
     last: GatewayError | None = None
-    for candidate in _candidates(model):
+    for candidate in _candidates(model, params):
         try:
             return run(candidate)
         except GatewayError as err:
@@ -194,12 +231,13 @@ def _with_fallbacks(model: Model, run: Callable[[Model], T]) -> T:
     raise last
 
 
-def complete(model: Model, params: TextParams) -> Result:
+def complete(model: Model, params: TextParams, tool_choice_field: str = "tool_choice") -> Result:
     """A whole answer."""
     started = time.perf_counter()
 
     def run(candidate: Model) -> Result:
         adapter = adapter_for(candidate)
+        _tool_choice_supported(adapter, params, tool_choice_field)
         request = chat_request(candidate, params)
         answer: Completion = call_provider(candidate, adapter, lambda: adapter.generate(request))
         return Result(
@@ -209,19 +247,21 @@ def complete(model: Model, params: TextParams) -> Result:
             usage=answer.usage,
             cost=cost(candidate.pricing, answer.usage, answer.cost),
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            tool_calls=answer.tool_calls,
         )
 
-    return _with_fallbacks(model, run)
+    return _with_fallbacks(model, params, run)
 
 
-def open_stream(model: Model, params: TextParams) -> Stream:
+def open_stream(model: Model, params: TextParams, tool_choice_field: str = "tool_choice") -> Stream:
     """A stream whose first event has arrived; before that, failures retry and fall back."""
 
     def run(candidate: Model) -> Stream:
         adapter = adapter_for(candidate)
+        _tool_choice_supported(adapter, params, tool_choice_field)
         request = chat_request(candidate, params)
 
-        def first() -> tuple[Delta | Final, Iterator[Delta | Final]]:
+        def first() -> tuple[Delta | ToolCallDelta | Final, Iterator[Delta | ToolCallDelta | Final]]:
             events = adapter.stream(request)
             try:
                 return next(events), events
@@ -231,7 +271,7 @@ def open_stream(model: Model, params: TextParams) -> Stream:
         head, rest = call_provider(candidate, adapter, first)
         return Stream(candidate, head, rest, adapter)
 
-    return _with_fallbacks(model, run)
+    return _with_fallbacks(model, params, run)
 
 
 HEARTBEAT = object()
@@ -247,7 +287,7 @@ def stream_deadline(started: float, timeout_seconds: float) -> float:
 
 
 def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None = None) -> Iterator[Any]:
-    """What an SSE edge sends, in order: ``Delta``, ``HEARTBEAT``, then one ``Final`` or one ``GatewayError``.
+    """What an SSE edge sends, in order: ``Delta``, ``ToolCallDelta``, ``HEARTBEAT``, then one ``Final`` or one ``GatewayError``.
 
     The ledger is kept here: the answer, the failure, or (the client went
     away) the cut-off is recorded once, and committed before the edge sends

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fakes.upstream import FakeUpstream, limited, sse
@@ -29,7 +30,13 @@ class AnthropicServer(FakeUpstream):
         if "max_tokens" not in body or any(m.get("role") == "system" for m in body.get("messages", [])):
             self.send_json(400, self.error_body(400, "max_tokens is required; system goes in the top-level field"))
             return
-        words = self.reply_words()
+        last = (body.get("messages") or [{}])[-1]
+        results = [b for b in last.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(last.get("content"), list) else []
+        answered = str(results[-1].get("content")) if results else None
+        if (call := self.tool_to_call(body, answered)) is not None:
+            self.tool_use(body, call)
+            return
+        words = self.reply_words(f"Tool said: {answered}" if answered is not None else None)
         prompt = self.prompt_tokens(body)
         if not body.get("stream"):
             self.send_json(200, {
@@ -55,3 +62,30 @@ class AnthropicServer(FakeUpstream):
                 sse({"type": "message_stop"}, "message_stop"),
             ]
         self.send_stream(limited(chunks, fault))
+
+    def tool_use(self, body: dict[str, Any], call: dict[str, Any]) -> None:
+        """A ``tool_use`` block after a little text; streamed as ``input_json_delta`` fragments."""
+        prompt, arguments = self.prompt_tokens(body), json.dumps(call["arguments"])
+        block = {"type": "tool_use", "id": "toolu_fake1", "name": call["name"], "input": call["arguments"]}
+        if not body.get("stream"):
+            self.send_json(200, {
+                "id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": "Let me check."}, block], "stop_reason": "tool_use",
+                "usage": {"input_tokens": prompt, "output_tokens": 7},
+            })
+            return
+        chunks = [
+            sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": prompt, "output_tokens": 1}}}, "message_start"),
+            sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+            sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me check."}}, "content_block_delta"),
+            sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            sse({"type": "content_block_start", "index": 1, "content_block": {**block, "input": {}}}, "content_block_start"),
+        ]
+        for piece in self.fragments(arguments):
+            chunks.append(sse({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": piece}}, "content_block_delta"))
+        chunks += [
+            sse({"type": "content_block_stop", "index": 1}, "content_block_stop"),
+            sse({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 7}}, "message_delta"),
+            sse({"type": "message_stop"}, "message_stop"),
+        ]
+        self.send_stream(iter(chunks))

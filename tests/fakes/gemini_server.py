@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fakes.upstream import FakeUpstream, limited, sse
@@ -17,16 +18,31 @@ class GeminiServer(FakeUpstream):
     def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
         if method == "GET" and path.startswith("/v1beta/models"):
             self.send_json(200, {"models": [{"name": "models/gemini-fake", "displayName": "Gemini Fake"}]})
-        elif method == "POST" and ":generateContent" in path:
-            words = self.reply_words()
+        elif method == "POST" and (":generateContent" in path or (":streamGenerateContent" in path and "alt=sse" in path)):
+            self.generate(body, fault, stream=":streamGenerateContent" in path)
+        else:
+            self.not_found()
+
+    def generate(self, body: dict[str, Any], fault: dict[str, Any], stream: bool) -> None:
+        parts = ((body.get("contents") or [{}])[-1]).get("parts") or []
+        results = [p["functionResponse"] for p in parts if "functionResponse" in p]
+        answered = json.dumps(results[-1]["response"]) if results else None
+        if (call := self.tool_to_call(body, answered)) is not None:
+            # Gemini sends a call whole, in one chunk, and finishes with STOP.
+            answer = self.answer("", "STOP", body, 7)
+            answer["candidates"][0]["content"]["parts"] = [{"functionCall": {"name": call["name"], "args": call["arguments"]}}]
+            if stream:
+                self.send_stream(iter([sse(answer)]))
+            else:
+                self.send_json(200, answer)
+            return
+        words = self.reply_words(f"Tool said: {answered}" if answered is not None else None)
+        if not stream:
             self.send_json(200, self.answer("".join(words), "STOP", body, len(words)))
-        elif method == "POST" and ":streamGenerateContent" in path and "alt=sse" in path:
-            words = self.reply_words()
+        else:
             chunks = [sse(self.answer(w, None, body, i + 1)) for i, w in enumerate(words[:-1])]
             chunks.append(sse(self.answer(words[-1], "STOP", body, len(words))))
             self.send_stream(limited(chunks, fault))
-        else:
-            self.not_found()
 
     def answer(self, text: str, finish: str | None, body: dict[str, Any], completion: int) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}

@@ -23,7 +23,20 @@ class OllamaServer(FakeUpstream):
             self.not_found()
 
     def chat(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
-        words = self.reply_words()
+        messages = body.get("messages") or []
+        answered = messages[-1].get("content") if messages and messages[-1].get("role") == "tool" else None
+        if (call := self.tool_to_call(body, answered)) is not None:
+            # Ollama: structured arguments, no call id, the whole call in one chunk.
+            message = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": call["name"], "arguments": call["arguments"]}}]}
+            done = {"model": body.get("model"), "done": True, "done_reason": "stop", "prompt_eval_count": self.prompt_tokens(body), "eval_count": 7}
+            if body.get("stream") is False:
+                self.send_json(200, {**done, "message": message})
+            else:
+                lines = [json.dumps({"model": body.get("model"), "message": message, "done": False}).encode() + b"\n"]
+                lines.append(json.dumps({**done, "message": {"role": "assistant", "content": ""}}).encode() + b"\n")
+                self.send_stream(iter(lines), content_type="application/x-ndjson")
+            return
+        words = self.reply_words(f"Tool said: {answered}" if answered is not None else None)
         final = {"model": body.get("model"), "done": True, "done_reason": "stop", "total_duration": 123, "prompt_eval_count": self.prompt_tokens(body), "eval_count": len(words)}
         if body.get("stream") is False:
             self.send_json(200, {**final, "message": {"role": "assistant", "content": "".join(words)}})

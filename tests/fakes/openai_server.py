@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -40,6 +41,12 @@ class OpenAIServer(FakeUpstream):
         return usage
 
     def chat(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        messages = body.get("messages") or []
+        answered = messages[-1].get("content") if messages and messages[-1].get("role") == "tool" else None
+        if (call := self.tool_to_call(body, answered)) is not None:
+            self.tool_chat(body, call)
+            return
+        self.reply_override = f"Tool said: {answered}" if answered is not None else None
         created = int(time.time())
         if not body.get("stream"):
             self.send_json(
@@ -70,6 +77,24 @@ class OpenAIServer(FakeUpstream):
                 chunks.append(sse({**base, "choices": [], "usage": self.usage(body)}))
             chunks.append(sse("[DONE]"))
         self.send_stream(limited(chunks, fault))
+
+    def tool_chat(self, body: dict[str, Any], call: dict[str, Any]) -> None:
+        """A tool call in OpenAI's shape; streamed with the arguments in fragments."""
+        arguments = json.dumps(call["arguments"])
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body.get("model")}
+        usage = {"prompt_tokens": self.prompt_tokens(body), "completion_tokens": 7, "total_tokens": self.prompt_tokens(body) + 7}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [{"id": "call_fake1", "type": "function", "function": {"name": call["name"], "arguments": arguments}}]}
+            self.send_json(200, {**base, "object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}], "usage": usage})
+            return
+        first = {"index": 0, "id": "call_fake1", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+        chunks = [sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [first]}, "finish_reason": None}]})]
+        for piece in self.fragments(arguments):
+            chunks.append(sse({**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, "finish_reason": None}]}))
+        chunks.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}))
+        chunks.append(sse({**base, "choices": [], "usage": usage}))
+        chunks.append(sse("[DONE]"))
+        self.send_stream(iter(chunks))
 
     def _image(self, width: int, height: int, fault: dict[str, Any]) -> bytes:
         data = make(width, height, self.state.get("format", "png"))

@@ -13,6 +13,10 @@
   200 stream), ``{"loading": seconds}`` (Hugging Face's 503 with ``estimated_time``).
 - ``requests``: what the fake received (path, headers, JSON body), appended.
 - ``sent_at``: when each chunk of the last stream was written (epoch seconds).
+- ``tool_call``: ``{"name": ..., "arguments": {...}}``: when a request offers tools
+  and its last turn is not a tool result, the fake calls that tool (in its
+  provider's format, arguments streamed in fragments where the provider does);
+  after a tool result it answers ``Tool said: <result>``.
 """
 
 from __future__ import annotations
@@ -40,9 +44,24 @@ class FakeUpstream(BaseHTTPRequestHandler):
 
     # -- helpers for subclasses -------------------------------------------------
 
-    def reply_words(self) -> list[str]:
-        words = str(self.state.get("reply", DEFAULT_REPLY)).split(" ")
+    reply_override: str | None = None
+    """This request's answer instead of ``state["reply"]`` (set per request by fakes that answer tool results)."""
+
+    def reply_words(self, text: str | None = None) -> list[str]:
+        text = text if text is not None else self.reply_override
+        words = str(text if text is not None else self.state.get("reply", DEFAULT_REPLY)).split(" ")
         return [words[0], *[" " + w for w in words[1:]]]
+
+    def tool_to_call(self, body: dict[str, Any], answered: str | None) -> dict[str, Any] | None:
+        """The call to make now: only when the request offers tools and does not end with a tool's result."""
+        call = self.state.get("tool_call")
+        return call if call and body.get("tools") and answered is None else None
+
+    @staticmethod
+    def fragments(text: str, pieces: int = 3) -> list[str]:
+        """``text`` cut into ``pieces`` parts (streamed tool arguments)."""
+        size = max(1, -(-len(text) // pieces))
+        return [text[i : i + size] for i in range(0, len(text), size)]
 
     def prompt_tokens(self, body: dict[str, Any]) -> int:
         return max(1, len(json.dumps(body.get("messages") or body.get("contents") or "").split()))

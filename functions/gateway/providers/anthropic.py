@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, UpstreamError, Usage, decode_json, ended_early, iter_sse
+from gateway.providers.base import (
+    Adapter,
+    ChatRequest,
+    Completion,
+    Delta,
+    Final,
+    ToolCall,
+    ToolCallDelta,
+    UpstreamError,
+    Usage,
+    decode_json,
+    ended_early,
+    iter_sse,
+)
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -20,11 +34,50 @@ class Anthropic(Adapter):
             headers["x-api-key"] = self.key
         return headers
 
+    @staticmethod
+    def messages(request: ChatRequest) -> list[dict[str, Any]]:
+        """Turns as Anthropic wants them: tool calls as ``tool_use`` blocks, results as ``tool_result``
+        blocks in a user turn (consecutive results share one turn)."""
+        out: list[dict[str, Any]] = []
+        for m in request.turns:
+            if m.role == "tool":
+                block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+                if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list) and out[-1]["content"][-1]["type"] == "tool_result":
+                    out[-1]["content"].append(block)
+                else:
+                    out.append({"role": "user", "content": [block]})
+            elif m.tool_calls:
+                blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+                blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.input} for c in m.tool_calls]
+                out.append({"role": "assistant", "content": blocks})
+            else:
+                out.append({"role": m.role, "content": m.content})
+        return out
+
+    @staticmethod
+    def tool_fields(request: ChatRequest) -> dict[str, Any]:
+        if not request.tools:
+            return {}
+        fields: dict[str, Any] = {
+            "tools": [{"name": t.name, **({"description": t.description} if t.description else {}), "input_schema": t.parameters} for t in request.tools]
+        }
+        choice = request.tool_choice
+        kind = {"auto": "auto", "none": "none", "required": "any", "function": "tool"}[choice.mode] if choice else "auto"
+        tool_choice: dict[str, Any] = {"type": kind}
+        if choice is not None and choice.mode == "function":
+            tool_choice["name"] = choice.name
+        if request.parallel_tool_calls is False and kind != "none":
+            tool_choice["disable_parallel_tool_use"] = True
+        if choice is not None or "disable_parallel_tool_use" in tool_choice:
+            fields["tool_choice"] = tool_choice
+        return fields
+
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": [{"role": m.role, "content": m.content} for m in request.turns],
+            "messages": self.messages(request),
+            **self.tool_fields(request),
         }
         if request.system:
             body["system"] = request.system
@@ -42,14 +95,21 @@ class Anthropic(Adapter):
         data = self.post_json(f"{self.base(request)}/v1/messages", self.body(request, stream=False), request.timeout)
         if not isinstance(data, dict) or data.get("type") == "error":
             raise UpstreamError(str(((data or {}).get("error") or {}).get("message") or "provider error"), status=502)
-        text = "".join(block.get("text", "") for block in data.get("content") or [] if block.get("type") == "text")
+        blocks = data.get("content") or []
+        text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
+        calls = [
+            ToolCall(str(b.get("id")), str(b.get("name")), json.dumps(b.get("input") or {}, separators=(",", ":")))
+            for b in blocks
+            if b.get("type") == "tool_use"
+        ]
         usage = data.get("usage") or {}
-        return Completion(text, data.get("stop_reason"), Usage(usage.get("input_tokens"), usage.get("output_tokens")))
+        return Completion(text, data.get("stop_reason"), Usage(usage.get("input_tokens"), usage.get("output_tokens")), tool_calls=calls)
 
-    def stream(self, request: ChatRequest) -> Iterator[Delta | Final]:
+    def stream(self, request: ChatRequest) -> Iterator[Delta | ToolCallDelta | Final]:
         response = self.open_stream(f"{self.base(request)}/v1/messages", self.body(request, stream=True), request.timeout)
         usage = Usage()
         finish: str | None = None
+        tool_index: dict[int, int] = {}  # Anthropic's content block index -> OpenAI's tool call index
         try:
             for event, raw in iter_sse(response):
                 data = decode_json(raw.encode())
@@ -58,10 +118,18 @@ class Anthropic(Adapter):
                     start_usage = (data.get("message") or {}).get("usage") or {}
                     usage.prompt_tokens = start_usage.get("input_tokens")
                     usage.completion_tokens = start_usage.get("output_tokens")
+                elif kind == "content_block_start":
+                    block = data.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        tool_index[int(data.get("index") or 0)] = len(tool_index)
+                        yield ToolCallDelta(tool_index[int(data.get("index") or 0)], str(block.get("id")), str(block.get("name")), "")
                 elif kind == "content_block_delta":
                     delta = data.get("delta") or {}
                     if delta.get("type") == "text_delta" and delta.get("text"):
                         yield Delta(delta["text"])
+                    elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                        index = tool_index.get(int(data.get("index") or 0), 0)
+                        yield ToolCallDelta(index, arguments=delta["partial_json"])
                 elif kind == "message_delta":
                     finish = (data.get("delta") or {}).get("stop_reason") or finish
                     out = (data.get("usage") or {}).get("output_tokens")

@@ -43,9 +43,47 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its name, what it does, and its arguments as a JSON Schema."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for; ``arguments`` is JSON text, exactly as OpenAI's wire format carries it."""
+
+    id: str
+    name: str
+    arguments: str
+
+    @property
+    def input(self) -> Any:
+        """The arguments decoded (providers with structured arguments need them); ``{}`` when not JSON."""
+        try:
+            return json.loads(self.arguments or "{}")
+        except ValueError:
+            return {}
+
+
+@dataclass(frozen=True)
 class Message:
+    """One turn: ``system``, ``user``, ``assistant`` (maybe with ``tool_calls``) or ``tool`` (a call's result)."""
+
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """``auto``, ``none``, ``required`` (some tool), or ``function`` (the one named)."""
+
+    mode: str
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +98,17 @@ class ChatRequest:
     stop: list[str] | None = None
     timeout: float = 60.0
     base_url: str | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+
+    def tool_name(self, call_id: str | None) -> str:
+        """The function a ``tool`` message answers (providers that key results by name, not id)."""
+        for message in self.messages:
+            for call in message.tool_calls:
+                if call.id == call_id:
+                    return call.name
+        return call_id or "tool"
 
     @property
     def system(self) -> str | None:
@@ -93,6 +142,7 @@ class Completion:
     usage: Usage
     cost: float | None = None
     """What the provider itself says the call cost (USD), when it says."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,6 +150,24 @@ class Delta:
     """A piece of streamed text."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call, as OpenAI streams them: the first piece of call ``index`` has its
+    ``id`` and ``name``; every piece may carry a fragment of ``arguments`` (JSON text, concatenated)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+def new_call_id() -> str:
+    """An id for providers whose calls have none (Gemini, Ollama), in OpenAI's style."""
+    import uuid
+
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 @dataclass
@@ -193,6 +261,10 @@ class Adapter:
 
     type: ClassVar[str]
     needs_key: ClassVar[bool] = True
+    tool_choices: ClassVar[frozenset[str]] = frozenset({"auto", "none", "required", "function"})
+    """The ``tool_choice`` modes the provider's API can express; others are refused with a 400."""
+    serial_tool_calls: ClassVar[bool] = True
+    """Whether ``parallel_tool_calls: false`` can be asked of the provider; if not, it is refused with a 400."""
     images_per_call: ClassVar[int] = 1
     """How many images one ``generate_images`` call may return (the core splits larger requests)."""
     list_timeout: float = 10.0
@@ -207,7 +279,7 @@ class Adapter:
     def generate(self, request: ChatRequest) -> Completion:
         raise NotImplementedError
 
-    def stream(self, request: ChatRequest) -> Iterator[Delta | Final]:
+    def stream(self, request: ChatRequest) -> Iterator[Delta | ToolCallDelta | Final]:
         raise NotImplementedError
 
     def list_models(self) -> list[dict[str, Any]]:

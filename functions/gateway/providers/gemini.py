@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.providers.base import Adapter, ChatRequest, Completion, Delta, Final, UpstreamError, Usage, decode_json, ended_early, iter_sse
+from gateway.providers.base import (
+    Adapter,
+    ChatRequest,
+    Completion,
+    Delta,
+    Final,
+    ToolCall,
+    ToolCallDelta,
+    UpstreamError,
+    Usage,
+    decode_json,
+    ended_early,
+    iter_sse,
+    new_call_id,
+)
 
 
 def _usage(data: dict[str, Any]) -> Usage:
@@ -13,16 +28,63 @@ def _usage(data: dict[str, Any]) -> Usage:
     return Usage(meta.get("promptTokenCount"), meta.get("candidatesTokenCount"))
 
 
-def _text_and_finish(data: dict[str, Any]) -> tuple[str, str | None]:
+def _parts(data: dict[str, Any]) -> tuple[str, list[ToolCall], str | None]:
+    """Text, function calls (Gemini sends each whole, without an id) and finish reason of a candidate."""
     candidates = data.get("candidates") or []
     if not candidates:
-        return "", None
+        return "", [], None
     parts = (candidates[0].get("content") or {}).get("parts") or []
-    return "".join(p.get("text", "") for p in parts), candidates[0].get("finishReason")
+    calls = [
+        ToolCall(str(call.get("id") or new_call_id()), str(call.get("name")), json.dumps(call.get("args") or {}, separators=(",", ":")))
+        for call in (p.get("functionCall") for p in parts)
+        if isinstance(call, dict)
+    ]
+    finish = candidates[0].get("finishReason")
+    if calls and finish == "STOP":
+        finish = "tool_calls"  # Gemini stops "normally" after a call; OpenAI's clients look for tool_calls
+    return "".join(p.get("text", "") for p in parts), calls, finish
+
+
+def _contents(request: ChatRequest) -> list[dict[str, Any]]:
+    """Turns as ``contents``: calls as ``functionCall`` parts, results as ``functionResponse`` parts (keyed by name)."""
+    out: list[dict[str, Any]] = []
+    for m in request.turns:
+        if m.role == "tool":
+            try:
+                result = json.loads(m.content)
+            except ValueError:
+                result = m.content
+            part = {"functionResponse": {"name": request.tool_name(m.tool_call_id), "response": result if isinstance(result, dict) else {"content": result}}}
+            if out and out[-1]["role"] == "user" and "functionResponse" in out[-1]["parts"][-1]:
+                out[-1]["parts"].append(part)
+            else:
+                out.append({"role": "user", "parts": [part]})
+        elif m.tool_calls:
+            parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+            parts += [{"functionCall": {"name": c.name, "args": c.input}} for c in m.tool_calls]
+            out.append({"role": "model", "parts": parts})
+        else:
+            out.append({"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]})
+    return out
+
+
+def _tool_fields(request: ChatRequest) -> dict[str, Any]:
+    if not request.tools:
+        return {}
+    declarations = [{"name": t.name, **({"description": t.description} if t.description else {}), "parameters": t.parameters} for t in request.tools]
+    fields: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
+    choice = request.tool_choice
+    if choice is not None:
+        config: dict[str, Any] = {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY", "function": "ANY"}[choice.mode]}
+        if choice.mode == "function":
+            config["allowedFunctionNames"] = [choice.name]
+        fields["toolConfig"] = {"functionCallingConfig": config}
+    return fields
 
 
 class Gemini(Adapter):
     type = "gemini"
+    serial_tool_calls = False
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.key} if self.key else {}
@@ -32,12 +94,7 @@ class Gemini(Adapter):
         for key, value in (("temperature", request.temperature), ("maxOutputTokens", request.max_tokens), ("topP", request.top_p), ("stopSequences", request.stop)):
             if value is not None:
                 config[key] = value
-        body: dict[str, Any] = {
-            "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]} for m in request.turns
-            ],
-            "generationConfig": config,
-        }
+        body: dict[str, Any] = {"contents": _contents(request), "generationConfig": config, **_tool_fields(request)}
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
         return body
@@ -50,20 +107,25 @@ class Gemini(Adapter):
         data = self.post_json(self._model_url(request, "generateContent"), self.body(request), request.timeout)
         if not isinstance(data, dict) or "candidates" not in data:
             raise UpstreamError("provider answer has no candidates", kind="protocol")
-        text, finish = _text_and_finish(data)
-        return Completion(text, finish, _usage(data))
+        text, calls, finish = _parts(data)
+        return Completion(text, finish, _usage(data), tool_calls=calls)
 
-    def stream(self, request: ChatRequest) -> Iterator[Delta | Final]:
+    def stream(self, request: ChatRequest) -> Iterator[Delta | ToolCallDelta | Final]:
         response = self.open_stream(self._model_url(request, "streamGenerateContent?alt=sse"), self.body(request), request.timeout)
-        usage, finish = Usage(), None
+        usage, finish, calls = Usage(), None, 0
         try:
             for _, raw in iter_sse(response):
                 data = decode_json(raw.encode())
                 if "error" in data:
                     raise UpstreamError(str((data["error"] or {}).get("message") or "provider stream error"), status=502)
-                text, finish_now = _text_and_finish(data)
+                text, found, finish_now = _parts(data)
                 if text:
                     yield Delta(text)
+                for call in found:  # whole calls: one piece each
+                    yield ToolCallDelta(calls, call.id, call.name, call.arguments)
+                    calls += 1
+                if calls and finish_now == "STOP":
+                    finish_now = "tool_calls"
                 if data.get("usageMetadata"):
                     usage = _usage(data)
                 finish = finish_now or finish

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,12 +16,17 @@ from gateway.providers.base import (
     Final,
     Image,
     ImageRequest,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
     UpstreamError,
     Usage,
     decode_json,
     ended_early,
     image_from_bytes,
     iter_sse,
+    new_call_id,
 )
 
 
@@ -40,6 +46,45 @@ def _usage(data: dict[str, Any] | None) -> Usage:
     return Usage(data.get("prompt_tokens"), data.get("completion_tokens"))
 
 
+def message_json(message: Message) -> dict[str, Any]:
+    """One message in OpenAI's chat format (tool calls and tool results included)."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def tools_json(request: ChatRequest) -> list[dict[str, Any]]:
+    return [
+        {"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description else {}), "parameters": t.parameters}}
+        for t in request.tools
+    ]
+
+
+def tool_choice_json(choice: ToolChoice) -> Any:
+    return {"type": "function", "function": {"name": choice.name}} if choice.mode == "function" else choice.mode
+
+
+def tool_calls_of(message: dict[str, Any]) -> list[ToolCall]:
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        arguments = function.get("arguments")
+        calls.append(
+            ToolCall(
+                str(call.get("id") or new_call_id()),
+                str(function.get("name") or ""),
+                arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+            )
+        )
+    return calls
+
+
 class OpenAICompatible(Adapter):
     """``POST {base}/chat/completions``, ``GET {base}/models``."""
 
@@ -48,11 +93,17 @@ class OpenAICompatible(Adapter):
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [message_json(m) for m in request.messages],
         }
         for key, value in (("temperature", request.temperature), ("max_tokens", request.max_tokens), ("top_p", request.top_p), ("stop", request.stop)):
             if value is not None:
                 body[key] = value
+        if request.tools:
+            body["tools"] = tools_json(request)
+            if request.tool_choice is not None:
+                body["tool_choice"] = tool_choice_json(request.tool_choice)
+            if request.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -67,10 +118,11 @@ class OpenAICompatible(Adapter):
         if not isinstance(data, dict) or not data.get("choices"):
             raise UpstreamError(_error_in(data) or "provider answer has no choices", kind="protocol")
         choice = data["choices"][0]
-        text = (choice.get("message") or {}).get("content") or ""
-        return Completion(text, choice.get("finish_reason"), _usage(data.get("usage")), self.cost(data.get("usage")))
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        return Completion(text, choice.get("finish_reason"), _usage(data.get("usage")), self.cost(data.get("usage")), tool_calls_of(message))
 
-    def stream(self, request: ChatRequest) -> Iterator[Delta | Final]:
+    def stream(self, request: ChatRequest) -> Iterator[Delta | ToolCallDelta | Final]:
         response = self.open_stream(f"{self.base(request)}/chat/completions", self.body(request, stream=True), request.timeout)
         finish: str | None = None
         usage: dict[str, Any] | None = None
@@ -84,9 +136,12 @@ class OpenAICompatible(Adapter):
                     raise UpstreamError(_error_in(chunk) or "provider stream error", status=_status_in(chunk), kind="http")
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        yield Delta(text)
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        yield Delta(delta["content"])
+                    for call in delta.get("tool_calls") or []:
+                        function = call.get("function") or {}
+                        yield ToolCallDelta(int(call.get("index") or 0), call.get("id"), function.get("name"), function.get("arguments") or "")
                     finish = choice.get("finish_reason") or finish
             raise ended_early()
         finally:

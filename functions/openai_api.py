@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway import deploy, generation, http, sse
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.providers.base import Delta, Final, Message, Tool, ToolCall, ToolCallDelta, ToolChoice
+from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.registry import registry
 
 ERROR_TYPES = {
@@ -73,6 +73,26 @@ class ToolCallSpec(_Strict):
     function: FunctionCall
 
 
+class TextFormat(_Strict):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(_Strict):
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    json_schema: dict[str, Any] = Field(alias="schema")
+    description: str | None = Field(None, max_length=4096)
+    strict: StrictBool | None = None
+
+
+class JsonSchemaFormat(_Strict):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
 class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
@@ -101,6 +121,7 @@ class ChatCompletionRequest(_Strict):
     tools: list[ToolSpec] | None = Field(None, min_length=1, max_length=128)
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
+    response_format: Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -154,6 +175,22 @@ def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | 
     return tools, ToolChoice("function", choice.function.name)
 
 
+def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
+    fmt = body.response_format
+    if fmt is None or isinstance(fmt, TextFormat):
+        return None
+    if isinstance(fmt, JsonObjectFormat):
+        return ResponseFormat("json_object")
+    import jsonschema
+
+    spec = fmt.json_schema
+    try:
+        jsonschema.validators.validator_for(spec.json_schema).check_schema(spec.json_schema)
+    except jsonschema.exceptions.SchemaError as err:
+        raise invalid("response_format.json_schema.schema", f"not a valid JSON Schema: {err.message}") from None
+    return ResponseFormat("json_schema", spec.json_schema, spec.name, spec.strict, spec.description)
+
+
 def params_from(body: ChatCompletionRequest) -> generation.TextParams:
     messages = [_message(m, i) for i, m in enumerate(body.messages)]
     tools, tool_choice = _tools(body)
@@ -169,6 +206,7 @@ def params_from(body: ChatCompletionRequest) -> generation.TextParams:
         tools=tools,
         tool_choice=tool_choice,
         parallel_tool_calls=body.parallel_tool_calls,
+        response_format=_response_format(body),
     )
 
 

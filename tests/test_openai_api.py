@@ -130,7 +130,7 @@ def test_stream_ends_with_an_error_chunk_before_the_function_times_out(local, pr
     [
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
         ({"tool_choice": "auto"}, "tool_choice"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"logprobs": True}, "logprobs"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
         ({"logit_bias": {"1": 1}}, "logit_bias"),
         ({"no_such_field": 1}, "no_such_field"),

@@ -9,6 +9,7 @@ model fails before anything was sent to the client.
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 import time
@@ -25,6 +26,7 @@ from gateway.providers.base import (
     Delta,
     Final,
     Message,
+    ResponseFormat,
     Tool,
     ToolCall,
     ToolCallDelta,
@@ -63,6 +65,7 @@ class TextParams:
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Stream:
     rest: Iterator[Delta | ToolCallDelta | Final]
     adapter: Adapter
     started: float = field(default_factory=time.perf_counter)
+    response_format: ResponseFormat | None = None
+    """When set, the streamed text is checked as JSON before the stream may end well."""
 
 
 def text_model(model_id: str, field_name: str = "modelId") -> Model:
@@ -113,6 +118,34 @@ def _tool_choice_supported(adapter: Adapter, params: TextParams, field_name: str
         raise invalid(field_name, f"provider type '{adapter.type}' cannot force tool_choice '{choice.mode}'")
     if params.tools and params.parallel_tool_calls is False and not adapter.serial_tool_calls:
         raise invalid("parallel_tool_calls", f"provider type '{adapter.type}' cannot be asked for one tool call at a time")
+    if params.tools and params.response_format is not None and not adapter.json_with_tools:
+        raise invalid("response_format", f"provider type '{adapter.type}' emulates structured output with a tool: not with tools")
+
+
+def check_json(fmt: ResponseFormat | None, text: str) -> None:
+    """The answer must be what ``response_format`` asked for; otherwise a clear 502, never invalid JSON passed on.
+
+    Checked for every provider, also those that promise it: a truncated answer (``length``) breaks any promise.
+    """
+    if fmt is None:
+        return
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise GatewayError(ErrorCode.PROVIDER_ERROR, "The provider's answer is not valid JSON (response_format)", {"field": "response_format"}) from None
+    if fmt.type == "json_object" and not isinstance(value, dict):
+        raise GatewayError(ErrorCode.PROVIDER_ERROR, "The provider's answer is JSON but not an object (response_format)", {"field": "response_format"})
+    if fmt.schema is not None:
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(fmt.schema)(fmt.schema).iter_errors(value))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            raise GatewayError(
+                ErrorCode.PROVIDER_ERROR,
+                f"The provider's answer does not match the response_format schema at {where}: {error.message}",
+                {"field": "response_format", "path": where},
+            )
 
 
 def normalize_finish(reason: str | None) -> str | None:
@@ -174,6 +207,7 @@ def chat_request(model: Model, params: TextParams) -> ChatRequest:
         tools=params.tools,
         tool_choice=params.tool_choice,
         parallel_tool_calls=params.parallel_tool_calls,
+        response_format=params.response_format,
     )
 
 
@@ -240,6 +274,8 @@ def complete(model: Model, params: TextParams, tool_choice_field: str = "tool_ch
         _tool_choice_supported(adapter, params, tool_choice_field)
         request = chat_request(candidate, params)
         answer: Completion = call_provider(candidate, adapter, lambda: adapter.generate(request))
+        if not answer.tool_calls:
+            check_json(params.response_format, answer.text)
         return Result(
             model=candidate,
             text=answer.text,
@@ -269,7 +305,7 @@ def open_stream(model: Model, params: TextParams, tool_choice_field: str = "tool
                 raise UpstreamError("provider stream was empty", kind="protocol") from None
 
         head, rest = call_provider(candidate, adapter, first)
-        return Stream(candidate, head, rest, adapter)
+        return Stream(candidate, head, rest, adapter, response_format=params.response_format)
 
     return _with_fallbacks(model, params, run)
 
@@ -295,10 +331,15 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
     ends with a ``PROVIDER_TIMEOUT`` error event: the edge sets it a little
     before its function's timeout, so the platform never cuts a stream silently.
     """
+    text: list[str] = []
     with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value, deadline)) as events:
         try:
             for item in events:
+                if isinstance(item, Delta) and stream.response_format is not None:
+                    text.append(item.text)
                 if isinstance(item, Final):
+                    if stream.response_format is not None:
+                        check_json(stream.response_format, "".join(text))
                     tracker.ok(stream.model, item.usage, cost(stream.model.pricing, item.usage, item.cost))
                 yield item
         except GatewayError as err:

@@ -33,6 +33,10 @@ class AnthropicServer(FakeUpstream):
         last = (body.get("messages") or [{}])[-1]
         results = [b for b in last.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(last.get("content"), list) else []
         answered = str(results[-1].get("content")) if results else None
+        forced = body.get("tool_choice") or {}
+        if forced.get("type") == "tool" and "json_reply" in self.state:  # structured output, as a forced tool
+            self.tool_use(body, {"name": forced["name"], "arguments": self.state["json_reply"]})
+            return
         if (call := self.tool_to_call(body, answered)) is not None:
             self.tool_use(body, call)
             return

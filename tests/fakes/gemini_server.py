@@ -36,7 +36,8 @@ class GeminiServer(FakeUpstream):
             else:
                 self.send_json(200, answer)
             return
-        words = self.reply_words(f"Tool said: {answered}" if answered is not None else None)
+        asked = (body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
+        words = self.reply_words(f"Tool said: {answered}" if answered is not None else self.json_text(asked))
         if not stream:
             self.send_json(200, self.answer("".join(words), "STOP", body, len(words)))
         else:

@@ -36,7 +36,7 @@ class OllamaServer(FakeUpstream):
                 lines.append(json.dumps({**done, "message": {"role": "assistant", "content": ""}}).encode() + b"\n")
                 self.send_stream(iter(lines), content_type="application/x-ndjson")
             return
-        words = self.reply_words(f"Tool said: {answered}" if answered is not None else None)
+        words = self.reply_words(f"Tool said: {answered}" if answered is not None else self.json_text("format" in body))
         final = {"model": body.get("model"), "done": True, "done_reason": "stop", "total_duration": 123, "prompt_eval_count": self.prompt_tokens(body), "eval_count": len(words)}
         if body.get("stream") is False:
             self.send_json(200, {**final, "message": {"role": "assistant", "content": "".join(words)}})

@@ -46,7 +46,7 @@ class OpenAIServer(FakeUpstream):
         if (call := self.tool_to_call(body, answered)) is not None:
             self.tool_chat(body, call)
             return
-        self.reply_override = f"Tool said: {answered}" if answered is not None else None
+        self.reply_override = f"Tool said: {answered}" if answered is not None else self.json_text("response_format" in body)
         created = int(time.time())
         if not body.get("stream"):
             self.send_json(

@@ -17,6 +17,8 @@
   and its last turn is not a tool result, the fake calls that tool (in its
   provider's format, arguments streamed in fragments where the provider does);
   after a tool result it answers ``Tool said: <result>``.
+- ``json_reply``: what the fake answers (as JSON text, or its provider's
+  structured form) when a request asks for JSON output; without it, plain text.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class FakeUpstream(BaseHTTPRequestHandler):
         """The call to make now: only when the request offers tools and does not end with a tool's result."""
         call = self.state.get("tool_call")
         return call if call and body.get("tools") and answered is None else None
+
+    def json_text(self, asked: bool) -> str | None:
+        """This request's answer as JSON text, when it asks for JSON and the test set ``json_reply``."""
+        return json.dumps(self.state["json_reply"]) if asked and "json_reply" in self.state else None
 
     @staticmethod
     def fragments(text: str, pieces: int = 3) -> list[str]:

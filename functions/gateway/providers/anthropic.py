@@ -23,10 +23,13 @@ from gateway.providers.base import (
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
+JSON_TOOL = "json_answer"
+"""Structured output is emulated: the model is made to call this tool, whose input schema is the asked one."""
 
 
 class Anthropic(Adapter):
     type = "anthropic"
+    json_with_tools = False
 
     def auth_headers(self) -> dict[str, str]:
         headers = {"anthropic-version": VERSION}
@@ -72,12 +75,21 @@ class Anthropic(Adapter):
             fields["tool_choice"] = tool_choice
         return fields
 
+    @staticmethod
+    def json_fields(request: ChatRequest) -> dict[str, Any]:
+        """``response_format`` as one forced tool: its input is the JSON answer."""
+        fmt = request.response_format
+        assert fmt is not None
+        description = "Give your whole answer as this tool's input." + (f" {fmt.description}" if fmt.description else "")
+        tool = {"name": JSON_TOOL, "description": description, "input_schema": fmt.schema or {"type": "object"}}
+        return {"tools": [tool], "tool_choice": {"type": "tool", "name": JSON_TOOL}}
+
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "messages": self.messages(request),
-            **self.tool_fields(request),
+            **(self.json_fields(request) if request.response_format else self.tool_fields(request)),
         }
         if request.system:
             body["system"] = request.system
@@ -103,13 +115,18 @@ class Anthropic(Adapter):
             if b.get("type") == "tool_use"
         ]
         usage = data.get("usage") or {}
-        return Completion(text, data.get("stop_reason"), Usage(usage.get("input_tokens"), usage.get("output_tokens")), tool_calls=calls)
+        finish = data.get("stop_reason")
+        if request.response_format is not None:  # the forced tool's input is the answer
+            text = next((c.arguments for c in calls if c.name == JSON_TOOL), text)
+            calls, finish = [], "end_turn" if finish == "tool_use" else finish
+        return Completion(text, finish, Usage(usage.get("input_tokens"), usage.get("output_tokens")), tool_calls=calls)
 
     def stream(self, request: ChatRequest) -> Iterator[Delta | ToolCallDelta | Final]:
         response = self.open_stream(f"{self.base(request)}/v1/messages", self.body(request, stream=True), request.timeout)
         usage = Usage()
         finish: str | None = None
         tool_index: dict[int, int] = {}  # Anthropic's content block index -> OpenAI's tool call index
+        json_mode = request.response_format is not None
         try:
             for event, raw in iter_sse(response):
                 data = decode_json(raw.encode())
@@ -120,18 +137,22 @@ class Anthropic(Adapter):
                     usage.completion_tokens = start_usage.get("output_tokens")
                 elif kind == "content_block_start":
                     block = data.get("content_block") or {}
-                    if block.get("type") == "tool_use":
+                    if block.get("type") == "tool_use" and not json_mode:
                         tool_index[int(data.get("index") or 0)] = len(tool_index)
                         yield ToolCallDelta(tool_index[int(data.get("index") or 0)], str(block.get("id")), str(block.get("name")), "")
                 elif kind == "content_block_delta":
                     delta = data.get("delta") or {}
-                    if delta.get("type") == "text_delta" and delta.get("text"):
+                    if delta.get("type") == "text_delta" and delta.get("text") and not json_mode:
                         yield Delta(delta["text"])
                     elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                        index = tool_index.get(int(data.get("index") or 0), 0)
-                        yield ToolCallDelta(index, arguments=delta["partial_json"])
+                        if json_mode:  # the forced tool's input is the answer's text
+                            yield Delta(delta["partial_json"])
+                        else:
+                            yield ToolCallDelta(tool_index.get(int(data.get("index") or 0), 0), arguments=delta["partial_json"])
                 elif kind == "message_delta":
                     finish = (data.get("delta") or {}).get("stop_reason") or finish
+                    if json_mode and finish == "tool_use":
+                        finish = "end_turn"
                     out = (data.get("usage") or {}).get("output_tokens")
                     if out is not None:
                         usage.completion_tokens = out

@@ -87,6 +87,17 @@ class ToolChoice:
 
 
 @dataclass(frozen=True)
+class ResponseFormat:
+    """Structured output: any JSON object (``json_object``) or one matching ``schema`` (``json_schema``)."""
+
+    type: str
+    schema: dict[str, Any] | None = None
+    name: str = "response"
+    strict: bool | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """A provider-neutral chat request (``model`` is the provider's model name)."""
 
@@ -101,6 +112,7 @@ class ChatRequest:
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
 
     def tool_name(self, call_id: str | None) -> str:
         """The function a ``tool`` message answers (providers that key results by name, not id)."""
@@ -265,6 +277,8 @@ class Adapter:
     """The ``tool_choice`` modes the provider's API can express; others are refused with a 400."""
     serial_tool_calls: ClassVar[bool] = True
     """Whether ``parallel_tool_calls: false`` can be asked of the provider; if not, it is refused with a 400."""
+    json_with_tools: ClassVar[bool] = True
+    """Whether structured output and tools can go in one request (not where JSON is emulated with a forced tool)."""
     images_per_call: ClassVar[int] = 1
     """How many images one ``generate_images`` call may return (the core splits larger requests)."""
     list_timeout: float = 10.0

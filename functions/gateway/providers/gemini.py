@@ -94,6 +94,10 @@ class Gemini(Adapter):
         for key, value in (("temperature", request.temperature), ("maxOutputTokens", request.max_tokens), ("topP", request.top_p), ("stopSequences", request.stop)):
             if value is not None:
                 config[key] = value
+        if (fmt := request.response_format) is not None:
+            config["responseMimeType"] = "application/json"
+            if fmt.schema is not None:
+                config["responseSchema"] = fmt.schema
         body: dict[str, Any] = {"contents": _contents(request), "generationConfig": config, **_tool_fields(request)}
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}

@@ -58,6 +58,8 @@ class Ollama(Adapter):
             "stream": stream,
             "options": options,
         }
+        if (fmt := request.response_format) is not None:
+            body["format"] = fmt.schema if fmt.schema is not None else "json"
         if request.tools and not (request.tool_choice and request.tool_choice.mode == "none"):
             body["tools"] = [
                 {"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description else {}), "parameters": t.parameters}}

@@ -104,6 +104,16 @@ class OpenAICompatible(Adapter):
                 body["tool_choice"] = tool_choice_json(request.tool_choice)
             if request.parallel_tool_calls is not None:
                 body["parallel_tool_calls"] = request.parallel_tool_calls
+        if (fmt := request.response_format) is not None:
+            if fmt.type == "json_schema":
+                spec: dict[str, Any] = {"name": fmt.name, "schema": fmt.schema}
+                if fmt.strict is not None:
+                    spec["strict"] = fmt.strict
+                if fmt.description:
+                    spec["description"] = fmt.description
+                body["response_format"] = {"type": "json_schema", "json_schema": spec}
+            else:
+                body["response_format"] = {"type": "json_object"}
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

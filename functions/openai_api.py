@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from gateway import deploy, generation, http, sse
+from gateway import deploy, generation, http, sse, vision
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
+from gateway.providers.base import Delta, Final, InputImage, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.registry import registry
 
 ERROR_TYPES = {
@@ -136,21 +136,33 @@ def openai_error(err: GatewayError) -> dict[str, Any]:
     return {"error": {"message": err.message, "type": kind, "code": err.code.value.lower(), "param": param}}
 
 
-def _text(message: ChatMessage, index: int) -> str:
+def _content(message: ChatMessage, index: int, uid: str, images_seen: list[str]) -> tuple[str, tuple[InputImage, ...]]:
+    """A message's text and images (``image_url`` parts, user messages only); image fields go to ``images_seen``."""
     if message.content is None or isinstance(message.content, str):
-        return message.content or ""
-    parts = []
+        return message.content or "", ()
+    texts: list[str] = []
+    images: list[InputImage] = []
     for number, part in enumerate(message.content):
         field = f"messages.{index}.content.{number}"
-        if part.get("type") != "text":
-            raise invalid(field, f"content part type '{part.get('type')}' is not supported; send text")
-        if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
-            raise invalid(field, "a text part is {\"type\": \"text\", \"text\": \"...\"}")
-        parts.append(part["text"])
-    return "".join(parts)
+        kind = part.get("type")
+        if kind == "text":
+            if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
+                raise invalid(field, "a text part is {\"type\": \"text\", \"text\": \"...\"}")
+            texts.append(part["text"])
+        elif kind == "image_url":
+            image = part.get("image_url")
+            if message.role != "user" or not isinstance(image, dict) or not isinstance(image.get("url"), str) or set(image) - {"url", "detail"}:
+                raise invalid(field, "an image part is {\"type\": \"image_url\", \"image_url\": {\"url\": ...}}, in a user message")
+            images_seen.append(field)
+            if len(images_seen) > vision.MAX_IMAGES:
+                raise invalid(field, f"at most {vision.MAX_IMAGES} images per request")
+            images.append(vision.load(image["url"], uid, field))
+        else:
+            raise invalid(field, f"content part type '{kind}' is not supported; send text or image_url")
+    return "".join(texts), tuple(images)
 
 
-def _message(message: ChatMessage, index: int) -> Message:
+def _message(message: ChatMessage, index: int, uid: str, images_seen: list[str]) -> Message:
     field = f"messages.{index}"
     if message.tool_calls is not None and message.role != "assistant":
         raise invalid(f"{field}.tool_calls", "only assistant messages carry tool_calls")
@@ -158,7 +170,8 @@ def _message(message: ChatMessage, index: int) -> Message:
         raise invalid(f"{field}.tool_call_id", "a tool message needs tool_call_id, and only a tool message has one")
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or [])
     role = "system" if message.role == "developer" else message.role
-    return Message(role, _text(message, index), tool_calls=calls, tool_call_id=message.tool_call_id)
+    text, images = _content(message, index, uid, images_seen)
+    return Message(role, text, tool_calls=calls, tool_call_id=message.tool_call_id, images=images)
 
 
 def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
@@ -191,13 +204,15 @@ def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
     return ResponseFormat("json_schema", spec.json_schema, spec.name, spec.strict, spec.description)
 
 
-def params_from(body: ChatCompletionRequest) -> generation.TextParams:
-    messages = [_message(m, i) for i, m in enumerate(body.messages)]
+def params_from(body: ChatCompletionRequest, uid: str) -> tuple[generation.TextParams, str | None]:
+    """The provider-neutral request, and the field of its first image (None without images)."""
+    images_seen: list[str] = []
+    messages = [_message(m, i, uid, images_seen) for i, m in enumerate(body.messages)]
     tools, tool_choice = _tools(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if stop is not None and (len(stop) > 4 or any(not s for s in stop)):
         raise invalid("stop", "up to 4 non-empty sequences")
-    return generation.TextParams(
+    params = generation.TextParams(
         messages=messages,
         temperature=body.temperature,
         max_tokens=body.max_completion_tokens or body.max_tokens,
@@ -208,6 +223,7 @@ def params_from(body: ChatCompletionRequest) -> generation.TextParams:
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=_response_format(body),
     )
+    return params, (images_seen[0] if images_seen else None)
 
 
 def _usage(usage: Any) -> dict[str, int] | None:
@@ -217,8 +233,11 @@ def _usage(usage: Any) -> dict[str, int] | None:
 
 
 def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
-    params = params_from(body)
+    assert ctx.caller is not None
+    params, image_field = params_from(body, ctx.caller.uid)
     model = generation.text_model(body.model, field_name="model")
+    if image_field is not None:
+        generation.check_vision(model, image_field)
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     generation.check_limits(model, params, field_name=field)
     generation.check_tools(model, params)

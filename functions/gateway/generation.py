@@ -111,6 +111,12 @@ def check_tools(model: Model, params: TextParams, field_name: str = "tools") -> 
         raise invalid(field_name, f"model '{model.id}' does not support tools (its capabilities lack 'tools')")
 
 
+def check_vision(model: Model, field_name: str) -> None:
+    """Images only for models that declare ``vision``: a 400 naming the first image."""
+    if "vision" not in model.capabilities:
+        raise invalid(field_name, f"model '{model.id}' does not take images (its capabilities lack 'vision')")
+
+
 def _tool_choice_supported(adapter: Adapter, params: TextParams, field_name: str) -> None:
     """What the provider's API cannot express is refused (a 400 naming the field), never dropped."""
     choice = params.tool_choice
@@ -241,12 +247,13 @@ def call_provider_with(provider_id: str, fn: Callable[[], T]) -> T:
 
 
 def _candidates(model: Model, params: TextParams) -> Iterator[Model]:
-    """The model, then its usable fallbacks (only those with tools when the request has tools)."""
+    """The model, then its usable fallbacks (with the capabilities the request needs: tools, vision)."""
     yield model
     for fallback_id in model.fallbacks:
         fallback = registry().get(fallback_id)
         if fallback is not None and fallback.enabled and fallback.type in TEXT_TYPES and fallback.id != model.id:
-            if not params.tools or "tools" in fallback.capabilities:
+            needs = ({"tools"} if params.tools else set()) | ({"vision"} if any(m.images for m in params.messages) else set())
+            if needs <= set(fallback.capabilities):
                 yield fallback
 
 

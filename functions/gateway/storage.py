@@ -72,6 +72,20 @@ def upload(path: str, data: bytes, content_type: str, metadata: dict[str, str]) 
     return download_url(path, token)
 
 
+def read(path: str, max_bytes: int) -> bytes | None:
+    """The object at ``path`` (None when it does not exist); a larger object than ``max_bytes`` raises ValueError."""
+    from google.api_core import exceptions
+
+    blob = bucket().blob(path)
+    try:
+        blob.reload()
+    except exceptions.NotFound:
+        return None
+    if blob.size is not None and blob.size > max_bytes:
+        raise ValueError(blob.size)
+    return bytes(blob.download_as_bytes())
+
+
 def delete(paths: list[str]) -> None:
     """Best-effort removal (used to undo a half-done request)."""
     from google.api_core import exceptions

@@ -53,6 +53,9 @@ class Anthropic(Adapter):
                 blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
                 blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.input} for c in m.tool_calls]
                 out.append({"role": "assistant", "content": blocks})
+            elif m.images:
+                images = [{"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.b64}} for i in m.images]
+                out.append({"role": m.role, "content": images + ([{"type": "text", "text": m.content}] if m.content else [])})
             else:
                 out.append({"role": m.role, "content": m.content})
         return out

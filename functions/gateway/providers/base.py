@@ -69,13 +69,32 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class InputImage:
+    """An image sent to a model (vision), its type read from its bytes."""
+
+    media_type: str
+    data: bytes
+
+    @property
+    def b64(self) -> str:
+        import base64
+
+        return base64.b64encode(self.data).decode("ascii")
+
+    @property
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.b64}"
+
+
+@dataclass(frozen=True)
 class Message:
-    """One turn: ``system``, ``user``, ``assistant`` (maybe with ``tool_calls``) or ``tool`` (a call's result)."""
+    """One turn: ``system``, ``user`` (maybe with ``images``), ``assistant`` (maybe with ``tool_calls``) or ``tool``."""
 
     role: str
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    images: tuple[InputImage, ...] = ()
 
 
 @dataclass(frozen=True)

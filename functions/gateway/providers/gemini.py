@@ -64,7 +64,9 @@ def _contents(request: ChatRequest) -> list[dict[str, Any]]:
             parts += [{"functionCall": {"name": c.name, "args": c.input}} for c in m.tool_calls]
             out.append({"role": "model", "parts": parts})
         else:
-            out.append({"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]})
+            images = [{"inlineData": {"mimeType": i.media_type, "data": i.b64}} for i in m.images]
+            text = [{"text": m.content}] if m.content or not images else []
+            out.append({"role": "model" if m.role == "assistant" else "user", "parts": images + text})
     return out
 
 

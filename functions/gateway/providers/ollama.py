@@ -25,6 +25,8 @@ from gateway.providers.base import (
 
 def _message(request: ChatRequest, m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:
+        out["images"] = [image.b64 for image in m.images]
     if m.tool_calls:
         out["tool_calls"] = [{"function": {"name": c.name, "arguments": c.input}} for c in m.tool_calls]
     if m.role == "tool":

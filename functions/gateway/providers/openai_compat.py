@@ -49,6 +49,10 @@ def _usage(data: dict[str, Any] | None) -> Usage:
 def message_json(message: Message) -> dict[str, Any]:
     """One message in OpenAI's chat format (tool calls and tool results included)."""
     out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        out["content"] = [{"type": "image_url", "image_url": {"url": image.data_url}} for image in message.images]
+        if message.content:
+            out["content"].append({"type": "text", "text": message.content})
     if message.tool_calls:
         out["content"] = message.content or None
         out["tool_calls"] = [

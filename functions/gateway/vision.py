@@ -1,0 +1,88 @@
+"""Images a caller sends to a model (vision): from ``data:`` URLs or the caller's own Cloud Storage objects.
+
+The gateway never fetches a URL a caller chose (the request body could point
+it at the metadata server or anything inside the project's network): only
+``data:`` URLs and ``gs://<the images bucket>/<path>`` objects the caller
+owns (``generated/{uid}/...`` or ``uploads/{uid}/...``), read with the Admin
+SDK. Each image's type comes from its bytes (PNG, JPEG, WebP, GIF), never
+from what the caller says; sizes and counts are capped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from gateway import storage
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.providers.base import InputImage
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGES = 8
+OWN_PREFIXES = ("generated/{uid}/", "uploads/{uid}/")
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def media_type(data: bytes) -> str | None:
+    """PNG, JPEG, GIF or WebP from the first bytes; None for anything else."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _too_large(field: str) -> GatewayError:
+    return GatewayError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"{field}: an image may be at most {MAX_IMAGE_BYTES} bytes", {"field": field, "limitBytes": MAX_IMAGE_BYTES}
+    )
+
+
+def _from_data_url(url: str, field: str) -> bytes:
+    header, _, payload = url.partition(",")
+    if not header.endswith(";base64"):
+        raise invalid(field, "a data: URL image must be base64 (data:image/png;base64,...)")
+    if len(payload) * 3 // 4 > MAX_IMAGE_BYTES:
+        raise _too_large(field)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid(field, "the data: URL is not valid base64") from None
+
+
+def _from_storage(url: str, uid: str, field: str) -> bytes:
+    bucket, _, path = url.removeprefix("gs://").partition("/")
+    if bucket != storage.bucket_name() or not path or ".." in path.split("/"):
+        raise invalid(field, f"only objects of the images bucket gs://{storage.bucket_name()}/ can be sent")
+    if not path.startswith(tuple(prefix.format(uid=uid) for prefix in OWN_PREFIXES)):
+        raise GatewayError(ErrorCode.PERMISSION_DENIED, f"{field}: not one of your images", {"field": field})
+    try:
+        data = storage.read(path, MAX_IMAGE_BYTES)
+    except ValueError:
+        raise _too_large(field) from None
+    if data is None:
+        raise GatewayError(ErrorCode.NOT_FOUND, f"{field}: no such image", {"field": field})
+    return data
+
+
+def load(url: str, uid: str, field: str) -> InputImage:
+    """One image part's bytes, checked: ``field`` names the part in errors."""
+    if url.startswith("data:"):
+        data = _from_data_url(url, field)
+    elif url.startswith("gs://"):
+        data = _from_storage(url, uid, field)
+    else:
+        raise invalid(field, "images are sent as data: URLs or gs:// paths of your own images; the gateway fetches no other URL")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_large(field)
+    kind = media_type(data)
+    if kind is None:
+        raise invalid(field, "not a PNG, JPEG, WebP or GIF image")
+    return InputImage(kind, data)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import deploy, generation, http, sse
+from gateway import conversations, deploy, generation, http, sse
 from gateway.errors import GatewayError, invalid
 from gateway.providers.base import Delta, Final, Message
 from gateway.schemas import SLUG
@@ -42,6 +42,14 @@ class GenerateTextRequest(BaseModel):
     topP: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
     stream: StrictBool = False
+    conversationId: str | None = Field(
+        None, pattern=conversations.ID, description="Continue this conversation of the caller's: its stored history is sent first."
+    )
+    saveHistory: StrictBool | None = Field(
+        None,
+        description="Store this exchange: true starts a conversation when there is no conversationId; "
+        "false never stores; absent, stored when continuing a conversation.",
+    )
 
 
 def params_from(body: GenerateTextRequest) -> generation.TextParams:
@@ -61,7 +69,7 @@ def params_from(body: GenerateTextRequest) -> generation.TextParams:
     )
 
 
-def _result(result: generation.Result) -> dict[str, Any]:
+def _result(result: generation.Result, turn: conversations.Turn) -> dict[str, Any]:
     return {
         "text": result.text,
         "modelId": result.model.id,
@@ -70,15 +78,17 @@ def _result(result: generation.Result) -> dict[str, Any]:
         "usage": result.usage.to_dict(),
         "cost": result.cost,
         "latencyMs": result.latency_ms,
+        **turn.answer,
     }
 
 
-def _events(ctx: http.Context, stream: generation.Stream, tracker: Any) -> Iterator[str]:
+def _events(ctx: http.Context, stream: generation.Stream, tracker: Any, turn: conversations.Turn) -> Iterator[str]:
     deadline = generation.stream_deadline(ctx.started, deploy.STREAM_TIMEOUT_SECONDS)
     for item in generation.relay(stream, tracker, ctx.request_id, deadline):
         if item is generation.HEARTBEAT:
             yield sse.KEEP_ALIVE
         elif isinstance(item, Delta):
+            turn.add(item.text)
             yield sse.data({"content": item.text})
         elif isinstance(item, Final):
             yield sse.data(
@@ -90,6 +100,7 @@ def _events(ctx: http.Context, stream: generation.Stream, tracker: Any) -> Itera
                     "usage": item.usage.to_dict(),
                     "cost": generation.cost(stream.model.pricing, item.usage, item.cost),
                     "latencyMs": round((time.perf_counter() - stream.started) * 1000, 1),
+                    **turn.answer,
                 }
             )
         elif isinstance(item, GatewayError):
@@ -102,14 +113,17 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     params = params_from(body)
     model = generation.text_model(body.modelId)
     generation.check_limits(model, params)
+    turn = conversations.begin(ctx, model.id, body.conversationId, body.saveHistory, params)
+    params = turn.with_history(params)
     ctx.admit(model.id)
-    tracker = ctx.tracker(model)
+    tracker = turn.track(ctx.tracker(model))  # the exchange is stored when the ledger is committed
     if not body.stream:
         result = generation.complete(model, params)
+        turn.add(result.text)
         tracker.ok(result.model, result.usage, result.cost)
-        return _result(result)
+        return _result(result, turn)
     stream = generation.open_stream(model, params)
-    return https_fn.Response(_events(ctx, stream, tracker), mimetype="text/event-stream", headers=sse.HEADERS)
+    return https_fn.Response(_events(ctx, stream, tracker, turn), mimetype="text/event-stream", headers={**sse.HEADERS, **turn.headers})
 
 
 def _describe(ctx: http.Context) -> dict[str, Any]:
@@ -119,7 +133,7 @@ def _describe(ctx: http.Context) -> dict[str, Any]:
         "roles": ["user", "admin"],
         "request": GenerateTextRequest.model_json_schema(),
         "response": {
-            "json": ["text", "modelId", "provider", "finishReason", "usage", "cost", "latencyMs"],
+            "json": ["text", "modelId", "provider", "finishReason", "usage", "cost", "latencyMs", "conversationId"],
             "stream": 'text/event-stream: data: {"content"} ..., data: {"done": true, ...}, data: [DONE]; event: error on failure',
         },
     }

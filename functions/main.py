@@ -21,6 +21,7 @@ from gateway import deploy
 deploy.set_global_options()
 os.environ.setdefault("THREADS", str(deploy.THREADS))
 
+from conversations_api import conversations  # noqa: E402
 from generate_image import generate_image  # noqa: E402
 from generate_text import generate_text  # noqa: E402
 from health import health  # noqa: E402
@@ -31,7 +32,7 @@ from usage_api import usage  # noqa: E402
 
 deploy.requires_secret_manager(generate_image, generate_text, health, openai, providers)
 
-__all__ = ["generate_image", "generate_text", "health", "models", "openai", "providers", "usage"]
+__all__ = ["conversations", "generate_image", "generate_text", "health", "models", "openai", "providers", "usage"]
 
 if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
     from model_audit import audit_model_edits

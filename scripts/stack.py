@@ -16,9 +16,13 @@ What it works around, all recorded in ../shared/LOCAL_STACK.md:
 - Secret Manager has no Google emulator: ``drongo`` serves its REST API
   locally, and the functions reach it through SECRET_MANAGER_EMULATOR_HOST.
 - Hosting serves the built web app (``web/dist``) on its own origin, so the
-  browser's calls to the functions are cross-origin as in production; the
-  stack writes ``web/dist/gateway-config.json`` with this run's ports (the
-  app's Firebase config itself is Hosting's ``/__/firebase/init.json``).
+  browser's calls to the functions are cross-origin as in production. Each
+  stack serves its own folder, ``.stack/web-<pid>``: links to what is in
+  ``web/dist`` (a rebuild shows at once) plus a ``gateway-config.json`` with
+  this run's ports (the app's Firebase config itself is Hosting's
+  ``/__/firebase/init.json``). Nothing is written into ``web/dist``: two
+  stacks (``make dev`` and a test run) never overwrite each other's config,
+  and a deploy never ships local ports.
 """
 
 from __future__ import annotations
@@ -155,6 +159,8 @@ class Stack:
             elif name != "secretmanager":
                 config_emulators[name]["port"] = port
         self.ports = ports
+        self.public = STATE / f"web-{os.getpid()}"
+        self.config["hosting"]["public"] = str(self.public.relative_to(ROOT))
         self.config_path = ROOT / f".firebase-stack-{os.getpid()}.json"
         self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -174,16 +180,29 @@ class Stack:
     def web_url(self) -> str:
         return f"http://{self.host('hosting')}"
 
-    def write_web_config(self) -> None:
-        """Tell the web app where this run's functions and emulators are (production needs no such file)."""
-        config = {
+    @property
+    def web_config(self) -> dict[str, Any]:
+        """Where this run's functions and emulators are, for the web app (production needs no such file)."""
+        return {
             "functionsUrl": self.functions_base,
             "emulators": {
                 "auth": f"http://{self.host('auth')}",
                 "firestore": {"host": "127.0.0.1", "port": self.ports["firestore"]},
             },
         }
-        (WEB_DIST / "gateway-config.json").write_text(json.dumps(config, indent=2))
+
+    def write_public(self) -> None:
+        """This stack's Hosting folder: a link to each file of ``web/dist`` and its own ``gateway-config.json``."""
+        for old in STATE.glob("web-*"):  # left by a stack that was killed
+            pid = old.name.removeprefix("web-")
+            if old.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(self.public, ignore_errors=True)
+        self.public.mkdir(parents=True)
+        for entry in WEB_DIST.iterdir():
+            if not entry.name.startswith(".") and entry.name != "gateway-config.json":
+                (self.public / entry.name).symlink_to(entry)
+        (self.public / "gateway-config.json").write_text(json.dumps(self.web_config, indent=2))
 
     @property
     def env(self) -> dict[str, str]:
@@ -224,9 +243,9 @@ class Stack:
         for path in (LAUNCHER, STANDIN, WEB_DIST / "index.html"):
             if not path.is_file():
                 sys.exit(f"stack: {path} is missing; run: bash scripts/setup.sh")
-        if "hosting" in self.only:
-            self.write_web_config()
         STATE.mkdir(parents=True, exist_ok=True)
+        if "hosting" in self.only:
+            self.write_public()
         self.config_path.write_text(json.dumps(self.config, indent=2))
         env = dict(os.environ)
         env["PATH"] = f"{java_home()}/bin{os.pathsep}{env.get('PATH', '')}"
@@ -291,6 +310,7 @@ class Stack:
             self.secret_manager.wait()
             self.secret_manager = None
         self.config_path.unlink(missing_ok=True)
+        shutil.rmtree(self.public, ignore_errors=True)
 
     def write_state(self) -> None:
         """Let seed/ scripts find a running dev stack."""
@@ -338,7 +358,7 @@ def dev() -> None:
         print(f"  demo provider {demo.url}  (models demo-chat, demo-image: canned answers, no AI provider)")
         print(f"\nWeb app: {stack.web_url}  (sign in as user@demo.test or admin@demo.test)")
         print("\nFunctions:")
-        for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "providers"):
+        for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers"):
             print(f"  {name:<12} {stack.function_url(name)}")
         print("\nDemo accounts (password: demo-password):")
         for email, role in accounts:

@@ -20,6 +20,9 @@ def docs(emulators, accounts) -> dict[str, str]:
     db.collection("users").document(uid).set({"role": "user", "displayName": "Me"})
     db.collection("users").document(other).set({"role": "viewer"})
     db.collection("users").document(uid).collection("images").document("img1").set({"path": "generated/x.png"})
+    conversation = db.collection("users").document(uid).collection("conversations").document("conv1")
+    conversation.set({"title": "Trip", "messageCount": 1})
+    conversation.collection("messages").document("msg1").set({"role": "user", "content": "hi"})
     db.collection("audit").document("rules-audit").set({"actor": "x"})
     db.collection("providers").document("rules-provider").set({"baseUrl": "http://x"})
     db.collection("usage").document(uid).set({"tokens": 1})
@@ -66,6 +69,22 @@ def test_own_image_records_read_only(emulators, accounts, docs) -> None:
     assert _get(emulators, path, accounts["user"].token) == 200
     assert _get(emulators, path, accounts["viewer"].token) == 403
     assert _write(emulators, path, accounts["user"].token, {"path": "x"}) == 403
+
+
+@pytest.mark.parametrize("path", ["conversations/conv1", "conversations/conv1/messages/msg1", "conversations", "conversations/conv1/messages"])
+def test_own_conversations_read_only(emulators, accounts, docs, path: str) -> None:
+    """The owner reads (and lists) their conversations and messages; nobody else does, and no client writes them."""
+    path = f"users/{docs['uid']}/{path}"
+    assert _get(emulators, path, accounts["user"].token) == 200
+    for role in ("viewer", "admin"):
+        assert _get(emulators, path, accounts[role].token) == 403
+    assert _get(emulators, path, None) == 403
+    if path.count("/") % 2 == 1:  # a document: no update, no delete
+        for role in ("user", "admin"):
+            assert _write(emulators, path, accounts[role].token, {"title": "mine now"}) == 403
+            assert requests.delete(_url(emulators, path), headers=accounts[role].headers, timeout=10).status_code == 403
+    else:  # a collection: no new document in it
+        assert _write(emulators, f"{path}/new-doc", accounts["user"].token, {"content": "x"}) == 403
 
 
 def test_audit_trail_read_only_for_admins(emulators, accounts, docs) -> None:

@@ -7,6 +7,7 @@ when tools are offered, and answers ``Tool said: <result>`` once the result come
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -202,16 +203,29 @@ def sdk(emulators, accounts) -> Iterator[openai_sdk.OpenAI]:
         yield client
 
 
+def _propagated(call: Any) -> Any:
+    """``call()`` once the emulator's worker has the models' new capabilities (its listener: within 2 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            return call()
+        except openai_sdk.BadRequestError as err:
+            if "capabilities" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_openai_sdk_runs_a_tool_call_unchanged(sdk, tooled) -> None:
     """The official SDK, through the Functions emulator: a call, the result, the answer; then the same streamed."""
     messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
-    first = sdk.chat.completions.create(model="anthropic-chat", messages=messages, tools=[WEATHER])
+    first = _propagated(lambda: sdk.chat.completions.create(model="anthropic-chat", messages=messages, tools=[WEATHER]))
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls" and json.loads(call.function.arguments) == ARGS
     messages += [first.choices[0].message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": "18C"}]
     final = sdk.chat.completions.create(model="anthropic-chat", messages=messages, tools=[WEATHER])
     assert final.choices[0].message.content.endswith("18C")
 
+    _propagated(lambda: sdk.chat.completions.create(model="gemini-chat", messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER]))
     arguments = ""
     with sdk.chat.completions.stream(model="gemini-chat", messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER]) as stream:
         for event in stream:

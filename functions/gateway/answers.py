@@ -53,6 +53,7 @@ class TextAnswer(_TextOutcome):
     """``POST generate_text`` without ``stream``."""
 
     text: str
+    conversationId: str | None = Field(None, description="The conversation this exchange belongs to, when history is used.")
 
 
 class StreamDelta(_Answer):
@@ -65,6 +66,7 @@ class StreamDone(_TextOutcome):
     """The last ``data:`` event of a ``generate_text`` stream before ``[DONE]``."""
 
     done: Literal[True]
+    conversationId: str | None = Field(None, description="The conversation this exchange belongs to, when history is used.")
 
 
 class StoredImage(_Answer):
@@ -157,6 +159,47 @@ class UsageReport(_Answer):
     totals: UsageTotals
     days: list[UsageDay]
     records: list[UsageRecord]
+    nextPageToken: str | None
+
+
+class Conversation(_Answer):
+    """A stored chat of the caller's (``users/{uid}/conversations/{id}``); the counters sum its stored answers."""
+
+    id: str
+    title: str
+    modelId: str | None
+    createdAt: str | None
+    updatedAt: str | None = Field(description="The last turn's time (a rename does not change it).")
+    messageCount: int
+    totalTokens: int
+    cost: float = Field(description="USD, the sum of the answers' known costs.")
+
+
+class ConversationList(_Answer):
+    """``GET conversations``: the most recently continued first."""
+
+    conversations: list[Conversation]
+    nextPageToken: str | None
+
+
+class ConversationMessage(_Answer):
+    """One stored message: the request's own (``user``, ``assistant``) and each answer."""
+
+    id: str
+    role: Literal["user", "assistant"]
+    content: str
+    modelId: str | None
+    usage: TokenUsage | None = Field(description="An answer's token counts; null for the request's messages and cancelled answers.")
+    cost: float | None
+    status: Literal["ok", "cancelled"] = Field(description="cancelled: the client left mid-stream; content is what it was sent.")
+    createdAt: str | None
+    requestId: str | None
+
+
+class ConversationDetail(Conversation):
+    """``GET conversations/{id}``: the conversation and a page of its messages, oldest first."""
+
+    messages: list[ConversationMessage]
     nextPageToken: str | None
 
 

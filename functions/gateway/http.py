@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
 ADMIN = frozenset({"admin"})
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
-EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Conversation-Id"
 
 M = TypeVar("M", bound=BaseModel)
 

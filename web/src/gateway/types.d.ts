@@ -5,6 +5,69 @@ export interface ChatMessage {
   content: string;
 }
 
+/** A stored chat of the caller's (`users/{uid}/conversations/{id}`); the counters sum its stored answers. */
+export interface Conversation {
+  id: string;
+  title: string;
+  modelId: string | null;
+  createdAt: string | null;
+  /** The last turn's time (a rename does not change it). */
+  updatedAt: string | null;
+  messageCount: number;
+  totalTokens: number;
+  /** USD, the sum of the answers' known costs. */
+  cost: number;
+}
+
+/** `GET conversations/{id}`: the conversation and a page of its messages, oldest first. */
+export interface ConversationDetail {
+  id: string;
+  title: string;
+  modelId: string | null;
+  createdAt: string | null;
+  /** The last turn's time (a rename does not change it). */
+  updatedAt: string | null;
+  messageCount: number;
+  totalTokens: number;
+  /** USD, the sum of the answers' known costs. */
+  cost: number;
+  messages: Array<ConversationMessage>;
+  nextPageToken: string | null;
+}
+
+/** `GET conversations`: the most recently continued first. */
+export interface ConversationList {
+  conversations: Array<Conversation>;
+  nextPageToken: string | null;
+}
+
+/** One stored message: the request's own (`user`, `assistant`) and each answer. */
+export interface ConversationMessage {
+  id: string;
+  role: "user" | "assistant";
+  content: string;
+  modelId: string | null;
+  /** An answer's token counts; null for the request's messages and cancelled answers. */
+  usage: TokenUsage | null;
+  cost: number | null;
+  /** cancelled: the client left mid-stream; content is what it was sent. */
+  status: "ok" | "cancelled";
+  createdAt: string | null;
+  requestId: string | null;
+}
+
+/** Body of `PATCH /conversations/{id}`. */
+export interface ConversationPatch {
+  /** 1-200 characters, no control characters; surrounding whitespace is dropped. */
+  title: string;
+}
+
+/** Query string of `GET /conversations` and `GET /conversations/{id}` (its messages). */
+export interface ConversationQuery {
+  limit?: number;
+  pageToken?: string | null;
+}
+
 /** Every error, from every function (the `openai` function uses OpenAI's shape instead). */
 export interface ErrorBody {
   error: ErrorDetail;
@@ -46,6 +109,10 @@ export interface GenerateTextRequest {
   /** Up to 4 stop sequences. */
   stop?: string | Array<string> | null;
   stream?: boolean;
+  /** Continue this conversation of the caller's: its stored history is sent first. */
+  conversationId?: string | null;
+  /** Store this exchange: true starts a conversation when there is no conversationId; false never stores; absent, stored when continuing a conversation. */
+  saveHistory?: boolean | null;
 }
 
 /** `POST generate_image`. */
@@ -209,6 +276,8 @@ export interface StreamDone {
   cost: TextCost | null;
   latencyMs: number;
   done: true;
+  /** The conversation this exchange belongs to, when history is used. */
+  conversationId?: string | null;
 }
 
 /** `POST generate_text` without `stream`. */
@@ -220,6 +289,8 @@ export interface TextAnswer {
   cost: TextCost | null;
   latencyMs: number;
   text: string;
+  /** The conversation this exchange belongs to, when history is used. */
+  conversationId?: string | null;
 }
 
 /** USD cost of a text answer, from the model's pricing or the provider's own figure. */

@@ -1,0 +1,91 @@
+"""``conversations``: the caller's stored chats (``generate_text`` with ``conversationId`` / ``saveHistory``).
+
+Routes: ``GET /`` (newest first by ``updatedAt``; ``limit`` ≤ 100 and
+``pageToken``), ``GET /{id}`` (with its messages, oldest first; ``limit`` ≤
+100 and ``pageToken``), ``PATCH /{id}`` ``{"title"}`` and ``DELETE /{id}``
+(204). Every role, on the caller's own conversations only: another user's id
+is answered 404, like an unknown one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from firebase_functions import https_fn
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway import conversations as history
+from gateway import http
+from gateway.errors import ErrorCode, GatewayError
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+class ConversationQuery(BaseModel):
+    """Query string of ``GET /conversations`` and ``GET /conversations/{id}`` (its messages)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=100)
+    pageToken: str | None = Field(None, max_length=512)
+
+
+class ConversationPatch(BaseModel):
+    """Body of ``PATCH /conversations/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title = Field(description="1-200 characters, no control characters; surrounding whitespace is dropped.")
+
+
+def _id(ctx: http.Context, required: bool) -> str | None:
+    if len(ctx.path) > 1:
+        raise GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.path}")
+    if not ctx.path:
+        if required:
+            raise GatewayError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f"{ctx.request.method} needs a conversation id: /conversations/{{id}}",
+                headers={"Allow": "GET, OPTIONS"},
+            )
+        return None
+    return ctx.path[0]
+
+
+def _uid(ctx: http.Context) -> str:
+    assert ctx.caller is not None
+    return ctx.caller.uid
+
+
+def _get(ctx: http.Context) -> dict[str, Any]:
+    conversation_id = _id(ctx, required=False)
+    query = http.validate(ConversationQuery, ctx.request.args.to_dict())
+    if conversation_id is None:
+        return history.list_for(_uid(ctx), query.limit, query.pageToken)
+    return history.read(_uid(ctx), conversation_id, query.limit, query.pageToken)
+
+
+def _patch(ctx: http.Context) -> dict[str, Any]:
+    conversation_id = _id(ctx, required=True)
+    assert conversation_id is not None
+    body = ctx.parse(ConversationPatch)
+    return history.rename(_uid(ctx), conversation_id, body.title)
+
+
+def _delete(ctx: http.Context) -> https_fn.Response:
+    conversation_id = _id(ctx, required=True)
+    assert conversation_id is not None
+    history.delete(_uid(ctx), conversation_id)
+    return https_fn.Response(status=204)
+
+
+ROUTES = {
+    "GET": http.Handler(_get, roles=http.ALL_ROLES),
+    "PATCH": http.Handler(_patch, roles=http.ALL_ROLES),
+    "DELETE": http.Handler(_delete, roles=http.ALL_ROLES),
+}
+
+
+@https_fn.on_request()
+def conversations(request: https_fn.Request) -> https_fn.Response:
+    return http.serve(request, "conversations", ROUTES)

@@ -8,24 +8,56 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import conversations, deploy, generation, http, sse
+from gateway import conversations, deploy, generation, http, sse, vision
 from gateway.errors import GatewayError, invalid
-from gateway.providers.base import Delta, Final, Message
+from gateway.providers.base import Delta, Final, InputImage, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.schemas import SLUG
 
 MAX_TEXT = 200_000
+FIELDS = {"tool_choice": "toolChoice", "parallel_tool_calls": "parallelToolCalls", "response_format": "responseFormat"}
 
 
-class ChatMessage(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=MAX_TEXT)
+
+class ToolCallIn(_Strict):
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(max_length=100_000, description="JSON text, as the model gave it.")
+
+
+class ChatMessage(_Strict):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = Field("", max_length=MAX_TEXT)
+    images: list[str] | None = Field(None, min_length=1, max_length=vision.MAX_IMAGES, description="User turns: data: URLs or gs:// paths of your own images.")
+    toolCalls: list[ToolCallIn] | None = Field(None, min_length=1, max_length=128, description="Assistant turns: the calls it made.")
+    toolCallId: str | None = Field(None, min_length=1, max_length=128, description="Tool turns: the call this result answers.")
+
+
+class ToolIn(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = Field(None, max_length=4096)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}}, description="A JSON Schema.")
+
+
+class NamedTool(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class JsonFormat(_Strict):
+    type: Literal["json"]
+
+
+class JsonSchemaFormat(_Strict):
+    type: Literal["jsonSchema"]
+    json_schema: dict[str, Any] = Field(alias="schema")
+    name: str = Field("response", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class GenerateTextRequest(BaseModel):
@@ -42,6 +74,11 @@ class GenerateTextRequest(BaseModel):
     topP: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
     stream: StrictBool = False
+    images: list[str] | None = Field(None, min_length=1, max_length=vision.MAX_IMAGES, description="Images with the prompt (needs a vision model).")
+    tools: list[ToolIn] | None = Field(None, min_length=1, max_length=128, description="Functions the model may call (needs a tools model).")
+    toolChoice: Literal["auto", "none", "required"] | NamedTool | None = None
+    parallelToolCalls: StrictBool | None = None
+    responseFormat: Annotated[JsonFormat | JsonSchemaFormat, Field(discriminator="type")] | None = None
     conversationId: str | None = Field(
         None, pattern=conversations.ID, description="Continue this conversation of the caller's: its stored history is sent first."
     )
@@ -52,21 +89,85 @@ class GenerateTextRequest(BaseModel):
     )
 
 
-def params_from(body: GenerateTextRequest) -> generation.TextParams:
+def _images(urls: list[str] | None, uid: str, field: str, seen: list[str]) -> tuple[InputImage, ...]:
+    images = []
+    for number, url in enumerate(urls or []):
+        seen.append(f"{field}.{number}")
+        if len(seen) > vision.MAX_IMAGES:
+            raise invalid(seen[-1], f"at most {vision.MAX_IMAGES} images per request")
+        images.append(vision.load(url, uid, seen[-1]))
+    return tuple(images)
+
+
+def _message(m: ChatMessage, index: int, uid: str, seen: list[str]) -> Message:
+    field = f"messages.{index}"
+    if m.images and m.role != "user":
+        raise invalid(f"{field}.images", "only user messages carry images")
+    if m.toolCalls and m.role != "assistant":
+        raise invalid(f"{field}.toolCalls", "only assistant messages carry toolCalls")
+    if (m.role == "tool") != (m.toolCallId is not None):
+        raise invalid(f"{field}.toolCallId", "a tool message needs toolCallId, and only a tool message has one")
+    calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.toolCalls or [])
+    return Message(m.role, m.content, tool_calls=calls, tool_call_id=m.toolCallId, images=_images(m.images, uid, f"{field}.images", seen))
+
+
+def _tools(body: GenerateTextRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
+    tools = tuple(Tool(t.name, t.description, t.parameters) for t in body.tools or [])
+    choice = body.toolChoice
+    if choice is None:
+        return tools, None
+    if not tools:
+        raise invalid("toolChoice", "needs tools")
+    if isinstance(choice, str):
+        return tools, ToolChoice(choice)
+    if choice.name not in {t.name for t in tools}:
+        raise invalid("toolChoice", f"names '{choice.name}', which is not one of the tools")
+    return tools, ToolChoice("function", choice.name)
+
+
+def _response_format(body: GenerateTextRequest) -> ResponseFormat | None:
+    fmt = body.responseFormat
+    if fmt is None:
+        return None
+    if isinstance(fmt, JsonFormat):
+        return ResponseFormat("json_object")
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(fmt.json_schema).check_schema(fmt.json_schema)
+    except jsonschema.exceptions.SchemaError as err:
+        raise invalid("responseFormat.schema", f"not a valid JSON Schema: {err.message}") from None
+    return ResponseFormat("json_schema", fmt.json_schema, fmt.name)
+
+
+def params_from(body: GenerateTextRequest, uid: str = "") -> tuple[generation.TextParams, str | None]:
+    """The provider-neutral request, and the field of its first image (None without images)."""
     if (body.prompt is None) == (body.messages is None):
         raise invalid("prompt", "give exactly one of prompt or messages")
-    messages = [Message("user", body.prompt)] if body.prompt is not None else [Message(m.role, m.content) for m in body.messages or []]
+    if body.images and body.prompt is None:
+        raise invalid("images", "goes with prompt; with messages, put images on a user message")
+    seen: list[str] = []
+    if body.prompt is not None:
+        messages = [Message("user", body.prompt, images=_images(body.images, uid, "images", seen))]
+    else:
+        messages = [_message(m, i, uid, seen) for i, m in enumerate(body.messages or [])]
+    tools, tool_choice = _tools(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if stop is not None and (len(stop) > 4 or any(not s or len(s) > 200 for s in stop)):
         raise invalid("stop", "up to 4 sequences of 1-200 characters")
-    return generation.TextParams(
+    params = generation.TextParams(
         messages=messages,
         system_prompt=body.systemPrompt,
         temperature=body.temperature,
         max_tokens=body.maxTokens,
         top_p=body.topP,
         stop=stop,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=body.parallelToolCalls,
+        response_format=_response_format(body),
     )
+    return params, (seen[0] if seen else None)
 
 
 def _result(result: generation.Result, turn: conversations.Turn) -> dict[str, Any]:
@@ -78,6 +179,7 @@ def _result(result: generation.Result, turn: conversations.Turn) -> dict[str, An
         "usage": result.usage.to_dict(),
         "cost": result.cost,
         "latencyMs": result.latency_ms,
+        **({"toolCalls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls]} if result.tool_calls else {}),
         **turn.answer,
     }
 
@@ -90,6 +192,9 @@ def _events(ctx: http.Context, stream: generation.Stream, tracker: Any, turn: co
         elif isinstance(item, Delta):
             turn.add(item.text)
             yield sse.data({"content": item.text})
+        elif isinstance(item, ToolCallDelta):
+            piece = {"index": item.index, "arguments": item.arguments}
+            yield sse.data({"toolCall": {**({"id": item.id, "name": item.name} if item.id is not None else {}), **piece}})
         elif isinstance(item, Final):
             yield sse.data(
                 {
@@ -110,19 +215,23 @@ def _events(ctx: http.Context, stream: generation.Stream, tracker: Any, turn: co
 
 def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     body = ctx.parse(GenerateTextRequest)
-    params = params_from(body)
+    assert ctx.caller is not None
+    params, image_field = params_from(body, ctx.caller.uid)
     model = generation.text_model(body.modelId)
     generation.check_limits(model, params)
+    generation.check_tools(model, params)
+    if image_field is not None:
+        generation.check_vision(model, image_field)
     turn = conversations.begin(ctx, model.id, body.conversationId, body.saveHistory, params)
     params = turn.with_history(params)
     ctx.admit(model.id)
     tracker = turn.track(ctx.tracker(model))  # the exchange is stored when the ledger is committed
     if not body.stream:
-        result = generation.complete(model, params)
+        result = generation.complete(model, params, FIELDS)
         turn.add(result.text)
         tracker.ok(result.model, result.usage, result.cost)
         return _result(result, turn)
-    stream = generation.open_stream(model, params)
+    stream = generation.open_stream(model, params, FIELDS)
     return https_fn.Response(_events(ctx, stream, tracker, turn), mimetype="text/event-stream", headers={**sse.HEADERS, **turn.headers})
 
 

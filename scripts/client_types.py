@@ -48,6 +48,7 @@ def _models() -> list[tuple[type[Any], str]]:
         schemas.Provider,
         answers.TextAnswer,
         answers.StreamDelta,
+        answers.StreamToolCall,
         answers.StreamDone,
         answers.ImageAnswer,
         answers.ModelList,

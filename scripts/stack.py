@@ -162,6 +162,7 @@ class Stack:
         self.public = STATE / f"web-{os.getpid()}"
         self.config["hosting"]["public"] = str(self.public.relative_to(ROOT))
         self.config_path = ROOT / f".firebase-stack-{os.getpid()}.json"
+        self.tmpdir = STATE / f"tmp-{os.getpid()}"
         self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.secret_manager: subprocess.Popen[bytes] | None = None
@@ -256,6 +257,10 @@ class Stack:
         for var in ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST", "FIREBASE_CONFIG"):
             env.pop(var, None)
         env["SECRET_MANAGER_EMULATOR_HOST"] = self.host("secretmanager")
+        # The Storage emulator keeps its blobs under os.tmpdir()/firebase and deletes them on exit:
+        # a stack of its own tmpdir, so a second stack (tests beside make dev) never loses its files.
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(self.tmpdir)
         cmd = [
             str(ROOT / "node_modules" / ".bin" / "firebase"),
             "emulators:start",
@@ -310,6 +315,7 @@ class Stack:
             self.secret_manager.wait()
             self.secret_manager = None
         self.config_path.unlink(missing_ok=True)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
         shutil.rmtree(self.public, ignore_errors=True)
 
     def write_state(self) -> None:

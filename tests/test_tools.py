@@ -35,6 +35,9 @@ def tooled(providers) -> dict[str, Any]:
     for name in PROVIDERS:
         firebase.db().collection("models").document(f"{name}-chat").update({"capabilities": ["chat", "tools"]})
         providers[name].state["tool_call"] = {"name": "get_weather", "arguments": ARGS}
+    from gateway.registry import registry
+
+    registry().invalidate()  # read our own writes at once, not when the listener reports them
     return providers
 
 

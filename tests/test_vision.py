@@ -21,6 +21,9 @@ def seeing(providers) -> dict[str, Any]:
 
     for name in PROVIDERS:
         firebase.db().collection("models").document(f"{name}-chat").update({"capabilities": ["chat", "vision"]})
+    from gateway.registry import registry
+
+    registry().invalidate()  # read our own writes at once, not when the listener reports them
     return providers
 
 

@@ -49,10 +49,19 @@ class _TextOutcome(_Answer):
     latencyMs: float
 
 
+class ToolCallOut(_Answer):
+    """A call the model asks the app to make; ``arguments`` is JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 class TextAnswer(_TextOutcome):
     """``POST generate_text`` without ``stream``."""
 
     text: str
+    toolCalls: list[ToolCallOut] | None = None
     conversationId: str | None = Field(None, description="The conversation this exchange belongs to, when history is used.")
 
 
@@ -60,6 +69,21 @@ class StreamDelta(_Answer):
     """One ``data:`` event of a ``generate_text`` stream: the next piece of text."""
 
     content: str
+
+
+class StreamToolCallPiece(_Answer):
+    """A piece of tool call ``index``: ``id`` and ``name`` on its first piece, then ``arguments`` fragments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str
+
+
+class StreamToolCall(_Answer):
+    """A ``data:`` event of a ``generate_text`` stream carrying a piece of a tool call."""
+
+    toolCall: StreamToolCallPiece
 
 
 class StreamDone(_TextOutcome):

@@ -117,15 +117,19 @@ def check_vision(model: Model, field_name: str) -> None:
         raise invalid(field_name, f"model '{model.id}' does not take images (its capabilities lack 'vision')")
 
 
-def _tool_choice_supported(adapter: Adapter, params: TextParams, field_name: str) -> None:
+OPENAI_FIELDS = {"tool_choice": "tool_choice", "parallel_tool_calls": "parallel_tool_calls", "response_format": "response_format"}
+"""How each edge names the request fields a provider may be unable to honour (generate_text uses camelCase)."""
+
+
+def _provider_can(adapter: Adapter, params: TextParams, fields: dict[str, str]) -> None:
     """What the provider's API cannot express is refused (a 400 naming the field), never dropped."""
     choice = params.tool_choice
     if params.tools and choice is not None and choice.mode not in adapter.tool_choices:
-        raise invalid(field_name, f"provider type '{adapter.type}' cannot force tool_choice '{choice.mode}'")
+        raise invalid(fields["tool_choice"], f"provider type '{adapter.type}' cannot force tool_choice '{choice.mode}'")
     if params.tools and params.parallel_tool_calls is False and not adapter.serial_tool_calls:
-        raise invalid("parallel_tool_calls", f"provider type '{adapter.type}' cannot be asked for one tool call at a time")
+        raise invalid(fields["parallel_tool_calls"], f"provider type '{adapter.type}' cannot be asked for one tool call at a time")
     if params.tools and params.response_format is not None and not adapter.json_with_tools:
-        raise invalid("response_format", f"provider type '{adapter.type}' emulates structured output with a tool: not with tools")
+        raise invalid(fields["response_format"], f"provider type '{adapter.type}' emulates structured output with a tool: not with tools")
 
 
 def check_json(fmt: ResponseFormat | None, text: str) -> None:
@@ -272,13 +276,13 @@ def _with_fallbacks(model: Model, params: TextParams, run: Callable[[Model], T])
     raise last
 
 
-def complete(model: Model, params: TextParams, tool_choice_field: str = "tool_choice") -> Result:
+def complete(model: Model, params: TextParams, fields: dict[str, str] = OPENAI_FIELDS) -> Result:
     """A whole answer."""
     started = time.perf_counter()
 
     def run(candidate: Model) -> Result:
         adapter = adapter_for(candidate)
-        _tool_choice_supported(adapter, params, tool_choice_field)
+        _provider_can(adapter, params, fields)
         request = chat_request(candidate, params)
         answer: Completion = call_provider(candidate, adapter, lambda: adapter.generate(request))
         if not answer.tool_calls:
@@ -296,12 +300,12 @@ def complete(model: Model, params: TextParams, tool_choice_field: str = "tool_ch
     return _with_fallbacks(model, params, run)
 
 
-def open_stream(model: Model, params: TextParams, tool_choice_field: str = "tool_choice") -> Stream:
+def open_stream(model: Model, params: TextParams, fields: dict[str, str] = OPENAI_FIELDS) -> Stream:
     """A stream whose first event has arrived; before that, failures retry and fall back."""
 
     def run(candidate: Model) -> Stream:
         adapter = adapter_for(candidate)
-        _tool_choice_supported(adapter, params, tool_choice_field)
+        _provider_can(adapter, params, fields)
         request = chat_request(candidate, params)
 
         def first() -> tuple[Delta | ToolCallDelta | Final, Iterator[Delta | ToolCallDelta | Final]]:

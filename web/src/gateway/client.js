@@ -66,7 +66,10 @@ import { readEvents } from "./sse.js";
  */
 
 /**
- * @typedef {{ type: "delta", text: string } | ({ type: "done" } & StreamDone)} StreamEvent
+ * @typedef {{ type: "delta", text: string }
+ *   | ({ type: "toolCall" } & import("./types").StreamToolCallPiece)
+ *   | ({ type: "done" } & StreamDone)} StreamEvent
+ *   `toolCall`: a piece of tool call `index` (`id` and `name` on its first piece, then `arguments` fragments).
  */
 
 const DEFAULT_MARGIN_SECONDS = 60;
@@ -269,6 +272,8 @@ export function createGateway(options) {
             yield { type: "done", ...final };
           } else if (typeof data.content === "string") {
             yield { type: "delta", text: data.content };
+          } else if (data.toolCall) {
+            yield { type: "toolCall", ...data.toolCall };
           }
         }
       } catch (err) {

@@ -52,7 +52,7 @@ export function chatPage(ctx) {
         if (item.type === "delta") {
           output.append(item.text);
           timings.push({ at: performance.now(), chars: item.text.length });
-        } else {
+        } else if (item.type === "done") {
           const tokens = item.usage.totalTokens ?? "?";
           meta.textContent = `${item.modelId} · ${item.finishReason ?? "?"} · ${tokens} tokens · ${money(item.cost?.total)} · ${item.latencyMs} ms`;
         }

@@ -363,6 +363,7 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
             tracker.failed(error)
             yield error
         finally:
+            events.close()  # the client went away: stop the provider first, then record the cut-off
             tracker.cut_off()
 
 

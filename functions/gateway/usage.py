@@ -81,6 +81,10 @@ def _totals(entry: Entry) -> dict[str, int | float]:
     }
 
 
+COMMIT_TIMEOUT_SECONDS = 5.0
+"""Longest a ledger commit may hold an answer (twice, with record()'s second attempt)."""
+
+
 def _commit(entry: Entry) -> None:
     """The record, the user's day and one shard of the model's day: one atomic commit, one round trip."""
     from google.cloud import firestore
@@ -109,10 +113,12 @@ def _commit(entry: Entry) -> None:
     increments = {key: firestore.Increment(value) for key, value in _totals(entry).items()}
     batch.set(user.collection("days").document(day), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
     if entry.model_id:
-        shard = random.randrange(settings.USAGE_MODEL_SHARDS.value)
+        shard = random.randrange(max(1, settings.USAGE_MODEL_SHARDS.value))
         ref = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(f"{day}-{shard}")
         batch.set(ref, {**increments, "modelId": entry.model_id, "date": day, "shard": shard, "updatedAt": entry.at}, merge=True)
-    batch.commit()
+    # Bounded: the client library would otherwise retry for a minute, holding the answer (and a stream
+    # past its deadline) while Firestore struggles; record() tries once more, then logs the entry.
+    batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
 
 
 def record(entry: Entry) -> None:

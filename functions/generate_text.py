@@ -114,15 +114,8 @@ def _message(m: ChatMessage, index: int, uid: str, seen: list[str]) -> Message:
 def _tools(body: GenerateTextRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
     tools = tuple(Tool(t.name, t.description, t.parameters) for t in body.tools or [])
     choice = body.toolChoice
-    if choice is None:
-        return tools, None
-    if not tools:
-        raise invalid("toolChoice", "needs tools")
-    if isinstance(choice, str):
-        return tools, ToolChoice(choice)
-    if choice.name not in {t.name for t in tools}:
-        raise invalid("toolChoice", f"names '{choice.name}', which is not one of the tools")
-    return tools, ToolChoice("function", choice.name)
+    named = choice.name if isinstance(choice, NamedTool) else None
+    return tools, generation.tool_choice(tools, choice if isinstance(choice, str) else None, named, "toolChoice")
 
 
 def _response_format(body: GenerateTextRequest) -> ResponseFormat | None:
@@ -130,14 +123,8 @@ def _response_format(body: GenerateTextRequest) -> ResponseFormat | None:
     if fmt is None:
         return None
     if isinstance(fmt, JsonFormat):
-        return ResponseFormat("json_object")
-    import jsonschema
-
-    try:
-        jsonschema.validators.validator_for(fmt.json_schema).check_schema(fmt.json_schema)
-    except jsonschema.exceptions.SchemaError as err:
-        raise invalid("responseFormat.schema", f"not a valid JSON Schema: {err.message}") from None
-    return ResponseFormat("json_schema", fmt.json_schema, fmt.name)
+        return generation.json_format(None, "responseFormat")
+    return generation.json_format(fmt.json_schema, "responseFormat.schema", fmt.name)
 
 
 def params_from(body: GenerateTextRequest, uid: str = "") -> tuple[generation.TextParams, str | None]:

@@ -177,15 +177,8 @@ def _message(message: ChatMessage, index: int, uid: str, images_seen: list[str])
 def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
     tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or [])
     choice = body.tool_choice
-    if choice is None:
-        return tools, None
-    if not tools:
-        raise invalid("tool_choice", "needs tools")
-    if isinstance(choice, str):
-        return tools, ToolChoice(choice)
-    if choice.function.name not in {t.name for t in tools}:
-        raise invalid("tool_choice", f"names '{choice.function.name}', which is not one of the tools")
-    return tools, ToolChoice("function", choice.function.name)
+    named = choice.function.name if isinstance(choice, NamedToolChoice) else None
+    return tools, generation.tool_choice(tools, choice if isinstance(choice, str) else None, named, "tool_choice")
 
 
 def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
@@ -193,15 +186,9 @@ def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
     if fmt is None or isinstance(fmt, TextFormat):
         return None
     if isinstance(fmt, JsonObjectFormat):
-        return ResponseFormat("json_object")
-    import jsonschema
-
+        return generation.json_format(None, "response_format")
     spec = fmt.json_schema
-    try:
-        jsonschema.validators.validator_for(spec.json_schema).check_schema(spec.json_schema)
-    except jsonschema.exceptions.SchemaError as err:
-        raise invalid("response_format.json_schema.schema", f"not a valid JSON Schema: {err.message}") from None
-    return ResponseFormat("json_schema", spec.json_schema, spec.name, spec.strict, spec.description)
+    return generation.json_format(spec.json_schema, "response_format.json_schema.schema", spec.name, spec.strict, spec.description)
 
 
 def params_from(body: ChatCompletionRequest, uid: str) -> tuple[generation.TextParams, str | None]:

@@ -138,6 +138,14 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def cmdline(pid: int) -> bytes | None:
+    """A live process's command line (to tell it from a later process given the same pid)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
 class Stack:
     """One running Emulator Suite, in its own process group."""
 
@@ -166,6 +174,7 @@ class Stack:
         self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.secret_manager: subprocess.Popen[bytes] | None = None
+        self.started: dict[int, bytes | None] = {}  # firebase's descendants once ready, with their command lines
 
     def host(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
@@ -277,6 +286,7 @@ class Stack:
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")
             if "All emulators ready" in text:
+                self.started = {pid: cmdline(pid) for pid in descendants(self.process.pid)}
                 return
             if self.process.poll() is not None:
                 break
@@ -291,6 +301,8 @@ class Stack:
         Python workers stay in firebase's process group; the Java emulators
         are spawned detached (a session of their own), so they are found as
         descendants before firebase exits, and killed if they outlive it.
+        Those seen when the stack became ready are killed too: if firebase
+        crashed, its Java emulators are no longer its descendants.
         """
         if self.process is not None:
             children = descendants(self.process.pid)
@@ -310,6 +322,7 @@ class Stack:
                 pass
             self.process.wait()
             self.process = None
+            self.started = {}
         if self.secret_manager is not None:
             self.secret_manager.kill()
             self.secret_manager.wait()

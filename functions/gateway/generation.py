@@ -105,6 +105,32 @@ def check_limits(model: Model, params: TextParams, field_name: str = "maxTokens"
         raise invalid(field_name, f"must be at most {limit} for model '{model.id}'")
 
 
+def tool_choice(tools: tuple[Tool, ...], mode: str | None, name: str | None, field_name: str) -> ToolChoice | None:
+    """A request's tool choice, checked: ``auto``/``none``/``required``, or ``name``, which must be one of ``tools``."""
+    if mode is None and name is None:
+        return None
+    if not tools:
+        raise invalid(field_name, "needs tools")
+    if name is None:
+        return ToolChoice(str(mode))
+    if name not in {t.name for t in tools}:
+        raise invalid(field_name, f"names '{name}', which is not one of the tools")
+    return ToolChoice("function", name)
+
+
+def json_format(schema: dict[str, Any] | None, field_name: str, name: str = "response", strict: bool | None = None, description: str | None = None) -> ResponseFormat:
+    """Structured output: any JSON object (no ``schema``), or one matching ``schema``, which must itself be valid."""
+    if schema is None:
+        return ResponseFormat("json_object")
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.exceptions.SchemaError as err:
+        raise invalid(field_name, f"not a valid JSON Schema: {err.message}") from None
+    return ResponseFormat("json_schema", schema, name, strict, description)
+
+
 def check_tools(model: Model, params: TextParams, field_name: str = "tools") -> None:
     """Tools only for models that declare the ``tools`` capability: a 400 naming the field, never a silent drop."""
     if params.tools and "tools" not in model.capabilities:

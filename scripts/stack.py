@@ -306,6 +306,7 @@ class Stack:
         """
         if self.process is not None:
             children = descendants(self.process.pid)
+            children += [pid for pid, line in self.started.items() if pid not in children and line is not None and cmdline(pid) == line]
             try:
                 os.killpg(self.process.pid, signal.SIGINT)
                 self.process.wait(timeout=20)

@@ -90,13 +90,7 @@ class GenerateTextRequest(BaseModel):
 
 
 def _images(urls: list[str] | None, uid: str, field: str, seen: list[str]) -> tuple[InputImage, ...]:
-    images = []
-    for number, url in enumerate(urls or []):
-        seen.append(f"{field}.{number}")
-        if len(seen) > vision.MAX_IMAGES:
-            raise invalid(seen[-1], f"at most {vision.MAX_IMAGES} images per request")
-        images.append(vision.load(url, uid, seen[-1]))
-    return tuple(images)
+    return tuple(vision.load_counted(url, uid, f"{field}.{number}", seen) for number, url in enumerate(urls or []))
 
 
 def _message(m: ChatMessage, index: int, uid: str, seen: list[str]) -> Message:

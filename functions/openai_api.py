@@ -153,10 +153,7 @@ def _content(message: ChatMessage, index: int, uid: str, images_seen: list[str])
             image = part.get("image_url")
             if message.role != "user" or not isinstance(image, dict) or not isinstance(image.get("url"), str) or set(image) - {"url", "detail"}:
                 raise invalid(field, "an image part is {\"type\": \"image_url\", \"image_url\": {\"url\": ...}}, in a user message")
-            images_seen.append(field)
-            if len(images_seen) > vision.MAX_IMAGES:
-                raise invalid(field, f"at most {vision.MAX_IMAGES} images per request")
-            images.append(vision.load(image["url"], uid, field))
+            images.append(vision.load_counted(image["url"], uid, field, images_seen))
         else:
             raise invalid(field, f"content part type '{kind}' is not supported; send text or image_url")
     return "".join(texts), tuple(images)

@@ -72,6 +72,14 @@ def _from_storage(url: str, uid: str, field: str) -> bytes:
     return data
 
 
+def load_counted(url: str, uid: str, field: str, seen: list[str]) -> InputImage:
+    """:func:`load`, refusing the request's image past :data:`MAX_IMAGES` (``seen``: the fields loaded so far)."""
+    seen.append(field)
+    if len(seen) > MAX_IMAGES:
+        raise invalid(field, f"at most {MAX_IMAGES} images per request")
+    return load(url, uid, field)
+
+
 def load(url: str, uid: str, field: str) -> InputImage:
     """One image part's bytes, checked: ``field`` names the part in errors."""
     if url.startswith("data:"):

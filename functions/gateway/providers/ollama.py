@@ -21,6 +21,7 @@ from gateway.providers.base import (
     iter_ndjson,
     new_call_id,
 )
+from gateway.providers.openai_compat import tools_json
 
 
 def _message(request: ChatRequest, m: Message) -> dict[str, Any]:
@@ -63,10 +64,7 @@ class Ollama(Adapter):
         if (fmt := request.response_format) is not None:
             body["format"] = fmt.schema if fmt.schema is not None else "json"
         if request.tools and not (request.tool_choice and request.tool_choice.mode == "none"):
-            body["tools"] = [
-                {"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description else {}), "parameters": t.parameters}}
-                for t in request.tools
-            ]
+            body["tools"] = tools_json(request)  # Ollama takes OpenAI's tool format
         return body
 
     @staticmethod

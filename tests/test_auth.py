@@ -75,12 +75,16 @@ def test_forged_expired_token_is_401(local, clean, emulators, accounts) -> None:
 def test_token_from_the_future_is_401(local, clean, emulators, accounts) -> None:
     future = int(time.time()) + 3600
     token = _unsigned(_claims(emulators.project, accounts["user"].uid, iat=future, auth_time=future, exp=future + 3600))
-    assert local("models").get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    response = local("models").get("/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert (_error(response)["code"], _error(response)["message"]) == ("UNAUTHENTICATED", "ID token is invalid")
 
 
 def test_token_for_another_project_is_401(local, clean, accounts) -> None:
     token = _unsigned(_claims("someone-elses-project", accounts["user"].uid))
-    assert local("models").get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    response = local("models").get("/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert _error(response)["code"] == "UNAUTHENTICATED"
 
 
 def test_valid_token_is_accepted(local, clean, accounts) -> None:
@@ -151,6 +155,43 @@ def test_revoked_token_is_401(local, clean, emulators) -> None:
     assert "revoked" in _error(response)["message"]
 
 
+def test_revoked_token_is_401_once_the_user_cache_expires(local, clean, emulators, monkeypatch) -> None:
+    """No forget(): a warm instance notices a revocation within USER_CACHE_SECONDS on its own."""
+    from firebase_admin import auth
+
+    from gateway import auth as gateway_auth
+    from gateway import firebase
+
+    monkeypatch.setenv("USER_CACHE_SECONDS", "1")
+    monkeypatch.setattr(gateway_auth, "_accounts", None)  # made anew with the 1 s TTL; the old cache comes back afterwards
+    account = emulators.sign_up("user")
+    time.sleep(1.1)  # revocation time has a one-second resolution
+    assert local("models").get("/", headers=account.headers).status_code == 200  # the account is now cached
+    assert gateway_auth._accounts is not None and gateway_auth._accounts.ttl == 1
+    auth.revoke_refresh_tokens(account.uid, app=firebase.app())
+    time.sleep(1.5)
+    response = local("models").get("/", headers=account.headers)
+    assert response.status_code == 401
+    assert _error(response)["code"] == "UNAUTHENTICATED"
+    assert "revoked" in _error(response)["message"]
+
+
+def test_token_of_a_deleted_user_is_401(local, clean, emulators) -> None:
+    from firebase_admin import auth
+
+    from gateway import auth as gateway_auth
+    from gateway import firebase
+
+    account = emulators.sign_up("user")
+    assert local("models").get("/", headers=account.headers).status_code == 200
+    auth.delete_user(account.uid, app=firebase.app())
+    gateway_auth.forget(account.uid)
+    response = local("models").get("/", headers=account.headers)
+    assert response.status_code == 401
+    assert _error(response)["code"] == "UNAUTHENTICATED"
+    assert _error(response)["message"] == "User no longer exists"
+
+
 @pytest.fixture
 def production_auth(monkeypatch, emulators):
     """Verify tokens as production does: RS256 signatures against a certificate endpoint."""
@@ -193,3 +234,27 @@ def test_production_expired_token_is_401(local, clean, emulators, production_aut
     response = local("models").get("/", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert "expired" in _error(response)["message"]
+
+
+OTHER_PROJECT = "someone-elses-project"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"aud": OTHER_PROJECT, "iss": f"https://securetoken.google.com/{OTHER_PROJECT}"}, {"aud": OTHER_PROJECT}, {"iss": f"https://securetoken.google.com/{OTHER_PROJECT}"}],
+    ids=["aud-and-iss", "aud", "iss"],
+)
+def test_production_token_for_another_project_is_401(local, clean, emulators, production_auth, claims: dict[str, str]) -> None:
+    """Signed by Google's key (here: the test key), but minted for another Firebase project."""
+    token = production_auth.token(emulators.project, "prod-user-1", **claims)
+    response = local("models").get("/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert (_error(response)["code"], _error(response)["message"]) == ("UNAUTHENTICATED", "ID token is invalid")
+
+
+def test_production_token_from_the_future_is_401(local, clean, emulators, production_auth) -> None:
+    future = int(time.time()) + 3600
+    token = production_auth.token(emulators.project, "prod-user-1", iat=future, auth_time=future, exp=future + 3600)
+    response = local("models").get("/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert (_error(response)["code"], _error(response)["message"]) == ("UNAUTHENTICATED", "ID token is invalid")

@@ -38,10 +38,42 @@ def _get(emulators, path: str, token: str | None) -> int:
     return requests.get(_url(emulators, path), headers=headers, timeout=10).status_code
 
 
+def _value(v: Any) -> dict[str, Any]:
+    """A Firestore REST value."""
+    if v is None:
+        return {"nullValue": None}
+    if isinstance(v, bool):
+        return {"booleanValue": v}
+    if isinstance(v, int):
+        return {"integerValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, dict):
+        return {"mapValue": {"fields": {k: _value(x) for k, x in v.items()}}}
+    return {"stringValue": str(v)}
+
+
 def _write(emulators, path: str, token: str | None, fields: dict[str, Any]) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = {"fields": {k: {"stringValue": str(v)} for k, v in fields.items()}}
+    body = {"fields": {k: _value(v) for k, v in fields.items()}}
     return requests.patch(_url(emulators, path), json=body, headers=headers, timeout=10).status_code
+
+
+def _create(emulators, uid: str, token: str | None, fields: dict[str, Any]) -> int:
+    """Create users/{uid} (refused by the emulator if it already exists, so the rules see a create)."""
+    return _write(emulators, f"users/{uid}?currentDocument.exists=false", token, fields)
+
+
+def _update(emulators, uid: str, token: str | None, fields: dict[str, Any], mask: list[str] | None = None) -> int:
+    """Update only ``mask`` (default: the fields given) of the existing users/{uid}; a masked field not given is removed."""
+    query = "&".join(f"updateMask.fieldPaths={f}" for f in (mask or list(fields)))
+    return _write(emulators, f"users/{uid}?currentDocument.exists=true&{query}", token, fields)
+
+
+def _stored(uid: str) -> dict[str, Any] | None:
+    from gateway import firebase
+
+    return firebase.db().collection("users").document(uid).get().to_dict()
 
 
 def test_models_readable_when_enabled_by_signed_in_users(emulators, accounts, docs) -> None:
@@ -57,11 +89,129 @@ def test_own_user_document(emulators, accounts, docs) -> None:
     assert _get(emulators, f"users/{docs['uid']}", token) == 200
     assert _get(emulators, f"users/{docs['other']}", token) == 403
     assert _get(emulators, f"users/{docs['uid']}", None) == 403
-    # Own profile fields may change; role and disabled never.
+    # Own profile fields may change; role and disabled never (every case: the tests below).
     assert _write(emulators, f"users/{docs['uid']}?updateMask.fieldPaths=displayName", token, {"displayName": "New"}) == 200
     assert _write(emulators, f"users/{docs['uid']}?updateMask.fieldPaths=role", token, {"role": "admin"}) == 403
-    assert _write(emulators, f"users/{docs['uid']}?updateMask.fieldPaths=disabled", token, {"disabled": "false"}) == 403
+    assert _write(emulators, f"users/{docs['uid']}?updateMask.fieldPaths=disabled", token, {"disabled": False}) == 403
     assert _write(emulators, f"users/{docs['other']}?updateMask.fieldPaths=displayName", token, {"displayName": "x"}) == 403
+
+
+# The fields an owner may write in users/{uid} (firestore.rules), one valid value each.
+PROFILE = {"displayName": "Ada Lovelace", "photoURL": "https://example.com/ada.png", "preferences": {"theme": "dark", "fontSize": 14}}
+
+# What the owner may never write: each field the gateway trusts from users/{uid}
+# (gateway/auth.py: role, disabled; gateway/usage.py: quota), the seed's copy of
+# the Auth email, and fields nobody reads yet, refused only because they are
+# not on the allow-list (a future limit or billing field).
+TRUSTED = {
+    "role": "admin",
+    "disabled": False,
+    "quota": {"dailyTokens": 1_000_000_000, "dailyCostUsd": 1e9},
+    "email": "admin@demo.test",
+    "billingPlan": "enterprise",
+    "limits": {"perMinute": 1_000_000},
+}
+
+
+@pytest.fixture
+def mine(emulators, accounts, docs) -> tuple[str, str]:
+    """The user account's users/{uid} as the gateway wrote it (reset for each test), and the owner's token."""
+    from gateway import firebase
+
+    uid = docs["uid"]
+    firebase.db().collection("users").document(uid).set({"role": "user", "displayName": "Me"})
+    return uid, accounts["user"].token
+
+
+@pytest.mark.parametrize("field", list(PROFILE))
+def test_owner_creates_their_document_with_each_profile_field(emulators, field: str) -> None:
+    owner = emulators.sign_up(None)
+    assert _create(emulators, owner.uid, owner.token, {field: PROFILE[field]}) == 200
+    assert _stored(owner.uid) == {field: PROFILE[field]}
+
+
+def test_owner_creates_their_document_with_every_profile_field(emulators) -> None:
+    owner = emulators.sign_up(None)
+    assert _create(emulators, owner.uid, owner.token, PROFILE) == 200
+    assert _stored(owner.uid) == PROFILE
+
+
+@pytest.mark.parametrize("field", list(PROFILE))
+def test_owner_updates_and_removes_each_profile_field(emulators, mine, field: str) -> None:
+    """Changed and removed, next to the trusted fields the gateway wrote (which stay as they were)."""
+    uid, token = mine
+    assert _update(emulators, uid, token, {field: PROFILE[field]}) == 200
+    assert _stored(uid) == {"role": "user", "displayName": "Me", field: PROFILE[field]}
+    assert _update(emulators, uid, token, {}, mask=[field]) == 200
+    assert field not in _stored(uid)
+    assert _stored(uid)["role"] == "user"
+
+
+@pytest.mark.parametrize("field", list(TRUSTED))
+def test_owner_cannot_create_their_document_with_a_field_off_the_list(emulators, field: str) -> None:
+    owner = emulators.sign_up(None)
+    assert _create(emulators, owner.uid, owner.token, {"displayName": "Me", field: TRUSTED[field]}) == 403
+    assert _stored(owner.uid) is None
+    assert _create(emulators, owner.uid, owner.token, {"displayName": "Me"}) == 200  # the field was the reason
+
+
+@pytest.mark.parametrize("field", list(TRUSTED))
+def test_owner_cannot_add_or_change_a_field_off_the_list(emulators, mine, field: str) -> None:
+    uid, token = mine
+    # Alone, next to an allowed field, inside a map (e.g. quota.dailyTokens), and by rewriting the whole document.
+    assert _update(emulators, uid, token, {field: TRUSTED[field]}) == 403
+    assert _update(emulators, uid, token, {"displayName": "New", field: TRUSTED[field]}) == 403
+    assert _update(emulators, uid, token, {field: {"dailyTokens": 10**9}}, mask=[f"{field}.dailyTokens"]) == 403
+    assert _write(emulators, f"users/{uid}", token, {"role": "user", "displayName": "Me", field: TRUSTED[field]}) == 403
+    assert _stored(uid) == {"role": "user", "displayName": "Me"}
+
+
+@pytest.mark.parametrize("field, value", [("role", "viewer"), ("disabled", True), ("quota", {"dailyTokens": 100})])
+def test_owner_cannot_remove_a_trusted_field(emulators, mine, field: str, value: Any) -> None:
+    """Removing is a change too: e.g. dropping ``disabled: true`` or a small quota."""
+    from gateway import firebase
+
+    uid, token = mine
+    firebase.db().collection("users").document(uid).set({field: value}, merge=True)
+    assert _update(emulators, uid, token, {}, mask=[field]) == 403
+    assert _write(emulators, f"users/{uid}", token, {"displayName": "Me"}) == 403  # a rewrite that leaves it out
+    assert _stored(uid)[field] == value
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"displayName": "x" * 201},
+        {"displayName": 42},
+        {"photoURL": "javascript:alert(1)"},
+        {"photoURL": "http://169.254.169.254/computeMetadata/v1/"},
+        {"photoURL": "https://example.com/" + "x" * 2048},
+        {"preferences": "dark"},
+        {"preferences": {f"k{i}": i for i in range(51)}},
+    ],
+    ids=["long-name", "number-name", "javascript-url", "http-url", "long-url", "string-preferences", "51-preferences"],
+)
+def test_profile_fields_are_type_and_size_checked(emulators, mine, fields: dict[str, Any]) -> None:
+    uid, token = mine
+    owner = emulators.sign_up(None)
+    assert _create(emulators, owner.uid, owner.token, fields) == 403
+    assert _update(emulators, uid, token, fields) == 403
+    assert _stored(owner.uid) is None
+    assert _stored(uid) == {"role": "user", "displayName": "Me"}
+
+
+def test_nobody_else_writes_or_deletes_a_users_document(emulators, accounts, mine) -> None:
+    uid, token = mine
+    newcomer = emulators.sign_up(None)
+    for other in (accounts["viewer"].token, accounts["admin"].token, None):
+        assert _create(emulators, newcomer.uid, other, {"displayName": "Mallory"}) == 403
+        assert _update(emulators, uid, other, {"displayName": "Mallory"}) == 403
+        assert _write(emulators, f"users/{uid}", other, {"displayName": "Mallory"}) == 403
+    for deleter in (token, accounts["admin"].token):
+        response = requests.delete(_url(emulators, f"users/{uid}"), headers={"Authorization": f"Bearer {deleter}"}, timeout=10)
+        assert response.status_code == 403
+    assert _stored(newcomer.uid) is None
+    assert _stored(uid) == {"role": "user", "displayName": "Me"}
 
 
 def test_own_image_records_read_only(emulators, accounts, docs) -> None:

@@ -36,8 +36,10 @@ def _iso_now() -> str:
 def _check(provider: Provider, timeout: float) -> None:
     """Raise :class:`UpstreamError` unless the provider answers a free request."""
     if provider.healthCheckUrl:
+        request = upstream.client().build_request("GET", provider.healthCheckUrl, timeout=httpx.Timeout(timeout, connect=timeout))
         with transport_errors():
-            response = upstream.client().get(provider.healthCheckUrl, timeout=httpx.Timeout(timeout, connect=timeout))
+            response = upstream.client().send(request, stream=True)  # the status is the answer: the body is never read
+        response.close()
         if response.status_code >= 500:
             raise UpstreamError(f"HTTP {response.status_code}", status=response.status_code)
         return
@@ -53,7 +55,7 @@ def _probe(provider: Provider, timeout: float) -> dict[str, Any]:
     try:
         _check(provider, timeout)
     except UpstreamError as err:
-        error = "timeout" if err.kind == "timeout" else "unreachable" if err.kind == "connect" else err.message
+        error = {"timeout": "timeout", "connect": "unreachable", "blocked": "address not allowed"}.get(err.kind, err.message)
         if err.status in (401, 403):
             error = "credentials rejected"
         result = {"status": "unhealthy", "error": error}

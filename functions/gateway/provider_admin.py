@@ -158,7 +158,7 @@ def test(provider_id: str) -> dict[str, Any]:
         with _lock:
             _discovered[provider_id] = models
     except UpstreamError as err:
-        report["reachable"] = err.kind not in ("connect", "timeout")
+        report["reachable"] = err.kind not in ("connect", "timeout", "blocked")
         report["authValid"] = err.status not in (401, 403) if report["reachable"] else None
         report["error"] = err.message
     except secrets.SecretError as err:

@@ -50,6 +50,7 @@ def config(provider: Provider) -> ProviderConfig:
         app_url=provider.appUrl,
         app_title=provider.appTitle,
         image_base_url=provider.imageBaseUrl,
+        allowed_hosts=tuple(provider.allowedHosts),
     )
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from gateway import settings
+from gateway import logs, settings
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers.base import UpstreamError
 
@@ -60,6 +60,11 @@ def to_gateway_error(err: UpstreamError, provider: str) -> GatewayError:
         return GatewayError(ErrorCode.PROVIDER_TIMEOUT, f"Provider '{provider}' timed out", details)
     if err.kind == "connect":
         return GatewayError(ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' is unreachable", details)
+    if err.kind == "blocked":  # the address stays in the log: users need not learn the network's layout
+        logs.warn("outbound call refused", provider=provider, reason=err.message)
+        return GatewayError(
+            ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' is at an address the gateway may not call; an operator must fix its URL", details
+        )
     if err.kind == "protocol":
         return GatewayError(ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' sent a broken answer: {err.message}", details)
     status = err.status or 502

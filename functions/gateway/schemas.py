@@ -12,7 +12,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
+
+from gateway import outbound
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 ModelType = Literal["text", "image", "multimodal"]
@@ -59,6 +61,13 @@ class ModelSpec(_Strict):
     pricing: Pricing | None = None
     capabilities: list[str] = Field(default_factory=list, max_length=32)
     fallbacks: list[str] = Field(default_factory=list, max_length=5)
+
+    @field_validator("endpointURL")
+    @classmethod
+    def _callable(cls, value: HttpUrl | None) -> HttpUrl | None:
+        if value is not None:
+            outbound.check_url(str(value))
+        return value
 
     @field_validator("capabilities")
     @classmethod
@@ -136,7 +145,15 @@ def from_document(schema: type[D], doc_id: str, data: dict[str, Any]) -> tuple[D
 
 
 ProviderType = Literal["openai-compatible", "openai", "lmstudio", "openrouter", "ollama", "huggingface", "anthropic", "gemini"]
-HttpURL = Annotated[str, Field(pattern=r"^https?://[^\s/?#@]+(/[^\s]*)?$", max_length=2048, description="An http(s) URL.")]
+HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$"
+HttpURL = Annotated[
+    str, Field(min_length=1, max_length=2048, description="An http(s) URL.", json_schema_extra={"format": "uri"}), AfterValidator(outbound.check_syntax)
+]
+CallableURL = Annotated[
+    str,
+    Field(min_length=1, max_length=2048, description="An http(s) URL the gateway calls: no metadata, link-local, loopback or private address.", json_schema_extra={"format": "uri"}),
+    AfterValidator(outbound.check_url),
+]
 
 
 RESERVED_HEADERS = frozenset(
@@ -149,15 +166,20 @@ class ProviderSpec(_Strict):
 
     id: str = Field(pattern=SLUG)
     type: ProviderType
-    baseUrl: HttpURL
+    baseUrl: CallableURL
     displayName: str | None = Field(None, max_length=200)
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)
     secretName: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
-    healthCheckUrl: HttpURL | None = None
-    imageBaseUrl: HttpURL | None = None
+    healthCheckUrl: CallableURL | None = None
+    imageBaseUrl: CallableURL | None = None
     appUrl: HttpURL | None = None
     appTitle: str | None = Field(None, max_length=200)
+    allowedHosts: list[Annotated[str, Field(pattern=HOSTNAME, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL).",
+    )
 
     @field_validator("headers")
     @classmethod

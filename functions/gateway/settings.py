@@ -89,3 +89,8 @@ USAGE_MODEL_SHARDS = params.IntParam(
     default=100,
     description="Documents each model's daily usage totals are spread over; keep it above peak requests/s on one model.",
 )
+OUTBOUND_PRIVATE_HOSTS = params.StringParam(
+    "OUTBOUND_PRIVATE_HOSTS",
+    default="",
+    description="Comma-separated host names or CIDR ranges providers may use although private or loopback (a self-hosted Ollama); metadata and link-local addresses stay refused.",
+)

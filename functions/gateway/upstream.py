@@ -1,10 +1,18 @@
-"""The one pooled ``httpx.Client`` every outbound call of an instance shares."""
+"""The one pooled ``httpx.Client`` every outbound call of an instance shares.
+
+Its connections go through :mod:`gateway.outbound`, which refuses metadata,
+link-local, loopback and private addresses after resolving the host; it
+never follows redirects and ignores proxy environment variables (a proxy
+would resolve the host where the check cannot see it).
+"""
 
 from __future__ import annotations
 
 import threading
 
 import httpx
+
+from gateway import outbound
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_READ_TIMEOUT_SECONDS = 60.0
@@ -21,8 +29,9 @@ def client() -> httpx.Client:
             if _client is None:
                 _client = httpx.Client(
                     timeout=httpx.Timeout(DEFAULT_READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    transport=outbound.transport(httpx.Limits(max_connections=100, max_keepalive_connections=20)),
                     follow_redirects=False,
+                    trust_env=False,
                 )
     return _client
 

@@ -10,7 +10,8 @@
   ``{"status": 429, "retry_after": "1", "retry_after_ms": "100", "body": {...}}``,
   ``{"hang": seconds}``, ``{"malformed": True}``, ``{"break_after": n}`` (stream
   stops after n chunks), ``{"stream_error": True}`` (an error event inside a
-  200 stream), ``{"loading": seconds}`` (Hugging Face's 503 with ``estimated_time``).
+  200 stream), ``{"loading": seconds}`` (Hugging Face's 503 with ``estimated_time``),
+  ``{"redirect": url}`` (a 302 to ``url``).
 - ``requests``: what the fake received (path, headers, JSON body), appended.
 - ``sent_at``: when each chunk of the last stream was written (epoch seconds).
 - ``tool_call``: ``{"name": ..., "arguments": {...}}``: when a request offers tools
@@ -132,6 +133,12 @@ class FakeUpstream(BaseHTTPRequestHandler):
             if "retry_after_ms" in fault:
                 headers["retry-after-ms"] = str(fault["retry_after_ms"])
             self.send_json(fault["status"], fault.get("body") or self.error_body(fault["status"], f"fake failure {fault['status']}"), headers)
+            return
+        if "redirect" in fault:
+            self.send_response(302)
+            self.send_header("Location", fault["redirect"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if "loading" in fault:
             self.send_json(503, {"error": "Model is currently loading", "estimated_time": fault["loading"]})

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from gateway import logs
+from gateway import logs, outbound
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class ProviderConfig:
     app_url: str | None = None
     app_title: str | None = None
     image_base_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    """Hosts besides the provider's own that its key may be sent to (a model's ``endpointURL``)."""
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,8 @@ class Adapter:
     """Whether structured output and tools can go in one request (not where JSON is emulated with a forced tool)."""
     images_per_call: ClassVar[int] = 1
     """How many images one ``generate_images`` call may return (the core splits larger requests)."""
+    default_hosts: ClassVar[tuple[str, ...]] = ()
+    """Hosts the adapter calls when the provider document names none (its key may go there)."""
     list_timeout: float = 10.0
     """Read timeout of discovery and health calls (``health`` lowers it)."""
 
@@ -332,35 +336,53 @@ class Adapter:
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
-    def headers(self) -> dict[str, str]:
-        return {**self.config.headers, **self.auth_headers()}
+    def key_hosts(self) -> set[str]:
+        """Where the key may go: the provider's own URLs, the adapter's defaults, and the admin's ``allowedHosts``."""
+        own = (outbound.host_of(self.config.base_url), outbound.host_of(self.config.image_base_url))
+        return {h for h in (*own, *self.default_hosts, *self.config.allowed_hosts) if h}
+
+    def headers(self, url: str) -> dict[str, str]:
+        """The provider's headers for a call to ``url``; the key only when ``url`` is on one of :meth:`key_hosts`."""
+        if not self.key or outbound.same_host(url, self.key_hosts()):
+            return {**self.config.headers, **self.auth_headers()}
+        logs.warn("key withheld: URL is not on the provider's host", provider=self.config.id, host=outbound.host_of(url))
+        return dict(self.config.headers)
 
     def check(self, response: httpx.Response) -> None:
-        """Raise :class:`UpstreamError` for an error status (reading the body of a stream first)."""
+        """Raise :class:`UpstreamError` for an error status or a redirect (reading at most 64 KiB of the body)."""
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise UpstreamError(f"provider redirected (HTTP {response.status_code}); redirects are not followed", status=response.status_code)
         if response.status_code < 400:
             return
-        body = response.read()
+        body = read_bounded(response, ERROR_BODY_BYTES, truncate=True)
         raise UpstreamError(
             error_message(body, f"HTTP {response.status_code}"),
             status=response.status_code,
             retry_after=parse_retry_after(response.headers),
         )
 
-    def post_json(self, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def send(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        """Send ``request`` and read its answer, at most ``MAX_BODY_BYTES`` of it (a bigger one is a 502)."""
         with transport_errors():
-            response = self.client.post(url, json=body, headers=self.headers(), timeout=_timeout(timeout))
-        self.check(response)
-        return decode_json(response.content)
+            response = self.client.send(request, stream=True)
+        try:
+            self.check(response)
+            return response, read_bounded(response, MAX_BODY_BYTES)
+        finally:
+            response.close()
+
+    def post_json(self, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        request = self.client.build_request("POST", url, json=body, headers=self.headers(url), timeout=_timeout(timeout))
+        return decode_json(self.send(request)[1])
 
     def get_json(self, url: str) -> Any:
-        with transport_errors():
-            response = self.client.get(url, headers=self.headers(), timeout=_timeout(self.list_timeout))
-        self.check(response)
-        return decode_json(response.content)
+        request = self.client.build_request("GET", url, headers=self.headers(url), timeout=_timeout(self.list_timeout))
+        return decode_json(self.send(request)[1])
 
     def open_stream(self, url: str, body: dict[str, Any], timeout: float) -> httpx.Response:
         """Send a streaming request; the caller reads and closes the response."""
-        request = self.client.build_request("POST", url, json=body, headers=self.headers(), timeout=_timeout(timeout))
+        request = self.client.build_request("POST", url, json=body, headers=self.headers(url), timeout=_timeout(timeout))
         with transport_errors():
             response = self.client.send(request, stream=True)
         try:
@@ -390,6 +412,55 @@ def decode_json(content: bytes) -> Any:
         raise UpstreamError("provider sent malformed JSON", status=None, kind="protocol") from None
 
 
+MAX_BODY_BYTES = 32 << 20
+"""Largest answer read from a provider in one piece (JSON, base64 images, image bytes)."""
+MAX_LINE_BYTES = 1 << 20
+"""Longest line of a provider's stream (one SSE or NDJSON event)."""
+MAX_STREAM_BYTES = 16 << 20
+"""Most bytes read from one provider stream; the stream's time is bounded by the route's deadline."""
+ERROR_BODY_BYTES = 64 << 10
+
+
+def read_bounded(response: httpx.Response, limit: int, truncate: bool = False) -> bytes:
+    """The (decoded) body, or a ``protocol`` :class:`UpstreamError` once it passes ``limit``; the connection is then closed."""
+    chunks: list[bytes] = []
+    size = 0
+    with transport_errors():
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > limit:
+                response.close()
+                if truncate:
+                    return b"".join(chunks)[:limit]
+                raise UpstreamError(f"provider answer exceeds {limit} bytes", kind="protocol")
+    return b"".join(chunks)
+
+
+def lines(response: httpx.Response) -> Iterator[str]:
+    """The stream's lines (``\\n`` or ``\\r\\n``), each within ``MAX_LINE_BYTES``, all within ``MAX_STREAM_BYTES``."""
+    pending = bytearray()
+    total = 0
+    with transport_errors():
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > MAX_STREAM_BYTES:
+                response.close()
+                raise UpstreamError(f"provider stream exceeds {MAX_STREAM_BYTES} bytes", kind="protocol")
+            pending += chunk
+            complete: list[bytes] = []
+            if b"\n" in chunk:  # only a new chunk can end a line: no rescans of a long one
+                *complete, rest = bytes(pending).split(b"\n")
+                pending = bytearray(rest)
+            if len(pending) > MAX_LINE_BYTES or any(len(line) > MAX_LINE_BYTES for line in complete):
+                response.close()
+                raise UpstreamError(f"provider stream has a line longer than {MAX_LINE_BYTES} bytes", kind="protocol")
+            for line in complete:
+                yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
+    if pending:
+        yield bytes(pending).removesuffix(b"\r").decode("utf-8", errors="replace")
+
+
 class transport_errors:
     """Map httpx's transport failures to :class:`UpstreamError` (a context manager)."""
 
@@ -399,6 +470,8 @@ class transport_errors:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is None or not isinstance(exc, httpx.TransportError):
             return
+        if reason := outbound.blocked_reason(exc):
+            raise UpstreamError(reason, kind="blocked") from None
         if isinstance(exc, httpx.TimeoutException):
             kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
             raise UpstreamError("provider timed out", kind=kind) from exc
@@ -410,27 +483,25 @@ class transport_errors:
 def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
     """``(event, data)`` pairs of a server-sent event stream; comment lines (``:``) skipped."""
     event, data = "message", []
-    with transport_errors():
-        for line in response.iter_lines():
-            if not line:
-                if data:
-                    yield event, "\n".join(data)
-                event, data = "message", []
-            elif line.startswith(":"):
-                continue
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip(" "))
+    for line in lines(response):
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
     if data:
         yield event, "\n".join(data)
 
 
 def iter_ndjson(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    with transport_errors():
-        for line in response.iter_lines():
-            if line.strip():
-                yield decode_json(line.encode())
+    for line in lines(response):
+        if line.strip():
+            yield decode_json(line.encode())
 
 
 MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png", "PNG"), (b"\xff\xd8\xff", "image/jpeg", "JPEG"))

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from gateway.providers.base import Image, ImageRequest, UpstreamError, error_message, image_from_bytes, parse_retry_after, transport_errors
+from gateway.providers.base import ERROR_BODY_BYTES, Image, ImageRequest, UpstreamError, error_message, image_from_bytes, parse_retry_after, read_bounded
 from gateway.providers.openai_compat import OpenAICompatible
 
 DEFAULT_IMAGE_BASE = "https://router.huggingface.co/hf-inference"
@@ -21,6 +21,7 @@ class HuggingFace(OpenAICompatible):
 
     type = "huggingface"
     images_per_call = 1
+    default_hosts = ("router.huggingface.co",)
 
     def generate_images(self, request: ImageRequest) -> list[Image]:
         """``POST {imageBaseUrl}/models/{model}``: raw image bytes back, or a JSON error (even with 200)."""
@@ -34,22 +35,24 @@ class HuggingFace(OpenAICompatible):
             if value is not None:
                 parameters[key] = value
         base = (request.base_url or self.config.image_base_url or DEFAULT_IMAGE_BASE).rstrip("/")
-        with transport_errors():
-            response = self.client.post(
-                f"{base}/models/{request.model}",
+        url = f"{base}/models/{request.model}"
+        response, body = self.send(
+            self.client.build_request(
+                "POST",
+                url,
                 json={"inputs": request.prompt, "parameters": parameters},
-                headers={**self.headers(), "Accept": "image/png"},
+                headers={**self.headers(url), "Accept": "image/png"},
                 timeout=httpx.Timeout(request.timeout, connect=5.0),
             )
-        self.check(response)
+        )
         if response.headers.get("content-type", "").startswith("application/json"):
-            raise UpstreamError(error_message(response.content, "provider answered JSON instead of an image"), status=502)
-        return [image_from_bytes(response.content)]
+            raise UpstreamError(error_message(body, "provider answered JSON instead of an image"), status=502)
+        return [image_from_bytes(body)]
 
     def check(self, response: httpx.Response) -> None:
         if response.status_code != 503:
             return super().check(response)
-        body = response.read()
+        body = read_bounded(response, ERROR_BODY_BYTES, truncate=True)
         try:
             data = json.loads(body)
         except ValueError:

@@ -210,8 +210,8 @@ class OpenRouter(OpenAICompatible):
 
     type = "openrouter"
 
-    def headers(self) -> dict[str, str]:
-        headers = super().headers()
+    def headers(self, url: str) -> dict[str, str]:
+        headers = super().headers(url)
         if self.config.app_url:
             headers["HTTP-Referer"] = self.config.app_url
         headers["X-Title"] = self.config.app_title or "Firebase AI Gateway"

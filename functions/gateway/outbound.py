@@ -1,0 +1,237 @@
+"""Where the gateway may send a request: the one place that decides.
+
+Provider URLs come from Firestore documents an admin (or anyone who got
+console access) typed, so they are untrusted. In production the obvious
+target is the metadata server (``169.254.169.254``), which hands out the
+service account's tokens; close behind are loopback and the VPC's private
+ranges. Two checks, both here:
+
+- :func:`check_url` when a URL is written through the admin API and again
+  when a stored document is read: http(s) only, no ``user:pass@``, no
+  metadata host names, no literal address of a refused class. The admin sees
+  a 400 naming the field.
+- :class:`GuardedBackend` on every connection the shared client opens: the
+  host is resolved *once*, every address it resolves to is checked, and the
+  socket is opened to the checked address itself. A name that resolves to a
+  public address at write time and to ``10.0.0.1`` later (DNS rebinding) is
+  refused at connect time; TLS still verifies the name (httpcore sends SNI
+  for the original host).
+
+Redirects are never followed (``follow_redirects=False`` on the client and a
+3xx is an error in :meth:`Adapter.check`), so a provider cannot bounce a
+request, with its key, to another host.
+
+Allowed beyond public addresses: loopback under the emulator (the fakes and
+the demo provider live there), and the hosts or CIDR ranges listed in the
+``OUTBOUND_PRIVATE_HOSTS`` param (a self-hosted Ollama or LM Studio on the
+VPC). Link-local addresses and metadata host names are refused whatever the
+param says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from gateway import firebase, settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google.internal.", "metadata", "metadata.goog", "instance-data"})
+"""Names of cloud metadata servers (GCE/Cloud Run, and the common aliases)."""
+
+SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Python calls it neither private nor global
+
+
+class Refused(ValueError):
+    """A URL or address the gateway will not call; the message says why (it names no secret)."""
+
+
+def _emulated() -> bool:
+    """Loopback is allowed only where the emulators stand in for production (the fakes live there)."""
+    return firebase.emulated()
+
+
+def _allow_list() -> tuple[frozenset[str], tuple[Network, ...]]:
+    """``OUTBOUND_PRIVATE_HOSTS`` split into host names and networks."""
+    names: set[str] = set()
+    networks: list[Network] = []
+    for item in settings.OUTBOUND_PRIVATE_HOSTS.value.split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            names.add(item.rstrip("."))
+    return frozenset(names), tuple(networks)
+
+
+def address_class(address: IPAddress) -> str | None:
+    """Why ``address`` is not a public internet address (None when it is)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address_class(address.ipv4_mapped)
+    if address.is_link_local or address == ipaddress.ip_address("fd00:ec2::254"):
+        return "link-local"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_multicast:
+        return "multicast"
+    if address.is_private or address in SHARED_ADDRESS_SPACE:
+        return "private"
+    if address.is_reserved or not address.is_global:
+        return "reserved"
+    return None
+
+
+def check_address(host: str, address: IPAddress) -> None:
+    """Raise :class:`Refused` unless ``host`` may be reached at ``address``."""
+    kind = address_class(address)
+    if kind is None:
+        return
+    if kind != "link-local":
+        if kind == "loopback" and _emulated():
+            return
+        names, networks = _allow_list()
+        if host.lower().rstrip(".") in names or any(address in network for network in networks):
+            return
+    raise Refused(
+        f"{host} resolves to a {kind} address ({address}); "
+        + ("never allowed" if kind == "link-local" else "list it in OUTBOUND_PRIVATE_HOSTS to allow it")
+    )
+
+
+def check_syntax(url: str) -> str:
+    """``url`` when it is an absolute http(s) URL without credentials or whitespace; :class:`Refused` otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise Refused("must be an http(s) URL")
+    if "@" in parts.netloc:
+        raise Refused("must not contain user:password@")
+    if not parts.hostname:
+        raise Refused("has no host")
+    if any(c.isspace() for c in url):
+        raise Refused("must not contain whitespace")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise Refused("has an invalid port") from None
+    return url
+
+
+def check_url(url: str) -> str:
+    """``url`` unless the gateway must never call it (:class:`Refused`); no DNS lookup: that happens at connect time."""
+    host = urlsplit(check_syntax(url)).hostname or ""
+    if host.rstrip(".").lower() in METADATA_HOSTS or host.lower().endswith(".metadata.google.internal"):
+        raise Refused(f"{host} is a metadata server")
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return url
+    check_address(host, literal)
+    return url
+
+
+def same_host(url: str, hosts: Iterable[str]) -> bool:
+    """Whether ``url``'s host is one of ``hosts`` (names compared case-insensitively)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return bool(host) and host in {h.lower().rstrip(".") for h in hosts}
+
+
+def host_of(url: str | None) -> str | None:
+    return (urlsplit(url).hostname or None) if url else None
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, with every connection's addresses checked before the socket opens."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = _resolve(host, port)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return self._backend.connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"{host} did not resolve")
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        raise BlockedError("unix sockets are not allowed")
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class BlockedError(httpcore.ConnectError):
+    """A connection refused by policy; httpx re-raises it as ``ConnectError`` ``from`` this."""
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to, all checked: one refused address refuses the host."""
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        if host.rstrip(".").lower() in METADATA_HOSTS:
+            raise BlockedError(f"{host} is a metadata server")
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{host} did not resolve ({exc})") from None
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    for address in addresses:
+        try:
+            check_address(host, address)
+        except Refused as exc:
+            raise BlockedError(str(exc)) from None
+    return addresses
+
+
+def blocked_reason(exc: BaseException) -> str | None:
+    """The policy refusal behind an httpx transport error, if that is what it was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BlockedError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """An httpx transport whose connections go through :class:`GuardedBackend`.
+
+    httpx has no public hook for httpcore's network backend, so the pool
+    httpx built is replaced by one with the same settings and our backend
+    (tests/test_outbound.py fails if a new httpx changes this).
+    """
+    guarded = httpx.HTTPTransport(limits=limits, trust_env=False)
+    guarded._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(),
+    )
+    return guarded

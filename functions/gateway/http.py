@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
 ADMIN = frozenset({"admin"})
-ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Firebase-AppCheck"
 EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Conversation-Id"
 
 M = TypeVar("M", bound=BaseModel)
@@ -46,6 +46,8 @@ class Context:
     """Extra response headers (rate-limit state), sent with success and error answers alike."""
     started: float = field(default_factory=time.perf_counter)
     """When the request arrived (``perf_counter``): what a route's time limit counts from."""
+    app_check: dict[str, Any] | None = None
+    """The verified App Check claims (None when the route's mode is off, or monitor let a bad token through)."""
     trackers: list[Any] = field(default_factory=list)
     """This request's ledger entries; one the handler left unsettled is recorded as failed by :func:`serve`."""
 
@@ -241,8 +243,9 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
             headers={"Allow": allow},
         )
     if not handler.public:
-        from gateway import auth
+        from gateway import appcheck, auth
 
+        ctx.app_check = appcheck.check(ctx.request, ctx.route, ctx.request_id)
         ctx.caller = auth.authenticate(ctx.request)
         if ctx.caller.role not in handler.roles:
             raise GatewayError(

@@ -94,3 +94,13 @@ OUTBOUND_PRIVATE_HOSTS = params.StringParam(
     default="",
     description="Comma-separated host names or CIDR ranges providers may use although private or loopback (a self-hosted Ollama); metadata and link-local addresses stay refused.",
 )
+APP_CHECK = params.StringParam(
+    "APP_CHECK",
+    default="off",
+    description="Firebase App Check: off, monitor or enforce, for every function or per function (monitor,generate_text=enforce,openai=off).",
+)
+APP_CHECK_CONSUME = params.StringParam(
+    "APP_CHECK_CONSUME",
+    default="",
+    description="Comma-separated generation functions (generate_text, generate_image, openai) that take limited-use App Check tokens and consume them (replay protection).",
+)

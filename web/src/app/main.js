@@ -46,6 +46,8 @@ const REGION = "us-central1";
  * @property {Record<string, string>} firebase
  * @property {string} functionsUrl
  * @property {{ auth: string, firestore: { host: string, port: number } } | null} emulators
+ * @property {{ siteKey: string, debugToken?: string | boolean, limitedUse?: boolean } | null} appCheck
+ *   App Check with reCAPTCHA Enterprise (README "App Check"); null: no App Check token is sent
  */
 
 /** @param {string} path */
@@ -67,7 +69,27 @@ async function loadConfig() {
     firebase,
     functionsUrl: local?.functionsUrl ?? `https://${REGION}-${firebase.projectId}.cloudfunctions.net`,
     emulators: local?.emulators ?? null,
+    appCheck: local?.appCheck ?? null,
   };
+}
+
+/**
+ * App Check's token source for the gateway client, when the config names a reCAPTCHA Enterprise site key.
+ * The SDK is loaded only then. A debug token (local work, CI) must be set before App Check starts.
+ * @param {import("firebase/app").FirebaseApp} app
+ * @param {NonNullable<AppConfig["appCheck"]>} settings
+ * @returns {Promise<(limitedUse: boolean) => Promise<string>>}
+ */
+async function appCheckTokens(app, settings) {
+  if (settings.debugToken !== undefined) {
+    /** @type {any} */ (self).FIREBASE_APPCHECK_DEBUG_TOKEN = settings.debugToken;
+  }
+  const { ReCaptchaEnterpriseProvider, getLimitedUseToken, getToken, initializeAppCheck } = await import("firebase/app-check");
+  const appCheck = initializeAppCheck(app, {
+    provider: new ReCaptchaEnterpriseProvider(settings.siteKey),
+    isTokenAutoRefreshEnabled: true,
+  });
+  return async (limitedUse) => (await (limitedUse ? getLimitedUseToken(appCheck) : getToken(appCheck))).token;
 }
 
 /** @type {Record<string, { title: string, admin: boolean, page: (ctx: Context) => HTMLElement }>} */
@@ -151,6 +173,8 @@ async function start() {
   const gateway = createGateway({
     baseUrl: config.functionsUrl,
     auth,
+    getAppCheckToken: config.appCheck ? await appCheckTokens(app, config.appCheck) : undefined,
+    limitedUseAppCheck: config.appCheck?.limitedUse ?? false,
     onResponse(info) {
       // Both headers are read from JS: the gateway lists them in Access-Control-Expose-Headers.
       requestId.textContent = info.requestId ?? "–";

@@ -53,6 +53,11 @@ import { readEvents } from "./sse.js";
  * @property {{ currentUser: { getIdToken(forceRefresh?: boolean): Promise<string> } | null }} [auth]
  *   the Firebase `Auth` instance; its current user signs every call
  * @property {(forceRefresh: boolean) => Promise<string | null>} [getIdToken]  instead of `auth`
+ * @property {(limitedUse: boolean) => Promise<string | null>} [getAppCheckToken]  a Firebase App Check token for
+ *   every call but `health`, sent as `X-Firebase-AppCheck`: e.g. `(limited) => (limited ? getLimitedUseToken(appCheck)
+ *   : getToken(appCheck)).then((r) => r.token)` with the `firebase/app-check` SDK
+ * @property {boolean | FunctionName[]} [limitedUseAppCheck]  ask for limited-use tokens for these functions
+ *   (`true`: `generate_text`, `generate_image`, `openai`), the ones the gateway's `APP_CHECK_CONSUME` names
  * @property {boolean | { maxRetries?: number, maxWaitSeconds?: number }} [retryOn429]
  *   wait `Retry-After` and try again (default off: the error carries `retryAfter`)
  * @property {number} [refreshMarginSeconds]  refresh a token this close to its expiry (default 60)
@@ -167,6 +172,10 @@ export function createGateway(options) {
     return current;
   }
 
+  const limitedUse = new Set(
+    options.limitedUseAppCheck === true ? ["generate_text", "generate_image", "openai"] : options.limitedUseAppCheck || [],
+  );
+
   /** @param {FunctionName} fn */
   function urlOf(fn) {
     const url = options.urls?.[fn] ?? (options.baseUrl ? `${options.baseUrl.replace(/\/+$/, "")}/${fn}` : null);
@@ -193,6 +202,8 @@ export function createGateway(options) {
         const idToken = refreshed ? await token(true) : await freshToken();
         if (!idToken) throw new GatewayError({ code: "UNAUTHENTICATED", message: "Sign in first: no Firebase user", status: 401 });
         headers.Authorization = `Bearer ${idToken}`;
+        const appCheckToken = options.getAppCheckToken ? await options.getAppCheckToken(limitedUse.has(fn)) : null;
+        if (appCheckToken) headers["X-Firebase-AppCheck"] = appCheckToken;
       }
       if (body !== undefined) headers["Content-Type"] = "application/json";
       /** @type {Response} */

@@ -94,9 +94,11 @@ def test_console_edit_to_metadata_server_is_never_called(local, providers, accou
     assert response.get_json()["error"]["code"] == "UNAVAILABLE"
 
 
-def test_name_resolving_to_loopback_is_refused_at_connect_time(local, providers, accounts, production) -> None:
+@pytest.mark.parametrize("host", ["localhost", "2130706433", "0x7f000001", "127.1"])
+def test_name_resolving_to_loopback_is_refused_at_connect_time(local, providers, accounts, production, host: str) -> None:
+    """Names and the numeric spellings the resolver turns into 127.0.0.1 pass the write check and fail on connect."""
     port = providers["openai"].url.rsplit(":", 1)[1]
-    _point("openai", f"http://localhost:{port}/v1")
+    _point("openai", f"http://{host}:{port}/v1")
     response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
     assert response.status_code == 502, response.get_data(as_text=True)
     error = response.get_json()["error"]

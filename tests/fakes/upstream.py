@@ -97,9 +97,9 @@ class FakeUpstream(BaseHTTPRequestHandler):
             for index, chunk in enumerate(chunks):
                 if index and delay:
                     time.sleep(delay)
+                sent.append(time.time())  # before the write: the reader may see the chunk before this thread runs again
                 self.wfile.write(chunk)
                 self.wfile.flush()
-                sent.append(time.time())
         except (BrokenPipeError, ConnectionResetError):
             self.state["disconnected"] = True
 

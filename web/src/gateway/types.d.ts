@@ -233,7 +233,7 @@ export interface Pricing {
 export interface Provider {
   id: string;
   type: "openai-compatible" | "openai" | "lmstudio" | "openrouter" | "ollama" | "huggingface" | "anthropic" | "gemini";
-  /** An http(s) URL. */
+  /** An http(s) URL the gateway calls: no metadata, link-local, loopback or private address. */
   baseUrl: string;
   displayName?: string | null;
   enabled?: boolean;
@@ -243,6 +243,8 @@ export interface Provider {
   imageBaseUrl?: string | null;
   appUrl?: string | null;
   appTitle?: string | null;
+  /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
+  allowedHosts?: Array<string>;
   hasKey?: boolean;
   keyVersion?: string | null;
   healthStatus?: string | null;
@@ -257,7 +259,7 @@ export interface Provider {
 export interface ProviderWrite {
   id: string;
   type: "openai-compatible" | "openai" | "lmstudio" | "openrouter" | "ollama" | "huggingface" | "anthropic" | "gemini";
-  /** An http(s) URL. */
+  /** An http(s) URL the gateway calls: no metadata, link-local, loopback or private address. */
   baseUrl: string;
   displayName?: string | null;
   enabled?: boolean;
@@ -267,6 +269,8 @@ export interface ProviderWrite {
   imageBaseUrl?: string | null;
   appUrl?: string | null;
   appTitle?: string | null;
+  /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
+  allowedHosts?: Array<string>;
   apiKey?: string | null;
 }
 

@@ -9,14 +9,15 @@ is answered 404, like an unknown one.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway import conversations as history
-from gateway import http
-from gateway.errors import ErrorCode, GatewayError
+from gateway import http, openapi
+from gateway.errors import ErrorCode, GatewayError, invalid
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
@@ -49,6 +50,8 @@ def _id(ctx: http.Context, required: bool) -> str | None:
                 headers={"Allow": "GET, OPTIONS"},
             )
         return None
+    if not re.fullmatch(history.ID, ctx.path[0]):  # it names a Firestore document: "__x__" would be refused there
+        raise invalid("id", f"not a conversation id ({history.ID})")
     return ctx.path[0]
 
 
@@ -84,6 +87,16 @@ ROUTES = {
     "PATCH": http.Handler(_patch, roles=http.ALL_ROLES),
     "DELETE": http.Handler(_delete, roles=http.ALL_ROLES),
 }
+ID = {"id": {"type": "string", "pattern": history.ID, "description": "One of the caller's conversations (another user's is 404)."}}
+API = (
+    openapi.Op("GET", "/conversations", "The caller's conversations", {200: "ConversationList"}, query=ConversationQuery,
+               description="The most recently continued first."),
+    openapi.Op("GET", "/conversations/{id}", "A conversation and a page of its messages", {200: "ConversationDetail"}, params=ID,
+               query=ConversationQuery, description="Messages oldest first."),
+    openapi.Op("PATCH", "/conversations/{id}", "Rename a conversation", {200: "Conversation"}, params=ID, body=ConversationPatch,
+               examples=({"title": "Plan a trip to Lisbon"},)),
+    openapi.Op("DELETE", "/conversations/{id}", "Delete a conversation and its messages", {204: None}, params=ID),
+)
 
 
 @https_fn.on_request()

@@ -10,7 +10,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import deploy, http, images
+from gateway import deploy, http, images, openapi
 from gateway.schemas import SLUG
 
 
@@ -72,6 +72,12 @@ ROUTES = {
     "POST": http.Handler(_generate, roles={"user", "admin"}),
     "GET": http.Handler(_describe, roles=http.ALL_ROLES),
 }
+API = (
+    openapi.Op("POST", "/generate_image", "Generate images", {200: "ImageAnswer"}, body=GenerateImageRequest, errors=(404, 429, 502, 503, 504),
+               examples=({"modelId": "hf-flux-schnell", "prompt": "a red fox in the snow", "width": 512, "height": 512, "seed": 42},),
+               description="1-4 images, stored in Cloud Storage (all or nothing)."),
+    openapi.Op("GET", "/generate_image", "Describe the request", {200: "RequestDescription"}),
+)
 
 
 @https_fn.on_request(timeout_sec=deploy.IMAGE_TIMEOUT_SECONDS, memory=deploy.IMAGE_MEMORY)

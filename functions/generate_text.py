@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import conversations, deploy, generation, http, sse, vision
+from gateway import conversations, deploy, generation, http, openapi, sse, vision
 from gateway.errors import GatewayError, invalid
 from gateway.providers.base import Delta, Final, InputImage, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.schemas import SLUG
@@ -233,6 +233,21 @@ ROUTES = {
     "POST": http.Handler(_generate, roles={"user", "admin"}),
     "GET": http.Handler(_describe, roles=http.ALL_ROLES),
 }
+API = (
+    openapi.Op(
+        "POST", "/generate_text", "Generate text",
+        {200: ("TextAnswer", openapi.Stream(("StreamDelta", "StreamToolCall", "StreamDone")))},
+        body=GenerateTextRequest, errors=(403, 404, 429, 502, 503, 504),
+        examples=(
+            {"modelId": "openai-gpt-4o-mini", "prompt": "Hello", "systemPrompt": "Be brief", "maxTokens": 256},
+            {"modelId": "openai-gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "stream": True},
+            {"modelId": "openai-gpt-4o-mini", "prompt": "Plan a trip to Lisbon", "saveHistory": True},
+        ),
+        description="Give prompt or messages. With stream: true the answer is text/event-stream; "
+        "a failure after it started is an event: error with the error body, then [DONE].",
+    ),
+    openapi.Op("GET", "/generate_text", "Describe the request", {200: "RequestDescription"}),
+)
 
 
 @https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)

@@ -6,7 +6,7 @@ from typing import Any
 
 from firebase_functions import https_fn
 
-from gateway import http
+from gateway import http, openapi
 
 
 def _report(ctx: http.Context) -> tuple[dict[str, Any], int]:
@@ -16,6 +16,10 @@ def _report(ctx: http.Context) -> tuple[dict[str, Any], int]:
 
 
 ROUTES = {"GET": http.Handler(_report, public=True)}
+API = (
+    openapi.Op("GET", "/health", "Gateway and provider health", {200: "HealthReport", 503: "HealthReport"},
+               description="Probes every enabled provider (cached 30 s): 200 healthy or degraded, 503 unhealthy."),
+)
 
 
 @https_fn.on_request()

@@ -5,15 +5,16 @@ Routes: ``GET /``, ``GET /{id}``, ``POST /``, ``PUT /{id}``, ``PATCH /{id}``, ``
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import http, providers_store
+from gateway import http, openapi, providers_store
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.registry import Query, registry
-from gateway.schemas import Model, ModelSpec, ModelType
+from gateway.schemas import SLUG, Model, ModelSpec, ModelType
 
 
 class ListParams(BaseModel):
@@ -41,6 +42,8 @@ def _model_id(ctx: http.Context, required: bool) -> str | None:
                 headers={"Allow": "GET, POST, OPTIONS"},
             )
         return None
+    if not re.fullmatch(SLUG, ctx.path[0]):  # it names a Firestore document: "__x__" or ".." would be refused there
+        raise invalid("id", f"not a model id ({SLUG})")
     return ctx.path[0]
 
 
@@ -127,6 +130,24 @@ ROUTES = {
     "PATCH": http.Handler(_patch, roles=http.ADMIN),
     "DELETE": http.Handler(_delete, roles=http.ADMIN),
 }
+
+ID = {"id": {"type": "string", "pattern": SLUG, "description": "A model id."}}
+EXAMPLE = {
+    "name": "gpt-4o-mini", "displayName": "GPT-4o mini", "provider": "openai", "type": "text",
+    "config": {"temperature": 0.7, "maxTokens": 1024, "maxTokensLimit": 16384}, "pricing": {"inputPer1M": 0.15, "outputPer1M": 0.6},
+    "capabilities": ["chat", "streaming"],
+}
+API = (
+    openapi.Op("GET", "/models", "List models", {200: "ModelList"}, query=ListParams,
+               description="Users and viewers see only enabled models of enabled providers; admins see all."),
+    openapi.Op("POST", "/models", "Create a model", {201: "Model"}, body=ModelSpec, errors=(409,), examples=({"id": "openai-gpt-4o-mini", **EXAMPLE},),
+               description="provider must name an existing provider (400 otherwise); 409 ALREADY_EXISTS for a taken id."),
+    openapi.Op("GET", "/models/{id}", "Read a model", {200: "Model"}, params=ID),
+    openapi.Op("PUT", "/models/{id}", "Replace a model", {200: "Model"}, params=ID, body=openapi.Body(ModelSpec, "replace"), examples=(EXAMPLE,)),
+    openapi.Op("PATCH", "/models/{id}", "Change some fields of a model", {200: "Model"}, params=ID, body=openapi.Body(ModelSpec, "merge-patch"),
+               examples=({"enabled": False}, {"displayName": None, "config": {"temperature": 0.2}})),
+    openapi.Op("DELETE", "/models/{id}", "Delete a model", {204: None}, params=ID),
+)
 
 
 @https_fn.on_request()

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from gateway import deploy, generation, http, sse, vision
+from gateway import deploy, generation, http, openapi, sse, vision
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.providers.base import Delta, Final, InputImage, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.registry import registry
@@ -337,6 +337,23 @@ ROUTES = {
     "POST": http.Handler(_post, roles={"user", "admin"}),
     "GET": http.Handler(_get, roles=http.ALL_ROLES),
 }
+ERROR_MODEL = "OpenAIErrorBody"
+API = (
+    openapi.Op(
+        "POST", "/openai/v1/chat/completions", "Create a chat completion (OpenAI's API)",
+        {200: ("ChatCompletion", openapi.Stream(("ChatCompletionChunk",), error=ERROR_MODEL, error_event=False))},
+        body=ChatCompletionRequest, errors=(403, 404, 429, 502, 503, 504),
+        examples=(
+            {"model": "openai-gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+            {"model": "openai-gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": True, "stream_options": {"include_usage": True}},
+        ),
+        description="model is a gateway model id. Also served without /v1. A failure after a stream started is a data: event "
+        "with OpenAI's error body, then [DONE].",
+    ),
+    openapi.Op("GET", "/openai/v1/models", "List the text models (OpenAI's API)", {200: "OpenAIModelList"}),
+    openapi.Op("GET", "/openai/v1/models/{id}", "Read a text model (OpenAI's API)", {200: "OpenAIModel"},
+               params={"id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "A gateway model id."}}),
+)
 
 
 @https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)

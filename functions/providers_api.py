@@ -8,20 +8,53 @@ Routes: ``GET /``, ``GET /{id}``, ``POST /``, ``PUT /{id}``, ``PATCH /{id}``,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import deploy, http, provider_admin
+from gateway import deploy, http, openapi, provider_admin
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.schemas import ProviderWrite
+from gateway.schemas import SLUG, ModelType, Pricing, ProviderWrite
+
+
+class ImportItem(BaseModel):
+    """One model to import: a name from the provider's discovery list, and what to set on its registry model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="A name from GET /providers/{id}/models.")
+    id: str | None = Field(None, pattern=SLUG, description="The registry id; default: <provider>-<name> as a slug.")
+    displayName: str | None = Field(None, max_length=200)
+    type: ModelType = "text"
+    enabled: bool = Field(False, description="Imported models start disabled unless true.")
+    pricing: Pricing | None = Field(None, description="Default: the provider's prices, when its list has them.")
+    capabilities: list[str] = Field(default_factory=list, max_length=32)
 
 
 class ImportRequest(BaseModel):
+    """Body of ``POST /providers/{id}/models/import``."""
+
     model_config = ConfigDict(extra="forbid")
 
-    models: list[dict[str, Any]] = Field(min_length=1, max_length=provider_admin.MAX_IMPORT)
+    models: list[ImportItem] = Field(min_length=1, max_length=provider_admin.MAX_IMPORT)
+
+
+class DiscoverParams(BaseModel):
+    """Query string of ``GET /providers/{id}/models``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh: bool = Field(False, description="Ask the provider again instead of using the 5-minute cache.")
+
+
+class DeleteParams(BaseModel):
+    """Query string of ``DELETE /providers/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cascade: bool = Field(False, description="Disable the enabled models that use the provider first (audited) instead of a 409.")
 
 
 def _actor(ctx: http.Context) -> str:
@@ -33,6 +66,13 @@ def _no_route(ctx: http.Context) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.method} {ctx.request.path}")
 
 
+def _checked(ctx: http.Context) -> list[str]:
+    """The sub-path, its provider id checked first: it names a Firestore document ("__x__" or ".." would be refused there)."""
+    if ctx.path and not re.fullmatch(SLUG, ctx.path[0]):
+        raise invalid("id", f"not a provider id ({SLUG})")
+    return ctx.path
+
+
 def _body_for(ctx: http.Context, provider_id: str) -> dict[str, Any]:
     body = ctx.json()
     if body.get("id", provider_id) != provider_id:
@@ -41,19 +81,19 @@ def _body_for(ctx: http.Context, provider_id: str) -> dict[str, Any]:
 
 
 def _get(ctx: http.Context) -> dict[str, Any]:
-    match ctx.path:
+    match _checked(ctx):
         case []:
             return {"providers": [p.public() for p in provider_admin.all_providers()]}
         case [provider_id]:
             return provider_admin.get(provider_id).public()
         case [provider_id, "models"]:
-            refresh = ctx.request.args.get("refresh") == "true"
-            return {"provider": provider_id, "models": provider_admin.discover(provider_id, refresh=refresh)}
+            params = http.validate(DiscoverParams, ctx.request.args.to_dict())
+            return {"provider": provider_id, "models": provider_admin.discover(provider_id, refresh=params.refresh)}
     raise _no_route(ctx)
 
 
 def _post(ctx: http.Context) -> tuple[dict[str, Any], int] | dict[str, Any]:
-    match ctx.path:
+    match _checked(ctx):
         case []:
             body = ctx.parse(ProviderWrite)
             return provider_admin.save(body, _actor(ctx), create=True).public(), 201
@@ -61,19 +101,20 @@ def _post(ctx: http.Context) -> tuple[dict[str, Any], int] | dict[str, Any]:
             return provider_admin.test(provider_id)
         case [provider_id, "models", "import"]:
             request = ctx.parse(ImportRequest)
-            return provider_admin.import_models(provider_id, request.models, _actor(ctx))
+            wanted = [item.model_dump(exclude_unset=True) for item in request.models]
+            return provider_admin.import_models(provider_id, wanted, _actor(ctx))
     raise _no_route(ctx)
 
 
 def _put(ctx: http.Context) -> dict[str, Any]:
-    if len(ctx.path) != 1:
+    if len(_checked(ctx)) != 1:
         raise _no_route(ctx)
     body = ctx.parse(ProviderWrite, _body_for(ctx, ctx.path[0]))
     return provider_admin.save(body, _actor(ctx), create=False).public()
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
-    if len(ctx.path) != 1:
+    if len(_checked(ctx)) != 1:
         raise _no_route(ctx)
     provider_id = ctx.path[0]
     patch = _body_for(ctx, provider_id)
@@ -83,9 +124,10 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
 
 
 def _delete(ctx: http.Context) -> dict[str, Any]:
-    if len(ctx.path) != 1:
+    if len(_checked(ctx)) != 1:
         raise _no_route(ctx)
-    disabled = provider_admin.delete(ctx.path[0], _actor(ctx), cascade=ctx.request.args.get("cascade") == "true")
+    params = http.validate(DeleteParams, ctx.request.args.to_dict())
+    disabled = provider_admin.delete(ctx.path[0], _actor(ctx), cascade=params.cascade)
     return {"deleted": ctx.path[0], "disabledModels": disabled}
 
 
@@ -93,6 +135,30 @@ ROUTES = {
     method: http.Handler(handler, roles=http.ADMIN)
     for method, handler in (("GET", _get), ("POST", _post), ("PUT", _put), ("PATCH", _patch), ("DELETE", _delete))
 }
+ID = {"id": {"type": "string", "pattern": SLUG, "description": "A provider id."}}
+UPSTREAM = (429, 502, 503, 504)
+"""What a call to the provider may answer (rate limited, provider error or auth, Secret Manager unavailable, timeout)."""
+API = (
+    openapi.Op("GET", "/providers", "List providers", {200: "ProviderList"}),
+    openapi.Op("POST", "/providers", "Create a provider", {201: "Provider"}, body=ProviderWrite, errors=(409, 503),
+               examples=({"id": "openai", "type": "openai", "baseUrl": "https://api.openai.com/v1", "apiKey": "sk-your-key"},),
+               description="An apiKey is stored in Secret Manager (503 when it cannot be), never returned."),
+    openapi.Op("GET", "/providers/{id}", "Read a provider", {200: "Provider"}, params=ID, errors=(409,),
+               description="409 CONFLICT when its document is too broken to read (replace it with PUT)."),
+    openapi.Op("PUT", "/providers/{id}", "Replace a provider", {200: "Provider"}, params=ID, body=openapi.Body(ProviderWrite, "replace"), errors=(503,),
+               examples=({"type": "ollama", "baseUrl": "http://localhost:11434", "enabled": True},)),
+    openapi.Op("PATCH", "/providers/{id}", "Change some fields of a provider", {200: "Provider"}, params=ID,
+               body=openapi.Body(ProviderWrite, "merge-patch"), errors=(409, 503), examples=({"enabled": False},)),
+    openapi.Op("DELETE", "/providers/{id}", "Delete a provider", {200: "ProviderDeleted"}, params=ID, query=DeleteParams, errors=(409,),
+               description="409 CONFLICT while enabled models use it, unless cascade=true."),
+    openapi.Op("POST", "/providers/{id}/test", "Test a provider live", {200: "ProviderTest"}, params=ID, errors=(409,),
+               description="Reachable, key accepted, latency, models visible; saved as healthStatus/lastHealthCheck."),
+    openapi.Op("GET", "/providers/{id}/models", "Discover a provider's models", {200: "Discovery"}, params=ID, query=DiscoverParams,
+               errors=(409, *UPSTREAM)),
+    openapi.Op("POST", "/providers/{id}/models/import", "Import discovered models into the registry", {200: "ImportResult"}, params=ID,
+               body=ImportRequest, errors=(409, *UPSTREAM), examples=({"models": [{"name": "gpt-4o-mini", "enabled": True}]},),
+               description="Creates or updates registry models in one audited batch; imported models start disabled unless enabled: true."),
+)
 
 
 @https_fn.on_request(timeout_sec=deploy.PROVIDERS_TIMEOUT_SECONDS, service_account=deploy.PROVIDERS_SERVICE_ACCOUNT)

@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from firebase_functions import https_fn
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import firebase, http, logs
+from gateway import firebase, http, logs, openapi
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for, quota_reset
 
@@ -24,17 +24,32 @@ TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens
 MAX_DAYS = 366
 
 
-class UsageQuery(BaseModel):
+class ModelUsageQuery(BaseModel):
+    """Query string of ``GET /usage/models``: the days to sum (default: the last 30, at most 366)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    uid: str | None = Field(None, min_length=1, max_length=128)
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
-    limit: int = Field(20, ge=1, le=100)
+    from_: date | None = Field(None, alias="from", description="YYYY-MM-DD; default: 29 days before to.")
+    to: date | None = Field(None, description="YYYY-MM-DD; default: today (UTC).")
+
+
+class UsageQuery(ModelUsageQuery):
+    """Query string of ``GET /usage``."""
+
+    uid: str | None = Field(None, pattern=r"^[^/]{1,128}$", description="Another user's usage (admins only): a Firebase Auth uid.")
+    limit: int = Field(20, ge=1, le=100, description="Records per page.")
     pageToken: str | None = Field(None, max_length=512)
 
+    @field_validator("uid")
+    @classmethod
+    def _document_id(cls, value: str | None) -> str | None:
+        """A uid names the ``usage/{uid}`` document: Firestore refuses ``.``, ``..`` and ``__...__`` ids (and ``/``, above)."""
+        if value is not None and (value in (".", "..") or (value.startswith("__") and value.endswith("__"))):
+            raise ValueError("not a user id")
+        return value
 
-def _range(query: UsageQuery) -> tuple[date, date]:
+
+def _range(query: ModelUsageQuery) -> tuple[date, date]:
     end = query.to or datetime.now(timezone.utc).date()
     start = query.from_ or end - timedelta(days=29)
     if start > end:
@@ -127,9 +142,7 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
 def _model_usage(ctx: http.Context) -> dict[str, Any]:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = http.validate(UsageQuery, ctx.request.args.to_dict())
-    if query.uid is not None:
-        raise invalid("uid", "not used by /usage/models")
+    query = http.validate(ModelUsageQuery, ctx.request.args.to_dict())
     start, end = _range(query)
     days: dict[tuple[str, str], list[Any]] = {}
     rows = (
@@ -189,6 +202,11 @@ def _get(ctx: http.Context) -> dict[str, Any]:
 
 
 ROUTES = {"GET": http.Handler(_get, roles=http.ALL_ROLES)}
+API = (
+    openapi.Op("GET", "/usage", "The caller's usage (admins: anyone's)", {200: "UsageReport"}, query=UsageQuery,
+               description="Totals, per-day totals and the latest records (paginated) over from..to, and the caller's quota."),
+    openapi.Op("GET", "/usage/models", "Per-model totals", {200: "ModelUsageReport"}, query=ModelUsageQuery, roles=http.ADMIN),
+)
 
 
 @https_fn.on_request()

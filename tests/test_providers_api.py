@@ -61,6 +61,11 @@ def test_crud_with_key_in_secret_manager(local, providers, accounts, capsys) -> 
         ({"apiKey": "short"}, "apiKey"),
         ({"id": "Bad Id"}, "id"),
         ({"hasKey": True}, "hasKey"),
+        # found by the fuzz run: each was sent as a header and was a 500 (httpx refuses non-ASCII) on every call to the provider
+        ({"headers": {"X-Team": "équipe"}}, "headers"),
+        ({"type": "openrouter", "appTitle": "Démo"}, "appTitle"),
+        ({"type": "openrouter", "appUrl": "https://exemple.fr/démo"}, "appUrl"),
+        ({"apiKey": "sk-clé-secrète-123"}, "apiKey"),
     ],
 )
 def test_invalid_providers_are_400(local, providers, accounts, body: dict[str, Any], field: str) -> None:
@@ -147,6 +152,21 @@ def test_import_creates_and_updates_in_one_audited_batch(local, providers, accou
     assert unknown.status_code == 400 and unknown.get_json()["error"]["message"].startswith("models.0.name:")
     bad_type = _call(local, admin, "POST", "/openrouter/models/import", json={"models": [{"name": "fake-model", "type": "video"}]})
     assert bad_type.status_code == 400 and bad_type.get_json()["error"]["message"].startswith("models.0.type:")
+
+
+@pytest.mark.parametrize(
+    ("item", "field"), [({"name": ["fake-model"]}, "models.0.name"), ({"name": {"a": 1}}, "models.0.name"), ({"name": "fake-model", "bogus": 1}, "models.0.bogus")]
+)
+def test_import_items_are_validated_before_discovery(local, providers, accounts, item: dict[str, Any], field: str) -> None:
+    """Found by the fuzz run: a non-string name was a 500 (unhashable), an unknown item field was silently ignored."""
+    response = _call(local, accounts["admin"], "POST", "/openrouter/models/import", json={"models": [item]})
+    assert response.status_code == 400 and response.get_json()["error"]["details"]["fields"][0]["field"] == field
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/__x__"), ("DELETE", "/__x__"), ("POST", "/__x__/test"), ("GET", "/__x__/models")])
+def test_ids_firestore_refuses_are_a_400_naming_id(local, providers, accounts, method: str, path: str) -> None:
+    response = _call(local, accounts["admin"], method, path)
+    assert response.status_code == 400 and response.get_json()["error"]["details"]["fields"][0]["field"] == "id"
 
 
 def test_broken_console_document_is_a_clear_409_and_can_be_fixed_or_deleted(local, providers, accounts) -> None:

@@ -170,6 +170,13 @@ def test_usage_function_for_users_and_admins(local, providers, member, accounts)
     assert backwards.status_code == 400
 
 
+@pytest.mark.parametrize("uid", ["a/b", "__x__", ".", ".."])
+def test_a_uid_that_cannot_name_a_document_is_a_400(local, accounts, uid: str) -> None:
+    """Found by the fuzz run: ``uid=a/b`` was a 500 (Firestore refused the document path)."""
+    response = local("usage").get("/", query_string={"uid": uid}, headers=accounts["admin"].headers)
+    assert response.status_code == 400 and response.get_json()["error"]["details"]["fields"][0]["field"] == "uid"
+
+
 def test_model_totals_are_sharded_and_summed(local, providers, member, accounts) -> None:
     """Per-model totals land on many shard documents (no hot document); /usage/models sums them."""
     from gateway import firebase

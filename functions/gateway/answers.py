@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas import Model
+from gateway.schemas import Model, Provider
 
 
 class _Answer(BaseModel):
@@ -237,4 +237,221 @@ class ErrorBody(_Answer):
     """Every error, from every function (the ``openai`` function uses OpenAI's shape instead)."""
 
     error: ErrorDetail
+
+
+class RequestDescription(_Answer):
+    """``GET generate_text`` and ``GET generate_image``: how to call the ``POST``."""
+
+    method: Literal["POST"]
+    contentType: Literal["application/json"]
+    roles: list[str]
+    request: dict[str, Any] = Field(description="The request body's JSON Schema.")
+    response: Any = Field(description="What the answer carries, in words.")
+
+
+class ProviderProbe(_Answer):
+    """One provider's probe in the ``health`` report."""
+
+    status: Literal["healthy", "unhealthy"]
+    latencyMs: float | None
+    checkedAt: str
+    error: str | None = None
+
+
+class HealthApi(_Answer):
+    status: Literal["healthy"]
+    uptimeSeconds: float
+
+
+class HealthSummary(_Answer):
+    healthy: int
+    total: int
+    percentage: float
+
+
+class HealthReport(_Answer):
+    """``GET health``: 200 when healthy or degraded, 503 when no enabled provider answers."""
+
+    status: Literal["healthy", "degraded", "unhealthy"]
+    timestamp: str
+    version: str
+    api: HealthApi
+    providers: dict[str, ProviderProbe]
+    summary: HealthSummary
+
+
+class ModelTotals(UsageTotals):
+    modelId: str
+
+
+class ModelUsageReport(_Answer):
+    """``GET usage/models`` (admin): per-model totals over ``from``..``to``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    models: list[ModelTotals]
+    totals: UsageTotals
+
+
+class ProviderList(_Answer):
+    """``GET providers``."""
+
+    providers: list[Provider]
+
+
+class ProviderTest(_Answer):
+    """``POST providers/{id}/test``: a live check, also saved on the provider as ``healthStatus``/``lastHealthCheck``."""
+
+    provider: str
+    status: Literal["healthy", "unhealthy"]
+    reachable: bool | None
+    authValid: bool | None = Field(description="null when the key could not be read or the provider was not reached.")
+    modelCount: int | None
+    latencyMs: float
+    checkedAt: str
+    error: str | None = None
+    keyError: str | None = Field(None, description="Why Secret Manager did not give the key (disabled, denied, unusable, unavailable).")
+
+
+class DiscoveredPricing(_Answer):
+    inputPer1M: float | None
+    outputPer1M: float | None
+
+
+class DiscoveredModel(_Answer):
+    """One model a provider lists, in one shape whatever the provider's list looked like."""
+
+    name: str
+    displayName: str | None
+    contextLength: int | None
+    pricing: DiscoveredPricing | None
+
+
+class Discovery(_Answer):
+    """``GET providers/{id}/models``."""
+
+    provider: str
+    models: list[DiscoveredModel]
+
+
+class ImportResult(_Answer):
+    """``POST providers/{id}/models/import``: the registry models created and updated."""
+
+    created: list[str]
+    updated: list[str]
+
+
+class ProviderDeleted(_Answer):
+    """``DELETE providers/{id}``: the models ``cascade=true`` disabled."""
+
+    deleted: str
+    disabledModels: list[str]
+
+
+class OpenAIModel(_Answer):
+    """``GET openai/v1/models/{id}``: a text model, as OpenAI lists one."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class OpenAIModelList(_Answer):
+    """``GET openai/v1/models``: the enabled text and multimodal models."""
+
+    object: Literal["list"]
+    data: list[OpenAIModel]
+
+
+class OpenAIUsage(_Answer):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class OpenAIFunctionCall(_Answer):
+    name: str
+    arguments: str
+
+
+class OpenAIToolCall(_Answer):
+    id: str
+    type: Literal["function"]
+    function: OpenAIFunctionCall
+
+
+class OpenAIMessage(_Answer):
+    role: Literal["assistant"]
+    content: str | None
+    tool_calls: list[OpenAIToolCall] | None = None
+
+
+class OpenAIChoice(_Answer):
+    index: int
+    message: OpenAIMessage
+    finish_reason: str
+    logprobs: None
+
+
+class ChatCompletion(_Answer):
+    """``POST openai/v1/chat/completions`` without ``stream``."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[OpenAIChoice]
+    usage: OpenAIUsage | None = None
+
+
+class OpenAIFunctionPiece(_Answer):
+    name: str | None = None
+    arguments: str
+
+
+class OpenAIToolCallPiece(_Answer):
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: OpenAIFunctionPiece
+
+
+class OpenAIDelta(_Answer):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[OpenAIToolCallPiece] | None = None
+
+
+class OpenAIChunkChoice(_Answer):
+    index: int
+    delta: OpenAIDelta
+    finish_reason: str | None
+    logprobs: None
+
+
+class ChatCompletionChunk(_Answer):
+    """One ``data:`` event of a streamed chat completion; with ``stream_options.include_usage`` the last has no choices and the usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[OpenAIChunkChoice]
+    usage: OpenAIUsage | None = None
+
+
+class OpenAIErrorDetail(_Answer):
+    message: str
+    type: str = Field(description="invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error or api_error.")
+    code: str = Field(description="The gateway's error code, lower case (e.g. invalid_argument, provider_timeout).")
+    param: str | None = Field(description="The request field at fault, when there is one.")
+
+
+class OpenAIErrorBody(_Answer):
+    """Every error of the ``openai`` function, in OpenAI's shape (also a stream's last event when it fails)."""
+
+    error: OpenAIErrorDetail
 

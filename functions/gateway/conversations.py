@@ -53,8 +53,8 @@ USERS = "users"
 CONVERSATIONS = "conversations"
 MESSAGES = "messages"
 
-ID = r"^[A-Za-z0-9_-]{1,64}$"
-"""What a conversation id looks like (Firestore's automatic ids are 20 letters and digits)."""
+ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+"""What a conversation id looks like (Firestore's automatic ids are 20 letters and digits; never ``__...__``, which Firestore reserves)."""
 
 HISTORY_MAX_MESSAGES = 50
 """Most stored messages sent with a turn (the newest ones)."""

@@ -171,6 +171,10 @@ def serve(
     render = error_body or GatewayError.to_dict
     if request.path == "/__/health":
         return Response("ok", mimetype="text/plain")
+    if request.path == "/openapi.json" and request.method == "GET":  # the API description, public (gateway/openapi.py)
+        from gateway import openapi
+
+        return openapi.response(_request_id(request))
     ctx = Context(request, _request_id(request), route, path=[p for p in request.path.split("/") if p])
     origin = request.headers.get("Origin")
     cors_origin = _allowed_origin(origin) if origin else None

@@ -17,6 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Secr
 from gateway import outbound
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+MAX_TOKENS = 2**31 - 1
+"""The most tokens a model's config may name (Firestore stores 64-bit integers; no provider takes more than 32 bits)."""
 ModelType = Literal["text", "image", "multimodal"]
 
 
@@ -28,8 +30,8 @@ class ModelConfig(_Strict):
     """Defaults a request may override, and the bounds it may not exceed."""
 
     temperature: float | None = Field(None, ge=0, le=2)
-    maxTokens: int | None = Field(None, ge=1)
-    maxTokensLimit: int | None = Field(None, ge=1)
+    maxTokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    maxTokensLimit: int | None = Field(None, ge=1, le=MAX_TOKENS)
     topP: float | None = Field(None, gt=0, le=1)
     systemPrompt: str | None = Field(None, max_length=20_000)
     timeoutSeconds: float | None = Field(None, gt=0, le=600)
@@ -156,6 +158,9 @@ CallableURL = Annotated[
 ]
 
 
+HEADER_VALUE = r"^[\x20-\x7e]*$"
+"""What an HTTP header value the gateway sends may hold: printable ASCII (httpx refuses anything else)."""
+
 RESERVED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "anthropic-version", "cookie", "host", "content-length", "content-type"}
 )
@@ -174,7 +179,7 @@ class ProviderSpec(_Strict):
     healthCheckUrl: CallableURL | None = None
     imageBaseUrl: CallableURL | None = None
     appUrl: HttpURL | None = None
-    appTitle: str | None = Field(None, max_length=200)
+    appTitle: str | None = Field(None, max_length=200, pattern=HEADER_VALUE, description="Sent as a header (X-Title): printable ASCII.")
     allowedHosts: list[Annotated[str, Field(pattern=HOSTNAME, max_length=253)]] = Field(
         default_factory=list,
         max_length=20,
@@ -187,8 +192,15 @@ class ProviderSpec(_Strict):
         for name, header in value.items():
             if name.lower() in RESERVED_HEADERS:
                 raise ValueError(f"header '{name}' is set by the gateway and may not be overridden")
-            if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name) or len(header) > 1024 or "\n" in header or "\r" in header:
-                raise ValueError(f"header '{name}' is not a valid header")
+            if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name) or len(header) > 1024 or not re.fullmatch(HEADER_VALUE, header):
+                raise ValueError(f"header '{name}' is not a valid header (a value is at most 1024 printable ASCII characters)")
+        return value
+
+    @field_validator("appUrl")
+    @classmethod
+    def _ascii_referer(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(HEADER_VALUE, value):
+            raise ValueError("sent as a header (HTTP-Referer): printable ASCII only (percent-encode the rest)")
         return value
 
 
@@ -196,6 +208,13 @@ class ProviderWrite(ProviderSpec):
     """A create or update body: the spec plus, optionally, the key to store in Secret Manager (never kept here)."""
 
     apiKey: SecretStr | None = Field(None, min_length=8, max_length=8192)
+
+    @field_validator("apiKey")
+    @classmethod
+    def _ascii_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(HEADER_VALUE, value.get_secret_value()):
+            raise ValueError("sent in a header: printable ASCII only")
+        return value
 
 
 class Provider(ProviderSpec):

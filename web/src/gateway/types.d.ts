@@ -242,6 +242,7 @@ export interface Provider {
   healthCheckUrl?: string | null;
   imageBaseUrl?: string | null;
   appUrl?: string | null;
+  /** Sent as a header (X-Title): printable ASCII. */
   appTitle?: string | null;
   /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
   allowedHosts?: Array<string>;
@@ -268,6 +269,7 @@ export interface ProviderWrite {
   healthCheckUrl?: string | null;
   imageBaseUrl?: string | null;
   appUrl?: string | null;
+  /** Sent as a header (X-Title): printable ASCII. */
   appTitle?: string | null;
   /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
   allowedHosts?: Array<string>;
@@ -386,10 +388,15 @@ export interface UsageDay {
   date: string;
 }
 
+/** Query string of `GET /usage`. */
 export interface UsageQuery {
-  uid?: string | null;
+  /** YYYY-MM-DD; default: 29 days before to. */
   from?: string | null;
+  /** YYYY-MM-DD; default: today (UTC). */
   to?: string | null;
+  /** Another user's usage (admins only): a Firebase Auth uid. */
+  uid?: string | null;
+  /** Records per page. */
   limit?: number;
   pageToken?: string | null;
 }

@@ -12,11 +12,12 @@ type-checks against it (``npm run typecheck`` in ``web/``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "web" / "src" / "gateway" / "types.d.ts"
@@ -139,19 +140,5 @@ def render() -> str:
     return HEADER + "\n" + body
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="fail when the committed file differs")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        current = OUT.read_text() if OUT.is_file() else ""
-        if current != text:
-            sys.exit(f"{OUT.relative_to(ROOT)} is out of date: run functions/venv/bin/python scripts/client_types.py")
-        return
-    OUT.write_text(text)
-    print(f"wrote {OUT.relative_to(ROOT)}")
-
-
 if __name__ == "__main__":
-    main()
+    generated.main(OUT, render, "scripts/client_types.py", __doc__)

@@ -11,9 +11,10 @@ with. ``tests/test_openapi.py`` fails while the committed file differs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "openapi.json"
@@ -26,20 +27,5 @@ def render() -> str:
     return openapi.render(openapi.build())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="fail when the committed file differs")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        current = OUT.read_text() if OUT.is_file() else ""
-        if current != text:
-            sys.exit(f"{OUT.relative_to(ROOT)} is out of date: run functions/venv/bin/python scripts/openapi.py")
-        return
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(text)
-    print(f"wrote {OUT.relative_to(ROOT)}")
-
-
 if __name__ == "__main__":
-    main()
+    generated.main(OUT, render, "scripts/openapi.py", __doc__)

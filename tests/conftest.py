@@ -110,8 +110,7 @@ def accounts(emulators: Emulators) -> dict[str, Account]:
     return {role: emulators.sign_up(role) for role in ("admin", "user", "viewer")}
 
 
-@pytest.fixture
-def clean(emulators: Emulators) -> Iterator[None]:
+def reset(emulators: Emulators) -> None:
     """An empty Firestore with the seed providers, and cold caches in this process."""
     from gateway import auth, health, limits
     from gateway.registry import registry
@@ -123,6 +122,12 @@ def clean(emulators: Emulators) -> Iterator[None]:
     auth.forget()
     health.reset()
     limits.forget()
+
+
+@pytest.fixture
+def clean(emulators: Emulators) -> Iterator[None]:
+    """An empty Firestore with the seed providers, and cold caches in this process."""
+    reset(emulators)
     yield
 
 

@@ -45,7 +45,7 @@ import pytest
 import requests
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from conftest import ROOT, reset
 
 ROLES = ("admin", "user", "viewer", "anonymous")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -109,20 +109,6 @@ def _seed(fake_url: str) -> None:
     )
     db.collection("models").document("fuzz-off").set({**chat, "enabled": False})
     db.collection("config").document("limits").set(LIMITS)
-
-
-def _restore(emulators: Any) -> None:
-    """Firestore and this process's caches as the ``clean`` fixture leaves them."""
-    from gateway import auth, health, limits
-    from gateway.registry import registry
-    from seed import load
-
-    emulators.clear_firestore()
-    load.load_providers(actor="test")
-    registry().invalidate()
-    auth.forget()
-    health.reset()
-    limits.forget()
 
 
 def _loopback_only(schema: dict[str, Any], fake_url: str) -> dict[str, Any]:
@@ -211,7 +197,7 @@ def world(stack, emulators) -> Iterator[World]:
         yield world
     finally:
         fake.__exit__(None, None, None)
-        _restore(emulators)
+        reset(emulators)
         print(f"\nfuzz: {world.requests} requests in {world.seconds:.1f} s over {len(world.stats)} operation x role runs")
         for run, statuses in world.stats.items():
             print(f"  {run}: {dict(sorted(statuses.items()))}")

@@ -13,10 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "functions"), str(ROOT)]
 import stack as stack_module  # noqa: E402
 
 PASSWORD = "test-password"
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -110,14 +111,33 @@ def accounts(emulators: Emulators) -> dict[str, Account]:
     return {role: emulators.sign_up(role) for role in ("admin", "user", "viewer")}
 
 
+def emulator_retry(setup: Callable[[], T]) -> T:
+    """Run an idempotent fixture ``setup`` again when the Firestore emulator cancels one of its writes.
+
+    The emulator notifies its listeners inside a commit; when one of them is a
+    stream whose client died (a worker a test killed or froze), the commit
+    fails with CANCELLED "call already cancelled", a bug of the emulator with
+    no production counterpart. Fixture writes are plain sets, safe to repeat.
+    """
+    from google.api_core import exceptions
+
+    for attempt in range(3):
+        try:
+            return setup()
+        except exceptions.Cancelled:
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 def reset(emulators: Emulators) -> None:
     """An empty Firestore with the seed providers, and cold caches in this process."""
     from gateway import auth, health, limits
     from gateway.registry import registry
     from seed import load
 
-    emulators.clear_firestore()
-    load.load_providers(actor="test")
+    emulator_retry(lambda: (emulators.clear_firestore(), load.load_providers(actor="test")))
     registry().invalidate()
     auth.forget()
     health.reset()
@@ -258,8 +278,18 @@ PROVIDER_DOCS = {
 @pytest.fixture
 def providers(clean, upstreams) -> dict[str, Any]:
     """Provider documents pointing at the fakes, one text model each (``<provider>-chat``), keys in Secret Manager."""
-    from gateway import firebase, providers_store, secrets
+    from gateway import providers_store, secrets
     from gateway.registry import registry
+
+    emulator_retry(lambda: _provider_documents(upstreams))
+    secrets.forget()
+    providers_store.invalidate()
+    registry().invalidate()
+    return upstreams
+
+
+def _provider_documents(upstreams: dict[str, Any]) -> None:
+    from gateway import firebase, secrets
 
     db = firebase.db()
     upstreams["hf-images"].state.clear()
@@ -284,10 +314,6 @@ def providers(clean, upstreams) -> dict[str, Any]:
         )
         if secret:
             secrets.put(secret, KEYS[name])
-    secrets.forget()
-    providers_store.invalidate()
-    registry().invalidate()
-    return upstreams
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -40,7 +40,7 @@ class GenerateImageRequest(BaseModel):
 def _generate(ctx: http.Context) -> dict[str, Any]:
     body = ctx.parse(GenerateImageRequest)
     model = images.image_model(body.modelId)
-    ctx.admit(model.id)
+    ctx.admit(model.id, overlap=False)  # images are expensive: counted before the provider is called
     params = images.ImageParams(
         prompt=body.prompt,
         negative_prompt=body.negativePrompt,

@@ -213,6 +213,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
         tracker.ok(result.model, result.usage, result.cost)
         return _result(result, turn)
     stream = generation.open_stream(model, params, FIELDS)
+    ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent
     return https_fn.Response(_events(ctx, stream, tracker, turn), mimetype="text/event-stream", headers={**sse.HEADERS, **turn.headers})
 
 

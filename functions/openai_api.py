@@ -230,7 +230,8 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     created = int(time.time())
     tracker = ctx.tracker(model)
     if body.stream:
-        stream = generation.open_stream(model, params)
+        stream = generation.open_stream(model, params, early=True)  # the role chunk leaves when the provider answers
+        ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return https_fn.Response(
             _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id, ctx.started), mimetype="text/event-stream", headers=sse.HEADERS

@@ -102,3 +102,50 @@ def test_limit_holds_across_two_processes(two_gateways, accounts) -> None:
     assert statuses.count(200) == limit, statuses
     assert statuses.count(429) == 30 - limit
     print(f"two processes, 30 concurrent requests, limit {limit}: {statuses.count(200)} succeeded")
+
+
+def _count_elsewhere(uid: str, route: str, n: int) -> None:
+    """Requests another instance counted: the window's counter, moved on in Firestore (this instance knows nothing)."""
+    from gateway import limits
+
+    for _ in range(n):
+        limits.check(uid, route, "user")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_over_limit_burst_starts_at_most_one_provider_call(local, providers, emulators, stream: bool) -> None:
+    """The count runs beside the provider call; a burst on a counter already over its limit costs at most one call.
+
+    That one call is closed before anything reached its client; all 20 answers are 429s.
+    """
+    _set_limits(perMinute={"generate_text": 5})
+    account = emulators.sign_up("user")
+    _count_elsewhere(account.uid, "generate_text", 5)
+    providers["openai"].state.update(chunk_delay=0.05, latency=0.05)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: _ask(local, account, stream=stream), range(20)))
+    assert [a.status_code for a in answers] == [429] * 20
+    assert all(a.mimetype == "application/json" and a.get_json()["error"]["code"] == "RATE_LIMITED" for a in answers)
+    assert len(providers["openai"].state["requests"]) <= 1
+
+
+def test_known_to_be_near_the_limit_waits_for_the_count(local, providers, emulators) -> None:
+    """Once this instance saw the count near the limit, it counts first: refused requests start no provider call."""
+    _set_limits(perMinute={"generate_text": 5})
+    account = emulators.sign_up("user")
+    assert [_ask(local, account).status_code for _ in range(5)] == [200] * 5
+    calls = len(providers["openai"].state["requests"])
+    assert [_ask(local, account, stream=True).status_code for _ in range(5)] == [429] * 5
+    assert len(providers["openai"].state["requests"]) == calls
+
+
+def test_overlapped_requests_are_counted_exactly_and_recorded_once(local, providers, emulators) -> None:
+    """Sequential requests far from the limit overlap the count; the headers and the ledger still see each one once."""
+    from gateway import firebase
+
+    _set_limits(perMinute={"generate_text": 50})
+    account = emulators.sign_up("user")
+    remaining = [int(_ask(local, account, stream=i % 2 == 1).headers["X-RateLimit-Remaining"]) for i in range(6)]
+    assert remaining == [49, 48, 47, 46, 45, 44]
+    records = firebase.db().collection("usage").document(account.uid).collection("records").get()
+    assert len(records) == 6

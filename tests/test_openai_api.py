@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -158,3 +159,24 @@ def test_documented_ignored_fields_are_accepted(local, providers, accounts) -> N
     assert response.status_code == 200, response.get_data(as_text=True)
     sent = providers["openai"].state["requests"][-1]["body"]
     assert not {"seed", "user", "store", "metadata", "service_tier"} & set(sent)
+
+
+def test_role_chunk_leaves_when_the_provider_answers_not_with_the_first_token(local, providers, accounts) -> None:
+    """The first chunk (role delta) is relayed as soon as the provider's stream opens, not one token gap later."""
+    providers["openai"].state.update(reply="slow words here", chunk_delay=0.4)
+    started = time.monotonic()
+    response = local("openai").post(
+        "/v1/chat/completions",
+        json={"model": "openai-chat", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        headers=accounts["user"].headers,
+        buffered=False,
+    )
+    chunks = iter(response.response)
+    first = next(chunks)
+    role_at = time.monotonic() - started
+    content = next(c for c in chunks if b'"content": "slow"' in c or b'"content":"slow"' in c)
+    content_at = time.monotonic() - started
+    response.close()
+    assert b'"role":"assistant"' in first.replace(b" ", b"") and b"slow" not in first
+    assert content_at - role_at > 0.3, (role_at, content_at)  # the role chunk did not wait for the first token (0.4 s later)
+    assert content

@@ -83,10 +83,10 @@ class Result:
 
 @dataclass
 class Stream:
-    """An open stream: the first event already read (so failures before it could fall back)."""
+    """An open stream: the provider answered, and (unless opened ``early``) its first event is read, so failures before it could fall back."""
 
     model: Model
-    first: Delta | ToolCallDelta | Final
+    first: Delta | ToolCallDelta | Final | None
     rest: Iterator[Delta | ToolCallDelta | Final]
     adapter: Adapter
     started: float = field(default_factory=time.perf_counter)
@@ -326,16 +326,23 @@ def complete(model: Model, params: TextParams, fields: dict[str, str] = OPENAI_F
     return _with_fallbacks(model, params, run)
 
 
-def open_stream(model: Model, params: TextParams, fields: dict[str, str] = OPENAI_FIELDS) -> Stream:
-    """A stream whose first event has arrived; before that, failures retry and fall back."""
+def open_stream(model: Model, params: TextParams, fields: dict[str, str] = OPENAI_FIELDS, early: bool = False) -> Stream:
+    """A stream whose first event has arrived (``early``: whose provider has answered 200); before that, failures retry and fall back.
+
+    ``early`` lets an edge start its answer as soon as the provider does (the
+    ``openai`` edge's role chunk) instead of one token later; a failure after
+    that point can no longer fall back, and ends the stream with an error event.
+    """
 
     def run(candidate: Model) -> Stream:
         adapter = adapter_for(candidate)
         _provider_can(adapter, params, fields)
         request = chat_request(candidate, params)
 
-        def first() -> tuple[Delta | ToolCallDelta | Final, Iterator[Delta | ToolCallDelta | Final]]:
+        def first() -> tuple[Delta | ToolCallDelta | Final | None, Iterator[Delta | ToolCallDelta | Final]]:
             events = adapter.stream(request)
+            if early:
+                return None, _opened(adapter, events)
             try:
                 return next(events), events
             except StopIteration:
@@ -349,6 +356,36 @@ def open_stream(model: Model, params: TextParams, fields: dict[str, str] = OPENA
 
 HEARTBEAT = object()
 _END = object()
+
+
+def _opened(adapter: Adapter, events: Iterator[Any]) -> Iterator[Any]:
+    """``events`` read by a thread from now on; returns once the provider answered 200, or raises what failed before that."""
+    items: queue.Queue[Any] = queue.Queue()
+    ready = threading.Event()
+    adapter.on_open = ready.set
+
+    def read() -> None:
+        try:
+            for event in events:
+                items.put(event)
+                ready.set()
+            items.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader of the stream
+            items.put(exc)
+        ready.set()
+
+    threading.Thread(target=read, name="stream-opener", daemon=True).start()
+    ready.wait()
+    if not adapter.opened and not items.empty() and isinstance(items.queue[0], BaseException):
+        raise items.get()  # failed before the provider answered: retried, or a fallback is tried
+
+    def drain() -> Iterator[Any]:
+        while (item := items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    return drain()
 
 STREAM_MARGIN_SECONDS = 15.0
 """How long before its function's timeout a stream is ended with an error event, so the platform never cuts it first."""
@@ -418,7 +455,8 @@ def pump(stream: Stream, heartbeat_seconds: float, deadline: float | None = None
             if cancelled.is_set() and hasattr(stream.rest, "close"):
                 stream.rest.close()
 
-    yield stream.first
+    if stream.first is not None:
+        yield stream.first
     if isinstance(stream.first, Final):
         return
     reader = threading.Thread(target=read, name="stream-reader", daemon=True)

@@ -46,26 +46,53 @@ class Context:
     """Extra response headers (rate-limit state), sent with success and error answers alike."""
     started: float = field(default_factory=time.perf_counter)
     """When the request arrived (``perf_counter``): what a route's time limit counts from."""
+    admission: Any = None
+    """The rate-limit count (``gateway.limits.Admission``) when :meth:`admit` overlapped it with the provider call."""
     app_check: dict[str, Any] | None = None
     """The verified App Check claims (None when the route's mode is off, or monitor let a bad token through)."""
     trackers: list[Any] = field(default_factory=list)
     """This request's ledger entries; one the handler left unsettled is recorded as failed by :func:`serve`."""
 
-    def admit(self, model_id: str | None = None) -> None:
-        """Count this request against the caller's rate limit and check their daily quota (429s)."""
+    def admit(self, model_id: str | None = None, overlap: bool = True) -> None:
+        """Count this request against the caller's rate limit and check their daily quota.
+
+        With ``overlap`` the count may still be in flight when this returns
+        (``gateway.limits.admit`` decides): the handler goes on to call the
+        provider, and :meth:`confirm` waits for the verdict before the first
+        byte of the answer (the ledger entry and :func:`serve` call it). A
+        refusal is a 429 either way.
+        """
         from gateway import limits, usage
 
         assert self.caller is not None
         if settings.RATE_LIMITS_ENABLED.value:
-            limits.enforce(self.caller.uid, self.route, self.caller.role, model_id, self.headers)
+            self.admission = limits.admit(self.caller.uid, self.route, self.caller.role, model_id, self.headers, overlap)
+        # A daily budget is read before the call (an exhausted one must cost no provider call); none set, no read.
         usage.check_quota(self.caller.uid, usage.quota_for(self.caller.profile, self.caller.role))
 
+    def confirm(self, on_refusal: Callable[[], None] | None = None) -> None:
+        """Wait for this request's rate-limit verdict; nothing to wait for when it was decided up front.
+
+        A refusal (429) leaves no ledger entry, runs ``on_refusal`` (close the
+        provider's stream) and is raised.
+        """
+        if self.admission is None:
+            return
+        try:
+            self.admission.confirm()
+        except GatewayError:
+            for tracker in self.trackers:
+                tracker.discard()
+            if on_refusal is not None:
+                on_refusal()
+            raise
+
     def tracker(self, model: Any) -> Any:
-        """The ledger entry of this request (``gateway.usage.Tracker``), committed when it settles."""
+        """The ledger entry of this request (``gateway.usage.Tracker``), committed when it settles (after :meth:`confirm`)."""
         from gateway import usage
 
         assert self.caller is not None
-        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider)
+        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, before_ok=self.confirm)
         self.trackers.append(tracker)
         return tracker
 
@@ -185,6 +212,7 @@ def serve(
         else:
             response = _dispatch(ctx, handlers, allow)
     except GatewayError as exc:
+        exc = _verdict_first(ctx, exc)
         _settle(ctx, exc)
         response = json_response(render(exc), exc.status, exc.headers)
     except Exception as exc:  # the catch-all: log it, never leak it
@@ -218,6 +246,15 @@ def serve(
         latencyMs=round((time.perf_counter() - ctx.started) * 1000, 2),
     )
     return response
+
+
+def _verdict_first(ctx: Context, err: GatewayError) -> GatewayError:
+    """A request that failed while its rate-limit count was in flight: the count's headers, and its 429 if it was over."""
+    try:
+        ctx.confirm()
+    except GatewayError as refusal:
+        return refusal
+    return err
 
 
 def _settle(ctx: Context, err: GatewayError) -> None:
@@ -258,6 +295,7 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
                 {"role": ctx.caller.role, "allowedRoles": sorted(handler.roles)},
             )
     result = handler.call(ctx)
+    ctx.confirm(on_refusal=result.close if isinstance(result, Response) else None)  # before the first byte, whatever the handler did
     if isinstance(result, Response):
         return result
     if isinstance(result, tuple):

@@ -8,6 +8,18 @@ costs one round trip, no read, no transaction. The request numbered N+1 and
 later in a window is refused. Window documents carry ``expiresAt`` for a
 Firestore TTL policy (``firestore.indexes.json``), so they do not pile up.
 
+The write need not hold the provider call up (:func:`admit`): in the common
+case it runs *while* the provider works, and the answer waits for its verdict
+before its first byte leaves (:meth:`Admission.confirm`). Each instance
+remembers, per counter, the last verdict it saw and how many unconfirmed
+requests it has in flight; it overlaps only when the last known count left
+more than a tenth of the limit and no other unconfirmed request of that
+counter is in flight, and waits for the write first otherwise (and always
+for expensive routes). So an over-limit burst starts at most one provider
+call per instance that is then refused (and its stream closed before
+anything reached the client), and the limit stays exact: every request is
+still counted by the same write.
+
 Limits come from ``config/limits`` (held live like the registry), else the
 defaults: ``{"perMinute": {route: n}, "roles": {role: {route: n}},
 "models": {modelId: n}}``. A model's own limit gets a counter of its own.
@@ -15,7 +27,9 @@ defaults: ``{"perMinute": {route: n}, "roles": {role: {route: n}},
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -70,8 +84,11 @@ def config() -> LimitsConfig:
 
 
 def forget() -> None:
-    """Read ``config/limits`` anew on next use."""
+    """Read ``config/limits`` anew on next use, and forget the counts this instance saw."""
     _live.invalidate()
+    with _lock:
+        _known.clear()
+        _unconfirmed.clear()
 
 
 def limit_for(route: str, role: str, model_id: str | None) -> tuple[int, str | None]:
@@ -107,9 +124,48 @@ def check(uid: str, route: str, role: str, model_id: str | None = None) -> Decis
     return Decision(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
 
 
-def enforce(uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str]) -> None:
-    """Count the request; fill ``headers`` (sent with every answer, errors too) with X-RateLimit-* and Retry-After; 429 when over."""
-    decision = check(uid, route, role, model_id)
+_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="limiter")
+_lock = threading.Lock()
+_known: dict[tuple[str, str, str | None], tuple[int, int]] = {}
+"""Per counter (uid, route, model key): (window, remaining) of the last verdict this instance saw."""
+_unconfirmed: dict[tuple[str, str, str | None], int] = {}
+"""Per counter: requests admitted optimistically whose write has not answered yet."""
+MAX_KNOWN = 50_000
+
+
+def headroom(limit: int) -> int:
+    """How many requests must be left (as last seen) for the next one to go ahead before its count is known."""
+    return max(1, limit // 10)
+
+
+class Admission:
+    """A request's place in its rate-limit window: decided, or still being counted while the provider works."""
+
+    def __init__(self, future: Future[Decision] | None = None, headers: dict[str, str] | None = None) -> None:
+        self._future = future
+        self._headers = headers if headers is not None else {}
+        self._confirmed = future is None
+
+    @property
+    def pending(self) -> bool:
+        return not self._confirmed
+
+    def refused(self) -> bool:
+        """Whether the count already came back over the limit (without waiting)."""
+        if self._future is None or not self._future.done() or self._future.exception() is not None:
+            return False
+        return not self._future.result().allowed
+
+    def confirm(self) -> None:
+        """Wait for the count; fill the X-RateLimit-* headers; 429 when over. Idempotent."""
+        if self._confirmed or self._future is None:
+            return
+        self._confirmed = True
+        decision = self._future.result()
+        _raise_if_refused(decision, self._headers)
+
+
+def _raise_if_refused(decision: Decision, headers: dict[str, str]) -> None:
     headers.update(decision.headers())
     if not decision.allowed:
         raise GatewayError(
@@ -117,3 +173,49 @@ def enforce(uid: str, route: str, role: str, model_id: str | None, headers: dict
             f"Rate limit of {decision.limit} requests per minute reached; try again in {headers['Retry-After']} s",
             {"limit": decision.limit, "resetAt": decision.reset},
         )
+
+
+def _remember(key: tuple[str, str, str | None], decision: Decision, optimistic: bool) -> None:
+    with _lock:
+        if len(_known) > MAX_KNOWN:
+            _known.clear()
+        _known[key] = (decision.reset, decision.remaining if decision.allowed else -1)
+        if optimistic:
+            _unconfirmed[key] = max(0, _unconfirmed.get(key, 1) - 1)
+            if not _unconfirmed[key]:
+                del _unconfirmed[key]
+
+
+def _may_overlap(key: tuple[str, str, str | None], limit: int) -> bool:
+    """Go ahead before the count is known? Only far from the limit, and one unconfirmed request at a time."""
+    now = int(time.time())
+    with _lock:
+        if _unconfirmed.get(key):
+            return False
+        reset, remaining = _known.get(key, (0, limit))
+        if reset > now and remaining <= headroom(limit):
+            return False
+        _unconfirmed[key] = 1
+        return True
+
+
+def admit(uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str], overlap: bool) -> Admission:
+    """Count the request; overlapped with the caller's work when :func:`_may_overlap` says so, else before it (429 here)."""
+    limit, keyed_model = limit_for(route, role, model_id)
+    key = (uid, route, keyed_model)
+
+    def count(optimistic: bool) -> Decision:
+        try:
+            decision = check(uid, route, role, model_id)
+        except BaseException:
+            if optimistic:
+                with _lock:
+                    _unconfirmed.pop(key, None)
+            raise
+        _remember(key, decision, optimistic)
+        return decision
+
+    if overlap and _may_overlap(key, limit):
+        return Admission(_pool.submit(count, True), headers)
+    _raise_if_refused(count(False), headers)
+    return Admission(headers=headers)

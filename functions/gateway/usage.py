@@ -32,6 +32,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -171,13 +172,20 @@ def check_quota(uid: str, quota: dict[str, float]) -> None:
 class Tracker:
     """One request's ledger entry: the first outcome (answered, failed, cut off) wins and is committed at once."""
 
-    def __init__(self, uid: str, route: str, model_id: str | None, provider: str | None) -> None:
+    def __init__(self, uid: str, route: str, model_id: str | None, provider: str | None, before_ok: Callable[[], None] | None = None) -> None:
         self.uid, self.route, self.model_id, self.provider = uid, route, model_id, provider
         self.started = time.perf_counter()
         self.entry: Entry | None = None
+        self.discarded = False
+        self.before_ok = before_ok
+        """Runs before an answer is recorded (the rate-limit verdict: a refusal raises and nothing is recorded)."""
+
+    def discard(self) -> None:
+        """The request was refused after all (rate limit): it is not an entry of the ledger."""
+        self.discarded = True
 
     def _settle(self, status: str, **fields: Any) -> None:
-        if self.entry is not None:
+        if self.entry is not None or self.discarded:
             return
         self.entry = Entry(
             uid=self.uid,
@@ -192,6 +200,8 @@ class Tracker:
 
     def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
         """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images)."""
+        if self.before_ok is not None:
+            self.before_ok()
         self._settle(
             "ok",
             model_id=model.id,

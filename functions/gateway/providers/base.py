@@ -19,7 +19,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -312,6 +312,10 @@ class Adapter:
         self.key = key
         self.client = client
         self._streams: list[httpx.Response] = []
+        self.opened = False
+        """Whether a stream's request was answered with a success status."""
+        self.on_open: Callable[[], None] | None = None
+        """Called once a stream's request is answered with a success status (before its first event)."""
 
     def generate(self, request: ChatRequest) -> Completion:
         raise NotImplementedError
@@ -391,6 +395,9 @@ class Adapter:
             response.close()
             raise
         self._streams.append(response)
+        self.opened = True
+        if self.on_open is not None:
+            self.on_open()
         return response
 
     def cancel(self) -> None:

@@ -10,6 +10,7 @@ is the DNS-rebinding case.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -224,9 +225,12 @@ def test_overlong_stream_ends_with_an_error_and_closes_the_upstream(local, provi
     from gateway.providers import base
 
     monkeypatch.setattr(base, "MAX_STREAM_BYTES", 2000)
-    providers["ollama"].state.update({"reply": " ".join(["word"] * 400), "chunk_delay": 0.001})
+    providers["ollama"].state.update({"reply": " ".join(["word"] * 1000), "chunk_delay": 0.005})  # 5 s of stream
     events = _events(_post(local, accounts["user"], modelId="ollama-chat", prompt="hi", stream=True))
     errors = [d for e, d in events if e == "error"]
     assert len(errors) == 1 and "exceeds 2000 bytes" in errors[0]["error"]["message"]
     assert not [d for e, d in events if isinstance(d, dict) and d.get("done")]
+    deadline = time.monotonic() + 3  # the fake notices at its next write into the closed connection
+    while time.monotonic() < deadline and not providers["ollama"].state.get("disconnected"):
+        time.sleep(0.02)
     assert providers["ollama"].state.get("disconnected") is True

@@ -15,9 +15,8 @@ where no target is set.
 """
 
 import os
+import sys
 from typing import Any
-
-import functions_framework
 
 from gateway import deploy
 
@@ -36,17 +35,19 @@ from usage_api import usage  # noqa: E402
 deploy.requires_secret_manager(generate_image, generate_text, health, openai, providers)
 
 
-@functions_framework.errorhandler(404)
 def _unrouted(error: Exception) -> Any:
     """A path functions-framework's ``/<path:path>`` rule misses (one with a newline, ``%0A``) goes to the function too.
 
     Otherwise Flask answers it with an HTML page; this way it gets the
-    function's own answer (a 404 in its error shape). A no-op outside
-    functions-framework (deploy discovery), where ``errorhandler`` does nothing.
+    function's own answer (a 404 in its error shape).
     """
     from flask import current_app, request
 
     return globals()[current_app.name](request)
+
+
+if "functions_framework" in sys.modules:  # the server imported it before us; deploy discovery never serves, and need not pay for it
+    sys.modules["functions_framework"].errorhandler(404)(_unrouted)
 
 
 __all__ = ["conversations", "generate_image", "generate_text", "health", "models", "openai", "providers", "usage"]

@@ -127,9 +127,9 @@ def check(uid: str, route: str, role: str, model_id: str | None = None) -> Decis
 _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="limiter")
 _lock = threading.Lock()
 _known: dict[tuple[str, str, str | None], tuple[int, int]] = {}
-"""Per counter (uid, route, model key): (window, remaining) of the last verdict this instance saw."""
-_unconfirmed: dict[tuple[str, str, str | None], int] = {}
-"""Per counter: requests admitted optimistically whose write has not answered yet."""
+"""Per counter (uid, route, model key): (its window's reset, requests remaining) at the last verdict this instance saw."""
+_unconfirmed: set[tuple[str, str, str | None]] = set()
+"""Counters with a request admitted before its count is known (at most one each)."""
 MAX_KNOWN = 50_000
 
 
@@ -145,16 +145,6 @@ class Admission:
         self._future = future
         self._headers = headers if headers is not None else {}
         self._confirmed = future is None
-
-    @property
-    def pending(self) -> bool:
-        return not self._confirmed
-
-    def refused(self) -> bool:
-        """Whether the count already came back over the limit (without waiting)."""
-        if self._future is None or not self._future.done() or self._future.exception() is not None:
-            return False
-        return not self._future.result().allowed
 
     def confirm(self) -> None:
         """Wait for the count; fill the X-RateLimit-* headers; 429 when over. Idempotent."""
@@ -181,21 +171,19 @@ def _remember(key: tuple[str, str, str | None], decision: Decision, optimistic: 
             _known.clear()
         _known[key] = (decision.reset, decision.remaining if decision.allowed else -1)
         if optimistic:
-            _unconfirmed[key] = max(0, _unconfirmed.get(key, 1) - 1)
-            if not _unconfirmed[key]:
-                del _unconfirmed[key]
+            _unconfirmed.discard(key)
 
 
 def _may_overlap(key: tuple[str, str, str | None], limit: int) -> bool:
     """Go ahead before the count is known? Only far from the limit, and one unconfirmed request at a time."""
     now = int(time.time())
     with _lock:
-        if _unconfirmed.get(key):
+        if key in _unconfirmed:
             return False
         reset, remaining = _known.get(key, (0, limit))
         if reset > now and remaining <= headroom(limit):
             return False
-        _unconfirmed[key] = 1
+        _unconfirmed.add(key)
         return True
 
 
@@ -210,7 +198,7 @@ def admit(uid: str, route: str, role: str, model_id: str | None, headers: dict[s
         except BaseException:
             if optimistic:
                 with _lock:
-                    _unconfirmed.pop(key, None)
+                    _unconfirmed.discard(key)
             raise
         _remember(key, decision, optimistic)
         return decision

@@ -77,7 +77,7 @@ def consumes(route: str) -> bool:
     return route in listed and route in CONSUMABLE_ROUTES
 
 
-def _refuse(route: str, outcome: str, message: str) -> GatewayError:
+def _refuse(outcome: str, message: str) -> GatewayError:
     return GatewayError(ErrorCode.UNAUTHENTICATED, message, {"appCheck": outcome})
 
 
@@ -104,10 +104,10 @@ def check(request: Request, route: str, request_id: str) -> dict[str, Any] | Non
     if outcome == "unverifiable":
         raise GatewayError(ErrorCode.UNAVAILABLE, "App Check could not verify the token right now; try again", {"appCheck": outcome})
     if outcome == "missing":
-        raise _refuse(route, outcome, f"App Check token missing: send a Firebase App Check token in the {HEADER} header")
+        raise _refuse(outcome, f"App Check token missing: send a Firebase App Check token in the {HEADER} header")
     if outcome == "replayed":
-        raise _refuse(route, outcome, "App Check token already used: this route needs a new limited-use token per request")
-    raise _refuse(route, outcome, "App Check token is invalid or expired")
+        raise _refuse(outcome, "App Check token already used: this route needs a new limited-use token per request")
+    raise _refuse(outcome, "App Check token is invalid or expired")
 
 
 def _verify(token: str, consume: bool) -> tuple[str, str | None, dict[str, Any] | None]:

@@ -44,7 +44,7 @@ from gateway import firebase, settings
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.google.internal.", "metadata", "metadata.goog", "instance-data"})
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.goog", "instance-data"})
 """Names of cloud metadata servers (GCE/Cloud Run, and the common aliases)."""
 
 SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Python calls it neither private nor global
@@ -128,10 +128,16 @@ def check_syntax(url: str) -> str:
     return url
 
 
+def is_metadata(host: str) -> bool:
+    """Whether ``host`` names a cloud metadata server."""
+    name = host.rstrip(".").lower()
+    return name in METADATA_HOSTS or name.endswith(".metadata.google.internal")
+
+
 def check_url(url: str) -> str:
     """``url`` unless the gateway must never call it (:class:`Refused`); no DNS lookup: that happens at connect time."""
     host = urlsplit(check_syntax(url)).hostname or ""
-    if host.rstrip(".").lower() in METADATA_HOSTS or host.lower().endswith(".metadata.google.internal"):
+    if is_metadata(host):
         raise Refused(f"{host} is a metadata server")
     try:
         literal = ipaddress.ip_address(host)
@@ -194,7 +200,7 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     if literal is not None:
         addresses = [literal]
     else:
-        if host.rstrip(".").lower() in METADATA_HOSTS:
+        if is_metadata(host):
             raise BlockedError(f"{host} is a metadata server")
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

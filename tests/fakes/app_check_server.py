@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fakes.server import JsonHandler
 
 PROJECT_NUMBER = "123456789012"
 
@@ -47,40 +48,23 @@ class AppCheckKey:
         return jwt.encode(payload, pem, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
 
 
-class AppCheckEndpoint(BaseHTTPRequestHandler):
+class AppCheckEndpoint(JsonHandler):
     """``state['keys']``: the :class:`AppCheckKey` objects whose public keys are published."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.server.state  # type: ignore[attr-defined,no-any-return]
-
-    def _send(self, status: int, data: Any) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path != "/v1/jwks":
-            return self._send(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
-        self._send(200, {"keys": [k.jwk() for k in self.state["keys"]]})
+            return self.send_json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+        self.send_json(200, {"keys": [k.jwk() for k in self.state["keys"]]})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         if not self.path.endswith(":verifyAppCheckToken"):
-            return self._send(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+            return self.send_json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
         if self.state.get("fail"):
-            return self._send(503, {"error": {"code": 503, "message": "backend unavailable", "status": "UNAVAILABLE"}})
+            return self.send_json(503, {"error": {"code": 503, "message": "backend unavailable", "status": "UNAVAILABLE"}})
         consumed = self.state.setdefault("consumed", [])
         token = body.get("app_check_token")
         already = token in consumed
         consumed.append(token)
-        self._send(200, {"alreadyConsumed": True} if already else {})
+        self.send_json(200, {"alreadyConsumed": True} if already else {})

@@ -15,9 +15,9 @@ Every request is appended to ``state["requests"]`` as ``(method, path)``.
 from __future__ import annotations
 
 import base64
-import json
-from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from fakes.server import JsonHandler
 
 PROJECT_NUMBER = "123456789012"
 
@@ -56,23 +56,8 @@ def failure(mode: str, resource: str) -> tuple[int, dict[str, Any]]:
     return 503, _error(503, "UNAVAILABLE", "The service is currently unavailable.")
 
 
-class SecretManagerServer(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.server.state  # type: ignore[attr-defined,no-any-return]
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+class SecretManagerServer(JsonHandler):
+    content_type = "application/json; charset=UTF-8"
 
     def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -84,9 +69,9 @@ class SecretManagerServer(BaseHTTPRequestHandler):
         mode = self.state.get("mode", "unavailable")
         if mode == "ok" and method == "GET" and path.endswith(":access"):
             data = base64.b64encode(str(self.state["value"]).encode()).decode()
-            self._send(200, {"name": resource, "payload": {"data": data}})
+            self.send_json(200, {"name": resource, "payload": {"data": data}})
             return
-        self._send(*failure(mode, resource))
+        self.send_json(*failure(mode, resource))
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -10,7 +10,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import deploy, http, images, openapi
+from gateway import deploy, generation, http, images, openapi
 from gateway.schemas import SLUG
 
 
@@ -69,7 +69,7 @@ def _describe(ctx: http.Context) -> dict[str, Any]:
 
 
 ROUTES = {
-    "POST": http.Handler(_generate, roles={"user", "admin"}),
+    "POST": http.Handler(_generate, roles={"user", "admin"}, reads=(generation.start_config,)),
     "GET": http.Handler(_describe, roles=http.ALL_ROLES),
 }
 API = (

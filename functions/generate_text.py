@@ -231,7 +231,7 @@ def _describe(ctx: http.Context) -> dict[str, Any]:
 
 
 ROUTES = {
-    "POST": http.Handler(_generate, roles={"user", "admin"}),
+    "POST": http.Handler(_generate, roles={"user", "admin"}, reads=(generation.start_config,)),
     "GET": http.Handler(_describe, roles=http.ALL_ROLES),
 }
 API = (

@@ -7,13 +7,16 @@ when they run, i.e. when the function modules below are imported, so
 that functions-framework, which reads it after importing this module, runs as
 many gunicorn threads as Cloud Run may send requests (see ``gateway/deploy.py``).
 
-Every instance imports this module on a cold start, and the Firestore trigger
-pulls in ``google.cloud.firestore_v1`` (~110 ms). The runtime names the one
-function an instance serves in ``FUNCTION_TARGET``; the trigger is imported
-only where it can run: its own instances, and discovery (deploy, emulator),
-where no target is set.
+Every instance imports this module on a cold start. The runtime (Cloud Run,
+and the emulator, which starts one functions-framework per function) names
+the one function an instance serves in ``FUNCTION_TARGET``; only that
+function's module is imported there, so ``models`` does not load the provider
+adapters, nor ``generate_text`` the admin API, nor an HTTP function the
+Firestore trigger's ``google.cloud.firestore_v1`` event types. Discovery
+(deploy, the emulator's) sets no target and imports them all.
 """
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -23,16 +26,25 @@ from gateway import deploy
 deploy.set_global_options()
 os.environ.setdefault("THREADS", str(deploy.THREADS))
 
-from conversations_api import conversations  # noqa: E402
-from generate_image import generate_image  # noqa: E402
-from generate_text import generate_text  # noqa: E402
-from health import health  # noqa: E402
-from models import models  # noqa: E402
-from openai_api import openai  # noqa: E402
-from providers_api import providers  # noqa: E402
-from usage_api import usage  # noqa: E402
+MODULES = {
+    "conversations": "conversations_api",
+    "generate_image": "generate_image",
+    "generate_text": "generate_text",
+    "health": "health",
+    "models": "models",
+    "openai": "openai_api",
+    "providers": "providers_api",
+    "usage": "usage_api",
+    "audit_model_edits": "model_audit",
+}
+"""Each function's name, and the module that defines it."""
+SECRET_MANAGER_USERS = ("generate_image", "generate_text", "health", "openai", "providers")
 
-deploy.requires_secret_manager(generate_image, generate_text, health, openai, providers)
+_target = os.environ.get("FUNCTION_TARGET")
+__all__ = [_target] if _target in MODULES else list(MODULES)
+for _name in __all__:
+    globals()[_name] = getattr(importlib.import_module(MODULES[_name]), _name)
+deploy.requires_secret_manager(*(globals()[name] for name in __all__ if name in SECRET_MANAGER_USERS))
 
 
 def _unrouted(error: Exception) -> Any:
@@ -49,10 +61,3 @@ def _unrouted(error: Exception) -> Any:
 if "functions_framework" in sys.modules:  # the server imported it before us; deploy discovery never serves, and need not pay for it
     sys.modules["functions_framework"].errorhandler(404)(_unrouted)
 
-
-__all__ = ["conversations", "generate_image", "generate_text", "health", "models", "openai", "providers", "usage"]
-
-if os.environ.get("FUNCTION_TARGET", "audit_model_edits") == "audit_model_edits":
-    from model_audit import audit_model_edits
-
-    __all__ += ["audit_model_edits"]

@@ -57,6 +57,12 @@ def _offered(model: Model) -> bool:
     return model.enabled and provider is not None and provider.enabled
 
 
+def _start_config() -> None:
+    """Start the listeners a listing reads: models and (for what each model offers) providers."""
+    registry().start()
+    providers_store.start()
+
+
 def _get(ctx: http.Context) -> dict[str, Any]:
     model_id = _model_id(ctx, required=False)
     if model_id is not None:
@@ -124,7 +130,7 @@ def _delete(ctx: http.Context) -> https_fn.Response:
 
 
 ROUTES = {
-    "GET": http.Handler(_get, roles=http.ALL_ROLES),
+    "GET": http.Handler(_get, roles=http.ALL_ROLES, reads=(_start_config,)),
     "POST": http.Handler(_create, roles=http.ADMIN),
     "PUT": http.Handler(_replace, roles=http.ADMIN),
     "PATCH": http.Handler(_patch, roles=http.ADMIN),

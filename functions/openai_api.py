@@ -335,7 +335,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
 
 
 ROUTES = {
-    "POST": http.Handler(_post, roles={"user", "admin"}),
+    "POST": http.Handler(_post, roles={"user", "admin"}, reads=(generation.start_config,)),
     "GET": http.Handler(_get, roles=http.ALL_ROLES),
 }
 ERROR_MODEL = "OpenAIErrorBody"

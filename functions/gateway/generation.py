@@ -94,6 +94,15 @@ class Stream:
     """When set, the streamed text is checked as JSON before the stream may end well."""
 
 
+def start_config() -> None:
+    """Start the listeners a generation reads, models, providers and limits (``http.Handler.reads``)."""
+    from gateway import limits
+
+    registry().start()
+    providers_store.start()
+    limits.start()
+
+
 def text_model(model_id: str, field_name: str = "modelId") -> Model:
     """An enabled text or multimodal model; 404 or 400 (naming the field) otherwise."""
     return usable_model(model_id, TEXT_TYPES, field_name)

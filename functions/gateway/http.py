@@ -137,6 +137,10 @@ class Handler:
     call: Callable[[Context], Response | dict[str, Any] | tuple[dict[str, Any], int]]
     roles: Collection[str] = ALL_ROLES
     public: bool = False
+    reads: Collection[Callable[[], None]] = ()
+    """Starts of the config listeners (``gateway.live``) the method reads: run before the caller is
+    authenticated, so that on a cold instance their first snapshots load while the ID token and the
+    caller's profile are checked, instead of after."""
 
 
 EXTRA_FIELD = "not accepted here: an unknown field, or one this gateway does not support (see the README)"
@@ -283,6 +287,8 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
             {"allow": allow.split(", ")},
             headers={"Allow": allow},
         )
+    for start in handler.reads:
+        start()
     if not handler.public:
         from gateway import appcheck, auth
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from gateway import firebase, live, logs
+from gateway import firebase, live, logs, settings
 from gateway.errors import ErrorCode, GatewayError
 
 COLLECTION = "ratelimits"
@@ -81,6 +81,12 @@ _live: live.Live[LimitsConfig] = live.Live("/".join(CONFIG_DOC), _parse)
 def config() -> LimitsConfig:
     """``config/limits``, live; the defaults when it is missing."""
     return _live.current().get(CONFIG_DOC[1]) or LimitsConfig()
+
+
+def start() -> None:
+    """Start listening to ``config/limits`` when limits are on (:meth:`gateway.live.Live.start`)."""
+    if settings.RATE_LIMITS_ENABLED.value:
+        _live.start()
 
 
 def forget() -> None:

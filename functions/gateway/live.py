@@ -78,12 +78,17 @@ class Live(Generic[T]):
         watch = self._watch
         return watch is not None and watch.is_active and self._first.is_set()
 
-    def current(self) -> dict[str, T]:
-        """Every valid document by id, as fresh as the bounds in the module docstring allow."""
+    def start(self) -> None:
+        """Have the listener running (or starting), without waiting for its first snapshot."""
         now = time.monotonic()
         watch = self._watch
         if (watch is None or not watch.is_active) and now >= self._retry_at:
             self._subscribe(now)
+
+    def current(self) -> dict[str, T]:
+        """Every valid document by id, as fresh as the bounds in the module docstring allow."""
+        self.start()
+        now = time.monotonic()
         data = self._data
         if data is None and not self._stale:
             self._first.wait(FIRST_SNAPSHOT_SECONDS)

@@ -10,7 +10,7 @@ ranges. Two checks, both here:
   when a stored document is read: http(s) only, no ``user:pass@``, no
   metadata host names, no literal address of a refused class. The admin sees
   a 400 naming the field.
-- :class:`GuardedBackend` on every connection the shared client opens: the
+- :class:`gateway.dialer.GuardedBackend` on every connection the shared client opens: the
   host is resolved *once*, every address it resolves to is checked, and the
   socket is opened to the checked address itself. A name that resolves to a
   public address at write time and to ``10.0.0.1`` later (DNS rebinding) is
@@ -31,13 +31,8 @@ param says.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import urlsplit
-
-import httpcore
-import httpx
 
 from gateway import firebase, settings
 
@@ -155,89 +150,3 @@ def same_host(url: str, hosts: Iterable[str]) -> bool:
 
 def host_of(url: str | None) -> str | None:
     return (urlsplit(url).hostname or None) if url else None
-
-
-class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore's sync backend, with every connection's addresses checked before the socket opens."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        addresses = _resolve(host, port)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return self._backend.connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                failure = exc
-        raise failure or httpcore.ConnectError(f"{host} did not resolve")
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        raise BlockedError("unix sockets are not allowed")
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-class BlockedError(httpcore.ConnectError):
-    """A connection refused by policy; httpx re-raises it as ``ConnectError`` ``from`` this."""
-
-
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address ``host`` resolves to, all checked: one refused address refuses the host."""
-    try:
-        literal = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
-    else:
-        if is_metadata(host):
-            raise BlockedError(f"{host} is a metadata server")
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host} did not resolve ({exc})") from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-    for address in addresses:
-        try:
-            check_address(host, address)
-        except Refused as exc:
-            raise BlockedError(str(exc)) from None
-    return addresses
-
-
-def blocked_reason(exc: BaseException) -> str | None:
-    """The policy refusal behind an httpx transport error, if that is what it was."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, BlockedError):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """An httpx transport whose connections go through :class:`GuardedBackend`.
-
-    httpx has no public hook for httpcore's network backend, so the pool
-    httpx built is replaced by one with the same settings and our backend
-    (tests/test_outbound.py fails if a new httpx changes this).
-    """
-    guarded = httpx.HTTPTransport(limits=limits, trust_env=False)
-    guarded._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(),
-    )
-    return guarded

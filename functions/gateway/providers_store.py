@@ -35,6 +35,11 @@ def get(provider_id: str) -> Provider | None:
     return _live.current().get(provider_id)
 
 
+def start() -> None:
+    """Start listening to ``providers`` (:meth:`gateway.live.Live.start`)."""
+    _live.start()
+
+
 def invalidate(provider_id: str | None = None) -> None:
     """Read the collection anew on next use (this instance wrote ``provider_id``)."""
     _live.invalidate()

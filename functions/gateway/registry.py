@@ -70,6 +70,10 @@ class Registry:
             logs.warn("ignoring unknown fields in model document", modelId=doc_id, fields=dropped)
         return model
 
+    def start(self) -> None:
+        """Start listening to ``models`` without waiting (``http.Handler.reads``)."""
+        self._live.start()
+
     def all(self) -> dict[str, Model]:
         """Every valid model by id (disabled ones included)."""
         return self._live.current()

@@ -477,7 +477,9 @@ class transport_errors:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is None or not isinstance(exc, httpx.TransportError):
             return
-        if reason := outbound.blocked_reason(exc):
+        from gateway import dialer  # loaded already: the failing call went through it
+
+        if reason := dialer.blocked_reason(exc):
             raise UpstreamError(reason, kind="blocked") from None
         if isinstance(exc, httpx.TimeoutException):
             kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "timeout"

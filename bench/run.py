@@ -353,6 +353,7 @@ class Target:
     # results
     c1: list[float] = field(default_factory=list)
     c1_rates: list[float] = field(default_factory=list)
+    c1_ledger: list[float] = field(default_factory=list)  # per c1 request: the ledger commit's ms (Server-Timing), 0 if none
     c16: list[float] = field(default_factory=list)
     c16_rates: list[float] = field(default_factory=list)
     streams: list[dict[str, float]] = field(default_factory=list)
@@ -372,12 +373,16 @@ class Target:
             body.update(stream=True, stream_options={"include_usage": True})
         return body
 
-    def call(self) -> float:
+    def call(self, ledger: list[float] | None = None) -> float:
+        """One non-streaming request's time (ms); ``ledger`` gets what its ledger commit took (the gateway's Server-Timing)."""
         started = time.perf_counter()
         response = self.client.post(self.url, json=self.body(False), headers=self.headers)
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             raise Failed(f"{self.key}: HTTP {response.status_code}: {response.text[:400]}")
+        if ledger is not None:
+            timing = dict(part.strip().partition(";dur=")[::2] for part in response.headers.get("Server-Timing", "").split(",") if part)
+            ledger.append(float(timing.get("ledger", 0.0)))
         return elapsed
 
 
@@ -440,7 +445,7 @@ def phase_sequential(paths: list[Target], rounds: int, size: int, emulator: CpuS
         for _ in range(2):  # untimed: reopen the keep-alive connection the server may have closed while idle
             path.call()
         started = time.perf_counter()
-        path.c1.extend(path.call() for _ in range(size))
+        path.c1.extend(path.call(path.c1_ledger) for _ in range(size))
         path.c1_rates.append(size / (time.perf_counter() - started))
         path.count["c1"] = path.count.get("c1", 0) + size + 2
 
@@ -560,6 +565,9 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
     def added(path: Target, samples: str, q: float) -> float:
         return pct(getattr(path, samples), q) - pct(getattr(direct, samples), q)
 
+    def added_without_ledger(path: Target) -> float:
+        return pct([t - spent for t, spent in zip(path.c1, path.c1_ledger, strict=True)], .5) - pct(direct.c1, .5)
+
     def cpu_per(path: Target, phase: str, emulator: bool = False) -> float:
         spent = (path.emulator_cpu if emulator else path.cpu).get(phase, 0.0)
         return 1000 * spent / path.count[phase] if path.count.get(phase) else float("nan")
@@ -577,6 +585,11 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
             print(f"  {path.key:<9}{pct(values, .5):8.2f}{pct(values, .99):8.2f}{a50:8.2f}{added(path, samples, .99):8.2f}"
                   f"{xfloor:>8}{med(block_rates):8.0f}"
                   f"{'':>10}{min(block_rates):5.0f}-{max(block_rates):<5.0f}")
+    print(" c=1 without the ledger commit (each request's time minus its Server-Timing ledger part; the floor writes none):")
+    for path in order:
+        if any(path.c1_ledger):
+            print(f"  {path.key:<9} ledger commit p50 {pct(path.c1_ledger, .5):.2f}  added without it p50 {added_without_ledger(path):.2f}"
+                  f"  xfloor {fmt(ratio(added_without_ledger(path), added(floor, 'c1', .5)))}")
     print(" server CPU per request (ms; the emulator's for the ledger and limiter writes apart):")
     for path in order:
         if path.server is None:
@@ -647,6 +660,15 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
             else:
                 row += f" {fmt(ratio(added(path, 'c1', .5), added(ll, 'c1', .5)))} / {fmt(ratio(med(path.c16_rates), med(ll.c16_rates)))} |"
         print(row)
+    ledgered = [path for path in order if any(path.c1_ledger)]
+    if ledgered:
+        print("\nThe ledger commit's part of each gateway request at c=1 (its `Server-Timing: ledger`), and the added latency "
+              "without it (each request's time minus that part; p50):\n")
+        print("| path | ledger commit p50 ms | added without it p50 ms | × floor |")
+        print("|---|---|---|---|")
+        for path in ledgered:
+            print(f"| {path.label} | {pct(path.c1_ledger, .5):.2f} | {added_without_ledger(path):.2f} | "
+                  f"{fmt(ratio(added_without_ledger(path), added(floor, 'c1', .5)))} |")
     print(f"\nStreaming, {CHUNK_DELAY * 1000:.0f} ms between upstream chunks (p50, ms): the first content chunk at the client after the "
           "upstream wrote it; the first chunk of any kind likewise; the whole stream, added over direct.\n")
     print("| path | first content after upstream | vs floor | first chunk after upstream | whole stream added |")

@@ -94,6 +94,27 @@ def test_stream_from_each_provider(local, providers, accounts, provider: str) ->
     assert events[-1] == ("message", "[DONE]")
 
 
+def test_server_timing_shows_what_the_ledger_commit_held_the_answer(local, providers, accounts) -> None:
+    """A JSON answer waits for its ledger entry's commit, and says how long in ``Server-Timing``; a stream's
+    entry is committed at the stream's end, after the headers, so its header carries the gateway's part only."""
+
+    def timing(response: Any) -> dict[str, float]:
+        parts = (part.strip().split(";dur=") for part in response.headers["Server-Timing"].split(","))
+        return {name: float(duration) for name, duration in parts}
+
+    answer = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
+    assert answer.status_code == 200
+    json_timing = timing(answer)
+    assert set(json_timing) == {"gateway", "ledger"}
+    assert 0 < json_timing["ledger"] < json_timing["gateway"]
+
+    streamed = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi", "stream": True}, headers=accounts["user"].headers)
+    assert streamed.status_code == 200 and set(timing(streamed)) == {"gateway"}
+
+    refused = _post(local, accounts["user"], modelId="openai-chat")
+    assert refused.status_code == 400 and set(timing(refused)) == {"gateway"}  # refused before any generation: no entry
+
+
 def test_openrouter_comments_are_skipped_and_stream_errors_reported(local, providers, accounts) -> None:
     providers["openrouter"].state["faults"] = [{"stream_error": True}]
     events = _events(_post(local, accounts["user"], modelId="openrouter-chat", prompt="hi", stream=True))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
 ADMIN = frozenset({"admin"})
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Firebase-AppCheck"
-EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Conversation-Id"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Conversation-Id, Server-Timing"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -232,6 +232,12 @@ def serve(
         response = json_response(render(err), err.status)
     for name, value in ctx.headers.items():
         response.headers.setdefault(name, value)
+    latency_ms = round((time.perf_counter() - ctx.started) * 1000, 2)
+    ledger_ms = _ledger_ms(ctx)
+    timing = [f"gateway;dur={latency_ms}"]
+    if ledger_ms is not None:
+        timing.append(f"ledger;dur={ledger_ms}")
+    response.headers["Server-Timing"] = ", ".join(timing)
     response.headers["X-Request-Id"] = ctx.request_id
     if cors_origin:
         response.headers["Access-Control-Allow-Origin"] = cors_origin
@@ -247,9 +253,16 @@ def serve(
         uid=caller.uid if caller else None,
         role=caller.role if caller else None,
         status=response.status_code,
-        latencyMs=round((time.perf_counter() - ctx.started) * 1000, 2),
+        latencyMs=latency_ms,
+        **({"ledgerMs": ledger_ms} if ledger_ms is not None else {}),
     )
     return response
+
+
+def _ledger_ms(ctx: Context) -> float | None:
+    """The ledger commit's share of the request's time, when it was made before the answer (a stream's is made at its end)."""
+    spent = [tracker.commit_ms for tracker in ctx.trackers if tracker.commit_ms is not None]
+    return round(sum(spent), 2) if spent else None
 
 
 def _verdict_first(ctx: Context, err: GatewayError) -> GatewayError:

@@ -177,6 +177,8 @@ class Tracker:
         self.started = time.perf_counter()
         self.entry: Entry | None = None
         self.discarded = False
+        self.commit_ms: float | None = None
+        """How long the entry's commit held the answer (logged with the request as ``ledgerMs``)."""
         self.before_ok = before_ok
         """Runs before an answer is recorded (the rate-limit verdict: a refusal raises and nothing is recorded)."""
 
@@ -196,7 +198,9 @@ class Tracker:
             latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
             **fields,
         )
+        committing = time.perf_counter()
         record(self.entry)
+        self.commit_ms = round((time.perf_counter() - committing) * 1000, 2)
 
     def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
         """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images)."""

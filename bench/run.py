@@ -17,7 +17,10 @@ the local Firestore emulator: in production, Firestore in-region).
 
 Phases, each interleaved in blocks (round-robin, N requests per path per
 block, the order rotated every round) so that noise hits every path alike:
-  1. non-streaming, concurrency 1: added latency over direct (p50/p99), requests/s
+  1. non-streaming, concurrency 1: added latency over direct (p50/p99), requests/s,
+     and the ledger commit's part of it (the gateway's ``Server-Timing``)
+  1b. the same against an upstream that takes THINK_MS (20 ms) to answer: what
+     the limiter costs once its write can run beside the provider's work
   2. non-streaming, concurrency 16: requests/s (and latency)
   3. streaming, concurrency 1: when the first content chunk (and the first chunk
      of any kind) reached the client minus when the upstream wrote it (each
@@ -71,6 +74,7 @@ LITELLM_KEY = "sk-bench"
 PYINSTRUMENT_VERSION = "5.1.3"
 PYINSTRUMENT_DIR = BENCH / ".pyinstrument"  # pip install --target: importable by functions/venv's interpreter, outside it
 CHUNK_DELAY = 0.005
+THINK_MS = 20  # phase 2: the upstream's time before a non-streaming answer (a hosted model takes 100s of ms)
 PROMPT = "Say something short"
 MODEL_ID = "bench-chat"  # the gateway's model document
 UPSTREAM_MODEL = "bench-model"  # the name the upstream (and LiteLLM's model list) knows
@@ -354,6 +358,7 @@ class Target:
     c1: list[float] = field(default_factory=list)
     c1_rates: list[float] = field(default_factory=list)
     c1_ledger: list[float] = field(default_factory=list)  # per c1 request: the ledger commit's ms (Server-Timing), 0 if none
+    slow: list[float] = field(default_factory=list)  # c=1 against an upstream that thinks THINK_MS before answering
     c16: list[float] = field(default_factory=list)
     c16_rates: list[float] = field(default_factory=list)
     streams: list[dict[str, float]] = field(default_factory=list)
@@ -361,8 +366,8 @@ class Target:
     emulator_cpu: dict[str, float] = field(default_factory=dict)
     count: dict[str, int] = field(default_factory=dict)
 
-    def body(self, stream: bool, key: str = "0") -> dict[str, Any]:
-        prompt = f"{PROMPT} bench-key-{key}"
+    def body(self, stream: bool, key: str = "0", think_ms: int = 0) -> dict[str, Any]:
+        prompt = f"{PROMPT} bench-key-{key}" + (f" bench-think-{think_ms}" if think_ms else "")
         if self.shape == "gt":
             body: dict[str, Any] = {"modelId": self.model, "prompt": prompt, "maxTokens": MAX_TOKENS}
             if stream:
@@ -373,10 +378,10 @@ class Target:
             body.update(stream=True, stream_options={"include_usage": True})
         return body
 
-    def call(self, ledger: list[float] | None = None) -> float:
+    def call(self, ledger: list[float] | None = None, think_ms: int = 0) -> float:
         """One non-streaming request's time (ms); ``ledger`` gets what its ledger commit took (the gateway's Server-Timing)."""
         started = time.perf_counter()
-        response = self.client.post(self.url, json=self.body(False), headers=self.headers)
+        response = self.client.post(self.url, json=self.body(False, think_ms=think_ms), headers=self.headers)
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             raise Failed(f"{self.key}: HTTP {response.status_code}: {response.text[:400]}")
@@ -450,6 +455,16 @@ def phase_sequential(paths: list[Target], rounds: int, size: int, emulator: CpuS
         path.count["c1"] = path.count.get("c1", 0) + size + 2
 
     blocks(paths, rounds, run, "c1", emulator)
+
+
+def phase_thinking(paths: list[Target], rounds: int, size: int, emulator: CpuSet | None) -> None:
+    """Concurrency 1 against an upstream that takes THINK_MS to answer: the limiter's write can hide behind it."""
+    def run(path: Target) -> None:
+        path.call(think_ms=THINK_MS)  # untimed, as above
+        path.slow.extend(path.call(think_ms=THINK_MS) for _ in range(size))
+        path.count["slow"] = path.count.get("slow", 0) + size + 1
+
+    blocks(paths, rounds, run, "slow", emulator)
 
 
 def phase_concurrent(paths: list[Target], rounds: int, size: int, concurrency: int, emulator: CpuSet | None) -> None:
@@ -565,6 +580,10 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
     def added(path: Target, samples: str, q: float) -> float:
         return pct(getattr(path, samples), q) - pct(getattr(direct, samples), q)
 
+    def limiter_cost(path: Target, samples: str) -> float:
+        """Limiter on minus off (p50), the same edge."""
+        return pct(getattr(path, samples), .5) - pct(getattr(paths[path.key.removesuffix("+lim")], samples), .5)
+
     def added_without_ledger(path: Target) -> float:
         return pct([t - spent for t, spent in zip(path.c1, path.c1_ledger, strict=True)], .5) - pct(direct.c1, .5)
 
@@ -590,6 +609,12 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
         if any(path.c1_ledger):
             print(f"  {path.key:<9} ledger commit p50 {pct(path.c1_ledger, .5):.2f}  added without it p50 {added_without_ledger(path):.2f}"
                   f"  xfloor {fmt(ratio(added_without_ledger(path), added(floor, 'c1', .5)))}")
+    print(f" concurrency 1, the upstream thinking {THINK_MS} ms, {len(direct.slow)} requests per path (the limiter's cost: on minus off):")
+    for path in order:
+        line = f"  {path.key:<9} p50 {pct(path.slow, .5):7.2f}  added p50 {pct(path.slow, .5) - pct(direct.slow, .5):6.2f}"
+        if path.key.endswith("+lim"):
+            line += f"  limiter cost p50 {limiter_cost(path, 'slow'):+.2f} (with an instant upstream {limiter_cost(path, 'c1'):+.2f})"
+        print(line)
     print(" server CPU per request (ms; the emulator's for the ledger and limiter writes apart):")
     for path in order:
         if path.server is None:
@@ -669,6 +694,14 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
         for path in ledgered:
             print(f"| {path.label} | {pct(path.c1_ledger, .5):.2f} | {added_without_ledger(path):.2f} | "
                   f"{fmt(ratio(added_without_ledger(path), added(floor, 'c1', .5)))} |")
+    limited = [path for path in order if path.key.endswith("+lim")]
+    if limited:
+        print(f"\nWhat the limiter costs (p50 ms, limiter on minus off, same edge): with the instant upstream above, and with "
+              f"one that takes {THINK_MS} ms to answer, which its Firestore write can run beside:\n")
+        print(f"| edge | instant upstream | {THINK_MS} ms upstream |")
+        print("|---|---|---|")
+        for path in limited:
+            print(f"| {path.label.split(',')[0]} | {limiter_cost(path, 'c1'):+.2f} | {limiter_cost(path, 'slow'):+.2f} |")
     print(f"\nStreaming, {CHUNK_DELAY * 1000:.0f} ms between upstream chunks (p50, ms): the first content chunk at the client after the "
           "upstream wrote it; the first chunk of any kind likewise; the whole stream, added over direct.\n")
     print("| path | first content after upstream | vs floor | first chunk after upstream | whole stream added |")
@@ -707,9 +740,9 @@ def main() -> None:
                         help=f"also profile both edges in-process with pyinstrument (installs pyinstrument=={PYINSTRUMENT_VERSION} into bench/.pyinstrument)")
     args = parser.parse_args()
     if args.quick:
-        plan = {"c1": (4, 40), "c16": (2, 160), "stream": (3, 8), "cold": 2, "imports": 3}
+        plan = {"c1": (4, 40), "slow": (2, 15), "c16": (2, 160), "stream": (3, 8), "cold": 2, "imports": 3}
     else:
-        plan = {"c1": (20, 50), "c16": (6, 320), "stream": (15, 10), "cold": 5, "imports": 7}
+        plan = {"c1": (20, 50), "slow": (8, 25), "c16": (6, 320), "stream": (15, 10), "cold": 5, "imports": 7}
 
     if args.install_litellm:
         install_litellm()
@@ -793,6 +826,10 @@ def main() -> None:
         print(f"\nPhase 1: non-streaming, concurrency 1 ({rounds} rounds of {size} per path) ...", flush=True)
         with Phase("c=1"):
             phase_sequential(order, rounds, size, emulator)
+        rounds, size = plan["slow"]
+        print(f"Phase 1b: non-streaming, concurrency 1, the upstream thinking {THINK_MS} ms ({rounds} rounds of {size} per path) ...", flush=True)
+        with Phase(f"c=1, {THINK_MS} ms upstream"):
+            phase_thinking(order, rounds, size, emulator)
         rounds, size = plan["c16"]
         print(f"Phase 2: non-streaming, concurrency 16 ({rounds} rounds of {size} per path) ...", flush=True)
         with Phase("c=16"):

@@ -14,6 +14,8 @@ answer) with three changes for benchmarking:
   (``CLOCK_MONOTONIC``, which every process on the machine shares) and what
   it was (``role``: the role-only first delta, ``content``: text, ``other``).
   ``GET /bench/streams/<key>`` answers ``{"chunks": [[t, kind], ...]}``.
+- A ``bench-think-<ms>`` in the request body makes it wait that long before
+  answering, as a provider computes before its first byte.
 - Requests are not kept (the fake would keep every one, for tests).
 """
 
@@ -36,6 +38,7 @@ from fakes.server import FakeServer  # noqa: E402
 
 REPLY = "The quick brown fox jumps over the lazy dog"
 KEY = re.compile(r"bench-key-([0-9a-f]+)")
+THINK = re.compile(r"bench-think-([0-9]+)")
 KEPT = 4096  # streams remembered (oldest forgotten first)
 
 
@@ -64,6 +67,8 @@ class BenchUpstream(OpenAIServer):
             return
         found = KEY.search(str(body.get("messages")))
         self.key = found.group(1) if found else None
+        if think := THINK.search(str(body.get("messages"))):
+            time.sleep(int(think.group(1)) / 1000)
         super().route(method, path, body, fault)
 
     def send_stream(self, chunks: Iterator[bytes], content_type: str = "text/event-stream") -> None:

@@ -172,7 +172,15 @@ class InProcess:
 
     def __call__(self, function: str) -> Any:
         if function not in self._clients:
-            app = self._create(function, str(ROOT / "functions" / "main.py"))
+            # create_app sets FUNCTION_TARGET (and friends) in os.environ, where every later subprocess (a deploy
+            # discovery, an emulator) would inherit it and serve one function: keep them local to the app.
+            saved = {key: value for key, value in os.environ.items() if key.startswith("FUNCTION_")}
+            try:
+                app = self._create(function, str(ROOT / "functions" / "main.py"))
+            finally:
+                for key in [key for key in os.environ if key.startswith("FUNCTION_")]:
+                    del os.environ[key]
+                os.environ.update(saved)
             app.test_client_class = self._client_class
             self._clients[function] = app.test_client()
         return self._clients[function]

@@ -126,6 +126,48 @@ def test_failures_are_cached_for_seconds_only(failing_secret_manager, monkeypatc
     assert secrets.read("OPENAI_API_KEY").value == read.value and len(failing_secret_manager.state["requests"]) == 2
 
 
+def test_an_outage_keeps_the_key_held_and_a_refusal_drops_it(failing_secret_manager, monkeypatch) -> None:
+    """Secret Manager down as a cached key expires: the key goes on serving (and is asked for again in seconds);
+    access revoked, or the version destroyed, drops it."""
+    from gateway import secrets
+
+    monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")  # every read finds the cached key expired
+    monkeypatch.setattr(secrets, "FAILURE_CACHE_SECONDS", 0.0)
+    failing_secret_manager.state.update({"mode": "ok", "value": "sk-good-key-0123456789"})
+    assert secrets.get("OPENAI_API_KEY") == "sk-good-key-0123456789"
+    failing_secret_manager.state["mode"] = "unavailable"
+    held = secrets.read("OPENAI_API_KEY")
+    assert held.value == "sk-good-key-0123456789" and held.error is None
+    asked = len(failing_secret_manager.state["requests"])
+    assert secrets.read("OPENAI_API_KEY").value == "sk-good-key-0123456789"
+    assert len(failing_secret_manager.state["requests"]) > asked  # still asked: the outage is not cached as an answer
+    failing_secret_manager.state["mode"] = "unusable"
+    refused = secrets.read("OPENAI_API_KEY")
+    assert refused.value is None and refused.error is not None and refused.error.kind == "unusable"
+    failing_secret_manager.state["mode"] = "unavailable"
+    assert secrets.read("OPENAI_API_KEY").value is None  # nothing held any more to keep
+
+
+def test_two_providers_naming_one_secret_do_not_reread_it_in_turn(failing_secret_manager) -> None:
+    """Two provider documents with one ``secretName`` at different ``keyVersion``s (one written later): each
+    version seen is current once read; only a version not seen before reads the secret again."""
+    from gateway import secrets
+
+    failing_secret_manager.state.update({"mode": "ok", "value": "sk-shared-0123456789"})
+
+    def accesses() -> int:
+        return sum(1 for _, path in failing_secret_manager.state["requests"] if path.endswith(":access"))
+
+    for _ in range(3):
+        assert secrets.get("OPENAI_API_KEY", "v1") == "sk-shared-0123456789"
+        assert secrets.get("OPENAI_API_KEY", "v2") == "sk-shared-0123456789"
+    assert accesses() == 2
+    failing_secret_manager.state["value"] = "sk-rotated-0123456789"
+    assert secrets.get("OPENAI_API_KEY", "v3") == "sk-rotated-0123456789"  # a key stored since: read at once
+    assert secrets.get("OPENAI_API_KEY", "v1") == "sk-rotated-0123456789"
+    assert accesses() == 3
+
+
 @pytest.mark.parametrize(
     ("mode", "says"),
     [("disabled", "gcloud services enable secretmanager.googleapis.com"), ("denied", "roles/secretmanager.secretAccessor")],

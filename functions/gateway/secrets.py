@@ -20,8 +20,12 @@ Secret Manager did not answer (``unavailable``). Its message says what to do
 and never contains a key. A key is cached for ``SECRET_CACHE_SECONDS``; a
 failure only for :data:`FAILURE_CACHE_SECONDS`, so a fixed permission is
 picked up within seconds while a broken project is not asked on every
-request. A read waits at most about :data:`READ_DEADLINE_SECONDS` (the
-client's own default retries for a minute). Keys are refreshed when a
+request. When Secret Manager does not answer (``unavailable``) as a cached
+key expires, the key already held is kept (and re-read after
+:data:`FAILURE_CACHE_SECONDS`): an outage is not a reason to stop using a
+good key. A refusal (``denied``, ``unusable``, ``disabled``) drops it. A read
+waits at most about :data:`READ_DEADLINE_SECONDS` (the client's own default
+retries for a minute). Keys are refreshed when a
 provider answers 401 and registered with the log redactor the moment they
 are read.
 """
@@ -75,8 +79,17 @@ class Read:
     error: SecretError | None = None
 
 
+@dataclass(frozen=True)
+class _Cached:
+    expires: float
+    read: Read
+    versions: frozenset[str | None]
+    """The ``keyVersion``s this read is current for: every one seen up to it (it read ``latest``), so two
+    provider documents that name one secret at different versions do not re-read it in turn."""
+
+
 _lock = threading.Lock()
-_cache: dict[str, tuple[float, str | None, str | None, SecretError | None]] = {}
+_cache: dict[str, _Cached] = {}
 _client: Any = None
 
 
@@ -193,19 +206,31 @@ def read(name: str, version: str | None = None) -> Read:
     """Secret ``name``: its value, or why Secret Manager could not give it.
 
     ``version`` is what the provider document says was stored last
-    (``keyVersion``): when it changes, the cached value is dropped, so a key
-    stored through any function reaches every instance with the document.
+    (``keyVersion``): one the cached read has not seen makes it read again,
+    so a key stored through any function reaches every instance with the
+    document.
     """
-    now = time.monotonic()
     cached = _cache.get(name)
-    if cached is not None and cached[0] > now and cached[2] == version:
-        return Read(cached[1], cached[3])
+    if cached is not None and cached.expires > time.monotonic() and version in cached.versions:
+        return cached.read
+    return _reread(name, cached, version)
+
+
+def _reread(name: str, cached: _Cached | None, version: str | None, keep: bool = True) -> Read:
+    """Read ``name`` now and cache the answer; when Secret Manager does not answer, keep the key ``cached`` held."""
+    now = time.monotonic()
     result = _read(name)
+    life = float(settings.SECRET_CACHE_SECONDS.value)
     if result.value:
         logs.redact(result.value)
-    life = FAILURE_CACHE_SECONDS if result.error else float(settings.SECRET_CACHE_SECONDS.value)
+    if result.error is not None:
+        life = FAILURE_CACHE_SECONDS
+        if keep and result.error.kind == "unavailable" and cached is not None and cached.read.value:
+            logs.warn("secret manager unavailable; keeping the key held", secret=name)
+            result = cached.read
+    versions = (cached.versions if cached is not None else frozenset()) | {version}
     with _lock:
-        _cache[name] = (now + life, result.value, version, result.error)
+        _cache[name] = _Cached(now + life, result, versions)
     return result
 
 
@@ -227,7 +252,7 @@ def refresh(name: str) -> str | None:
     """Forget the cached value and read it again (after a provider said 401)."""
     with _lock:
         cached = _cache.pop(name, None)
-    return get(name, cached[2] if cached else None)
+    return _reread(name, cached, None, keep=False).value  # the key held was just refused: not worth keeping
 
 
 def forget() -> None:

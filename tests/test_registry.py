@@ -121,6 +121,81 @@ def test_listener_down_falls_back_to_direct_reads(local, clean, accounts) -> Non
     assert models._live._watch is not watch, "the listener was not restarted"
 
 
+def _live_on(collection: str) -> Any:
+    """A :class:`gateway.live.Live` of its own on ``collection`` (parsed as plain dicts), listening."""
+    from gateway import live
+
+    held = live.Live(collection, lambda doc_id, data: data)
+    held.current()
+    _until(held._listening)
+    return held
+
+
+def test_an_empty_read_does_not_hide_a_document_pushed_meanwhile(local, clean, monkeypatch) -> None:
+    """A direct read of an empty collection carries no time; a first document the listener pushed while that
+    read was under way must not be replaced by the read's older 'nothing' (it would hide until the safety net)."""
+    from gateway import firebase
+
+    db = firebase.db()
+    held = _live_on("livetests-empty")
+    assert held.current() == {}
+    real_ref = held._ref
+
+    class ReadThenPush:
+        """The real read, then (before it is applied) a real write and its real push."""
+
+        def get(self) -> Any:
+            answer = real_ref().get()
+            pushes = held.pushes
+            db.collection("livetests-empty").document("first").set({"n": 1})
+            _until(lambda: held.pushes > pushes)
+            return answer
+
+    monkeypatch.setattr(held, "_ref", ReadThenPush)
+    try:
+        held.invalidate()  # the next current() reads directly
+        assert held.current() == {"first": {"n": 1}}
+    finally:
+        held.close()
+        db.collection("livetests-empty").document("first").delete()
+
+
+def test_the_safety_net_reread_does_not_hold_other_requests(local, clean, monkeypatch) -> None:
+    """Every REGISTRY_CACHE_SECONDS one request re-reads the collection; the others serve what is held meanwhile."""
+    import threading
+
+    from gateway import firebase, live
+
+    firebase.db().collection("livetests-slow").document("a").set({"n": 1})
+    held = _live_on("livetests-slow")
+    real_ref = held._ref
+    release, reading = threading.Event(), threading.Event()
+
+    class SlowRead:
+        def get(self) -> Any:
+            reading.set()
+            assert release.wait(10)
+            return real_ref().get()
+
+    monkeypatch.setattr(held, "_ref", SlowRead)
+    monkeypatch.setenv("REGISTRY_CACHE_SECONDS", "0")  # every request is due for the safety-net read ...
+    monkeypatch.setattr(live, "DOWN_REREAD_SECONDS", 0.0)  # ... even right after the listener's push
+    try:
+        rereader = threading.Thread(target=held.current)
+        rereader.start()
+        assert reading.wait(5)
+        started = time.monotonic()
+        assert held.current() == {"a": {"n": 1}}  # while the re-read hangs
+        assert time.monotonic() - started < 1
+        release.set()
+        rereader.join(10)
+        assert held.reads >= 1
+    finally:
+        release.set()
+        held.close()
+        firebase.db().collection("livetests-slow").document("a").delete()
+
+
 def test_pagination_filters_and_sort(local, clean, accounts) -> None:
     admin, viewer = accounts["admin"], accounts["viewer"]
     for i in range(7):

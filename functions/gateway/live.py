@@ -11,10 +11,12 @@ Bounds, stated where they are enforced (:meth:`Live.current`):
 
 - listening: what was pushed; the snapshot is also re-read every
   ``REGISTRY_CACHE_SECONDS`` as a safety net against a listener that is
-  silently stuck;
+  silently stuck (one request makes that read; the others serve what is held
+  meanwhile instead of queueing behind it);
 - listener down (stream failed, not yet re-established): the documents are
   re-read directly, at most every :data:`DOWN_REREAD_SECONDS` (2 s), while
-  the listener is restarted at most every :data:`RETRY_SECONDS`;
+  the listener is restarted at most every :data:`RETRY_SECONDS` (one request
+  reads, as above);
 - CPU throttled (Cloud Run outside requests): changes wait in the listener's
   socket and are applied as soon as the next request gives the instance CPU,
   alongside that request, which may still see the previous version;
@@ -23,6 +25,8 @@ Bounds, stated where they are enforced (:meth:`Live.current`):
 
 Snapshots are full states at a server ``read_time``; a push or read older than
 the one held is ignored, so a direct read and the listener never step back.
+An empty collection's direct read carries no time: it is ignored when a push
+arrived while it was made (a first document written meanwhile stays seen).
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ class Live(Generic[T]):
             return self._reload()
         bound = settings.REGISTRY_CACHE_SECONDS.value if self._listening() else DOWN_REREAD_SECONDS
         if now - self._confirmed > bound:
-            return self._reload()
+            return self._reload(held=data)
         return data
 
     def invalidate(self) -> None:
@@ -124,23 +128,33 @@ class Live(Generic[T]):
         self._apply((d for d in docs if d.exists), read_time)
         self._first.set()
 
-    def _reload(self) -> dict[str, T]:
-        with self._reload_lock:
+    def _reload(self, held: dict[str, T] | None = None) -> dict[str, T]:
+        """Read the documents directly. With ``held`` (a re-read of data still valid), a request that finds
+        another thread re-reading serves ``held`` instead of waiting for that read."""
+        if not self._reload_lock.acquire(blocking=held is None):
+            assert held is not None
+            return held
+        try:
             if not self._stale and self._data is not None and time.monotonic() - self._confirmed <= DOWN_REREAD_SECONDS / 2:
                 return self._data  # another thread just read it
             self._stale = False
             self.reads += 1
+            pushes = self.pushes
             got = self._ref().get()
             snaps = got if isinstance(got, list) else [got]
             times = [s.read_time for s in snaps if s.read_time is not None]
-            self._apply((s for s in snaps if s.exists), max(times) if times else None)
+            self._apply((s for s in snaps if s.exists), max(times) if times else None, pushes_before=pushes)
             assert self._data is not None
             return self._data
+        finally:
+            self._reload_lock.release()
 
-    def _apply(self, snaps: Iterable[Any], read_time: datetime | None) -> None:
+    def _apply(self, snaps: Iterable[Any], read_time: datetime | None, pushes_before: int | None = None) -> None:
         with self._lock:
             if read_time is not None and self._read_time is not None and read_time < self._read_time:
                 return  # an older state than the one held
+            if read_time is None and pushes_before is not None and self.pushes != pushes_before and self._data is not None:
+                return  # an empty collection's answer carries no time: a push that came during the read is as new
             versions: dict[str, tuple[Any, T | None]] = {}
             for snap in snaps:
                 known = self._versions.get(snap.id)

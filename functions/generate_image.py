@@ -10,7 +10,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import deploy, generation, http, images, openapi
+from gateway import budgets, deploy, generation, http, images, openapi
 from gateway.schemas import SLUG
 
 
@@ -40,7 +40,11 @@ class GenerateImageRequest(BaseModel):
 def _generate(ctx: http.Context) -> dict[str, Any]:
     body = ctx.parse(GenerateImageRequest)
     model = images.image_model(body.modelId)
-    ctx.admit(model.id, overlap=False)  # images are expensive: counted before the provider is called
+    assert ctx.caller is not None
+    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
+    if caps.costed and budgets.image_price(model) is None:
+        raise budgets.unpriced(model, "modelId", "perImage")
+    ctx.admit(model, budgets.image_ask(model, body.numImages), overlap=False, caps=caps)  # images are expensive: counted before the call
     params = images.ImageParams(
         prompt=body.prompt,
         negative_prompt=body.negativePrompt,
@@ -51,8 +55,7 @@ def _generate(ctx: http.Context) -> dict[str, Any]:
         num_images=body.numImages,
         seed=body.seed,
     )
-    assert ctx.caller is not None
-    tracker = ctx.tracker(model)
+    tracker = ctx.tracker()
     answer = images.generate(ctx.caller.uid, model, params)
     tracker.ok(model, None, answer["cost"], images=len(answer["images"]))
     return answer

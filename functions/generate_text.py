@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway import conversations, deploy, generation, http, openapi, sse, vision
+from gateway import budgets, conversations, deploy, generation, http, openapi, sse, vision
 from gateway.errors import GatewayError, invalid
-from gateway.providers.base import Delta, Final, InputImage, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
+from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.schemas import SLUG
 
 MAX_TEXT = 200_000
@@ -89,11 +89,12 @@ class GenerateTextRequest(BaseModel):
     )
 
 
-def _images(urls: list[str] | None, uid: str, field: str, seen: list[str]) -> tuple[InputImage, ...]:
-    return tuple(vision.load_counted(url, uid, f"{field}.{number}", seen) for number, url in enumerate(urls or []))
+def _images(urls: list[str] | None, message: int, field: str, seen: list[vision.Pending]) -> None:
+    for number, url in enumerate(urls or []):
+        vision.name(url, message, f"{field}.{number}", seen)
 
 
-def _message(m: ChatMessage, index: int, uid: str, seen: list[str]) -> Message:
+def _message(m: ChatMessage, index: int, seen: list[vision.Pending]) -> Message:
     field = f"messages.{index}"
     if m.images and m.role != "user":
         raise invalid(f"{field}.images", "only user messages carry images")
@@ -102,7 +103,8 @@ def _message(m: ChatMessage, index: int, uid: str, seen: list[str]) -> Message:
     if (m.role == "tool") != (m.toolCallId is not None):
         raise invalid(f"{field}.toolCallId", "a tool message needs toolCallId, and only a tool message has one")
     calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.toolCalls or [])
-    return Message(m.role, m.content, tool_calls=calls, tool_call_id=m.toolCallId, images=_images(m.images, uid, f"{field}.images", seen))
+    _images(m.images, index, f"{field}.images", seen)
+    return Message(m.role, m.content, tool_calls=calls, tool_call_id=m.toolCallId)
 
 
 def _tools(body: GenerateTextRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
@@ -121,17 +123,18 @@ def _response_format(body: GenerateTextRequest) -> ResponseFormat | None:
     return generation.json_format(fmt.json_schema, "responseFormat.schema", fmt.name)
 
 
-def params_from(body: GenerateTextRequest, uid: str = "") -> tuple[generation.TextParams, str | None]:
-    """The provider-neutral request, and the field of its first image (None without images)."""
+def params_from(body: GenerateTextRequest) -> tuple[generation.TextParams, list[vision.Pending]]:
+    """The provider-neutral request, and its images, named but not read yet (:func:`gateway.vision.attach`)."""
     if (body.prompt is None) == (body.messages is None):
         raise invalid("prompt", "give exactly one of prompt or messages")
     if body.images and body.prompt is None:
         raise invalid("images", "goes with prompt; with messages, put images on a user message")
-    seen: list[str] = []
+    seen: list[vision.Pending] = []
     if body.prompt is not None:
-        messages = [Message("user", body.prompt, images=_images(body.images, uid, "images", seen))]
+        _images(body.images, 0, "images", seen)
+        messages = [Message("user", body.prompt)]
     else:
-        messages = [_message(m, i, uid, seen) for i, m in enumerate(body.messages or [])]
+        messages = [_message(m, i, seen) for i, m in enumerate(body.messages or [])]
     tools, tool_choice = _tools(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if stop is not None and (len(stop) > 4 or any(not s or len(s) > 200 for s in stop)):
@@ -148,7 +151,7 @@ def params_from(body: GenerateTextRequest, uid: str = "") -> tuple[generation.Te
         parallel_tool_calls=body.parallelToolCalls,
         response_format=_response_format(body),
     )
-    return params, (seen[0] if seen else None)
+    return params, seen
 
 
 def _result(result: generation.Result, turn: conversations.Turn) -> dict[str, Any]:
@@ -197,19 +200,23 @@ def _events(ctx: http.Context, stream: generation.Stream, tracker: Any, turn: co
 def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     body = ctx.parse(GenerateTextRequest)
     assert ctx.caller is not None
-    params, image_field = params_from(body, ctx.caller.uid)
+    params, images = params_from(body)
     model = generation.text_model(body.modelId)
     generation.check_limits(model, params)
     generation.check_tools(model, params)
-    if image_field is not None:
-        generation.check_vision(model, image_field)
+    if images:
+        generation.check_vision(model, images[0].field)
+    # Counted and reserved before anything stored (history, images) is read.
+    params, models = generation.admission(ctx, model, params, len(images), "modelId")
     turn = conversations.begin(ctx, model.id, body.conversationId, body.saveHistory, params)
-    params = turn.with_history(params)
-    ctx.admit(model.id)
-    tracker = turn.track(ctx.tracker(model))  # the exchange is stored when the ledger is committed
+    if turn.history:
+        ctx.extend(budgets.history_ask(turn.history, models))
+    params = turn.with_history(vision.attach(params, images, ctx.caller.uid))
+    tracker = turn.track(ctx.tracker())  # the exchange is stored when the ledger is committed
     if not body.stream:
         result = generation.complete(model, params, FIELDS)
         turn.add(result.text)
+        tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
         tracker.ok(result.model, result.usage, result.cost)
         return _result(result, turn)
     stream = generation.open_stream(model, params, FIELDS)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway import deploy, generation, http, openapi, sse, vision
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.providers.base import Delta, Final, InputImage, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
+from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.registry import registry
 
 ERROR_TYPES = {
@@ -136,12 +136,11 @@ def openai_error(err: GatewayError) -> dict[str, Any]:
     return {"error": {"message": err.message, "type": kind, "code": err.code.value.lower(), "param": param}}
 
 
-def _content(message: ChatMessage, index: int, uid: str, images_seen: list[str]) -> tuple[str, tuple[InputImage, ...]]:
-    """A message's text and images (``image_url`` parts, user messages only); image fields go to ``images_seen``."""
+def _content(message: ChatMessage, index: int, images: list[vision.Pending]) -> str:
+    """A message's text; its images (``image_url`` parts, user messages only) are named in ``images``, read after admission."""
     if message.content is None or isinstance(message.content, str):
-        return message.content or "", ()
+        return message.content or ""
     texts: list[str] = []
-    images: list[InputImage] = []
     for number, part in enumerate(message.content):
         field = f"messages.{index}.content.{number}"
         kind = part.get("type")
@@ -153,13 +152,13 @@ def _content(message: ChatMessage, index: int, uid: str, images_seen: list[str])
             image = part.get("image_url")
             if message.role != "user" or not isinstance(image, dict) or not isinstance(image.get("url"), str) or set(image) - {"url", "detail"}:
                 raise invalid(field, "an image part is {\"type\": \"image_url\", \"image_url\": {\"url\": ...}}, in a user message")
-            images.append(vision.load_counted(image["url"], uid, field, images_seen))
+            vision.name(image["url"], index, field, images)
         else:
             raise invalid(field, f"content part type '{kind}' is not supported; send text or image_url")
-    return "".join(texts), tuple(images)
+    return "".join(texts)
 
 
-def _message(message: ChatMessage, index: int, uid: str, images_seen: list[str]) -> Message:
+def _message(message: ChatMessage, index: int, images: list[vision.Pending]) -> Message:
     field = f"messages.{index}"
     if message.tool_calls is not None and message.role != "assistant":
         raise invalid(f"{field}.tool_calls", "only assistant messages carry tool_calls")
@@ -167,8 +166,7 @@ def _message(message: ChatMessage, index: int, uid: str, images_seen: list[str])
         raise invalid(f"{field}.tool_call_id", "a tool message needs tool_call_id, and only a tool message has one")
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or [])
     role = "system" if message.role == "developer" else message.role
-    text, images = _content(message, index, uid, images_seen)
-    return Message(role, text, tool_calls=calls, tool_call_id=message.tool_call_id, images=images)
+    return Message(role, _content(message, index, images), tool_calls=calls, tool_call_id=message.tool_call_id)
 
 
 def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
@@ -188,10 +186,10 @@ def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
     return generation.json_format(spec.json_schema, "response_format.json_schema.schema", spec.name, spec.strict, spec.description)
 
 
-def params_from(body: ChatCompletionRequest, uid: str) -> tuple[generation.TextParams, str | None]:
-    """The provider-neutral request, and the field of its first image (None without images)."""
-    images_seen: list[str] = []
-    messages = [_message(m, i, uid, images_seen) for i, m in enumerate(body.messages)]
+def params_from(body: ChatCompletionRequest) -> tuple[generation.TextParams, list[vision.Pending]]:
+    """The provider-neutral request, and its images, named but not read yet (:func:`gateway.vision.attach`)."""
+    images: list[vision.Pending] = []
+    messages = [_message(m, i, images) for i, m in enumerate(body.messages)]
     tools, tool_choice = _tools(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if stop is not None and (len(stop) > 4 or any(not s for s in stop)):
@@ -207,7 +205,7 @@ def params_from(body: ChatCompletionRequest, uid: str) -> tuple[generation.TextP
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=_response_format(body),
     )
-    return params, (images_seen[0] if images_seen else None)
+    return params, images
 
 
 def _usage(usage: Any) -> dict[str, int] | None:
@@ -218,17 +216,18 @@ def _usage(usage: Any) -> dict[str, int] | None:
 
 def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
     assert ctx.caller is not None
-    params, image_field = params_from(body, ctx.caller.uid)
+    params, images = params_from(body)
     model = generation.text_model(body.model, field_name="model")
-    if image_field is not None:
-        generation.check_vision(model, image_field)
+    if images:
+        generation.check_vision(model, images[0].field)
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     generation.check_limits(model, params, field_name=field)
     generation.check_tools(model, params)
-    ctx.admit(model.id)
+    params, _ = generation.admission(ctx, model, params, len(images), "model")  # before any image is read
+    params = vision.attach(params, images, ctx.caller.uid)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
-    tracker = ctx.tracker(model)
+    tracker = ctx.tracker()
     if body.stream:
         stream = generation.open_stream(model, params, early=True)  # the role chunk leaves when the provider answers
         ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent
@@ -237,6 +236,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
             _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id, ctx.started), mimetype="text/event-stream", headers=sse.HEADERS
         )
     result = generation.complete(model, params)
+    tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
     tracker.ok(result.model, result.usage, result.cost)
     answer: dict[str, Any] = {
         "id": completion_id,

@@ -20,7 +20,7 @@ from gateway import firebase, http, logs, openapi
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for, quota_reset
 
-TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "images", "cost")
+TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens", "images", "cost")
 MAX_DAYS = 366
 
 
@@ -90,6 +90,9 @@ def _quota(ctx: http.Context, user: Any, days: list[dict[str, Any]]) -> dict[str
         "dailyCostUsd": budgets.get("dailyCostUsd"),
         "usedTokens": row.get("totalTokens", 0),
         "usedCostUsd": round(row.get("cost", 0.0), 10),
+        "reservedTokens": max(0, int(row.get("reservedTokens", 0))),
+        "reservedCostUsd": max(0.0, round(row.get("reservedCost", 0.0), 10)),
+        "estimatedTokens": row.get("estimatedTokens", 0),
         "resetAt": quota_reset(now).isoformat(),
     }
 

@@ -97,9 +97,9 @@ def test_role_falls_back_to_user_document_then_default(local, clean, emulators) 
     from gateway import firebase
 
     no_claim = emulators.sign_up(role=None)
-    # No claim, no users/{uid} document: the default role (user) may read but not write.
+    # No claim, no users/{uid} document: the default role (viewer) may read but not write.
     assert local("models").get("/", headers=no_claim.headers).status_code == 200
-    assert local("models").post("/", json={}, headers=no_claim.headers).get_json()["error"]["details"]["role"] == "user"
+    assert local("models").post("/", json={}, headers=no_claim.headers).get_json()["error"]["details"]["role"] == "viewer"
     # A users/{uid} role applies when there is no claim.
     firebase.db().collection("users").document(no_claim.uid).set({"role": "admin"})
     from gateway import auth

@@ -105,7 +105,7 @@ def _seed(fake_url: str) -> None:
     }
     db.collection("models").document("fuzz-chat").set(chat)
     db.collection("models").document("fuzz-image").set(
-        {"name": "fake-image", "provider": PROVIDER, "type": "image", "enabled": True, "config": {"width": 64, "height": 64, "timeoutSeconds": 5}}
+        {"name": "fake-image", "provider": PROVIDER, "type": "image", "enabled": True, "pricing": {"perImage": 0.01}, "config": {"width": 64, "height": 64, "timeoutSeconds": 5}}
     )
     db.collection("models").document("fuzz-off").set({**chat, "enabled": False})
     db.collection("config").document("limits").set(LIMITS)

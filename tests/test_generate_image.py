@@ -21,7 +21,7 @@ def image_models(providers) -> dict[str, Any]:
     common = {"type": "image", "enabled": True, "config": {"width": 512, "height": 384, "timeoutSeconds": 5}}
     models.document("hf-image").set({**common, "name": "black-forest-labs/FLUX.1-schnell", "provider": "huggingface", "pricing": {"perImage": 0.002}})
     models.document("openai-image").set({**common, "name": "gpt-image-1", "provider": "openai", "pricing": {"perImage": 0.04}})
-    models.document("openrouter-image").set({**common, "name": "google/gemini-2.5-flash-image", "provider": "openrouter"})
+    models.document("openrouter-image").set({**common, "name": "google/gemini-2.5-flash-image", "provider": "openrouter", "pricing": {"perImage": 0.03}})
     registry().invalidate()
     return providers
 

@@ -205,7 +205,7 @@ def test_oversized_image_is_a_502(local, providers, accounts, monkeypatch) -> No
     from gateway.providers import base
     from gateway.registry import registry
 
-    firebase.db().collection("models").document("hf-image").set({"name": "sd", "provider": "huggingface", "type": "image", "enabled": True})
+    firebase.db().collection("models").document("hf-image").set({"name": "sd", "provider": "huggingface", "type": "image", "enabled": True, "pricing": {"perImage": 0.01}})
     registry().invalidate()
     monkeypatch.setattr(base, "MAX_BODY_BYTES", 1000)
     response = local("generate_image").post("/", json={"modelId": "hf-image", "prompt": "a cat"}, headers=accounts["user"].headers)

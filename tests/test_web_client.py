@@ -62,7 +62,7 @@ def setup(providers, emulators, accounts) -> dict[str, Any]:
     )
     db.collection("config").document("limits").set({"models": {"limited-chat": 1}})
     db.collection("models").document("hf-image").set(
-        {"name": "black-forest-labs/FLUX.1-schnell", "provider": "huggingface", "type": "image", "enabled": True, "config": {"width": 256, "height": 256}}
+        {"name": "black-forest-labs/FLUX.1-schnell", "provider": "huggingface", "type": "image", "enabled": True, "pricing": {"perImage": 0.002}, "config": {"width": 256, "height": 256}}
     )
     return {
         "functionsUrl": emulators.stack.function_url("x").rsplit("/", 1)[0],

@@ -133,6 +133,7 @@ class UsageTotals(_Answer):
     promptTokens: int
     completionTokens: int
     totalTokens: int
+    estimatedTokens: int = Field(description="Of totalTokens, those the gateway estimated because the provider did not say.")
     images: int
     cost: float
 
@@ -151,8 +152,13 @@ class UsageRecord(_Answer):
     modelId: str
     provider: str | None
     route: str
-    status: Literal["ok", "error", "cancelled"]
+    status: Literal["reserved", "ok", "error", "cancelled", "refused", "unsettled"] = Field(
+        description="reserved: in flight, its worst case held against the budgets; unsettled: never settled (its instance died), booked at its worst case."
+    )
     errorCode: str | None = None
+    estimated: bool | None = Field(None, description="Some counts are the gateway's estimate (the provider did not say).")
+    reservedTokens: int | None = None
+    reservedCost: float | None = None
     promptTokens: int | None = None
     completionTokens: int | None = None
     images: int | None = None
@@ -162,12 +168,15 @@ class UsageRecord(_Answer):
 
 
 class Quota(_Answer):
-    """The caller's daily budgets (null: unlimited) and today's use; a request is refused once one is reached."""
+    """The caller's daily budgets (null: unlimited), today's use and what requests in flight hold; a request whose worst case does not fit is refused."""
 
     dailyTokens: float | None
     dailyCostUsd: float | None
     usedTokens: int
     usedCostUsd: float
+    reservedTokens: int = Field(description="Held by requests in flight (their worst case), released as they settle.")
+    reservedCostUsd: float
+    estimatedTokens: int = Field(description="Of usedTokens, those the gateway estimated.")
     resetAt: str
 
 

@@ -6,7 +6,8 @@ payload without checking ``exp``/``iat``, so the time claims are checked here
 as well: an expired token is refused locally exactly as in production.
 
 Roles: the ``role`` custom claim first, then ``users/{uid}.role``, then
-``DEFAULT_ROLE``. The user's Auth record (disabled, revocation time) and
+``VERIFIED_ROLE`` for a verified email (when set), then ``DEFAULT_ROLE``
+(committed as ``viewer``: a sign-up cannot spend until someone decides it may). The user's Auth record (disabled, revocation time) and
 ``users/{uid}`` document are cached per instance for ``USER_CACHE_SECONDS``;
 that is how long a role change or a disable takes to reach a warm instance.
 """
@@ -151,6 +152,8 @@ def authenticate(request: Request) -> Caller:
     role = claims.get("role")
     if role not in ROLES:
         role = account.profile.get("role")
+    if role not in ROLES and claims.get("email_verified") is True:
+        role = settings.VERIFIED_ROLE.value
     if role not in ROLES:
-        role = settings.DEFAULT_ROLE.value
+        role = settings.DEFAULT_ROLE.value if settings.DEFAULT_ROLE.value in ROLES else "viewer"
     return Caller(uid=uid, role=role, email=claims.get("email"), claims=claims, profile=account.profile)

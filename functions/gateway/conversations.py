@@ -233,6 +233,16 @@ class Turn:
         self.tracker.failed(err)
         self.settled = True
 
+    def refused(self, err: GatewayError) -> None:
+        self.tracker.refused(err)
+        self.settled = True
+
+    def sent(self, text: str) -> None:
+        self.tracker.sent(text)
+
+    def use(self, model: Any) -> None:
+        self.tracker.use(model)
+
     def cut_off(self) -> None:
         self.tracker.cut_off()
         self._store("cancelled", self.model_id, None, None)

@@ -9,6 +9,7 @@ model fails before anything was sent to the client.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import queue
 import threading
@@ -66,6 +67,8 @@ class TextParams:
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    priced_only: bool = False
+    """A cost budget applies: fallbacks without prices are never tried (they could not be booked)."""
 
 
 @dataclass
@@ -106,6 +109,38 @@ def start_config() -> None:
 def text_model(model_id: str, field_name: str = "modelId") -> Model:
     """An enabled text or multimodal model; 404 or 400 (naming the field) otherwise."""
     return usable_model(model_id, TEXT_TYPES, field_name)
+
+
+def completion_limit(model: Model, params: TextParams) -> int:
+    """The ``max_tokens`` every provider call of the request is sent (and its budget reserves): never left unset."""
+    if params.max_tokens is not None:
+        return params.max_tokens
+    config = model.config
+    limit = config.maxTokens or settings.DEFAULT_MAX_TOKENS.value
+    return max(1, min(limit, config.maxTokensLimit or limit))
+
+
+def admission(ctx: Any, model: Model, params: TextParams, images: int, field_name: str) -> tuple[TextParams, list[Model]]:
+    """Count and reserve a chat request before anything stored is read or any provider called (``http.Context.admit``).
+
+    ``max_tokens`` is pinned (:func:`completion_limit`); under a cost budget an
+    unpriced model is a 400 naming ``field_name`` and unpriced fallbacks are
+    dropped; the worst case is reserved over the models that may answer.
+    Returns the pinned params and those models (history's share is reserved by the edge once read).
+    """
+    from gateway import budgets
+
+    limit = completion_limit(model, params)
+    params = dataclasses.replace(params, max_tokens=limit)
+    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
+    models = list(_candidates(model, params, vision=images > 0))
+    if caps.costed:
+        if budgets.text_prices(model) is None:
+            raise budgets.unpriced(model, field_name, "inputPer1M and outputPer1M")
+        models = [m for m in models if budgets.text_prices(m) is not None]
+        params = dataclasses.replace(params, priced_only=True)
+    ctx.admit(model, budgets.text_ask(params, models, images, limit), caps=caps)
+    return params, models
 
 
 def check_limits(model: Model, params: TextParams, field_name: str = "maxTokens") -> None:
@@ -244,7 +279,7 @@ def chat_request(model: Model, params: TextParams) -> ChatRequest:
         model=model.name,
         messages=messages,
         temperature=params.temperature if params.temperature is not None else config.temperature,
-        max_tokens=params.max_tokens if params.max_tokens is not None else config.maxTokens,
+        max_tokens=_max_tokens(params.max_tokens if params.max_tokens is not None else config.maxTokens, config.maxTokensLimit),
         top_p=params.top_p if params.top_p is not None else config.topP,
         stop=params.stop,
         timeout=config.timeoutSeconds or DEFAULT_TIMEOUT_SECONDS,
@@ -254,6 +289,11 @@ def chat_request(model: Model, params: TextParams) -> ChatRequest:
         parallel_tool_calls=params.parallel_tool_calls,
         response_format=params.response_format,
     )
+
+
+def _max_tokens(asked: int | None, limit: int | None) -> int | None:
+    """What a candidate is sent: the request's pinned ``max_tokens``, within a fallback's own limit."""
+    return asked if asked is None or limit is None else min(asked, limit)
 
 
 def call_provider(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
@@ -285,14 +325,18 @@ def call_provider_with(provider_id: str, fn: Callable[[], T]) -> T:
         raise retry.to_gateway_error(err, provider_id) from None
 
 
-def _candidates(model: Model, params: TextParams) -> Iterator[Model]:
-    """The model, then its usable fallbacks (with the capabilities the request needs: tools, vision)."""
+def _candidates(model: Model, params: TextParams, vision: bool | None = None) -> Iterator[Model]:
+    """The model, then its usable fallbacks (with the capabilities the request needs: tools, vision; priced when it must be)."""
+    from gateway import budgets
+
     yield model
+    if vision is None:
+        vision = any(m.images for m in params.messages)
     for fallback_id in model.fallbacks:
         fallback = registry().get(fallback_id)
         if fallback is not None and fallback.enabled and fallback.type in TEXT_TYPES and fallback.id != model.id:
-            needs = ({"tools"} if params.tools else set()) | ({"vision"} if any(m.images for m in params.messages) else set())
-            if needs <= set(fallback.capabilities):
+            needs = ({"tools"} if params.tools else set()) | ({"vision"} if vision else set())
+            if needs <= set(fallback.capabilities) and not (params.priced_only and budgets.text_prices(fallback) is None):
                 yield fallback
 
 
@@ -415,11 +459,16 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
     before its function's timeout, so the platform never cuts a stream silently.
     """
     text: list[str] = []
+    tracker.use(stream.model)
     with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value, deadline)) as events:
         try:
             for item in events:
-                if isinstance(item, Delta) and stream.response_format is not None:
-                    text.append(item.text)
+                if isinstance(item, Delta):
+                    tracker.sent(item.text)
+                    if stream.response_format is not None:
+                        text.append(item.text)
+                elif isinstance(item, ToolCallDelta):
+                    tracker.sent((item.name or "") + item.arguments)
                 if isinstance(item, Final):
                     if stream.response_format is not None:
                         check_json(stream.response_format, "".join(text))

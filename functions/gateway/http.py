@@ -53,48 +53,63 @@ class Context:
     trackers: list[Any] = field(default_factory=list)
     """This request's ledger entries; one the handler left unsettled is recorded as failed by :func:`serve`."""
 
-    def admit(self, model_id: str | None = None, overlap: bool = True) -> None:
-        """Count this request against the caller's rate limit and check their daily quota.
+    reservation: Any = None
+    """The request's budget reservation (``gateway.budgets.Reservation``), when a budget applies."""
+    caps: Any = None
 
-        With ``overlap`` the count may still be in flight when this returns
-        (``gateway.limits.admit`` decides): the handler goes on to call the
-        provider, and :meth:`confirm` waits for the verdict before the first
-        byte of the answer (the ledger entry and :func:`serve` call it). A
-        refusal is a 429 either way.
+    def admit(self, model: Any, ask: Any, overlap: bool = True, caps: Any = None) -> None:
+        """Count this request against the caller's rate limit and reserve its worst case against their budgets.
+
+        Both in one Firestore commit before the provider is called
+        (``gateway.budgets.reserve``), and the ledger entry this request will
+        settle is made here. With no budget at all, the count may overlap the
+        provider call (``gateway.limits.admit``): :meth:`confirm` waits for its
+        verdict before the first byte of the answer. A refusal is a 429 either way.
         """
-        from gateway import limits, usage
+        from gateway import budgets, limits, usage
 
         assert self.caller is not None
-        if settings.RATE_LIMITS_ENABLED.value:
-            self.admission = limits.admit(self.caller.uid, self.route, self.caller.role, model_id, self.headers, overlap)
-        # A daily budget is read before the call (an exhausted one must cost no provider call); none set, no read.
-        usage.check_quota(self.caller.uid, usage.quota_for(self.caller.profile, self.caller.role))
+        self.caps = caps = caps or budgets.caps_for(self.caller.profile, self.caller.role)
+        counted = settings.RATE_LIMITS_ENABLED.value
+        if caps.any:
+            self.reservation = budgets.reserve(self.caller.uid, self.route, self.caller.role, model, ask, caps, self.headers, counted)
+        elif counted:
+            self.admission = limits.admit(self.caller.uid, self.route, self.caller.role, model.id, self.headers, overlap)
+        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, self.confirm, ask, self.reservation)
+        self.trackers.append(tracker)
+
+    def extend(self, ask: Any) -> None:
+        """Reserve what the request turned out to need on top (history read after admission); 429 when it does not fit."""
+        from gateway import budgets
+
+        for tracker in self.trackers:
+            tracker.ask = budgets.Ask(
+                tracker.ask.tokens + ask.tokens, tracker.ask.cost + ask.cost, tracker.ask.prompt_estimate + ask.prompt_estimate,
+                tracker.ask.completion_limit, tracker.ask.images,
+            )
+        if self.reservation is not None:
+            budgets.extend(self.reservation, ask, self.caps)
 
     def confirm(self, on_refusal: Callable[[], None] | None = None) -> None:
         """Wait for this request's rate-limit verdict; nothing to wait for when it was decided up front.
 
-        A refusal (429) leaves no ledger entry, runs ``on_refusal`` (close the
-        provider's stream) and is raised.
+        A refusal (429) after the provider call started books what it used,
+        runs ``on_refusal`` (close the provider's stream) and is raised.
         """
         if self.admission is None:
             return
         try:
             self.admission.confirm()
-        except GatewayError:
-            for tracker in self.trackers:
-                tracker.discard()
+        except GatewayError as err:
             if on_refusal is not None:
                 on_refusal()
+            for tracker in self.trackers:
+                tracker.refused(err)
             raise
 
-    def tracker(self, model: Any) -> Any:
-        """The ledger entry of this request (``gateway.usage.Tracker``), committed when it settles (after :meth:`confirm`)."""
-        from gateway import usage
-
-        assert self.caller is not None
-        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, before_ok=self.confirm)
-        self.trackers.append(tracker)
-        return tracker
+    def tracker(self) -> Any:
+        """The ledger entry of this request (``gateway.usage.Tracker``) that :meth:`admit` made."""
+        return self.trackers[-1]
 
     def json(self) -> dict[str, Any]:
         """The JSON object body, within the size limit; 413, 415 or 400 otherwise."""

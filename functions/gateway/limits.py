@@ -1,7 +1,8 @@
 """Per-user, per-route rate limits that hold across every instance, in one Firestore round trip.
 
 Each request adds 1 to a fixed one-minute window document
-``ratelimits/{uid}:{route}[:{modelId}]:{windowStart}`` with a merged
+``ratelimits/{uid}:{route}:{windowStart}`` (or ``{uid}:model:{modelId}:{windowStart}``
+when the model has a limit of its own: one counter for every function) with a merged
 ``Increment`` write; the commit answers with the counter's new value
 (``transform_results``), so the check is exact under any concurrency and
 costs one round trip, no read, no transaction. The request numbered N+1 and
@@ -27,8 +28,10 @@ defaults: ``{"perMinute": {route: n}, "roles": {role: {route: n}},
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,14 +46,18 @@ COLLECTION = "ratelimits"
 CONFIG_DOC = ("config", "limits")
 WINDOW_SECONDS = 60
 DEFAULTS = {"generate_text": 100, "generate_image": 20, "openai": 100}
+DEFAULT_QUOTAS: dict[str, dict[str, float]] = {"user": {"dailyTokens": 200_000, "dailyCostUsd": 1.0}, "admin": {"dailyCostUsd": 10.0}}
+"""Daily budgets per role while ``config/limits`` sets no ``quotas``: a fresh deploy is never unlimited."""
 
 
 class LimitsConfig(BaseModel):
     perMinute: dict[str, int] = Field(default_factory=dict)
     roles: dict[str, dict[str, int]] = Field(default_factory=dict)
     models: dict[str, int] = Field(default_factory=dict)
-    quotas: dict[str, dict[str, float]] = Field(default_factory=dict)
-    """Daily budgets per role: ``{"user": {"dailyTokens": 100000, "dailyCostUsd": 1.0}}``."""
+    quotas: dict[str, dict[str, float]] = Field(default_factory=lambda: {role: dict(q) for role, q in DEFAULT_QUOTAS.items()})
+    """Daily budgets per role: ``{"user": {"dailyTokens": 100000, "dailyCostUsd": 1.0}}``; absent: :data:`DEFAULT_QUOTAS`."""
+    projectDailyCostUsd: float | None = Field(None, ge=0)
+    """The project's daily cap in USD (``gateway.budgets``); absent: the ``PROJECT_DAILY_COST_USD`` param; null: none."""
 
 
 @dataclass(frozen=True)
@@ -108,33 +115,69 @@ def limit_for(route: str, role: str, model_id: str | None) -> tuple[int, str | N
     return cfg.perMinute.get(route, DEFAULTS.get(route, DEFAULTS["generate_text"])), None
 
 
-def check(uid: str, route: str, role: str, model_id: str | None = None) -> Decision:
-    """Count this request in its window; one Firestore write whose result says where the count stands."""
+def counter(uid: str, route: str, role: str, model_id: str | None) -> tuple[Any, dict[str, Any], int, int]:
+    """This request's window document, the merged write that counts it, its limit and the window's reset.
+
+    A model's own limit is one counter whichever function the request came through.
+    """
     from google.cloud import firestore
 
     limit, keyed_model = limit_for(route, role, model_id)
     window = int(time.time()) // WINDOW_SECONDS * WINDOW_SECONDS
     reset = window + WINDOW_SECONDS
-    key = ":".join(part for part in (uid, route, keyed_model, str(window)) if part)
-    result = firebase.db().collection(COLLECTION).document(key).set(
-        {
-            "count": firestore.Increment(1),
-            "uid": uid,
-            "route": route,
-            "windowStart": window,
-            "expiresAt": datetime.fromtimestamp(reset + WINDOW_SECONDS, timezone.utc),
-        },
-        merge=True,
-    )
-    count = int(result.transform_results[0].integer_value)
+    key = f"{uid}:model:{keyed_model}:{window}" if keyed_model else f"{uid}:{route}:{window}"
+    data = {
+        "count": firestore.Increment(1),
+        "uid": uid,
+        "route": "model" if keyed_model else route,
+        "windowStart": window,
+        "expiresAt": datetime.fromtimestamp(reset + WINDOW_SECONDS, timezone.utc),
+    }
+    return firebase.db().collection(COLLECTION).document(key), data, limit, reset
+
+
+def decision(limit: int, reset: int, count: int) -> Decision:
     return Decision(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
+
+
+def check(uid: str, route: str, role: str, model_id: str | None = None) -> Decision:
+    """Count this request in its window; one Firestore write whose result says where the count stands."""
+    ref, data, limit, reset = counter(uid, route, role, model_id)
+    with unavailable_as_503():
+        result = ref.set(data, merge=True, retry=None, timeout=WRITE_TIMEOUT_SECONDS)
+    return decision(limit, reset, int(result.transform_results[0].integer_value))
+
+
+WRITE_TIMEOUT_SECONDS = 5.0
+"""Longest a count may take before the request is refused with a 503 (the client library would retry for a minute)."""
+
+
+@contextlib.contextmanager
+def unavailable_as_503() -> Iterator[None]:
+    """Firestore failing or slow while a request is counted: a 503 with ``Retry-After``, before any provider call.
+
+    Policy: fail closed. A request that cannot be counted (and its budget
+    reserved) is not served, so nothing is ever answered unbooked.
+    """
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+        logs.warn("could not count a request in Firestore; refused with 503", exception=type(exc).__name__)
+        raise GatewayError(
+            ErrorCode.UNAVAILABLE,
+            "The gateway could not record this request in time, so it was not sent to the provider; try again shortly",
+            {"reason": "ledger_unavailable"},
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="limiter")
 _lock = threading.Lock()
-_known: dict[tuple[str, str, str | None], tuple[int, int]] = {}
+_known: dict[tuple[str, str | None, str | None], tuple[int, int]] = {}
 """Per counter (uid, route, model key): (its window's reset, requests remaining) at the last verdict this instance saw."""
-_unconfirmed: set[tuple[str, str, str | None]] = set()
+_unconfirmed: set[tuple[str, str | None, str | None]] = set()
 """Counters with a request admitted before its count is known (at most one each)."""
 MAX_KNOWN = 50_000
 
@@ -158,10 +201,11 @@ class Admission:
             return
         self._confirmed = True
         decision = self._future.result()
-        _raise_if_refused(decision, self._headers)
+        raise_if_refused(decision, self._headers)
 
 
-def _raise_if_refused(decision: Decision, headers: dict[str, str]) -> None:
+def raise_if_refused(decision: Decision, headers: dict[str, str]) -> None:
+    """Fill the X-RateLimit-* headers; 429 when the request is over its limit."""
     headers.update(decision.headers())
     if not decision.allowed:
         raise GatewayError(
@@ -171,7 +215,7 @@ def _raise_if_refused(decision: Decision, headers: dict[str, str]) -> None:
         )
 
 
-def _remember(key: tuple[str, str, str | None], decision: Decision, optimistic: bool) -> None:
+def _remember(key: tuple[str, str | None, str | None], decision: Decision, optimistic: bool) -> None:
     with _lock:
         if len(_known) > MAX_KNOWN:
             _known.clear()
@@ -180,7 +224,7 @@ def _remember(key: tuple[str, str, str | None], decision: Decision, optimistic: 
             _unconfirmed.discard(key)
 
 
-def _may_overlap(key: tuple[str, str, str | None], limit: int) -> bool:
+def _may_overlap(key: tuple[str, str | None, str | None], limit: int) -> bool:
     """Go ahead before the count is known? Only far from the limit, and one unconfirmed request at a time."""
     now = int(time.time())
     with _lock:
@@ -196,7 +240,7 @@ def _may_overlap(key: tuple[str, str, str | None], limit: int) -> bool:
 def admit(uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str], overlap: bool) -> Admission:
     """Count the request; overlapped with the caller's work when :func:`_may_overlap` says so, else before it (429 here)."""
     limit, keyed_model = limit_for(route, role, model_id)
-    key = (uid, route, keyed_model)
+    key = (uid, None if keyed_model else route, keyed_model)
 
     def count(optimistic: bool) -> Decision:
         try:
@@ -211,5 +255,5 @@ def admit(uid: str, route: str, role: str, model_id: str | None, headers: dict[s
 
     if overlap and _may_overlap(key, limit):
         return Admission(_pool.submit(count, True), headers)
-    _raise_if_refused(count(False), headers)
+    raise_if_refused(count(False), headers)
     return Admission(headers=headers)

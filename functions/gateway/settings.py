@@ -21,8 +21,13 @@ CORS_ORIGINS = params.StringParam(
 )
 DEFAULT_ROLE = params.StringParam(
     "DEFAULT_ROLE",
-    default="user",
-    description="Role of a signed-in user with neither a role claim nor a users/{uid} role.",
+    default="viewer",
+    description="Role of a signed-in user with neither a role claim nor a users/{uid} role (viewer: a sign-up cannot spend until someone grants more).",
+)
+VERIFIED_ROLE = params.StringParam(
+    "VERIFIED_ROLE",
+    default="",
+    description="Role given instead of DEFAULT_ROLE to such a user whose email is verified (e.g. user); empty: none.",
 )
 CHECK_REVOKED = params.BoolParam(
     "AUTH_CHECK_REVOKED",
@@ -103,4 +108,24 @@ APP_CHECK_CONSUME = params.StringParam(
     "APP_CHECK_CONSUME",
     default="",
     description="Comma-separated generation functions (generate_text, generate_image, openai) that take limited-use App Check tokens and consume them (replay protection).",
+)
+PROJECT_DAILY_COST_USD = params.StringParam(
+    "PROJECT_DAILY_COST_USD",
+    default="20",
+    description="Project-wide daily spending cap in USD, a hard stop for every caller; config/limits.projectDailyCostUsd overrides it. Empty: no cap.",
+)
+PROJECT_CAP_SHARDS = params.IntParam(
+    "PROJECT_CAP_SHARDS",
+    default=10,
+    description="Documents the project cap is spread over, each allowed an equal share; more shards take more requests/s, fewer waste less near the cap.",
+)
+DEFAULT_PRICING = params.StringParam(
+    "DEFAULT_PRICING",
+    default="",
+    description='Prices for models an admin left unpriced, as JSON ({"inputPer1M": 5, "outputPer1M": 15, "perImage": 0.05}); empty: such models are refused while a cost budget applies.',
+)
+DEFAULT_MAX_TOKENS = params.IntParam(
+    "DEFAULT_MAX_TOKENS",
+    default=4096,
+    description="Completion tokens asked of a provider when neither the request nor the model's config.maxTokens says (the budget reserves this much).",
 )

@@ -18,17 +18,23 @@ retried commit whose first attempt landed fails as a whole, so increments are
 never counted twice. A commit that fails twice is logged with the whole entry
 (recoverable from the logs), and the answer is still sent.
 
-Token counts are what the provider reported; where it reported none (a
-stream cut off before its end) they are stored as null, never as 0.
+When a budget applies (``gateway.budgets``), the record was created when the
+request was admitted, holding its reserved worst case; the commit here
+*updates* it (only over the version the reservation wrote, so never twice)
+and moves the day's and the project cap's amounts from reserved to used.
 
-Quotas: ``users/{uid}.quota`` or ``config/limits.quotas[role]`` may set
-``dailyTokens`` and ``dailyCostUsd``; a request that would start over budget
-is refused with 429 ``QUOTA_EXCEEDED`` until the next UTC midnight. The check
-reads one day document, and only for users who have a quota.
+Every token a provider generated is booked. Counts are what the provider
+reported, checked: non-negative integers, the completion within the
+``max_tokens`` asked. Where the provider said nothing (no usage, a stream the
+client cut off, a stream that failed after text was sent) or said something
+impossible, the missing counts are estimated (:func:`gateway.budgets.estimate`:
+characters over 4 of the prompt and of the text sent) and the record is
+marked ``estimated: true``; the day counts ``estimatedTokens``.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -37,8 +43,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gateway import firebase, logs, settings
-from gateway.errors import ErrorCode, GatewayError
+from gateway import budgets, firebase, logs, settings
+from gateway.errors import GatewayError
 
 COLLECTION = "usage"
 MODELS_COLLECTION = "usageModels"
@@ -60,9 +66,12 @@ class Entry:
     images: int = 0
     cost: float | None = None
     error_code: str | None = None
+    estimated: bool = False
+    """Some counts are the gateway's estimate: the provider did not say, or said something impossible."""
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """The record's document id: the same on every attempt to commit it."""
+    reservation: budgets.Reservation | None = None
 
 
 def day_of(at: datetime) -> str:
@@ -77,8 +86,26 @@ def _totals(entry: Entry) -> dict[str, int | float]:
         "promptTokens": prompt,
         "completionTokens": completion,
         "totalTokens": prompt + completion,
+        "estimatedTokens": prompt + completion if entry.estimated else 0,
         "images": entry.images,
         "cost": entry.cost or 0.0,
+    }
+
+
+def _fields(entry: Entry) -> dict[str, Any]:
+    return {
+        "uid": entry.uid,
+        "modelId": entry.model_id,
+        "provider": entry.provider,
+        "route": entry.route,
+        "promptTokens": entry.prompt_tokens,
+        "completionTokens": entry.completion_tokens,
+        "images": entry.images,
+        "cost": entry.cost,
+        "latencyMs": entry.latency_ms,
+        "status": entry.status,
+        "errorCode": entry.error_code,
+        "estimated": entry.estimated,
     }
 
 
@@ -87,32 +114,22 @@ COMMIT_TIMEOUT_SECONDS = 5.0
 
 
 def _commit(entry: Entry) -> None:
-    """The record, the user's day and one shard of the model's day: one atomic commit, one round trip."""
+    """The record, the user's day and one shard of the model's day (and the project cap's shards): one atomic commit."""
     from google.cloud import firestore
 
     db = firebase.db()
-    day = day_of(entry.at)
+    totals = _totals(entry)
+    increments = {key: firestore.Increment(value) for key, value in totals.items()}
     batch = db.batch()
-    user = db.collection(COLLECTION).document(entry.uid)
-    batch.create(
-        user.collection("records").document(entry.id),
-        {
-            "uid": entry.uid,
-            "modelId": entry.model_id,
-            "provider": entry.provider,
-            "route": entry.route,
-            "promptTokens": entry.prompt_tokens,
-            "completionTokens": entry.completion_tokens,
-            "images": entry.images,
-            "cost": entry.cost,
-            "latencyMs": entry.latency_ms,
-            "status": entry.status,
-            "errorCode": entry.error_code,
-            "at": entry.at,
-        },
-    )
-    increments = {key: firestore.Increment(value) for key, value in _totals(entry).items()}
-    batch.set(user.collection("days").document(day), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+    reservation = entry.reservation
+    if reservation is not None:
+        day = reservation.day
+        budgets.settle_writes(batch, reservation, {**_fields(entry), "settledAt": firestore.SERVER_TIMESTAMP}, totals, entry.cost or 0.0)
+    else:
+        day = day_of(entry.at)
+        user = db.collection(COLLECTION).document(entry.uid)
+        batch.create(user.collection("records").document(entry.id), {**_fields(entry), "at": entry.at})
+        batch.set(user.collection("days").document(day), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
     if entry.model_id:
         shard = random.randrange(max(1, settings.USAGE_MODEL_SHARDS.value))
         ref = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(f"{day}-{shard}")
@@ -123,18 +140,22 @@ def _commit(entry: Entry) -> None:
 
 
 def record(entry: Entry) -> None:
-    """Commit ``entry`` now; a second attempt that finds the record already there means the first landed."""
+    """Commit ``entry`` now; a second attempt that finds the first landed (record there, or no longer reserved) stops.
+
+    A settle that never lands leaves its reservation booked in full (:func:`sweep` marks it).
+    """
     from google.api_core import exceptions
 
     for attempt in (1, 2):
         try:
             _commit(entry)
             return
-        except exceptions.AlreadyExists:
+        except (exceptions.AlreadyExists, exceptions.FailedPrecondition):
             return
         except Exception as exc:
             if attempt == 2:
-                logs.error("usage entry not written", exception=type(exc).__name__, entry={**asdict(entry), "at": entry.at.isoformat()})
+                entry_log = {k: v for k, v in asdict(entry).items() if k != "reservation"}
+                logs.error("usage entry not written", exception=type(exc).__name__, entry={**entry_log, "at": entry.at.isoformat()})
 
 
 def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:
@@ -149,45 +170,67 @@ def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:
 
 def quota_reset(now: datetime) -> datetime:
     """When daily budgets start again: the next UTC midnight."""
-    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return budgets.reset_at(now)
 
 
-def check_quota(uid: str, quota: dict[str, float]) -> None:
-    """429 ``QUOTA_EXCEEDED`` when today's totals already reach a budget."""
-    if not quota:
-        return
-    now = datetime.now(timezone.utc)
-    today = firebase.db().collection(COLLECTION).document(uid).collection("days").document(day_of(now)).get().to_dict() or {}
-    reset = quota_reset(now)
-    for name, used in (("dailyTokens", today.get("totalTokens", 0)), ("dailyCostUsd", today.get("cost", 0.0))):
-        if name in quota and used >= quota[name]:
-            raise GatewayError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"Daily quota reached ({name} {quota[name]:g}); it resets at {reset.isoformat()}",
-                {"quota": name, "limit": quota[name], "used": used, "resetAt": reset.isoformat()},
-                headers={"Retry-After": str(int((reset - now).total_seconds()) + 1)},
-            )
+def _count(value: Any) -> int | None:
+    """A token count as a provider may give it: a non-negative integer, else None (not a count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def checked(usage: Any, ask: budgets.Ask | None, sent: int) -> tuple[int, int, bool]:
+    """(prompt, completion, estimated): the provider's counts where they are possible, estimates elsewhere.
+
+    ``sent``: characters of text (and tool-call arguments) the stream or answer carried.
+    """
+    prompt = _count(getattr(usage, "prompt_tokens", None))
+    completion = _count(getattr(usage, "completion_tokens", None))
+    limit = ask.completion_limit if ask is not None else None
+    if completion is not None and limit is not None and completion > limit:
+        completion = None
+    if usage is not None and (prompt is None or completion is None):
+        given = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+        if given != (None, None):
+            logs.warn("provider usage is not a possible count; estimated instead", promptTokens=str(given[0])[:40], completionTokens=str(given[1])[:40])
+    estimated = prompt is None or completion is None
+    if prompt is None:
+        prompt = ask.prompt_estimate if ask is not None else 0
+    if completion is None:
+        completion = math.ceil(sent / 4)
+    return prompt, completion, estimated
 
 
 class Tracker:
     """One request's ledger entry: the first outcome (answered, failed, cut off) wins and is committed at once."""
 
-    def __init__(self, uid: str, route: str, model_id: str | None, provider: str | None, before_ok: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        uid: str,
+        route: str,
+        model_id: str | None,
+        provider: str | None,
+        before_ok: Callable[[], None] | None = None,
+        ask: budgets.Ask | None = None,
+        reservation: budgets.Reservation | None = None,
+    ) -> None:
         self.uid, self.route, self.model_id, self.provider = uid, route, model_id, provider
         self.started = time.perf_counter()
         self.entry: Entry | None = None
-        self.discarded = False
         self.commit_ms: float | None = None
         """How long the entry's commit held the answer (logged with the request as ``ledgerMs``)."""
         self.before_ok = before_ok
         """Runs before an answer is recorded (the rate-limit verdict: a refusal raises and nothing is recorded)."""
+        self.ask, self.reservation = ask, reservation
+        self.model: Any = None
+        """The model that answered (a fallback may have), for prices of estimated counts."""
+        self.sent_chars = 0
 
-    def discard(self) -> None:
-        """The request was refused after all (rate limit): it is not an entry of the ledger."""
-        self.discarded = True
+    def sent(self, text: str) -> None:
+        """Text (or tool-call arguments) on its way to the client: what an estimate counts when the provider does not."""
+        self.sent_chars += len(text)
 
     def _settle(self, status: str, **fields: Any) -> None:
-        if self.entry is not None or self.discarded:
+        if self.entry is not None:
             return
         self.entry = Entry(
             uid=self.uid,
@@ -196,29 +239,103 @@ class Tracker:
             provider=fields.pop("provider", self.provider),
             status=status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
+            reservation=self.reservation,
             **fields,
+            **({"id": self.reservation.record_id} if self.reservation is not None else {}),
         )
         committing = time.perf_counter()
         record(self.entry)
         self.commit_ms = round((time.perf_counter() - committing) * 1000, 2)
 
+    def _book(self, status: str, model: Any, usage: Any, cost: dict[str, Any] | None, **fields: Any) -> None:
+        """Book tokens: the provider's checked counts, or estimates (priced at the model's prices)."""
+        prompt, completion, estimated = checked(usage, self.ask, self.sent_chars)
+        total = None if cost is None else cost.get("total")
+        if estimated or total is None:
+            prices = budgets.text_prices(model) if model is not None else None
+            if prices is not None:
+                total = round((prompt * prices[0] + completion * prices[1]) / 1e6, 10)
+            elif estimated:
+                total = None
+        self._settle(
+            status,
+            model_id=getattr(model, "id", self.model_id),
+            provider=getattr(model, "provider", self.provider),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost=total,
+            estimated=estimated,
+            **fields,
+        )
+
     def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
         """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images)."""
         if self.before_ok is not None:
-            self.before_ok()
-        self._settle(
-            "ok",
-            model_id=model.id,
-            provider=model.provider,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            images=images,
-            cost=None if cost is None else cost.get("total"),
-        )
+            try:
+                self.before_ok()
+            except GatewayError as err:  # refused after the provider answered: what it generated is booked
+                self._book("refused", model, usage, cost, error_code=err.code.value)
+                raise
+        self.model = model
+        if images:
+            price = budgets.image_price(model)
+            total = cost.get("total") if cost is not None else None if price is None else round(price * images, 10)
+            self._settle("ok", model_id=model.id, provider=model.provider, images=images, cost=total)
+            return
+        self._book("ok", model, usage, cost)
+
+    def refused(self, err: GatewayError) -> None:
+        """Refused (rate limit) after the provider call started: its prompt, and any text, are booked as estimated."""
+        self._book("refused", self.model, None, None, error_code=err.code.value)
 
     def failed(self, err: GatewayError) -> None:
-        self._settle("error", error_code=err.code.value)
+        """Failed: nothing generated is booked as 0, text already sent to the client as estimated tokens."""
+        if self.sent_chars:
+            self._book("error", self.model, None, None, error_code=err.code.value)
+        else:
+            self._settle("error", error_code=err.code.value)
 
     def cut_off(self) -> None:
-        """The client went away mid-stream: the provider never reported usage, so counts stay unknown."""
-        self._settle("cancelled")
+        """The client went away mid-stream: the prompt and the text sent so far are booked, estimated."""
+        self._book("cancelled", self.model, None, None)
+
+    def use(self, model: Any) -> None:
+        """The model whose stream is being relayed (its prices price the estimates)."""
+        self.model = model
+
+
+def sweep(older_than: timedelta, limit: int = 500) -> int:
+    """Book reservations never settled (a killed instance) in full, as ``unsettled`` and estimated; how many.
+
+    Run by the ``settle_leftovers`` scheduled function. Each is written only over
+    the version the reservation left, so a late settle and the sweep never both book.
+    """
+    from google.api_core import exceptions
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    cutoff = datetime.now(timezone.utc) - older_than
+    query = (
+        firebase.db().collection_group("records")
+        .where(filter=FieldFilter("status", "==", "reserved"))
+        .where(filter=FieldFilter("at", "<", cutoff))
+        .limit(limit)
+    )
+    booked = 0
+    for snap in query.stream():
+        row = snap.to_dict() or {}
+        uid = row.get("uid") or snap.reference.parent.parent.id
+        reserved_tokens, reserved_cost = int(row.get("reservedTokens") or 0), float(row.get("reservedCost") or 0.0)
+        at = row.get("at") or cutoff
+        shards = budgets.shards_of(row)
+        reservation = budgets.Reservation(uid, day_of(at), snap.id, reserved_tokens, reserved_cost, shards, snap.update_time)
+        entry = Entry(
+            uid=uid, route=row.get("route") or "", model_id=row.get("modelId"), provider=row.get("provider"), status="unsettled",
+            latency_ms=0.0, prompt_tokens=reserved_tokens, completion_tokens=0, images=int(row.get("images") or 0),
+            cost=reserved_cost, estimated=True, at=at, id=snap.id, reservation=reservation,
+        )
+        try:
+            _commit(entry)
+            booked += 1
+        except (exceptions.FailedPrecondition, exceptions.NotFound):
+            continue  # settled meanwhile
+    return booked

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+from typing import Any
 
 from gateway import storage
 from gateway.errors import ErrorCode, GatewayError, invalid
@@ -19,6 +21,8 @@ from gateway.providers.base import InputImage
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGES = 8
+MAX_REQUEST_IMAGE_BYTES = 12 * 1024 * 1024
+"""All the images of one request together (a request of 8 images of 5 MiB would hold 40 MiB, and more base64-encoded)."""
 OWN_PREFIXES = ("generated/{uid}/", "uploads/{uid}/")
 
 _MAGIC = (
@@ -72,12 +76,42 @@ def _from_storage(url: str, uid: str, field: str) -> bytes:
     return data
 
 
-def load_counted(url: str, uid: str, field: str, seen: list[str]) -> InputImage:
-    """:func:`load`, refusing the request's image past :data:`MAX_IMAGES` (``seen``: the fields loaded so far)."""
-    seen.append(field)
-    if len(seen) > MAX_IMAGES:
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """An image a request names, not read yet: images are read only once the request is admitted."""
+
+    message: int
+    field: str
+    url: str
+
+
+def name(url: str, message: int, field: str, seen: list[Pending]) -> None:
+    """Note an image of message ``message`` (``seen``: the request's images so far); 400 past :data:`MAX_IMAGES` or for a URL the gateway never reads."""
+    if len(seen) >= MAX_IMAGES:
         raise invalid(field, f"at most {MAX_IMAGES} images per request")
-    return load(url, uid, field)
+    if not url.startswith(("data:", "gs://")):
+        raise invalid(field, "images are sent as data: URLs or gs:// paths of your own images; the gateway fetches no other URL")
+    seen.append(Pending(message, field, url))
+
+
+def attach(params: Any, pending: list[Pending], uid: str) -> Any:
+    """``params`` (``generation.TextParams``) with its images read and checked, at most :data:`MAX_REQUEST_IMAGE_BYTES` in all."""
+    if not pending:
+        return params
+    images: dict[int, list[InputImage]] = {}
+    total = 0
+    for item in pending:
+        image = load(item.url, uid, item.field)
+        total += len(image.data)
+        if total > MAX_REQUEST_IMAGE_BYTES:
+            raise GatewayError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"{item.field}: the request's images may be at most {MAX_REQUEST_IMAGE_BYTES} bytes together",
+                {"field": item.field, "limitBytes": MAX_REQUEST_IMAGE_BYTES},
+            )
+        images.setdefault(item.message, []).append(image)
+    messages = [dataclasses.replace(m, images=tuple(images[i])) if i in images else m for i, m in enumerate(params.messages)]
+    return dataclasses.replace(params, messages=messages)
 
 
 def load(url: str, uid: str, field: str) -> InputImage:

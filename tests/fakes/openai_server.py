@@ -33,7 +33,13 @@ class OpenAIServer(FakeUpstream):
         else:
             self.not_found()
 
-    def usage(self, body: dict[str, Any]) -> dict[str, Any]:
+    def usage(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer's usage; ``state["usage"]``: ``"none"`` (a provider that says nothing) or the object to send instead."""
+        override = self.state.get("usage")
+        if override == "none":
+            return None
+        if isinstance(override, dict):
+            return override
         prompt, completion = self.prompt_tokens(body), len(self.reply_words())
         usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         if self.state.get("flavor") == "openrouter":
@@ -57,7 +63,7 @@ class OpenAIServer(FakeUpstream):
                     "created": created,
                     "model": body.get("model"),
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self.reply_words())}, "finish_reason": "stop"}],
-                    "usage": self.usage(body),
+                    **({"usage": usage} if (usage := self.usage(body)) is not None else {}),
                 },
             )
             return
@@ -73,8 +79,9 @@ class OpenAIServer(FakeUpstream):
                 break
         else:
             chunks.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
-            if (body.get("stream_options") or {}).get("include_usage") or self.state.get("flavor") == "openrouter":
-                chunks.append(sse({**base, "choices": [], "usage": self.usage(body)}))
+            asked = (body.get("stream_options") or {}).get("include_usage") or self.state.get("flavor") == "openrouter"
+            if asked and (usage := self.usage(body)) is not None:
+                chunks.append(sse({**base, "choices": [], "usage": usage}))
             chunks.append(sse("[DONE]"))
         self.send_stream(limited(chunks, fault))
 

@@ -18,6 +18,10 @@
   and its last turn is not a tool result, the fake calls that tool (in its
   provider's format, arguments streamed in fragments where the provider does);
   after a tool result it answers ``Tool said: <result>``.
+- ``usage`` (OpenAI's format): ``"none"`` to report no usage, or the usage object to
+  report instead of the real counts (e.g. negative ones).
+- Every fake answers at most the request's ``max_tokens`` words (in its provider's
+  field: ``max_tokens``, ``max_completion_tokens``, ``num_predict``, ``maxOutputTokens``).
 - ``json_reply``: what the fake answers (as JSON text, or its provider's
   structured form) when a request asks for JSON output; without it, plain text.
 """
@@ -50,9 +54,25 @@ class FakeUpstream(BaseHTTPRequestHandler):
     reply_override: str | None = None
     """This request's answer instead of ``state["reply"]`` (set per request by fakes that answer tool results)."""
 
+    body: dict[str, Any] = {}
+
+    def max_tokens(self) -> int | None:
+        """The completion limit the request asked for, in its provider's words (a real provider never says more)."""
+        body = self.body
+        options = body.get("options") or {}
+        config = body.get("generationConfig") or {}
+        for value in (body.get("max_completion_tokens"), body.get("max_tokens"), options.get("num_predict"), config.get("maxOutputTokens")):
+            if isinstance(value, int):
+                return value
+        return None
+
     def reply_words(self, text: str | None = None) -> list[str]:
+        """The answer's words (a word is a token here), at most the request's ``max_tokens`` of them."""
         text = text if text is not None else self.reply_override
         words = str(text if text is not None else self.state.get("reply", DEFAULT_REPLY)).split(" ")
+        limit = self.max_tokens()
+        if limit is not None:
+            words = words[:limit]
         return [words[0], *[" " + w for w in words[1:]]]
 
     def tool_to_call(self, body: dict[str, Any], answered: str | None) -> dict[str, Any] | None:
@@ -117,6 +137,7 @@ class FakeUpstream(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else {}
+        self.body = body if isinstance(body, dict) else {}
         self.state.setdefault("requests", []).append({"method": method, "path": self.path, "headers": dict(self.headers), "body": body})
         if latency := self.state.get("latency"):
             time.sleep(float(latency))

@@ -276,12 +276,17 @@ export interface ProviderWrite {
   apiKey?: string | null;
 }
 
-/** The caller's daily budgets (null: unlimited) and today's use; a request is refused once one is reached. */
+/** The caller's daily budgets (null: unlimited), today's use and what requests in flight hold; a request whose worst case does not fit is refused. */
 export interface Quota {
   dailyTokens: number | null;
   dailyCostUsd: number | null;
   usedTokens: number;
   usedCostUsd: number;
+  /** Held by requests in flight (their worst case), released as they settle. */
+  reservedTokens: number;
+  reservedCostUsd: number;
+  /** Of usedTokens, those the gateway estimated. */
+  estimatedTokens: number;
   resetAt: string;
 }
 
@@ -383,6 +388,8 @@ export interface UsageDay {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of totalTokens, those the gateway estimated because the provider did not say. */
+  estimatedTokens: number;
   images: number;
   cost: number;
   date: string;
@@ -408,8 +415,13 @@ export interface UsageRecord {
   modelId: string;
   provider: string | null;
   route: string;
-  status: "ok" | "error" | "cancelled";
+  /** reserved: in flight, its worst case held against the budgets; unsettled: never settled (its instance died), booked at its worst case. */
+  status: "reserved" | "ok" | "error" | "cancelled" | "refused" | "unsettled";
   errorCode?: string | null;
+  /** Some counts are the gateway's estimate (the provider did not say). */
+  estimated?: boolean | null;
+  reservedTokens?: number | null;
+  reservedCost?: number | null;
   promptTokens?: number | null;
   completionTokens?: number | null;
   images?: number | null;
@@ -436,6 +448,8 @@ export interface UsageTotals {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of totalTokens, those the gateway estimated because the provider did not say. */
+  estimatedTokens: number;
   images: number;
   cost: number;
 }

@@ -1,0 +1,464 @@
+"""Budgets: a request's worst case is reserved before its provider is called, then settled to what it used.
+
+Three daily budgets (UTC days): a user's ``dailyTokens`` and ``dailyCostUsd``
+(``users/{uid}.quota``, else ``config/limits.quotas[role]``, else
+:data:`gateway.limits.DEFAULT_QUOTAS`), and the project's cost cap
+(``config/limits.projectDailyCostUsd``, else the ``PROJECT_DAILY_COST_USD``
+param), a hard stop for every caller once reached.
+
+Reserving is one Firestore commit, before the provider is called, that also
+counts the request's rate limit:
+
+- ``usage/{uid}/records/{id}`` is created with ``status: "reserved"`` and the
+  worst case (``reservedTokens``, ``reservedCost``): from this moment the
+  request has a durable record, booked in full until it is settled;
+- ``usage/{uid}/days/{day}`` gets ``reservedTokens``/``reservedCost``
+  increments, and the commit answers with the day's totals after them
+  (``transform_results``): the check is exact under any concurrency, with no
+  read and no transaction;
+- the project cap is spread over ``PROJECT_CAP_SHARDS`` documents
+  ``budgets/{day}-{shard}``, each allowed an equal share (no document every
+  request touches); a reservation bigger than half a share is split over
+  several.
+
+A reservation that finds a budget over is undone and answered 429
+``QUOTA_EXCEEDED``. Every admitted request saw totals that included every
+earlier admitted reservation and stayed within the budget, so what is
+admitted plus what is booked never exceeds it, whatever the concurrency.
+Settling (``gateway.usage``) replaces the reservation with what was used in
+one commit; a reservation never settled (a killed instance) stays booked in
+full until :func:`sweep` books it as ``unsettled``.
+
+The worst case of a text request: prompt tokens at most the prompt's UTF-8
+bytes (byte-level tokenizers make at most one token per byte) plus
+:data:`MESSAGE_TOKENS` a message and :data:`IMAGE_TOKENS` an image;
+completion tokens at most the ``max_tokens`` sent to the provider, which is
+always set; cost at the prices of the dearest model that may answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from gateway import firebase, limits, logs, settings
+from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.schemas import Model, Pricing
+
+COLLECTION = "budgets"
+IMAGE_TOKENS = 1600
+"""Tokens an input image is reserved (and estimated) at: the most the common providers charge for one."""
+MESSAGE_TOKENS = 8
+"""A message's framing tokens (role, separators) on top of its text."""
+COMMIT_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The budgets that apply to one request; None: no such budget."""
+
+    daily_tokens: float | None = None
+    daily_cost: float | None = None
+    project_cost: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.daily_tokens, self.daily_cost, self.project_cost))
+
+    @property
+    def costed(self) -> bool:
+        """A cost budget applies: every model that may answer needs prices."""
+        return self.daily_cost is not None or self.project_cost is not None
+
+
+def project_cap() -> float | None:
+    """The project's daily cap in USD: ``config/limits.projectDailyCostUsd`` when set there (null: none), else the param."""
+    config = limits.config()
+    if "projectDailyCostUsd" in config.model_fields_set:
+        return config.projectDailyCostUsd
+    raw = settings.PROJECT_DAILY_COST_USD.value.strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        logs.error("PROJECT_DAILY_COST_USD is not a number; generation is stopped", value=raw[:40])
+        return 0.0
+
+
+def caps_for(profile: dict[str, Any], role: str) -> Caps:
+    from gateway import usage
+
+    quota = usage.quota_for(profile, role)
+    return Caps(quota.get("dailyTokens"), quota.get("dailyCostUsd"), project_cap())
+
+
+_default_pricing: tuple[str, Pricing | None] | None = None
+
+
+def default_pricing() -> Pricing | None:
+    """The ``DEFAULT_PRICING`` param, parsed once per value; None when empty or unreadable."""
+    global _default_pricing
+    raw = settings.DEFAULT_PRICING.value.strip()
+    if _default_pricing is None or _default_pricing[0] != raw:
+        parsed = None
+        if raw:
+            try:
+                parsed = Pricing.model_validate(json.loads(raw))
+            except ValueError:
+                logs.error("DEFAULT_PRICING is not a pricing object; unpriced models stay unpriced")
+        _default_pricing = (raw, parsed)
+    return _default_pricing[1]
+
+
+def text_prices(model: Model) -> tuple[float, float] | None:
+    """USD per 1M input and output tokens: the model's, else ``DEFAULT_PRICING``; None when unknown."""
+    for pricing in (model.pricing, default_pricing()):
+        if pricing is not None and pricing.inputPer1M is not None and pricing.outputPer1M is not None:
+            return pricing.inputPer1M, pricing.outputPer1M
+    return None
+
+
+def image_price(model: Model) -> float | None:
+    for pricing in (model.pricing, default_pricing()):
+        if pricing is not None and pricing.perImage is not None:
+            return pricing.perImage
+    return None
+
+
+def unpriced(model: Model, field_name: str, what: str) -> GatewayError:
+    return invalid(
+        field_name,
+        f"model '{model.id}' has no pricing ({what}) and a cost budget applies, so it cannot be booked; "
+        "an admin sets the model's pricing (or the DEFAULT_PRICING param)",
+    )
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a request may cost at worst, and what its prompt likely is (booked when the provider does not say)."""
+
+    tokens: int
+    cost: float
+    prompt_estimate: int = 0
+    completion_limit: int | None = None
+    images: int = 0
+
+
+def estimate(text: str) -> int:
+    """Tokens in ``text`` as booked when a provider does not say: a character count over 4, OpenAI's rule of thumb."""
+    return math.ceil(len(text) / 4)
+
+
+def _prompt_parts(texts: Iterable[str], messages: int, images: int) -> tuple[int, int]:
+    """(worst case, estimate) of a prompt."""
+    worst = typical = 0
+    for text in texts:
+        worst += len(text.encode("utf-8"))
+        typical += estimate(text)
+    framing = MESSAGE_TOKENS * (messages + 1) + IMAGE_TOKENS * images
+    return worst + framing, typical + framing
+
+
+def prompt_texts(params: Any, model: Model) -> list[str]:
+    """Every piece of text a chat request sends: messages, tool calls, the system prompt, tool and output schemas."""
+    texts: list[str] = [params.system_prompt or model.config.systemPrompt or ""]
+    for message in params.messages:
+        texts.append(message.content)
+        texts.extend(call.name + call.arguments for call in message.tool_calls)
+    texts.extend(json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters}) for t in params.tools)
+    if params.response_format is not None and params.response_format.schema is not None:
+        texts.append(json.dumps(params.response_format.schema))
+    return texts
+
+
+def text_ask(params: Any, models: Sequence[Model], images: int, completion: int) -> Ask:
+    """The worst case of a chat request that may be answered by any of ``models`` (the first and its fallbacks)."""
+    worst_prompt, typical = _prompt_parts(prompt_texts(params, models[0]), len(params.messages), images)
+    cost = 0.0
+    for model in models:
+        prices = text_prices(model)
+        if prices is not None:
+            cost = max(cost, (worst_prompt * prices[0] + completion * prices[1]) / 1e6)
+    return Ask(worst_prompt + completion, round(cost, 10), typical, completion, images)
+
+
+def history_ask(messages: Sequence[Any], models: Sequence[Model]) -> Ask:
+    """What stored history adds to a request's worst case (reserved once it has been read)."""
+    worst, typical = _prompt_parts((m.content for m in messages), len(messages) - 1, 0)
+    cost = max((worst * p[0] / 1e6 for p in (text_prices(m) for m in models) if p is not None), default=0.0)
+    return Ask(worst, round(cost, 10), typical)
+
+
+def image_ask(model: Model, count: int) -> Ask:
+    return Ask(0, round((image_price(model) or 0.0) * count, 10), images=count)
+
+
+def _day(now: datetime) -> str:
+    return now.strftime("%Y-%m-%d")
+
+
+def reset_at(now: datetime) -> datetime:
+    """When daily budgets start again: the next UTC midnight."""
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Reservation:
+    """A request's reserved worst case, durable in Firestore until :mod:`gateway.usage` settles it."""
+
+    uid: str
+    day: str
+    record_id: str
+    tokens: int
+    cost: float
+    shards: list[tuple[str, float]] = field(default_factory=list)
+    """Project-cap shard documents and the part of ``cost`` each holds."""
+    updated: Any = None
+    """The record's last write time: the settle writes only over exactly that version (never twice)."""
+
+
+def _numbers(fields: dict[str, Any], result: Any) -> dict[str, float]:
+    """A merged write's transform results by field (the client sends transforms sorted by field path)."""
+    names = sorted(name for name, value in fields.items() if _is_transform(value))
+    out: dict[str, float] = {}
+    for name, value in zip(names, result.transform_results, strict=True):
+        kind = value._pb.WhichOneof("value_type")
+        out[name] = float(value.integer_value if kind == "integer_value" else value.double_value)
+    return out
+
+
+def _is_transform(value: Any) -> bool:
+    from google.cloud.firestore_v1.transforms import Increment
+
+    return isinstance(value, Increment)
+
+
+def _shard_parts(day: str, cost: float, cap: float) -> list[tuple[str, float]]:
+    shards = max(1, settings.PROJECT_CAP_SHARDS.value)
+    share = cap / shards
+    count = 1 if share <= 0 else min(shards, max(1, math.ceil(cost / (share / 2))))
+    start = random.randrange(shards)
+    return [(f"{day}-{(start + i) % shards}", round(cost / count, 12)) for i in range(count)]
+
+
+def _day_ref(uid: str, day: str) -> Any:
+    return firebase.db().collection("usage").document(uid).collection("days").document(day)
+
+
+def record_ref(uid: str, record_id: str) -> Any:
+    return firebase.db().collection("usage").document(uid).collection("records").document(record_id)
+
+
+def _increments(tokens: float, cost: float) -> dict[str, Any]:
+    from google.cloud import firestore
+
+    return {
+        "reservedTokens": firestore.Increment(int(tokens)),
+        "reservedCost": firestore.Increment(float(cost)),
+        "totalTokens": firestore.Increment(0),
+        "cost": firestore.Increment(0.0),
+    }
+
+
+def _shard_write(day: str, shard_id: str, part: float) -> tuple[Any, dict[str, Any]]:
+    from google.cloud import firestore
+
+    ref = firebase.db().collection(COLLECTION).document(shard_id)
+    return ref, {"reservedCost": firestore.Increment(part), "cost": firestore.Increment(0.0), "date": day, "shard": int(shard_id.rsplit("-", 1)[1])}
+
+
+def _refusal(name: str, limit: float, used: float, reserved: float, ask: float, now: datetime) -> GatewayError:
+    reset = reset_at(now)
+    retry = {"Retry-After": str(int((reset - now).total_seconds()) + 1)}
+    details = {"quota": name, "limit": limit, "used": round(used, 10), "reserved": round(reserved, 10), "request": round(ask, 10), "resetAt": reset.isoformat()}
+    if name == "projectDailyCostUsd":
+        message = (
+            f"The project's daily spending cap (${limit:g}) is reached: generation is stopped for everyone until "
+            f"{reset.isoformat()}; an admin can raise config/limits.projectDailyCostUsd"
+        )
+    elif used >= limit:
+        message = f"Daily quota reached ({name} {limit:g}); it resets at {reset.isoformat()}"
+    else:
+        message = (
+            f"Daily quota {name} {limit:g} has {max(0.0, limit - used - reserved):g} left, and this request may need up to {ask:g} "
+            f"(ask for fewer tokens with maxTokens/max_tokens); it resets at {reset.isoformat()}"
+        )
+    return GatewayError(ErrorCode.QUOTA_EXCEEDED, message, details, headers=retry)
+
+
+def _checks(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str, float]], ask: Ask, shares: int, now: datetime) -> GatewayError | None:
+    """The first budget the totals after this reservation break, as its refusal."""
+    used_tokens, reserved_tokens = day_values["totalTokens"], day_values["reservedTokens"]
+    if caps.daily_tokens is not None and used_tokens + reserved_tokens > caps.daily_tokens:
+        return _refusal("dailyTokens", caps.daily_tokens, used_tokens, reserved_tokens - ask.tokens, ask.tokens, now)
+    used_cost, reserved_cost = day_values["cost"], day_values["reservedCost"]
+    if caps.daily_cost is not None and used_cost + reserved_cost > caps.daily_cost + 1e-12:
+        return _refusal("dailyCostUsd", caps.daily_cost, used_cost, reserved_cost - ask.cost, ask.cost, now)
+    if caps.project_cost is not None:
+        share = caps.project_cost / shares
+        for values in shard_values:
+            if values["cost"] + values["reservedCost"] > share + 1e-12:
+                return _refusal("projectDailyCostUsd", caps.project_cost, values["cost"] * shares, 0.0, ask.cost, now)
+    return None
+
+
+def _shard_list(shards: list[tuple[str, float]]) -> list[dict[str, Any]]:
+    """The shards as the record keeps them (for :func:`gateway.usage.sweep`)."""
+    return [{"id": shard_id, "part": part} for shard_id, part in shards]
+
+
+def shards_of(row: dict[str, Any]) -> list[tuple[str, float]]:
+    return [(str(s["id"]), float(s["part"])) for s in row.get("shards") or [] if isinstance(s, dict) and "id" in s and "part" in s]
+
+
+def reserve(
+    uid: str, route: str, role: str, model: Model, ask: Ask, caps: Caps, headers: dict[str, str], count_rate: bool
+) -> Reservation:
+    """Reserve ``ask`` against ``caps`` (and count the rate limit) in one commit; 429 or 503 here, before any provider call."""
+    db = firebase.db()
+    now = datetime.now(timezone.utc)
+    day = _day(now)
+    reservation = Reservation(uid, day, uuid.uuid4().hex, ask.tokens, ask.cost)
+    batch = db.batch()
+    rate: tuple[int, int] | None = None
+    if count_rate:
+        ref, data, limit, reset = limits.counter(uid, route, role, model.id)
+        batch.set(ref, data, merge=True)
+        rate = (limit, reset)
+    if caps.project_cost is not None:
+        reservation.shards = _shard_parts(day, ask.cost, caps.project_cost)
+    batch.create(
+        record_ref(uid, reservation.record_id),
+        {
+            "uid": uid, "modelId": model.id, "provider": model.provider, "route": route, "status": "reserved",
+            "reservedTokens": ask.tokens, "reservedCost": ask.cost, "images": ask.images, "at": now,
+            "shards": _shard_list(reservation.shards),
+        },
+    )
+    day_fields = {**_increments(ask.tokens, ask.cost), "uid": uid, "date": day, "updatedAt": now}
+    batch.set(_day_ref(uid, day), day_fields, merge=True)
+    shard_fields = []
+    if reservation.shards:
+        for shard_id, part in reservation.shards:
+            ref, data = _shard_write(day, shard_id, part)
+            batch.set(ref, data, merge=True)
+            shard_fields.append(data)
+    with limits.unavailable_as_503():
+        results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    offset = 1 if rate else 0
+    reservation.updated = results[offset].update_time
+    refusal: GatewayError | None = None
+    if rate is not None:
+        decision = limits.decision(rate[0], rate[1], int(results[0].transform_results[0].integer_value))
+        try:
+            limits.raise_if_refused(decision, headers)
+        except GatewayError as err:
+            refusal = err
+    if refusal is None:
+        day_values = _numbers(day_fields, results[offset + 1])
+        shard_values = [_numbers(data, result) for data, result in zip(shard_fields, results[offset + 2 :], strict=True)]
+        refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
+    if refusal is not None:
+        release(reservation)
+        raise refusal
+    return reservation
+
+
+def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
+    """Add ``ask`` (history read after the first reservation) to ``reservation``; 429 when a budget cannot take it."""
+    from google.cloud import firestore
+
+    if ask.tokens == 0 and ask.cost == 0:
+        return
+    db = firebase.db()
+    now = datetime.now(timezone.utc)
+    batch = db.batch()
+    record = record_ref(reservation.uid, reservation.record_id)
+    parts = [(shard_id, round(ask.cost / len(reservation.shards), 12)) for shard_id, _ in reservation.shards]
+    grown = [(sid, round(old + new, 12)) for (sid, old), (_, new) in zip(reservation.shards, parts, strict=True)]
+    batch.update(
+        record,
+        {"reservedTokens": firestore.Increment(ask.tokens), "reservedCost": firestore.Increment(ask.cost), "shards": _shard_list(grown)},
+    )
+    day_fields = {**_increments(ask.tokens, ask.cost), "updatedAt": now}
+    batch.set(_day_ref(reservation.uid, reservation.day), day_fields, merge=True)
+    shard_fields = []
+    for shard_id, part in parts:
+        ref, data = _shard_write(reservation.day, shard_id, part)
+        batch.set(ref, data, merge=True)
+        shard_fields.append(data)
+    with limits.unavailable_as_503():
+        results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    reservation.tokens += ask.tokens
+    reservation.cost = round(reservation.cost + ask.cost, 10)
+    reservation.shards = grown
+    reservation.updated = results[0].update_time
+    day_values = _numbers(day_fields, results[1])
+    shard_values = [_numbers(data, result) for data, result in zip(shard_fields, results[2:], strict=True)]
+    refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
+    if refusal is not None:
+        raise refusal  # the request fails: its settle releases the whole reservation
+
+
+def release(reservation: Reservation) -> None:
+    """Undo a reservation whose request was refused: no record, nothing reserved."""
+    from google.cloud import firestore
+
+    db = firebase.db()
+    batch = db.batch()
+    batch.delete(record_ref(reservation.uid, reservation.record_id))
+    batch.set(
+        _day_ref(reservation.uid, reservation.day),
+        {"reservedTokens": firestore.Increment(-reservation.tokens), "reservedCost": firestore.Increment(-reservation.cost)},
+        merge=True,
+    )
+    for shard_id, part in reservation.shards:
+        batch.set(db.collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-part)}, merge=True)
+    try:
+        batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    except Exception as exc:  # stays reserved: counted against the budgets until swept (never an overspend)
+        logs.error("a refused request's reservation could not be released", uid=reservation.uid, record=reservation.record_id, exception=type(exc).__name__)
+
+
+def settle_writes(batch: Any, reservation: Reservation, record: dict[str, Any], totals: dict[str, Any], cost: float) -> None:
+    """Add the settle of ``reservation`` to ``batch``: the record as booked, the day and the project cap moved from reserved to used."""
+    from google.cloud import firestore
+
+    db = firebase.db()
+    batch.update(
+        record_ref(reservation.uid, reservation.record_id), record, option=db.write_option(last_update_time=reservation.updated)
+    )
+    batch.set(
+        _day_ref(reservation.uid, reservation.day),
+        {
+            **{key: firestore.Increment(value) for key, value in totals.items()},
+            "reservedTokens": firestore.Increment(-reservation.tokens),
+            "reservedCost": firestore.Increment(-reservation.cost),
+            "uid": reservation.uid,
+            "date": reservation.day,
+        },
+        merge=True,
+    )
+    for shard_id, part in reservation.shards:
+        used = cost * part / reservation.cost if reservation.cost else cost / len(reservation.shards)
+        batch.set(
+            db.collection(COLLECTION).document(shard_id),
+            {"reservedCost": firestore.Increment(-part), "cost": firestore.Increment(round(used, 12))},
+            merge=True,
+        )
+
+
+def spent_today() -> dict[str, float]:
+    """The project's cost today, booked and reserved, summed over its shards (the admin's view of the cap)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    day = _day(datetime.now(timezone.utc))
+    rows = [s.to_dict() or {} for s in firebase.db().collection(COLLECTION).where(filter=FieldFilter("date", "==", day)).stream()]
+    return {"cost": round(sum(r.get("cost", 0.0) for r in rows), 10), "reservedCost": round(sum(r.get("reservedCost", 0.0) for r in rows), 10)}

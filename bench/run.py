@@ -6,8 +6,10 @@ Paths (each its own server process, all calling one fake upstream):
   direct      the fake OpenAI-compatible upstream (bench/upstream.py), 5 ms between streamed chunks
   floor       bench/passthrough.py: a bare ``https_fn.on_request`` that forwards the body
               (streams relayed as they come) under functions-framework's gunicorn
-  gt, gt+lim  functions/main.py's ``generate_text`` edge, rate limits off / on
-  oa, oa+lim  functions/main.py's ``openai`` edge (POST /v1/chat/completions), off / on
+  gt, gt+lim  functions/main.py's ``generate_text`` edge, rate limits off / on (no budget)
+  gt+bud      the same with rate limits and budgets on (a project cap: the reservation commit
+              before the provider call holds the rate-limit count too), as deployed by default
+  oa, oa+lim, oa+bud   functions/main.py's ``openai`` edge (POST /v1/chat/completions), likewise
   litellm     LiteLLM's proxy (``litellm --config``, 1 worker, a master key, LITELLM_LOG=ERROR), when
               bench/.venv-litellm has it (``--install-litellm`` makes it)
 Every gateway process runs under functions-framework as Cloud Run runs it, with
@@ -331,7 +333,8 @@ def setup_gateway(upstream_url: str) -> str:
         {"name": UPSTREAM_MODEL, "provider": "bench", "type": "text", "enabled": True,
          "config": {"maxTokens": MAX_TOKENS, "maxTokensLimit": 4096}, "pricing": {"inputPer1M": 0.15, "outputPer1M": 0.6}}
     )
-    db.collection("config").document("limits").set({"perMinute": {"generate_text": 10**9, "openai": 10**9}})
+    # No per-role quotas: "+bud" paths get their budget from PROJECT_DAILY_COST_USD, the others none.
+    db.collection("config").document("limits").set({"perMinute": {"generate_text": 10**9, "openai": 10**9}, "quotas": {}})
     user = auth.create_user(email="bench@test.example", password="bench-password", app=firebase.app())
     auth.set_custom_user_claims(user.uid, {"role": "user"}, app=firebase.app())
     response = httpx.post(
@@ -584,6 +587,10 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
         """Limiter on minus off (p50), the same edge."""
         return pct(getattr(path, samples), .5) - pct(getattr(paths[path.key.removesuffix("+lim")], samples), .5)
 
+    def budget_cost(path: Target, samples: str, against: str = "+lim") -> float:
+        """Budgets on (with the limiter) minus the same edge with the limiter only (or with nothing: ``against=""``), p50."""
+        return pct(getattr(path, samples), .5) - pct(getattr(paths[path.key.removesuffix("+bud") + against], samples), .5)
+
     def added_without_ledger(path: Target) -> float:
         return pct([t - spent for t, spent in zip(path.c1, path.c1_ledger, strict=True)], .5) - pct(direct.c1, .5)
 
@@ -614,6 +621,9 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
         line = f"  {path.key:<9} p50 {pct(path.slow, .5):7.2f}  added p50 {pct(path.slow, .5) - pct(direct.slow, .5):6.2f}"
         if path.key.endswith("+lim"):
             line += f"  limiter cost p50 {limiter_cost(path, 'slow'):+.2f} (with an instant upstream {limiter_cost(path, 'c1'):+.2f})"
+        if path.key.endswith("+bud"):
+            line += (f"  budgets cost p50 {budget_cost(path, 'slow'):+.2f} over the limiter, {budget_cost(path, 'slow', ''):+.2f} over neither"
+                     f" (instant upstream {budget_cost(path, 'c1'):+.2f} / {budget_cost(path, 'c1', ''):+.2f})")
         print(line)
     print(" server CPU per request (ms; the emulator's for the ledger and limiter writes apart):")
     for path in order:
@@ -702,6 +712,16 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
         print("|---|---|---|")
         for path in limited:
             print(f"| {path.label.split(',')[0]} | {limiter_cost(path, 'c1'):+.2f} | {limiter_cost(path, 'slow'):+.2f} |")
+    budgeted = [path for path in order if path.key.endswith("+bud")]
+    if budgeted:
+        print(f"\nWhat budgets cost (p50 ms, same edge): the reservation commit before the provider call (it holds the rate-limit "
+              f"count too) and the settle; over the limiter alone and over neither, with the instant upstream and one that takes "
+              f"{THINK_MS} ms. Firestore writes per request: none 3 (ledger), limiter 4, budgets 8 (4 to reserve, 4 to settle).\n")
+        print(f"| edge | over the limiter, instant | over the limiter, {THINK_MS} ms | over neither, instant | over neither, {THINK_MS} ms |")
+        print("|---|---|---|---|---|")
+        for path in budgeted:
+            print(f"| {path.label.split(',')[0]} | {budget_cost(path, 'c1'):+.2f} | {budget_cost(path, 'slow'):+.2f} | "
+                  f"{budget_cost(path, 'c1', ''):+.2f} | {budget_cost(path, 'slow', ''):+.2f} |")
     print(f"\nStreaming, {CHUNK_DELAY * 1000:.0f} ms between upstream chunks (p50, ms): the first content chunk at the client after the "
           "upstream wrote it; the first chunk of any kind likewise; the whole stream, added over direct.\n")
     print("| path | first content after upstream | vs floor | first chunk after upstream | whole stream added |")
@@ -773,11 +793,14 @@ def main() -> None:
         token = setup_gateway(upstream_url)
         main_py = FUNCTIONS / "main.py"
         floor = spawn_ff("floor", "passthrough", BENCH / "passthrough.py", {"UPSTREAM_URL": f"{upstream_url}/v1/chat/completions"}, logs)
+        off, on = {"PROJECT_DAILY_COST_USD": ""}, {"PROJECT_DAILY_COST_USD": "1000000"}
         gateways = {
-            "gt": spawn_ff("gt", "generate_text", main_py, {**running.env, "RATE_LIMITS_ENABLED": "false"}, logs),
-            "gt+lim": spawn_ff("gt+lim", "generate_text", main_py, {**running.env, "RATE_LIMITS_ENABLED": "true"}, logs),
-            "oa": spawn_ff("oa", "openai", main_py, {**running.env, "RATE_LIMITS_ENABLED": "false"}, logs),
-            "oa+lim": spawn_ff("oa+lim", "openai", main_py, {**running.env, "RATE_LIMITS_ENABLED": "true"}, logs),
+            "gt": spawn_ff("gt", "generate_text", main_py, {**running.env, "RATE_LIMITS_ENABLED": "false", **off}, logs),
+            "gt+lim": spawn_ff("gt+lim", "generate_text", main_py, {**running.env, "RATE_LIMITS_ENABLED": "true", **off}, logs),
+            "gt+bud": spawn_ff("gt+bud", "generate_text", main_py, {**running.env, "RATE_LIMITS_ENABLED": "true", **on}, logs),
+            "oa": spawn_ff("oa", "openai", main_py, {**running.env, "RATE_LIMITS_ENABLED": "false", **off}, logs),
+            "oa+lim": spawn_ff("oa+lim", "openai", main_py, {**running.env, "RATE_LIMITS_ENABLED": "true", **off}, logs),
+            "oa+bud": spawn_ff("oa+bud", "openai", main_py, {**running.env, "RATE_LIMITS_ENABLED": "true", **on}, logs),
         }
         servers += [floor, *gateways.values()]
         for server in list(servers):
@@ -798,7 +821,9 @@ def main() -> None:
         upstream_server.pids = tree(upstream.pid)
         labels = {
             "gt": "gateway `generate_text`, limiter off", "gt+lim": "gateway `generate_text`, limiter on (Firestore emulator)",
+            "gt+bud": "gateway `generate_text`, limiter and budgets on (the default)",
             "oa": "gateway `openai`, limiter off", "oa+lim": "gateway `openai`, limiter on (Firestore emulator)",
+            "oa+bud": "gateway `openai`, limiter and budgets on (the default)",
         }
         paths: dict[str, Target] = {
             "direct": Target("direct", "direct (fake upstream)", f"{upstream_url}/v1/chat/completions", {}, "openai", UPSTREAM_MODEL, None),

@@ -170,7 +170,7 @@ def _result(result: generation.Result, turn: conversations.Turn) -> dict[str, An
 
 def _events(ctx: http.Context, stream: generation.Stream, tracker: Any, turn: conversations.Turn) -> Iterator[str]:
     deadline = generation.stream_deadline(ctx.started, deploy.STREAM_TIMEOUT_SECONDS)
-    for item in generation.relay(stream, tracker, ctx.request_id, deadline):
+    for item in generation.relay(stream, tracker, ctx.request_id, deadline, http.client_gone(ctx.request)):
         if item is generation.HEARTBEAT:
             yield sse.KEEP_ALIVE
         elif isinstance(item, Delta):
@@ -221,7 +221,9 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
         return _result(result, turn)
     stream = generation.open_stream(model, params, FIELDS)
     ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent
-    return https_fn.Response(_events(ctx, stream, tracker, turn), mimetype="text/event-stream", headers={**sse.HEADERS, **turn.headers})
+    response = https_fn.Response(_events(ctx, stream, tracker, turn), mimetype="text/event-stream", headers={**sse.HEADERS, **turn.headers})
+    response.call_on_close(tracker.cut_off)  # a client gone before the first byte never starts the stream: still booked
+    return response
 
 
 def _describe(ctx: http.Context) -> dict[str, Any]:

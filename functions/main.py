@@ -36,6 +36,7 @@ MODULES = {
     "providers": "providers_api",
     "usage": "usage_api",
     "audit_model_edits": "model_audit",
+    "settle_leftovers": "settle_leftovers",
 }
 """Each function's name, and the module that defines it."""
 SECRET_MANAGER_USERS = ("generate_image", "generate_text", "health", "openai", "providers")

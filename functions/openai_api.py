@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from firebase_functions import https_fn
@@ -232,9 +232,13 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
         stream = generation.open_stream(model, params, early=True)  # the role chunk leaves when the provider answers
         ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return https_fn.Response(
-            _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id, ctx.started), mimetype="text/event-stream", headers=sse.HEADERS
+        response = https_fn.Response(
+            _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id, ctx.started, http.client_gone(ctx.request)),
+            mimetype="text/event-stream",
+            headers=sse.HEADERS,
         )
+        response.call_on_close(tracker.cut_off)  # a client gone before the first byte never starts the stream: still booked
+        return response
     result = generation.complete(model, params)
     tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
     tracker.ok(result.model, result.usage, result.cost)
@@ -284,6 +288,7 @@ def _chunks(
     tracker: Any,
     request_id: str,
     started: float,
+    gone: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
 
@@ -292,7 +297,7 @@ def _chunks(
 
     yield chunk({"role": "assistant", "content": ""})
     deadline = generation.stream_deadline(started, deploy.STREAM_TIMEOUT_SECONDS)
-    for item in generation.relay(stream, tracker, request_id, deadline):
+    for item in generation.relay(stream, tracker, request_id, deadline, gone):
         if item is generation.HEARTBEAT:
             yield sse.KEEP_ALIVE
         elif isinstance(item, Delta):

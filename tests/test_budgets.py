@@ -343,7 +343,7 @@ def test_a_models_own_limit_is_one_limit_for_every_function(local, providers, me
     assert edge.get_json()["error"]["code"] == "rate_limited"
 
 
-def test_an_unsettled_reservation_is_booked_in_full_once(local, providers, member) -> None:
+def test_an_unsettled_reservation_is_booked_in_full_once(local, providers, member, monkeypatch) -> None:
     """A settle that never happens (its instance was killed) leaves the reservation booked; the sweep marks it, once."""
     from gateway import budgets, usage
     from gateway.errors import ErrorCode, GatewayError
@@ -355,7 +355,10 @@ def test_an_unsettled_reservation_is_booked_in_full_once(local, providers, membe
     reservation = budgets.reserve(member.uid, "generate_text", "user", model, ask, caps, {}, count_rate=False)
     assert _today(member.uid)["reservedTokens"] == 500
     assert budgets.spent_today()["reservedCost"] == pytest.approx(0.001)
-    assert usage.sweep(timedelta(seconds=0)) == 1
+    import settle_leftovers
+
+    monkeypatch.setattr(settle_leftovers, "GRACE_SECONDS", 0)
+    assert local("settle_leftovers").post("/").status_code == 200  # what Cloud Scheduler calls
     [record] = _records(member.uid)
     assert record["status"] == "unsettled" and record["estimated"] and record["promptTokens"] == 500 and record["cost"] == 0.001
     today = _today(member.uid)
@@ -376,3 +379,34 @@ def test_a_stream_that_fails_after_text_books_that_text(local, providers, member
     assert "event: error" in body
     [record] = _settled(member.uid, 1)
     assert record["status"] == "error" and record["estimated"] and record["completionTokens"] > 0 and record["promptTokens"] > 0
+
+
+@pytest.mark.parametrize("route", ["generate_text", "openai"])
+def test_a_client_that_leaves_is_noticed_within_a_second(stack, providers, member, route: str) -> None:
+    """Before: noticed only at the gateway's next write (20-40 s with chunks every 20 s), the provider generating meanwhile."""
+    from gateway import firebase
+
+    firebase.db().collection("models").document("openai-chat").update({"config.timeoutSeconds": 10})
+    providers["openai"].state.update({"reply": "one two three four five", "chunk_delay": 2.5})
+    body = (
+        {"modelId": "openai-chat", "prompt": "hi", "stream": True} if route == "generate_text"
+        else {"model": "openai-chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    path = "" if route == "generate_text" else "/v1/chat/completions"
+    with Worker(stack, route) as worker, httpx.Client(timeout=30) as client:
+        with client.stream("POST", worker.url + path, json=body, headers=member.headers) as response:
+            assert response.status_code == 200
+            next(response.iter_lines())
+        left = time.monotonic()  # the connection is closed here
+        deadline = left + 10
+        while time.monotonic() < deadline and not [r for r in _records(member.uid) if r["status"] != "reserved"]:
+            time.sleep(0.05)
+        noticed = time.monotonic() - left
+        [record] = _records(member.uid)
+        print(f"\n{route}: client left, stream booked as {record['status']} after {noticed:.2f} s (the provider's next chunk was 2.5 s away)")
+        assert record["status"] == "cancelled" and record["estimated"] and noticed < 2.0
+        # The gateway closed the provider's connection: the fake notices at its next writes.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not providers["openai"].state.get("disconnected"):
+            time.sleep(0.1)
+        assert providers["openai"].state.get("disconnected") is True

@@ -31,6 +31,7 @@ FIREBASE_CONFIG = {"projectId": PROJECT, "storageBucket": f"{PROJECT}.firebasest
 
 HTTPS = ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers")
 TRIGGER = "audit_model_edits"
+SCHEDULED = "settle_leftovers"
 
 FIREBASE_TOOLS = r"""
 const path = require("path");
@@ -128,13 +129,14 @@ def expected() -> dict[str, dict[str, Any]]:
         "openai": {"timeoutSeconds": deploy.STREAM_TIMEOUT_SECONDS},
         "generate_image": {"timeoutSeconds": deploy.IMAGE_TIMEOUT_SECONDS, "availableMemoryMb": int(deploy.IMAGE_MEMORY)},
         "providers": {"timeoutSeconds": deploy.PROVIDERS_TIMEOUT_SECONDS, "serviceAccountEmail": "{{ params.PROVIDERS_SERVICE_ACCOUNT }}"},
+        SCHEDULED: {"timeoutSeconds": deploy.SWEEP_TIMEOUT_SECONDS},
     }
-    return {name: {**base, **specific.get(name, {})} for name in (*HTTPS, TRIGGER)}
+    return {name: {**base, **specific.get(name, {})} for name in (*HTTPS, TRIGGER, SCHEDULED)}
 
 
 def test_every_function_has_the_options_we_chose(manifest) -> None:
     endpoints = manifest["endpoints"]
-    assert set(endpoints) == {*HTTPS, TRIGGER}
+    assert set(endpoints) == {*HTTPS, TRIGGER, SCHEDULED}
     rows = []
     for name, want in expected().items():
         endpoint = endpoints[name]
@@ -155,6 +157,7 @@ def test_every_function_has_the_right_trigger(manifest) -> None:
     assert trigger["eventTrigger"]["eventType"] == "google.cloud.firestore.document.v1.written"
     assert trigger["eventTrigger"]["eventFilterPathPatterns"] == {"document": "models/{modelId}"}
     assert trigger["eventTrigger"]["eventFilters"] == {"database": "(default)", "namespace": "(default)"}
+    assert endpoints[SCHEDULED]["scheduleTrigger"]["schedule"] == "every 15 minutes" and "httpsTrigger" not in endpoints[SCHEDULED]
 
 
 def test_deploy_enables_secret_manager(manifest, resolved) -> None:

@@ -106,7 +106,7 @@ def test_role_cost_quota(local, providers, member) -> None:
     from gateway import firebase, limits
 
     # One request reserves (18 prompt + 64 completion tokens at $1/$2 per 1M) $0.000146: one fits, not two.
-    firebase.db().collection("config").document("limits").set({"quotas": {"user": {"dailyCostUsd": 0.0002}}})
+    firebase.db().collection("config").document("limits").set({"quotas": {"user": {"dailyCostUsd": 0.00015}}})
     limits.forget()
     assert _ask(local, member).status_code == 200
     assert _ask(local, member).get_json()["error"]["details"]["quota"] == "dailyCostUsd"

@@ -449,7 +449,7 @@ def stream_deadline(started: float, timeout_seconds: float) -> float:
     return started + max(timeout_seconds - STREAM_MARGIN_SECONDS, timeout_seconds / 2)
 
 
-def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None = None) -> Iterator[Any]:
+def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None = None, gone: Callable[[], bool] | None = None) -> Iterator[Any]:
     """What an SSE edge sends, in order: ``Delta``, ``ToolCallDelta``, ``HEARTBEAT``, then one ``Final`` or one ``GatewayError``.
 
     The ledger is kept here: the answer, the failure, or (the client went
@@ -460,7 +460,7 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
     """
     text: list[str] = []
     tracker.use(stream.model)
-    with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value, deadline)) as events:
+    with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value, deadline, gone)) as events:
         try:
             for item in events:
                 if isinstance(item, Delta):
@@ -488,11 +488,19 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
             tracker.cut_off()
 
 
-def pump(stream: Stream, heartbeat_seconds: float, deadline: float | None = None) -> Iterator[Any]:
+GONE_CHECK_SECONDS = 0.5
+"""How often a stream looks at its client's connection (a client that left is noticed within about this long)."""
+
+
+def pump(stream: Stream, heartbeat_seconds: float, deadline: float | None = None, gone: Callable[[], bool] | None = None) -> Iterator[Any]:
     """The stream's events as they arrive, ``HEARTBEAT`` after each silent period, until ``deadline`` (perf_counter).
 
     A thread reads the upstream so silence can be noticed; closing this
     generator (the client went away) closes the upstream connection at once.
+    ``gone`` tells whether the client's connection is closed: checked every
+    :data:`GONE_CHECK_SECONDS` whether or not anything is being sent, so a
+    client that leaves is noticed within a second, not at the next write
+    (which may be a heartbeat 15 s away); the stream then ends as a cut-off.
     An upstream failure is raised here as a :class:`GatewayError`.
     """
     events: queue.Queue[Any] = queue.Queue()
@@ -519,17 +527,29 @@ def pump(stream: Stream, heartbeat_seconds: float, deadline: float | None = None
         return
     reader = threading.Thread(target=read, name="stream-reader", daemon=True)
     reader.start()
+    quiet_since = checked = time.perf_counter()
     try:
         while True:
-            wait = heartbeat_seconds if deadline is None else min(heartbeat_seconds, deadline - time.perf_counter())
-            if wait <= 0:
+            now = time.perf_counter()
+            if gone is not None and now - checked >= GONE_CHECK_SECONDS:
+                checked = now
+                if gone():
+                    return  # the client left: the upstream is closed below, and the relay books the cut-off
+            if deadline is not None and now >= deadline:
                 raise GatewayError(ErrorCode.PROVIDER_TIMEOUT, "The stream reached this route's time limit before the provider finished")
+            wait = quiet_since + heartbeat_seconds - now
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            if gone is not None:
+                wait = min(wait, checked + GONE_CHECK_SECONDS - now)
             try:
-                item = events.get(timeout=wait)
+                item = events.get(timeout=max(wait, 0.0))
             except queue.Empty:
-                if deadline is None or time.perf_counter() < deadline:
+                if time.perf_counter() - quiet_since >= heartbeat_seconds:
+                    quiet_since = time.perf_counter()
                     yield HEARTBEAT
                 continue
+            quiet_since = time.perf_counter()
             if item is _END:
                 return
             if isinstance(item, UpstreamError):

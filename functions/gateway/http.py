@@ -76,6 +76,7 @@ class Context:
         elif counted:
             self.admission = limits.admit(self.caller.uid, self.route, self.caller.role, model.id, self.headers, overlap)
         tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, self.confirm, ask, self.reservation)
+        tracker.use(model)
         self.trackers.append(tracker)
 
     def extend(self, ask: Any) -> None:
@@ -101,10 +102,10 @@ class Context:
         try:
             self.admission.confirm()
         except GatewayError as err:
-            if on_refusal is not None:
-                on_refusal()
             for tracker in self.trackers:
                 tracker.refused(err)
+            if on_refusal is not None:
+                on_refusal()
             raise
 
     def tracker(self) -> Any:
@@ -188,6 +189,32 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
         headers=dict(headers or {}),
         mimetype="application/json",
     )
+
+
+def client_gone(request: Request) -> Callable[[], bool] | None:
+    """Whether the client of ``request`` closed its connection, asked of the socket itself; None when the server gives no socket.
+
+    gunicorn (Cloud Run, the emulator's functions-framework) and werkzeug put
+    the connection in the WSGI environ. A client waiting for a streamed answer
+    sends nothing more, so a readable socket with nothing to read is a closed one.
+    """
+    import select
+    import socket
+
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if not isinstance(sock, socket.socket):
+        return None
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+
+    return gone
 
 
 def _allowed_origin(origin: str) -> str | None:

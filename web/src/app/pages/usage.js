@@ -4,14 +4,29 @@
 import { alertBox, fill, h, money } from "../dom.js";
 
 /**
+ * Today's use of one budget: used, and what requests in flight hold (reserved at their worst case).
  * @param {string} label
  * @param {number} used
+ * @param {number} reserved
  * @param {number | null} budget
  * @param {(n: number) => string} format
  */
-function meter(label, used, budget, format) {
-  if (budget === null) return h("p", {}, `${label}: ${format(used)} today (no daily limit)`);
-  return h("p", {}, `${label}: ${format(used)} of ${format(budget)} today `, h("meter", { min: 0, max: budget, value: Math.min(used, budget) }));
+function meter(label, used, reserved, budget, format) {
+  const held = reserved > 0 ? `, ${format(reserved)} reserved by requests in flight` : "";
+  if (budget === null) return h("p", {}, `${label}: ${format(used)} used today${held} (no daily limit)`);
+  return h(
+    "p",
+    {},
+    `${label}: ${format(used)} used${held}, of ${format(budget)} today `,
+    h("meter", { min: 0, max: budget, value: Math.min(used + reserved, budget), "aria-label": `${label} used and reserved today` }),
+  );
+}
+
+/** @param {{ promptTokens?: number | null, completionTokens?: number | null, estimated?: boolean | null }} r */
+function tokens(r) {
+  if (r.promptTokens == null && r.completionTokens == null) return "unknown";
+  const count = String((r.promptTokens ?? 0) + (r.completionTokens ?? 0));
+  return r.estimated ? `≈${count} (estimated)` : count;
 }
 
 /**
@@ -31,8 +46,11 @@ export function usagePage(ctx) {
         h(
           "div",
           { id: "usage-quota" },
-          quota ? meter("Tokens", quota.usedTokens, quota.dailyTokens, String) : null,
-          quota ? meter("Cost", quota.usedCostUsd, quota.dailyCostUsd, (n) => money(n)) : null,
+          quota ? meter("Tokens", quota.usedTokens, quota.reservedTokens, quota.dailyTokens, String) : null,
+          quota ? meter("Cost", quota.usedCostUsd, quota.reservedCostUsd, quota.dailyCostUsd, (n) => money(n)) : null,
+          quota && quota.estimatedTokens > 0
+            ? h("p", { className: "meta", id: "usage-estimated" }, `${quota.estimatedTokens} of today's tokens are estimated: the provider did not report them (a stream cut off, or no usage).`)
+            : null,
           quota ? h("p", { className: "meta" }, `Daily limits reset at ${new Date(quota.resetAt).toLocaleString()}`) : null,
         ),
         h(
@@ -40,7 +58,7 @@ export function usagePage(ctx) {
           { id: "usage-records" },
           h("tr", {}, h("th", {}, "when"), h("th", {}, "model"), h("th", {}, "route"), h("th", {}, "status"), h("th", {}, "tokens"), h("th", {}, "cost")),
           ...report.records.map((r) =>
-            h("tr", {}, h("td", {}, String(r.at)), h("td", {}, r.modelId), h("td", {}, r.route), h("td", {}, r.status), h("td", {}, String((r.promptTokens ?? 0) + (r.completionTokens ?? 0))), h("td", {}, money(r.cost))),
+            h("tr", {}, h("td", {}, String(r.at)), h("td", {}, r.modelId), h("td", {}, r.route), h("td", {}, r.status), h("td", {}, tokens(r)), h("td", {}, money(r.cost))),
           ),
         ),
       );

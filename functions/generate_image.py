@@ -57,7 +57,7 @@ def _generate(ctx: http.Context) -> dict[str, Any]:
     )
     tracker = ctx.tracker()
     answer = images.generate(ctx.caller.uid, model, params)
-    tracker.ok(model, None, answer["cost"], images=len(answer["images"]))
+    tracker.ok(model, None, answer["cost"], images=len(answer["images"]), later=True)
     return answer
 
 

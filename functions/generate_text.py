@@ -217,7 +217,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
         result = generation.complete(model, params, FIELDS)
         turn.add(result.text)
         tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
-        tracker.ok(result.model, result.usage, result.cost)
+        tracker.ok(result.model, result.usage, result.cost, later=True)
         return _result(result, turn)
     stream = generation.open_stream(model, params, FIELDS)
     ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent

@@ -241,7 +241,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
         return response
     result = generation.complete(model, params)
     tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
-    tracker.ok(result.model, result.usage, result.cost)
+    tracker.ok(result.model, result.usage, result.cost, later=True)
     answer: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",

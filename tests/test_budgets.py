@@ -11,24 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from test_usage import _records, _today
 
 from conftest import Worker
 
 LONG = " ".join(["word"] * 1010)
-
-
-def _records(uid: str) -> list[dict[str, Any]]:
-    from gateway import firebase
-
-    snaps = firebase.db().collection("usage").document(uid).collection("records").stream()
-    return sorted((s.to_dict() for s in snaps), key=lambda r: r["at"])
-
-
-def _today(uid: str) -> dict[str, Any]:
-    from gateway import firebase
-
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    return firebase.db().collection("usage").document(uid).collection("days").document(day).get().to_dict() or {}
 
 
 def _settled(uid: str, count: int | None = None, timeout: float = 10) -> list[dict[str, Any]]:
@@ -410,3 +397,38 @@ def test_a_client_that_leaves_is_noticed_within_a_second(stack, providers, membe
         while time.monotonic() < deadline and not providers["openai"].state.get("disconnected"):
             time.sleep(0.1)
         assert providers["openai"].state.get("disconnected") is True
+
+
+def test_a_stalled_firestore_is_a_503_before_any_provider_call(stack, local, providers, member) -> None:
+    """Before: with Firestore stopped, every request waited the whole outage and some were answered unbooked.
+
+    The Firestore emulator is frozen (SIGSTOP) after a first request warmed this instance's caches: the
+    reservation cannot be written within 5 s, so the caller gets a 503 with Retry-After, the provider is
+    never called, and nothing is served unbooked.
+    """
+    import os
+    import signal
+
+    import stack as stack_module
+
+    body = {"modelId": "openai-chat", "prompt": "hi"}
+    assert local("generate_text").post("/", json=body, headers=member.headers).status_code == 200
+    assert stack.process is not None
+    marks = (stack_module.FIRESTORE_MAIN.encode(), stack_module.LAUNCHER.name.encode())
+    java = [pid for pid in stack_module.descendants(stack.process.pid) if any(m in (stack_module.cmdline(pid) or b"") for m in marks)]
+    assert java, "the Firestore emulator's process"
+    calls = len(providers["openai"].state["requests"])
+    for pid in java:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        refused = local("generate_text").post("/", json=body, headers=member.headers)
+        waited = time.monotonic() - started
+    finally:
+        for pid in java:
+            os.kill(pid, signal.SIGCONT)
+    assert refused.status_code == 503, refused.get_data(as_text=True)
+    error = refused.get_json()["error"]
+    assert error["code"] == "UNAVAILABLE" and error["details"] == {"reason": "ledger_unavailable"}
+    assert refused.headers["Retry-After"] == "5" and waited < 10
+    assert len(providers["openai"].state["requests"]) == calls

@@ -95,16 +95,25 @@ def test_stream_from_each_provider(local, providers, accounts, provider: str) ->
 
 
 def test_server_timing_shows_what_the_ledger_commit_held_the_answer(local, providers, accounts) -> None:
-    """A JSON answer waits for its ledger entry's commit, and says how long in ``Server-Timing``; a stream's
-    entry is committed at the stream's end, after the headers, so its header carries the gateway's part only."""
+    """Far from every budget a JSON answer is settled after it is sent (its reservation already books the worst case):
+    ``Server-Timing`` has no ledger part. Near a budget the settle lands first, and the header says how long it took;
+    a stream's entry is committed at the stream's end, after the headers, so its header carries the gateway's part only."""
+    from gateway import auth, firebase
 
     def timing(response: Any) -> dict[str, float]:
         parts = (part.strip().split(";dur=") for part in response.headers["Server-Timing"].split(","))
         return {name: float(duration) for name, duration in parts}
 
     answer = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
-    assert answer.status_code == 200
-    json_timing = timing(answer)
+    assert answer.status_code == 200 and set(timing(answer)) == {"gateway"}
+    [record] = firebase.db().collection("usage").document(accounts["user"].uid).collection("records").stream()
+    assert record.get("status") == "ok"  # settled once the response was closed, as a server closes it
+
+    firebase.db().collection("users").document(accounts["user"].uid).set({"quota": {"dailyTokens": 150}})  # one more like it would not fit
+    auth.forget(accounts["user"].uid)
+    near = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
+    assert near.status_code == 200
+    json_timing = timing(near)
     assert set(json_timing) == {"gateway", "ledger"}
     assert 0 < json_timing["ledger"] < json_timing["gateway"]
 

@@ -22,9 +22,10 @@ def whole_window() -> None:
 
 
 def _set_limits(**config: Any) -> None:
+    """``config/limits``, with no budget unless a test sets one: the rate limiter alone, its count overlapping the provider call."""
     from gateway import firebase, limits
 
-    firebase.db().collection("config").document("limits").set(config)
+    firebase.db().collection("config").document("limits").set({"quotas": {}, "projectDailyCostUsd": None, **config})
     limits.forget()
 
 
@@ -127,6 +128,12 @@ def test_over_limit_burst_starts_at_most_one_provider_call(local, providers, emu
     assert [a.status_code for a in answers] == [429] * 20
     assert all(a.mimetype == "application/json" and a.get_json()["error"]["code"] == "RATE_LIMITED" for a in answers)
     assert len(providers["openai"].state["requests"]) <= 1
+    # The call that did start is booked (its prompt, estimated), never dropped.
+    from gateway import firebase
+
+    records = [s.to_dict() for s in firebase.db().collection("usage").document(account.uid).collection("records").stream()]
+    assert len(records) == len(providers["openai"].state["requests"])
+    assert all(r["status"] == "refused" and r["estimated"] and r["promptTokens"] > 0 and r["errorCode"] == "RATE_LIMITED" for r in records)
 
 
 def test_known_to_be_near_the_limit_waits_for_the_count(local, providers, emulators) -> None:

@@ -222,6 +222,8 @@ class Reservation:
     """Project-cap shard documents and the part of ``cost`` each holds."""
     updated: Any = None
     """The record's last write time: the settle writes only over exactly that version (never twice)."""
+    tight: bool = True
+    """Another request like this one would not fit a budget now: its settle must land before the answer (see ``usage.Tracker``)."""
 
 
 def _numbers(fields: dict[str, Any], result: Any) -> dict[str, float]:
@@ -291,6 +293,19 @@ def _refusal(name: str, limit: float, used: float, reserved: float, ask: float, 
             f"(ask for fewer tokens with maxTokens/max_tokens); it resets at {reset.isoformat()}"
         )
     return GatewayError(ErrorCode.QUOTA_EXCEEDED, message, details, headers=retry)
+
+
+def _tight(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str, float]], ask: Ask, shares: int) -> bool:
+    """Whether a second request like ``ask`` would break a budget after this one (near the limit: settle promptly)."""
+    held_tokens = day_values["totalTokens"] + day_values["reservedTokens"]
+    if caps.daily_tokens is not None and held_tokens + ask.tokens > caps.daily_tokens:
+        return True
+    if caps.daily_cost is not None and day_values["cost"] + day_values["reservedCost"] + ask.cost > caps.daily_cost:
+        return True
+    if caps.project_cost is not None:
+        share = caps.project_cost / shares
+        return any(v["cost"] + 2 * v["reservedCost"] > share for v in shard_values)
+    return False
 
 
 def _checks(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str, float]], ask: Ask, shares: int, now: datetime) -> GatewayError | None:
@@ -365,6 +380,7 @@ def reserve(
         day_values = _numbers(day_fields, results[offset + 1])
         shard_values = [_numbers(data, result) for data, result in zip(shard_fields, results[offset + 2 :], strict=True)]
         refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
+        reservation.tight = _tight(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value))
     if refusal is not None:
         release(reservation)
         raise refusal
@@ -405,6 +421,7 @@ def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
     refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
     if refusal is not None:
         raise refusal  # the request fails: its settle releases the whole reservation
+    reservation.tight = reservation.tight or _tight(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value))
 
 
 def release(reservation: Reservation) -> None:

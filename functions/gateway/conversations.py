@@ -225,8 +225,8 @@ class Turn:
 
     # The ledger's interface (``usage.Tracker``), each outcome committed before the caller goes on.
 
-    def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
-        self.tracker.ok(model, usage, cost, images)
+    def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0, later: bool = False) -> None:
+        self.tracker.ok(model, usage, cost, images, later)
         self._store("ok", model.id, usage.to_dict() if usage else None, None if cost is None else cost.get("total"))
 
     def failed(self, err: GatewayError) -> None:

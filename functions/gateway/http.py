@@ -274,6 +274,9 @@ def serve(
         response = json_response(render(err), err.status)
     for name, value in ctx.headers.items():
         response.headers.setdefault(name, value)
+    for tracker in ctx.trackers:
+        if tracker.pending is not None:  # settled after the answer is sent (``usage.Tracker.ok(later=True)``)
+            response.call_on_close(tracker.flush)
     latency_ms = round((time.perf_counter() - ctx.started) * 1000, 2)
     ledger_ms = _ledger_ms(ctx)
     timing = [f"gateway;dur={latency_ms}"]

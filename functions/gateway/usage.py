@@ -4,10 +4,12 @@ Every generation (text, image, OpenAI-compatible; streamed or not; failed or
 not) is committed before its request ends: a JSON answer after the ledger
 write, a stream's ``done`` event and ``[DONE]`` after it. Cloud Run throttles
 CPU once a response is complete, and a killed instance loses its memory, so
-nothing here is left for later. One commit per request, three documents:
+nothing here is left for later. One commit per request, three documents
+(four under a budget, whose project-cap shards it settles too):
 
-- ``usage/{uid}/records/{id}`` (created: ``uid, modelId, provider, route,
-  promptTokens, completionTokens, images, cost, latencyMs, status, at``);
+- ``usage/{uid}/records/{id}`` (``uid, modelId, provider, route,
+  promptTokens, completionTokens, images, cost, latencyMs, status, errorCode,
+  estimated, at``);
 - ``usage/{uid}/days/{yyyy-mm-dd}``: atomic increments of the same totals;
 - ``usageModels/{modelId}/modelDays/{yyyy-mm-dd}-{shard}``: the per-model
   totals, spread over ``USAGE_MODEL_SHARDS`` documents so no document takes
@@ -224,6 +226,9 @@ class Tracker:
         self.model: Any = None
         """The model that answered (a fallback may have), for prices of estimated counts."""
         self.sent_chars = 0
+        self.later = False
+        """Settle after the answer is sent (:meth:`flush`, run by the edge): the reservation already books the worst case."""
+        self.pending: Entry | None = None
 
     def sent(self, text: str) -> None:
         """Text (or tool-call arguments) on its way to the client: what an estimate counts when the provider does not."""
@@ -243,9 +248,19 @@ class Tracker:
             **fields,
             **({"id": self.reservation.record_id} if self.reservation is not None else {}),
         )
+        if self.later and self.reservation is not None and not self.reservation.tight:
+            self.pending = self.entry  # the reservation holds the worst case durably: the answer need not wait
+            return
         committing = time.perf_counter()
         record(self.entry)
         self.commit_ms = round((time.perf_counter() - committing) * 1000, 2)
+
+    def flush(self) -> None:
+        """Commit a settle left for after the answer (run once the response is sent; lost only with the instance, when
+        the reservation stays booked in full and :func:`sweep` marks it)."""
+        entry, self.pending = self.pending, None
+        if entry is not None:
+            record(entry)
 
     def _book(self, status: str, model: Any, usage: Any, cost: dict[str, Any] | None, **fields: Any) -> None:
         """Book tokens: the provider's checked counts, or estimates (priced at the model's prices)."""
@@ -268,8 +283,13 @@ class Tracker:
             **fields,
         )
 
-    def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0) -> None:
-        """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images)."""
+    def ok(self, model: Any, usage: Any, cost: dict[str, Any] | None, images: int = 0, later: bool = False) -> None:
+        """Answered by ``model`` (a fallback may have answered), with the provider's ``usage`` (None for images).
+
+        ``later``: a JSON answer, whose edge runs :meth:`flush` after sending it; far from every limit
+        the settle waits until then, so the answer waits on no Firestore round trip.
+        """
+        self.later = later
         if self.before_ok is not None:
             try:
                 self.before_ok()

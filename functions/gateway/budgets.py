@@ -280,10 +280,15 @@ def _refusal(name: str, limit: float, used: float, reserved: float, ask: float, 
     reset = reset_at(now)
     retry = {"Retry-After": str(int((reset - now).total_seconds()) + 1)}
     details = {"quota": name, "limit": limit, "used": round(used, 10), "reserved": round(reserved, 10), "request": round(ask, 10), "resetAt": reset.isoformat()}
-    if name == "projectDailyCostUsd":
+    if name == "projectDailyCostUsd" and used >= limit - 1e-12:
         message = (
             f"The project's daily spending cap (${limit:g}) is reached: generation is stopped for everyone until "
             f"{reset.isoformat()}; an admin can raise config/limits.projectDailyCostUsd"
+        )
+    elif name == "projectDailyCostUsd":
+        message = (
+            f"What is left of the project's daily spending cap (${limit:g}) cannot take this request (up to ${ask:g}); "
+            f"it resets at {reset.isoformat()}, and an admin can raise config/limits.projectDailyCostUsd"
         )
     elif used >= limit:
         message = f"Daily quota reached ({name} {limit:g}); it resets at {reset.isoformat()}"
@@ -304,7 +309,8 @@ def _tight(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str
         return True
     if caps.project_cost is not None:
         share = caps.project_cost / shares
-        return any(v["cost"] + 2 * v["reservedCost"] > share for v in shard_values)
+        part = ask.cost / max(1, len(shard_values))
+        return any(v["cost"] + v["reservedCost"] + part > share for v in shard_values)
     return False
 
 

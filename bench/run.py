@@ -7,8 +7,8 @@ Paths (each its own server process, all calling one fake upstream):
   floor       bench/passthrough.py: a bare ``https_fn.on_request`` that forwards the body
               (streams relayed as they come) under functions-framework's gunicorn
   gt, gt+lim  functions/main.py's ``generate_text`` edge, rate limits off / on (no budget)
-  gt+bud      the same with rate limits and budgets on (a project cap: the reservation commit
-              before the provider call holds the rate-limit count too), as deployed by default
+  gt+bud      the same with rate limits and budgets on (a project cap far from its limit: requests
+              admitted from leases, a reservation commit every fifth), as deployed by default
   oa, oa+lim, oa+bud   functions/main.py's ``openai`` edge (POST /v1/chat/completions), likewise
   litellm     LiteLLM's proxy (``litellm --config``, 1 worker, a master key, LITELLM_LOG=ERROR), when
               bench/.venv-litellm has it (``--install-litellm`` makes it)
@@ -714,9 +714,11 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
             print(f"| {path.label.split(',')[0]} | {limiter_cost(path, 'c1'):+.2f} | {limiter_cost(path, 'slow'):+.2f} |")
     budgeted = [path for path in order if path.key.endswith("+bud")]
     if budgeted:
-        print(f"\nWhat budgets cost (p50 ms, same edge): the reservation commit before the provider call (it holds the rate-limit "
-              f"count too) and the settle; over the limiter alone and over neither, with the instant upstream and one that takes "
-              f"{THINK_MS} ms. Firestore writes per request: none 3 (ledger), limiter 4, budgets 8 (4 to reserve, 4 to settle).\n")
+        print(f"\nWhat budgets cost (p50 ms, same edge), far from every limit: four requests in five are admitted from a lease "
+              f"(their record and the rate-limit count written beside the provider call), the fifth reserves before it and takes the "
+              f"next lease; JSON answers are settled after they are sent. Over the limiter alone and over neither, with the instant "
+              f"upstream and one that takes {THINK_MS} ms. Firestore writes per request: none 3 (ledger), limiter 4, budgets 6 "
+              f"(2 beside the call, 4 to settle; 8 when a lease is taken).\n")
         print(f"| edge | over the limiter, instant | over the limiter, {THINK_MS} ms | over neither, instant | over neither, {THINK_MS} ms |")
         print("|---|---|---|---|---|")
         for path in budgeted:

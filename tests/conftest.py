@@ -133,7 +133,7 @@ def emulator_retry(setup: Callable[[], T]) -> T:
 
 def reset(emulators: Emulators) -> None:
     """An empty Firestore with the seed providers, and cold caches in this process."""
-    from gateway import auth, health, limits
+    from gateway import auth, budgets, health, limits
     from gateway.registry import registry
     from seed import load
 
@@ -142,6 +142,7 @@ def reset(emulators: Emulators) -> None:
     auth.forget()
     health.reset()
     limits.forget()
+    budgets.forget()
 
 
 @pytest.fixture

@@ -91,9 +91,12 @@ def test_usage_shows_the_callers_quota_and_todays_use(local, providers, member, 
     tokens = _ask(local, member).get_json()["usage"]["totalTokens"]
     report = local("usage").get("/", headers=member.headers).get_json()
     midnight = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    from gateway import budgets
+
+    leased_tokens, leased_cost = budgets.leased(member.uid)  # held ahead by this instance for the user's next requests
     assert report["quota"] == {
         "dailyTokens": 5000, "dailyCostUsd": None, "usedTokens": tokens, "usedCostUsd": pytest.approx(report["totals"]["cost"]),
-        "reservedTokens": 0, "reservedCostUsd": 0.0, "estimatedTokens": 0, "resetAt": midnight.isoformat(),
+        "reservedTokens": leased_tokens, "reservedCostUsd": pytest.approx(leased_cost), "estimatedTokens": 0, "resetAt": midnight.isoformat(),
     }
     # Today outside the asked range still counts; an admin reading someone else's usage gets no quota.
     past = local("usage").get("/", query_string={"from": "2020-01-01", "to": "2020-01-02"}, headers=member.headers).get_json()

@@ -174,7 +174,7 @@ class Quota(_Answer):
     dailyCostUsd: float | None
     usedTokens: int
     usedCostUsd: float
-    reservedTokens: int = Field(description="Held by requests in flight (their worst case), released as they settle.")
+    reservedTokens: int = Field(description="Held by requests in flight (their worst case) and by instances' leases, released as they settle.")
     reservedCostUsd: float
     estimatedTokens: int = Field(description="Of usedTokens, those the gateway estimated.")
     resetAt: str

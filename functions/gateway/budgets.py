@@ -41,8 +41,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -339,13 +342,225 @@ def shards_of(row: dict[str, Any]) -> list[tuple[str, float]]:
     return [(str(s["id"]), float(s["part"])) for s in row.get("shards") or [] if isinstance(s, dict) and "id" in s and "part" in s]
 
 
-def reserve(
-    uid: str, route: str, role: str, model: Model, ask: Ask, caps: Caps, headers: dict[str, str], count_rate: bool
-) -> Reservation:
-    """Reserve ``ask`` against ``caps`` (and count the rate limit) in one commit; 429 or 503 here, before any provider call."""
+@dataclass
+class Lease:
+    """Budget this instance reserved ahead for one user's next requests (durable in Firestore: counted as reserved)."""
+
+    day: str
+    caps: Caps
+    tokens: int
+    cost: float
+    shards: dict[str, float]
+    used: float = field(default_factory=time.monotonic)
+
+
+_lock = threading.Lock()
+_leases: dict[str, Lease] = {}
+"""By uid: what this instance may still admit for that user today without asking Firestore."""
+_near: dict[str, str] = {}
+"""uid -> the day this instance last found one of the user's budgets past :data:`LEASE_FAR`: no leases for them that day."""
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="budgets")
+MAX_LEASES = 10_000
+LEASE_FAR = 0.5
+"""A lease is kept only while every budget it touches stays at most this full with it (leases shrink to none near a limit)."""
+LEASE_IDLE_SECONDS = 30.0
+"""A lease unused this long is given back."""
+
+
+def leased(uid: str) -> tuple[int, float]:
+    """Tokens and USD this instance holds in its lease for ``uid`` (reserved in Firestore, not yet used by a request)."""
+    with _lock:
+        lease = _leases.get(uid)
+        return (lease.tokens, lease.cost) if lease is not None else (0, 0.0)
+
+
+def forget() -> None:
+    """Drop this instance's leases without giving them back (tests clear Firestore under them)."""
+    with _lock:
+        _leases.clear()
+        _near.clear()
+
+
+def _draw(uid: str, day: str, ask: Ask, caps: Caps) -> list[tuple[str, float]] | None:
+    """Take ``ask`` from the user's lease: the project-cap shard parts it takes, or None when the lease cannot cover it."""
+    with _lock:
+        lease = _leases.get(uid)
+        if lease is None or lease.day != day or lease.caps != caps or ask.tokens > lease.tokens or ask.cost > lease.cost + 1e-15:
+            return None
+        share = ask.cost / lease.cost if lease.cost > 0 else 0.0
+        parts = [(shard_id, round(held * share, 12)) for shard_id, held in lease.shards.items()]
+        for shard_id, part in parts:
+            lease.shards[shard_id] = max(0.0, lease.shards[shard_id] - part)
+        lease.tokens -= ask.tokens
+        lease.cost = max(0.0, lease.cost - ask.cost)
+        lease.used = time.monotonic()
+        return parts
+
+
+def _keep(uid: str, lease: Lease) -> None:
+    with _lock:
+        held = _leases.get(uid)
+        if held is not None and held.day == lease.day and held.caps == lease.caps:
+            held.tokens += lease.tokens
+            held.cost += lease.cost
+            for shard_id, part in lease.shards.items():
+                held.shards[shard_id] = held.shards.get(shard_id, 0.0) + part
+            held.used = time.monotonic()
+            return
+        if held is not None:
+            _pool.submit(_give_back, uid, held)
+        if len(_leases) >= MAX_LEASES:
+            oldest = min(_leases, key=lambda k: _leases[k].used)
+            _pool.submit(_give_back, oldest, _leases.pop(oldest))
+        _leases[uid] = lease
+
+
+_expired_at = 0.0
+
+
+def _expire(today: str) -> None:
+    """Give back leases unused for :data:`LEASE_IDLE_SECONDS` (or of another day), in the background; looked at once a second."""
+    global _expired_at
+    now = time.monotonic()
+    with _lock:
+        if now - _expired_at < 1.0:
+            return
+        _expired_at = now
+        stale = [uid for uid, lease in _leases.items() if lease.day != today or now - lease.used > LEASE_IDLE_SECONDS]
+        expired = [(uid, _leases.pop(uid)) for uid in stale]
+    for uid, lease in expired:
+        _pool.submit(_give_back, uid, lease)
+
+
+def _give_back(uid: str, lease: Lease) -> None:
+    """Release a lease's remainder in Firestore (lost with the instance: then it stays reserved until its day ends)."""
+    from google.cloud import firestore
+
+    if lease.tokens <= 0 and lease.cost <= 0:
+        return
     db = firebase.db()
+    batch = db.batch()
+    batch.set(_day_ref(uid, lease.day), {"reservedTokens": firestore.Increment(-lease.tokens), "reservedCost": firestore.Increment(-lease.cost)}, merge=True)
+    for shard_id, part in lease.shards.items():
+        batch.set(db.collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-part)}, merge=True)
+    try:
+        batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logs.warn("a budget lease could not be given back; it stays reserved until its day ends", uid=uid, exception=type(exc).__name__)
+
+
+class Pending:
+    """A lease-admitted request's record, being written beside the provider call; :meth:`confirm` waits for it."""
+
+    def __init__(self, future: Future[None]) -> None:
+        self._future: Future[None] | None = future
+
+    def confirm(self) -> None:
+        future, self._future = self._future, None
+        if future is not None:
+            future.result()
+
+
+def _record_fields(uid: str, route: str, model: Model, ask: Ask, shards: list[tuple[str, float]], now: datetime, lease: bool) -> dict[str, Any]:
+    return {
+        "uid": uid, "modelId": model.id, "provider": model.provider, "route": route, "status": "reserved",
+        "reservedTokens": ask.tokens, "reservedCost": ask.cost, "images": ask.images, "at": now,
+        "shards": _shard_list(shards), "lease": lease,
+    }
+
+
+def _from_lease(
+    uid: str, route: str, role: str, model: Model, ask: Ask, caps: Caps, parts: list[tuple[str, float]], headers: dict[str, str],
+    count_rate: bool, overlap: bool,
+) -> tuple[Reservation, Any]:
+    """Admitted from the lease: only the record (and the rate-limit count) is written, beside the provider call when it may be."""
+    now = datetime.now(timezone.utc)
+    reservation = Reservation(uid, _day(now), uuid.uuid4().hex, ask.tokens, ask.cost, parts, tight=False)
+    ref = record_ref(uid, reservation.record_id)
+    fields = _record_fields(uid, route, model, ask, parts, now, lease=True)
+
+    def also(batch: Any) -> Callable[[list[Any]], None]:
+        batch.create(ref, fields)
+
+        def done(results: list[Any]) -> None:
+            reservation.updated = results[0].update_time
+
+        return done
+
+    if count_rate:
+        try:
+            return reservation, limits.admit(uid, route, role, model.id, headers, overlap, also)
+        except GatewayError:  # counted first and over the limit: no call was made, so the lease gets it back
+            if reservation.updated is not None:
+                try:
+                    ref.delete(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+                except Exception as exc:  # stays reserved, then booked in full by the sweep: never an undercount
+                    logs.warn("a refused request's record could not be removed", uid=uid, exception=type(exc).__name__)
+            _keep(uid, Lease(reservation.day, caps, ask.tokens, ask.cost, dict(parts)))
+            raise
+
+    def write() -> None:
+        with limits.unavailable_as_503():
+            reservation.updated = ref.create(fields, retry=None, timeout=COMMIT_TIMEOUT_SECONDS).update_time
+
+    if overlap:
+        return reservation, Pending(_pool.submit(write))
+    write()
+    return reservation, None
+
+
+def _could_be_far(caps: Caps, tokens: int, cost: float) -> bool:
+    """Whether a reservation this big could leave every budget within :data:`LEASE_FAR` at all."""
+    if caps.daily_tokens is not None and tokens > LEASE_FAR * caps.daily_tokens:
+        return False
+    if caps.daily_cost is not None and cost > LEASE_FAR * caps.daily_cost:
+        return False
+    return caps.project_cost is None or cost <= LEASE_FAR * caps.project_cost
+
+
+def _far(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str, float]], shares: int) -> bool:
+    """Every budget at most :data:`LEASE_FAR` full, counting what is reserved (the lease too)."""
+    held_tokens = day_values["totalTokens"] + day_values["reservedTokens"]
+    if caps.daily_tokens is not None and held_tokens > LEASE_FAR * caps.daily_tokens:
+        return False
+    if caps.daily_cost is not None and day_values["cost"] + day_values["reservedCost"] > LEASE_FAR * caps.daily_cost:
+        return False
+    if caps.project_cost is not None:
+        share = caps.project_cost / shares
+        return all(v["cost"] + v["reservedCost"] <= LEASE_FAR * share for v in shard_values)
+    return True
+
+
+def reserve(
+    uid: str, route: str, role: str, model: Model, ask: Ask, caps: Caps, headers: dict[str, str], count_rate: bool, overlap: bool = True
+) -> tuple[Reservation, Any]:
+    """Reserve ``ask`` against ``caps`` and count the rate limit; 429 or 503 here, before any provider call.
+
+    From this instance's lease when it covers ``ask`` (no Firestore round trip
+    before the call: the record and the count are written beside it, and the
+    returned admission's ``confirm`` waits for them before the first byte);
+    otherwise in one commit, which also takes a lease of ``BUDGET_LEASE_FACTOR``
+    more requests like this one while every budget stays far from its limit.
+    Returns the reservation and the admission to confirm (None: decided).
+    """
     now = datetime.now(timezone.utc)
     day = _day(now)
+    _expire(day)
+    with _lock:
+        stale = _leases.pop(uid) if uid in _leases and (_leases[uid].caps != caps or _leases[uid].day != day) else None
+    if stale is not None:  # the user's budgets changed: the old lease goes back before this request is judged
+        _give_back(uid, stale)
+    parts = _draw(uid, day, ask, caps)
+    if parts is not None:
+        return _from_lease(uid, route, role, model, ask, caps, parts, headers, count_rate, overlap)
+    factor = max(0, settings.BUDGET_LEASE_FACTOR.value)
+    with _lock:
+        far_known = _near.get(uid) != day
+    lease = Ask(ask.tokens * factor, round(ask.cost * factor, 10)) if factor and far_known else Ask(0, 0.0)
+    if not _could_be_far(caps, ask.tokens + lease.tokens, ask.cost + lease.cost):
+        lease = Ask(0, 0.0)  # it would be given back at once
+    total_cost = round(ask.cost + lease.cost, 10)
+    db = firebase.db()
     reservation = Reservation(uid, day, uuid.uuid4().hex, ask.tokens, ask.cost)
     batch = db.batch()
     rate: tuple[int, int] | None = None
@@ -353,24 +568,19 @@ def reserve(
         ref, data, limit, reset = limits.counter(uid, route, role, model.id)
         batch.set(ref, data, merge=True)
         rate = (limit, reset)
+    held: list[tuple[str, float]] = []
     if caps.project_cost is not None:
-        reservation.shards = _shard_parts(day, ask.cost, caps.project_cost)
-    batch.create(
-        record_ref(uid, reservation.record_id),
-        {
-            "uid": uid, "modelId": model.id, "provider": model.provider, "route": route, "status": "reserved",
-            "reservedTokens": ask.tokens, "reservedCost": ask.cost, "images": ask.images, "at": now,
-            "shards": _shard_list(reservation.shards),
-        },
-    )
-    day_fields = {**_increments(ask.tokens, ask.cost), "uid": uid, "date": day, "updatedAt": now}
+        held = _shard_parts(day, total_cost, caps.project_cost)
+        own = ask.cost / total_cost if total_cost else 1.0
+        reservation.shards = [(shard_id, round(part * own, 12)) for shard_id, part in held]
+    batch.create(record_ref(uid, reservation.record_id), _record_fields(uid, route, model, ask, reservation.shards, now, lease=False))
+    day_fields = {**_increments(ask.tokens + lease.tokens, total_cost), "uid": uid, "date": day, "updatedAt": now}
     batch.set(_day_ref(uid, day), day_fields, merge=True)
     shard_fields = []
-    if reservation.shards:
-        for shard_id, part in reservation.shards:
-            ref, data = _shard_write(day, shard_id, part)
-            batch.set(ref, data, merge=True)
-            shard_fields.append(data)
+    for shard_id, part in held:
+        ref, data = _shard_write(day, shard_id, part)
+        batch.set(ref, data, merge=True)
+        shard_fields.append(data)
     with limits.unavailable_as_503():
         results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     offset = 1 if rate else 0
@@ -382,15 +592,27 @@ def reserve(
             limits.raise_if_refused(decision, headers)
         except GatewayError as err:
             refusal = err
+    leased = Lease(day, caps, lease.tokens, lease.cost, {shard_id: round(part - own_part, 12) for (shard_id, part), (_, own_part) in zip(held, reservation.shards, strict=True)})
     if refusal is None:
-        day_values = _numbers(day_fields, results[offset + 1])
-        shard_values = [_numbers(data, result) for data, result in zip(shard_fields, results[offset + 2 :], strict=True)]
-        refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
-        reservation.tight = _tight(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value))
+        shares = max(1, settings.PROJECT_CAP_SHARDS.value)
+        with_lease = _numbers(day_fields, results[offset + 1])
+        shards_with = [_numbers(data, result) for data, result in zip(shard_fields, results[offset + 2 :], strict=True)]
+        # Judged without the lease: the lease is a bonus, never a reason to refuse.
+        day_values = {**with_lease, "reservedTokens": with_lease["reservedTokens"] - lease.tokens, "reservedCost": with_lease["reservedCost"] - lease.cost}
+        shard_values = [{**v, "reservedCost": v["reservedCost"] - leased.shards[shard_id]} for v, (shard_id, _) in zip(shards_with, held, strict=True)]
+        refusal = _checks(caps, day_values, shard_values, ask, shares, now)
+        if refusal is None and (lease.tokens or lease.cost):
+            if _far(caps, with_lease, shards_with, shares):
+                _keep(uid, leased)
+            else:  # given back before the answer, so the caller's next request is judged without it
+                with _lock:
+                    _near[uid] = day
+                _give_back(uid, leased)
+        reservation.tight = _tight(caps, with_lease, shards_with, ask, shares)
     if refusal is not None:
-        release(reservation)
+        release(reservation, leased)
         raise refusal
-    return reservation
+    return reservation, None
 
 
 def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
@@ -430,20 +652,22 @@ def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
     reservation.tight = reservation.tight or _tight(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value))
 
 
-def release(reservation: Reservation) -> None:
-    """Undo a reservation whose request was refused: no record, nothing reserved."""
+def release(reservation: Reservation, lease: Lease | None = None) -> None:
+    """Undo a reservation whose request was refused (and the lease taken with it): no record, nothing reserved."""
     from google.cloud import firestore
 
     db = firebase.db()
     batch = db.batch()
     batch.delete(record_ref(reservation.uid, reservation.record_id))
+    extra_tokens, extra_cost = (lease.tokens, lease.cost) if lease is not None else (0, 0.0)
     batch.set(
         _day_ref(reservation.uid, reservation.day),
-        {"reservedTokens": firestore.Increment(-reservation.tokens), "reservedCost": firestore.Increment(-reservation.cost)},
+        {"reservedTokens": firestore.Increment(-(reservation.tokens + extra_tokens)), "reservedCost": firestore.Increment(-(reservation.cost + extra_cost))},
         merge=True,
     )
     for shard_id, part in reservation.shards:
-        batch.set(db.collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-part)}, merge=True)
+        extra = lease.shards.get(shard_id, 0.0) if lease is not None else 0.0
+        batch.set(db.collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-round(part + extra, 12))}, merge=True)
     try:
         batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     except Exception as exc:  # stays reserved: counted against the budgets until swept (never an overspend)

@@ -61,10 +61,13 @@ class Context:
         """Count this request against the caller's rate limit and reserve its worst case against their budgets.
 
         Both in one Firestore commit before the provider is called
-        (``gateway.budgets.reserve``), and the ledger entry this request will
-        settle is made here. With no budget at all, the count may overlap the
-        provider call (``gateway.limits.admit``): :meth:`confirm` waits for its
-        verdict before the first byte of the answer. A refusal is a 429 either way.
+        (``gateway.budgets.reserve``), unless this instance's lease for the
+        caller covers the request: then only its record and the count are
+        written, beside the provider call. With no budget at all, the count may
+        overlap the provider call (``gateway.limits.admit``). Either way
+        :meth:`confirm` waits for what is in flight before the first byte of
+        the answer; the ledger entry this request will settle is made here.
+        A refusal is a 429.
         """
         from gateway import budgets, limits, usage
 
@@ -72,7 +75,9 @@ class Context:
         self.caps = caps = caps or budgets.caps_for(self.caller.profile, self.caller.role)
         counted = settings.RATE_LIMITS_ENABLED.value
         if caps.any:
-            self.reservation = budgets.reserve(self.caller.uid, self.route, self.caller.role, model, ask, caps, self.headers, counted)
+            self.reservation, self.admission = budgets.reserve(
+                self.caller.uid, self.route, self.caller.role, model, ask, caps, self.headers, counted, overlap
+            )
         elif counted:
             self.admission = limits.admit(self.caller.uid, self.route, self.caller.role, model.id, self.headers, overlap)
         tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, self.confirm, ask, self.reservation)
@@ -89,6 +94,7 @@ class Context:
                 tracker.ask.completion_limit, tracker.ask.images,
             )
         if self.reservation is not None:
+            self.confirm()  # a reservation from a lease: its record must be written before it can grow
             budgets.extend(self.reservation, ask, self.caps)
 
     def confirm(self, on_refusal: Callable[[], None] | None = None) -> None:

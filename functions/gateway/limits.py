@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -140,11 +140,23 @@ def decision(limit: int, reset: int, count: int) -> Decision:
     return Decision(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
 
 
-def check(uid: str, route: str, role: str, model_id: str | None = None) -> Decision:
-    """Count this request in its window; one Firestore write whose result says where the count stands."""
+Also = Callable[[Any], Callable[[list[Any]], None]]
+"""More writes for the count's commit: given the batch, adds them and returns what to do with their results."""
+
+
+def check(uid: str, route: str, role: str, model_id: str | None = None, also: Also | None = None) -> Decision:
+    """Count this request in its window; one Firestore write whose result says where the count stands (``also``: in the same commit)."""
     ref, data, limit, reset = counter(uid, route, role, model_id)
     with unavailable_as_503():
-        result = ref.set(data, merge=True, retry=None, timeout=WRITE_TIMEOUT_SECONDS)
+        if also is None:
+            result = ref.set(data, merge=True, retry=None, timeout=WRITE_TIMEOUT_SECONDS)
+        else:
+            batch = firebase.db().batch()
+            batch.set(ref, data, merge=True)
+            done = also(batch)
+            results = batch.commit(retry=None, timeout=WRITE_TIMEOUT_SECONDS)
+            done(results[1:])
+            result = results[0]
     return decision(limit, reset, int(result.transform_results[0].integer_value))
 
 
@@ -237,14 +249,19 @@ def _may_overlap(key: tuple[str, str | None, str | None], limit: int) -> bool:
         return True
 
 
-def admit(uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str], overlap: bool) -> Admission:
-    """Count the request; overlapped with the caller's work when :func:`_may_overlap` says so, else before it (429 here)."""
+def admit(
+    uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str], overlap: bool, also: Also | None = None
+) -> Admission:
+    """Count the request; overlapped with the caller's work when :func:`_may_overlap` says so, else before it (429 here).
+
+    ``also``: more writes for the same commit (a budget's record of the request).
+    """
     limit, keyed_model = limit_for(route, role, model_id)
     key = (uid, None if keyed_model else route, keyed_model)
 
     def count(optimistic: bool) -> Decision:
         try:
-            decision = check(uid, route, role, model_id)
+            decision = check(uid, route, role, model_id, also)
         except BaseException:
             if optimistic:
                 with _lock:

@@ -129,3 +129,8 @@ DEFAULT_MAX_TOKENS = params.IntParam(
     default=4096,
     description="Completion tokens asked of a provider when neither the request nor the model's config.maxTokens says (the budget reserves this much).",
 )
+BUDGET_LEASE_FACTOR = params.IntParam(
+    "BUDGET_LEASE_FACTOR",
+    default=4,
+    description="While a user's budgets are far from their limits, an instance reserves this many more requests' worst case ahead and admits them without a Firestore round trip before the call; 0: every request reserves its own.",
+)

@@ -248,6 +248,10 @@ class Tracker:
             **fields,
             **({"id": self.reservation.record_id} if self.reservation is not None else {}),
         )
+        if self.reservation is not None and self.reservation.updated is None:
+            # Its record was never written (Firestore failed beside the call): the lease still holds its worst case.
+            logs.error("usage entry not written: its reservation's record is missing", uid=self.uid, status=status)
+            return
         if self.later and self.reservation is not None and not self.reservation.tight:
             self.pending = self.entry  # the reservation holds the worst case durably: the answer need not wait
             return

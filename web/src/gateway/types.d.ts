@@ -282,7 +282,7 @@ export interface Quota {
   dailyCostUsd: number | null;
   usedTokens: number;
   usedCostUsd: number;
-  /** Held by requests in flight (their worst case), released as they settle. */
+  /** Held by requests in flight (their worst case) and by instances' leases, released as they settle. */
   reservedTokens: number;
   reservedCostUsd: number;
   /** Of usedTokens, those the gateway estimated. */

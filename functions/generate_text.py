@@ -194,7 +194,10 @@ def _events(ctx: http.Context, stream: generation.Stream, tracker: Any, turn: co
             )
         elif isinstance(item, GatewayError):
             yield sse.event("error", item.to_dict())
-    yield sse.DONE
+    try:
+        yield sse.DONE
+    finally:
+        tracker.flush()  # a settle left for after [DONE], still before the response ends
 
 
 def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:

@@ -310,7 +310,10 @@ def _chunks(
                 yield sse.data({**base, "choices": [], "usage": _usage(item.usage)})
         elif isinstance(item, GatewayError):
             yield sse.data(openai_error(item))
-    yield sse.DONE
+    try:
+        yield sse.DONE
+    finally:
+        tracker.flush()  # a settle left for after [DONE], still before the response ends
 
 
 def _route(ctx: http.Context) -> list[str]:

@@ -230,12 +230,15 @@ class Reservation:
 
 
 def _numbers(fields: dict[str, Any], result: Any) -> dict[str, float]:
-    """A merged write's transform results by field (the client sends transforms sorted by field path)."""
+    """A merged write's transform results by field (the client sends transforms sorted by field path).
+
+    Amounts never count below zero (a day document deleted by hand under reservations would otherwise make room).
+    """
     names = sorted(name for name, value in fields.items() if _is_transform(value))
     out: dict[str, float] = {}
     for name, value in zip(names, result.transform_results, strict=True):
         kind = value._pb.WhichOneof("value_type")
-        out[name] = float(value.integer_value if kind == "integer_value" else value.double_value)
+        out[name] = max(0.0, float(value.integer_value if kind == "integer_value" else value.double_value))
     return out
 
 
@@ -606,6 +609,8 @@ def reserve(
                 _keep(uid, leased)
             else:  # given back before the answer, so the caller's next request is judged without it
                 with _lock:
+                    if len(_near) >= MAX_LEASES:
+                        _near.clear()
                     _near[uid] = day
                 _give_back(uid, leased)
         reservation.tight = _tight(caps, with_lease, shards_with, ask, shares)

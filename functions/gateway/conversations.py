@@ -240,6 +240,9 @@ class Turn:
     def sent(self, text: str) -> None:
         self.tracker.sent(text)
 
+    def flush(self) -> None:
+        self.tracker.flush()
+
     def use(self, model: Any) -> None:
         self.tracker.use(model)
 

@@ -454,7 +454,8 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
 
     The ledger is kept here: the answer, the failure, or (the client went
     away) the cut-off is recorded once, and committed before the edge sends
-    its last event. A stream still running at ``deadline`` (``perf_counter``)
+    its last event, or, for an answer far from every budget, right after the
+    edge's ``[DONE]`` (the edge runs ``tracker.flush()``). A stream still running at ``deadline`` (``perf_counter``)
     ends with a ``PROVIDER_TIMEOUT`` error event: the edge sets it a little
     before its function's timeout, so the platform never cuts a stream silently.
     """
@@ -472,7 +473,9 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
                 if isinstance(item, Final):
                     if stream.response_format is not None:
                         check_json(stream.response_format, "".join(text))
-                    tracker.ok(stream.model, item.usage, cost(stream.model.pricing, item.usage, item.cost))
+                    # Far from every budget the settle waits until the edge has sent [DONE] (``tracker.flush``),
+                    # still inside the response: durable before the response ends, and not in the client's way.
+                    tracker.ok(stream.model, item.usage, cost(stream.model.pricing, item.usage, item.cost), later=True)
                 yield item
         except GatewayError as err:
             logs.warn("stream failed", requestId=request_id, code=err.code.value, modelId=stream.model.id)

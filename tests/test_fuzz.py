@@ -234,13 +234,22 @@ def _error_model(case: Any) -> str:
     return "OpenAIErrorBody" if case.operation.path.startswith("/openai/") else "ErrorBody"
 
 
+JSON_REPLY_WORDS = 2
+"""Words (the fakes' tokens) of the fake's JSON answer, ``{"ok": true}``."""
+
+
 def _schema_output_mismatch(case: Any, body: Any) -> bool:
-    """A 502 the gateway must answer here: the fake's one JSON answer cannot satisfy every schema a request may give."""
+    """A 502 the gateway must answer here: the fake's one JSON answer cannot satisfy every schema a request may give,
+    and like any provider it stops at the request's max tokens, which may cut the JSON short."""
     request = case.body if isinstance(case.body, dict) else {}
     fmt = request.get("responseFormat") or request.get("response_format")
     error = body.get("error") if isinstance(body, dict) else None
     code = str((error or {}).get("code", "")).upper()
-    return isinstance(fmt, dict) and fmt.get("type") in ("jsonSchema", "json_schema") and code == "PROVIDER_ERROR"
+    if not isinstance(fmt, dict) or code != "PROVIDER_ERROR":
+        return False
+    asked = request.get("maxTokens") or request.get("max_completion_tokens") or request.get("max_tokens")  # as each edge reads them
+    cut = isinstance(asked, int | float) and not isinstance(asked, bool) and asked < JSON_REPLY_WORDS  # 1.0 is a valid 1
+    return fmt.get("type") in ("jsonSchema", "json_schema") or (fmt.get("type") in ("json", "json_object") and cut)
 
 
 def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:

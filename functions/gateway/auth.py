@@ -7,7 +7,8 @@ as well: an expired token is refused locally exactly as in production.
 
 Roles: the ``role`` custom claim first, then ``users/{uid}.role``, then
 ``VERIFIED_ROLE`` for a verified email (when set), then ``DEFAULT_ROLE``
-(committed as ``viewer``: a sign-up cannot spend until someone decides it may). The user's Auth record (disabled, revocation time) and
+(committed as ``viewer``: a sign-up cannot spend until someone decides it
+may). The user's Auth record (disabled, revocation time) and
 ``users/{uid}`` document are cached per instance for ``USER_CACHE_SECONDS``;
 that is how long a role change or a disable takes to reach a warm instance.
 """

@@ -154,9 +154,13 @@ class Ask:
     images: int = 0
 
 
+def tokens_for(chars: int) -> int:
+    """Tokens in ``chars`` characters as booked when a provider does not say: over 4, rounded up (OpenAI's rule of thumb)."""
+    return math.ceil(chars / 4)
+
+
 def estimate(text: str) -> int:
-    """Tokens in ``text`` as booked when a provider does not say: a character count over 4, OpenAI's rule of thumb."""
-    return math.ceil(len(text) / 4)
+    return tokens_for(len(text))
 
 
 def _prompt_parts(texts: Iterable[str], messages: int, images: int) -> tuple[int, int]:

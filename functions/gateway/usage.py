@@ -29,14 +29,13 @@ Every token a provider generated is booked. Counts are what the provider
 reported, checked: non-negative integers, the completion within the
 ``max_tokens`` asked. Where the provider said nothing (no usage, a stream the
 client cut off, a stream that failed after text was sent) or said something
-impossible, the missing counts are estimated (:func:`gateway.budgets.estimate`:
+impossible, the missing counts are estimated (:func:`gateway.budgets.tokens_for`:
 characters over 4 of the prompt and of the text sent) and the record is
 marked ``estimated: true``; the day counts ``estimatedTokens``.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import time
 import uuid
@@ -198,7 +197,7 @@ def checked(usage: Any, ask: budgets.Ask | None, sent: int) -> tuple[int, int, b
     if prompt is None:
         prompt = ask.prompt_estimate if ask is not None else 0
     if completion is None:
-        completion = math.ceil(sent / 4)
+        completion = budgets.tokens_for(sent)
     return prompt, completion, estimated
 
 
@@ -221,7 +220,7 @@ class Tracker:
         self.commit_ms: float | None = None
         """How long the entry's commit held the answer (logged with the request as ``ledgerMs``)."""
         self.before_ok = before_ok
-        """Runs before an answer is recorded (the rate-limit verdict: a refusal raises and nothing is recorded)."""
+        """Runs before an answer is recorded (the rate-limit verdict: a refusal raises, and what was generated is booked as refused)."""
         self.ask, self.reservation = ask, reservation
         self.model: Any = None
         """The model that answered (a fallback may have), for prices of estimated counts."""

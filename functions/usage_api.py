@@ -51,6 +51,10 @@ class UsageQuery(ModelUsageQuery):
 
 def _range(query: ModelUsageQuery) -> tuple[date, date]:
     end = query.to or datetime.now(timezone.utc).date()
+    if end == date.max:
+        raise invalid("to", "must be before 9999-12-31")  # the range ends the next midnight
+    if query.from_ is None and end < date.min + timedelta(days=29):
+        raise invalid("to", "too early for the default range of 30 days; give from as well")
     start = query.from_ or end - timedelta(days=29)
     if start > end:
         raise invalid("from", "must not be after to")

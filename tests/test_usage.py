@@ -140,6 +140,13 @@ def test_usage_function_for_users_and_admins(local, providers, member, accounts)
     assert backwards.status_code == 400
 
 
+@pytest.mark.parametrize("to", ["0001-01-01", "9999-12-31"])
+def test_a_range_at_the_ends_of_the_calendar_is_a_400(local, accounts, to: str) -> None:
+    """Found by the fuzz run: ``to=0001-01-01`` was a 500 (the default 30-day range started before year 1)."""
+    response = local("usage").get("/", query_string={"to": to}, headers=accounts["user"].headers)
+    assert response.status_code == 400 and response.get_json()["error"]["details"]["fields"][0]["field"] == "to"
+
+
 @pytest.mark.parametrize("uid", ["a/b", "__x__", ".", ".."])
 def test_a_uid_that_cannot_name_a_document_is_a_400(local, accounts, uid: str) -> None:
     """Found by the fuzz run: ``uid=a/b`` was a 500 (Firestore refused the document path)."""

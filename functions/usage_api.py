@@ -17,8 +17,9 @@ from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway import firebase, http, logs, openapi
+from gateway.budgets import reset_at
 from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for, quota_reset
+from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for
 
 TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens", "images", "cost")
 MAX_DAYS = 366
@@ -97,7 +98,7 @@ def _quota(ctx: http.Context, user: Any, days: list[dict[str, Any]]) -> dict[str
         "reservedTokens": max(0, int(row.get("reservedTokens", 0))),
         "reservedCostUsd": max(0.0, round(row.get("reservedCost", 0.0), 10)),
         "estimatedTokens": row.get("estimatedTokens", 0),
-        "resetAt": quota_reset(now).isoformat(),
+        "resetAt": reset_at(now).isoformat(),
     }
 
 

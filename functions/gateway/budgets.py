@@ -439,17 +439,21 @@ def _expire(today: str) -> None:
         _pool.submit(_give_back, uid, lease)
 
 
-def _give_back(uid: str, lease: Lease) -> None:
-    """Release a lease's remainder in Firestore (lost with the instance: then it stays reserved until its day ends)."""
+def _unreserve(batch: Any, uid: str, day: str, tokens: int, cost: float, shards: Iterable[tuple[str, float]]) -> None:
+    """Add to ``batch`` the writes that take ``tokens``/``cost`` (and the shards' parts) back out of what is reserved."""
     from google.cloud import firestore
 
+    batch.set(_day_ref(uid, day), {"reservedTokens": firestore.Increment(-tokens), "reservedCost": firestore.Increment(-cost)}, merge=True)
+    for shard_id, part in shards:
+        batch.set(firebase.db().collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-round(part, 12))}, merge=True)
+
+
+def _give_back(uid: str, lease: Lease) -> None:
+    """Release a lease's remainder in Firestore (lost with the instance: then it stays reserved until its day ends)."""
     if lease.tokens <= 0 and lease.cost <= 0:
         return
-    db = firebase.db()
-    batch = db.batch()
-    batch.set(_day_ref(uid, lease.day), {"reservedTokens": firestore.Increment(-lease.tokens), "reservedCost": firestore.Increment(-lease.cost)}, merge=True)
-    for shard_id, part in lease.shards.items():
-        batch.set(db.collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-part)}, merge=True)
+    batch = firebase.db().batch()
+    _unreserve(batch, uid, lease.day, lease.tokens, lease.cost, lease.shards.items())
     try:
         batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     except Exception as exc:
@@ -663,20 +667,11 @@ def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
 
 def release(reservation: Reservation, lease: Lease | None = None) -> None:
     """Undo a reservation whose request was refused (and the lease taken with it): no record, nothing reserved."""
-    from google.cloud import firestore
-
-    db = firebase.db()
-    batch = db.batch()
+    batch = firebase.db().batch()
     batch.delete(record_ref(reservation.uid, reservation.record_id))
-    extra_tokens, extra_cost = (lease.tokens, lease.cost) if lease is not None else (0, 0.0)
-    batch.set(
-        _day_ref(reservation.uid, reservation.day),
-        {"reservedTokens": firestore.Increment(-(reservation.tokens + extra_tokens)), "reservedCost": firestore.Increment(-(reservation.cost + extra_cost))},
-        merge=True,
-    )
-    for shard_id, part in reservation.shards:
-        extra = lease.shards.get(shard_id, 0.0) if lease is not None else 0.0
-        batch.set(db.collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-round(part + extra, 12))}, merge=True)
+    extra = lease if lease is not None else Lease(reservation.day, Caps(), 0, 0.0, {})
+    shards = [(shard_id, part + extra.shards.get(shard_id, 0.0)) for shard_id, part in reservation.shards]
+    _unreserve(batch, reservation.uid, reservation.day, reservation.tokens + extra.tokens, reservation.cost + extra.cost, shards)
     try:
         batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     except Exception as exc:  # stays reserved: counted against the budgets until swept (never an overspend)

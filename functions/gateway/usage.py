@@ -169,11 +169,6 @@ def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:
     return dict(limits.config().quotas.get(role, {}))
 
 
-def quota_reset(now: datetime) -> datetime:
-    """When daily budgets start again: the next UTC midnight."""
-    return budgets.reset_at(now)
-
-
 def _count(value: Any) -> int | None:
     """A token count as a provider may give it: a non-negative integer, else None (not a count)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

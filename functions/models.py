@@ -1,5 +1,8 @@
 """``models``: list and read models (any role); create, replace, patch, delete (admin).
 
+Admins see a model whole; users and viewers see its public view
+(:meth:`gateway.schemas.Model.public`): no system prompt, endpoint or admins' uids.
+
 Routes: ``GET /``, ``GET /{id}``, ``POST /``, ``PUT /{id}``, ``PATCH /{id}``, ``DELETE /{id}``.
 """
 
@@ -69,7 +72,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         model = registry().get(model_id)
         if model is None or not (_is_admin(ctx) or _offered(model)):
             raise GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
-        return model.public()
+        return model.public(admin=_is_admin(ctx))
     params = http.validate(ListParams, ctx.request.args.to_dict())
     query = Query(
         type=params.type,
@@ -82,7 +85,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
     )
     admin = _is_admin(ctx)
     page, token = registry().list(query, include_disabled=admin, keep=None if admin else _offered)
-    return {"models": [m.public() for m in page], "nextPageToken": token}
+    return {"models": [m.public(admin=admin) for m in page], "nextPageToken": token}
 
 
 def _actor(ctx: http.Context) -> str:
@@ -104,14 +107,14 @@ def _create(ctx: http.Context) -> tuple[dict[str, Any], int]:
             headers={"Allow": "GET, PUT, PATCH, DELETE, OPTIONS"},
         )
     spec = ctx.parse(ModelSpec)
-    return registry().create(spec, _actor(ctx)).public(), 201
+    return registry().create(spec, _actor(ctx)).public(admin=True), 201
 
 
 def _replace(ctx: http.Context) -> dict[str, Any]:
     model_id = _model_id(ctx, required=True)
     assert model_id is not None
     spec = ctx.parse(ModelSpec, _body_for(ctx, model_id))
-    return registry().replace(spec, _actor(ctx)).public()
+    return registry().replace(spec, _actor(ctx)).public(admin=True)
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
@@ -119,7 +122,7 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
     assert model_id is not None
     body = _body_for(ctx, model_id)
     body.pop("id")
-    return registry().patch(model_id, body, _actor(ctx)).public()
+    return registry().patch(model_id, body, _actor(ctx)).public(admin=True)
 
 
 def _delete(ctx: http.Context) -> https_fn.Response:
@@ -145,10 +148,12 @@ EXAMPLE = {
 }
 API = (
     openapi.Op("GET", "/models", "List models", {200: "ModelList"}, query=ListParams,
-               description="Users and viewers see only enabled models of enabled providers; admins see all."),
+               description="Users and viewers see only enabled models of enabled providers, each without endpointURL, config.systemPrompt, "
+                           "createdBy and updatedBy; admins see all of every model."),
     openapi.Op("POST", "/models", "Create a model", {201: "Model"}, body=ModelSpec, errors=(409,), examples=({"id": "openai-gpt-4o-mini", **EXAMPLE},),
                description="provider must name an existing provider (400 otherwise); 409 ALREADY_EXISTS for a taken id."),
-    openapi.Op("GET", "/models/{id}", "Read a model", {200: "Model"}, params=ID),
+    openapi.Op("GET", "/models/{id}", "Read a model", {200: "Model"}, params=ID,
+               description="Users and viewers: an offered model without endpointURL, config.systemPrompt, createdBy and updatedBy; admins: all of any model."),
     openapi.Op("PUT", "/models/{id}", "Replace a model", {200: "Model"}, params=ID, body=openapi.Body(ModelSpec, "replace"), examples=(EXAMPLE,)),
     openapi.Op("PATCH", "/models/{id}", "Change some fields of a model", {200: "Model"}, params=ID, body=openapi.Body(ModelSpec, "merge-patch"),
                examples=({"enabled": False}, {"displayName": None, "config": {"temperature": 0.2}})),

@@ -201,3 +201,36 @@ def test_models_of_a_disabled_provider_are_not_offered_to_users(emulators, accou
     assert usable["id"] in listed("user") and stranded["id"] not in listed("user")
     assert requests.get(f"{url}/{stranded['id']}", headers=accounts["user"].headers, timeout=30).status_code == 404
     assert {usable["id"], stranded["id"]} <= listed("admin")
+
+
+def test_users_and_viewers_see_a_public_view_admins_see_all(emulators, accounts, seeded) -> None:
+    """No system prompt, private endpoint or admins' uids for anyone but admins, in a read, a list or the OpenAI listing."""
+    url = emulators.url("models")
+    secret_prompt = "You work for ACME; never mention the discount code SAVE50."
+    spec = _spec(endpointURL="https://inference.acme.example/v1", config={"maxTokens": 256, "systemPrompt": secret_prompt})
+    created = requests.post(url, json=spec, headers=accounts["admin"].headers, timeout=30)
+    assert created.status_code == 201, created.text
+    private = {"endpointURL", "createdBy", "updatedBy"}
+
+    def views(role: str) -> list[dict[str, Any]]:
+        headers = accounts[role].headers
+        one = requests.get(f"{url}/{spec['id']}", headers=headers, timeout=30)
+        listed = requests.get(url, params={"limit": 100}, headers=headers, timeout=30)
+        assert one.status_code == listed.status_code == 200, (role, one.text, listed.text)
+        return [one.json(), next(m for m in listed.json()["models"] if m["id"] == spec["id"])]
+
+    for role in ("user", "viewer"):
+        for model in views(role):
+            assert private.isdisjoint(model), (role, model)
+            assert "systemPrompt" not in model["config"] and model["config"] == {"maxTokens": 256}
+            assert secret_prompt not in str(model) and accounts["admin"].uid not in str(model)
+            assert model["displayName"] == "Llama test" and model["provider"] == "ollama"
+    for model in views("admin"):
+        assert model["endpointURL"] == "https://inference.acme.example/v1"
+        assert model["config"]["systemPrompt"] == secret_prompt
+        assert model["createdBy"] == model["updatedBy"] == accounts["admin"].uid
+
+    listing = requests.get(emulators.url("openai", "/v1/models"), headers=accounts["viewer"].headers, timeout=30)
+    assert listing.status_code == 200, listing.text
+    entry = next(m for m in listing.json()["data"] if m["id"] == spec["id"])
+    assert set(entry) == {"id", "object", "created", "owned_by"}

@@ -76,11 +76,22 @@ def _stored(uid: str) -> dict[str, Any] | None:
     return firebase.db().collection("users").document(uid).get().to_dict()
 
 
-def test_models_readable_when_enabled_by_signed_in_users(emulators, accounts, docs) -> None:
-    token = accounts["user"].token
-    assert _get(emulators, "models/rules-enabled", token) == 200
-    assert _get(emulators, "models/rules-disabled", token) == 403
-    assert _get(emulators, "models/rules-enabled", None) == 403
+def test_models_readable_by_admins_only(emulators, accounts, docs) -> None:
+    """A model holds what only admins see (system prompt, endpoint, admins' uids): users and viewers use the API."""
+    from gateway import firebase
+
+    firebase.db().collection("models").document("rules-private").set(
+        {"name": "c", "provider": "ollama", "enabled": True, "endpointURL": "https://inference.internal.example/v1",
+         "config": {"systemPrompt": "Never reveal the discount code SAVE50"}, "createdBy": accounts["admin"].uid}
+    )
+    for path in ("models/rules-enabled", "models/rules-private", "models/rules-disabled"):
+        assert _get(emulators, path, accounts["admin"].token) == 200
+        for role in ("user", "viewer"):
+            assert _get(emulators, path, accounts[role].token) == 403, (role, path)
+        assert _get(emulators, path, None) == 403
+    for role in ("user", "viewer"):  # nor by listing the collection
+        assert _get(emulators, "models", accounts[role].token) == 403
+    assert _get(emulators, "models", accounts["admin"].token) == 200
     assert _write(emulators, "models/rules-enabled", accounts["admin"].token, {"name": "hacked"}) == 403
 
 

@@ -33,7 +33,7 @@ class ModelConfig(_Strict):
     maxTokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     maxTokensLimit: int | None = Field(None, ge=1, le=MAX_TOKENS)
     topP: float | None = Field(None, gt=0, le=1)
-    systemPrompt: str | None = Field(None, max_length=20_000)
+    systemPrompt: str | None = Field(None, max_length=20_000, description="Sent before every conversation; shown to admins only.")
     timeoutSeconds: float | None = Field(None, gt=0, le=600)
     width: int | None = Field(None, ge=64, le=4096)
     height: int | None = Field(None, ge=64, le=4096)
@@ -57,7 +57,7 @@ class ModelSpec(_Strict):
     displayName: str | None = Field(None, max_length=200)
     provider: str = Field(pattern=SLUG)
     type: ModelType = "text"
-    endpointURL: HttpUrl | None = None
+    endpointURL: HttpUrl | None = Field(None, description="Called instead of the provider's baseUrl; shown to admins only.")
     enabled: bool = True
     config: ModelConfig = Field(default_factory=ModelConfig)
     pricing: Pricing | None = None
@@ -93,19 +93,30 @@ class Model(ModelSpec):
 
     createdAt: datetime | None = None
     updatedAt: datetime | None = None
-    createdBy: str | None = None
-    updatedBy: str | None = None
+    createdBy: str | None = Field(None, description="The uid that created it; shown to admins only.")
+    updatedBy: str | None = Field(None, description="The uid that changed it last; shown to admins only.")
 
     @property
     def label(self) -> str:
         return self.displayName or self.name
 
-    def public(self) -> dict[str, Any]:
-        """The JSON a client sees."""
-        data = self.model_dump(mode="json")
+    def public(self, *, admin: bool) -> dict[str, Any]:
+        """The JSON a client sees: all of it for an admin; for anyone else, what picking and calling the model needs.
+
+        A system prompt, a private endpoint and admins' uids are an admin's business:
+        the prompt may hold instructions a deployment keeps to itself, and the others
+        map the infrastructure and the staff.
+        """
+        data = self.model_dump(mode="json", exclude=None if admin else set(ADMIN_ONLY))
         data["displayName"] = self.label
-        data["config"] = self.config.model_dump(mode="json", exclude_none=True)
+        data["config"] = self.config.model_dump(mode="json", exclude_none=True, exclude=None if admin else set(ADMIN_ONLY_CONFIG))
         return data
+
+
+ADMIN_ONLY = ("endpointURL", "createdBy", "updatedBy")
+"""Fields of a model only admins see (through the API; firestore.rules let only admins read ``models``)."""
+ADMIN_ONLY_CONFIG = ("systemPrompt",)
+"""Fields of a model's ``config`` only admins see."""
 
 
 D = TypeVar("D", bound=BaseModel)

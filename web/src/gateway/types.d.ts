@@ -171,6 +171,7 @@ export interface Model {
   displayName?: string | null;
   provider: string;
   type?: "text" | "image" | "multimodal";
+  /** Called instead of the provider's baseUrl; shown to admins only. */
   endpointURL?: string | null;
   enabled?: boolean;
   config?: ModelConfig;
@@ -179,7 +180,9 @@ export interface Model {
   fallbacks?: Array<string>;
   createdAt?: string | null;
   updatedAt?: string | null;
+  /** The uid that created it; shown to admins only. */
   createdBy?: string | null;
+  /** The uid that changed it last; shown to admins only. */
   updatedBy?: string | null;
 }
 
@@ -189,6 +192,7 @@ export interface ModelConfig {
   maxTokens?: number | null;
   maxTokensLimit?: number | null;
   topP?: number | null;
+  /** Sent before every conversation; shown to admins only. */
   systemPrompt?: string | null;
   timeoutSeconds?: number | null;
   width?: number | null;
@@ -210,6 +214,7 @@ export interface ModelSpec {
   displayName?: string | null;
   provider: string;
   type?: "text" | "image" | "multimodal";
+  /** Called instead of the provider's baseUrl; shown to admins only. */
   endpointURL?: string | null;
   enabled?: boolean;
   config?: ModelConfig;

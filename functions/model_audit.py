@@ -2,7 +2,8 @@
 
 Admins edit models by hand in the Firestore console; this trigger records
 those edits in ``audit/`` too. API writes carry their own record and a marker,
-so they are not recorded twice.
+so they are not recorded twice; a console record's id comes from the event's
+id, so an event delivered twice (Eventarc delivers at least once) is recorded once.
 """
 
 from __future__ import annotations
@@ -15,4 +16,4 @@ def audit_model_edits(event: firestore_fn.Event[firestore_fn.Change[firestore_fn
     from gateway import audit
 
     change = event.data
-    audit.record_console_change("models", event.params["modelId"], change.before, change.after)
+    audit.record_console_change("models", event.params["modelId"], change.before, change.after, event.id)

@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 import requests
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -63,3 +64,71 @@ def test_api_writes_are_not_audited_twice(emulators, accounts) -> None:
     time.sleep(1)
     records = _records(doc_id)
     assert [(r["action"], r["via"]) for r in records] == [("create", "api"), ("update", "api"), ("delete", "api")]
+
+
+def _deliver(client: Any, event_id: str, doc_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+    """POST one Firestore ``written`` CloudEvent to the trigger, as Eventarc does: binary mode, protobuf data."""
+    from datetime import datetime, timezone
+
+    from google.events.cloud.firestore import Document, DocumentEventData, Value
+
+    from gateway import firebase
+
+    project = firebase.app().project_id
+    name = f"projects/{project}/databases/(default)/documents/models/{doc_id}"
+
+    def document(fields: dict[str, Any] | None, seconds: int) -> Document | None:
+        if fields is None:
+            return None
+        values = {k: Value(boolean_value=v) if isinstance(v, bool) else Value(string_value=v) for k, v in fields.items()}
+        stamp = {"seconds": seconds}
+        return Document(name=name, fields=values, create_time={"seconds": 1_700_000_000}, update_time=stamp)
+
+    data = DocumentEventData(value=document(after, 1_700_000_002), old_value=document(before, 1_700_000_001))
+    headers = {
+        "ce-id": event_id, "ce-specversion": "1.0", "ce-type": "google.cloud.firestore.document.v1.written",
+        "ce-source": f"//firestore.googleapis.com/projects/{project}/databases/(default)", "ce-subject": f"documents/models/{doc_id}",
+        "ce-time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"), "ce-location": "us-central1",
+        "ce-project": project, "ce-namespace": "(default)", "ce-database": "(default)", "ce-document": f"models/{doc_id}",
+        "Content-Type": "application/protobuf",
+    }
+    return client.post("/", data=DocumentEventData.serialize(data), headers=headers).status_code
+
+
+@pytest.fixture(scope="module")
+def trigger(stack) -> Any:
+    """``audit_model_edits`` served in this process the way Cloud Run serves it: functions-framework, signature cloudevent."""
+    import os
+    from pathlib import Path
+
+    import functions_framework
+
+    saved = {key: value for key, value in os.environ.items() if key.startswith("FUNCTION_")}
+    try:
+        app = functions_framework.create_app("audit_model_edits", str(Path(__file__).parent.parent / "functions" / "main.py"), "cloudevent")
+    finally:
+        for key in [key for key in os.environ if key.startswith("FUNCTION_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+    return app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "action"),
+    [(None, {"name": "by-hand", "provider": "ollama"}, "create"),
+     ({"name": "by-hand", "enabled": True}, {"name": "by-hand", "enabled": False}, "update"),
+     ({"name": "by-hand"}, None, "delete")],
+    ids=["create", "update", "delete"],
+)
+def test_an_event_delivered_twice_is_audited_once(emulators, trigger, before, after, action: str) -> None:
+    """Eventarc delivers at least once: a redelivery (same event id) finds its record and writes none."""
+    doc_id = f"redelivered-{uuid.uuid4().hex[:8]}"  # no such document: the real trigger never sees this event
+    event_id = f"{uuid.uuid4()}"
+    assert _deliver(trigger, event_id, doc_id, before, after) == 200
+    assert _deliver(trigger, event_id, doc_id, before, after) == 200
+    records = _records(doc_id)
+    assert [(r["action"], r["via"]) for r in records] == [(action, "console")]
+    # A different event about the same document is a different edit, recorded apart.
+    if action != "delete":
+        assert _deliver(trigger, f"{uuid.uuid4()}", doc_id, before, after) == 200
+        assert len(_records(doc_id)) == 2

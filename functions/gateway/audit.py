@@ -3,11 +3,15 @@
 API writes add their record in the same transaction as the change and stamp
 the changed document with ``lastAuditId``; a delete's record gets an id made
 from the deleted version's update time. The Firestore trigger uses both marks
-to tell API writes (already recorded) from console edits (recorded by it).
+to tell API writes (already recorded) from console edits (recorded by it), and
+names each console record after its CloudEvent (Eventarc delivers at least
+once), so a redelivered event finds its record and adds none.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -59,28 +63,46 @@ def is_api_write(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     return bool(marker) and marker != (before or {}).get(MARKER_FIELD)
 
 
-def record_console_change(collection: str, doc_id: str, before: Any, after: Any) -> str | None:
+def console_record_id(event_id: str) -> str:
+    """The id of the record of the console edit that CloudEvent ``event_id`` reports.
+
+    Eventarc delivers an event at least once, with the same id each time, so a
+    redelivery lands on the record the first delivery wrote. An id that could not
+    name a document (a ``/``, or too long) is hashed.
+    """
+    if re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", event_id):
+        return f"console-{event_id}"
+    return f"console-{hashlib.sha256(event_id.encode()).hexdigest()}"
+
+
+def record_console_change(collection: str, doc_id: str, before: Any, after: Any, event_id: str) -> str | None:
     """Audit a write the API did not make; returns the new record id, or None if already audited.
 
-    ``before``/``after`` are the trigger's document snapshots (``None`` or not ``exists`` when absent).
+    ``before``/``after`` are the trigger's document snapshots (``None`` or not ``exists`` when absent);
+    ``event_id`` is the CloudEvent's id. Each record is created under an id the event determines
+    (a delete's: the one an API delete of the same version uses), so a second delivery of the
+    same event, or a delete the API already recorded, finds it there and writes nothing.
     """
+    from google.api_core.exceptions import AlreadyExists
+
     from gateway import firebase
 
     before_data = before.to_dict() if before is not None and before.exists else None
     after_data = after.to_dict() if after is not None and after.exists else None
     if before_data is None and after_data is None:
         return None
+    if after_data is not None and is_api_write(before_data, after_data):
+        return None
     audit = firebase.db().collection(COLLECTION)
     if after_data is None:
         ref = audit.document(delete_record_id(collection, doc_id, before.update_time))
-        if ref.get().exists:
-            return None
-    elif is_api_write(before_data, after_data):
-        return None
     else:
-        ref = audit.document()
+        ref = audit.document(console_record_id(event_id))
     action = "create" if before_data is None else "delete" if after_data is None else "update"
-    ref.set(record("console", action, collection, doc_id, before_data, after_data, via="console"))
+    try:
+        ref.create(record("console", action, collection, doc_id, before_data, after_data, via="console"))
+    except AlreadyExists:
+        return None
     return ref.id
 
 

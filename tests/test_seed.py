@@ -33,3 +33,76 @@ def test_set_role_reaches_the_next_token(local, clean, emulators) -> None:
     fresh = {"Authorization": f"Bearer {emulators.sign_in(account.email)}"}
     gateway_auth.forget(account.uid)
     assert local("models").post("/", json={"id": "x"}, headers=fresh).status_code == 400  # admin: validation
+
+
+def test_seeding_a_real_project_only_adds_what_is_missing(emulators, clean, monkeypatch, capsys) -> None:
+    """``load.py --project``: no loopback providers or their models, nothing existing updated or disabled, skips said.
+
+    The target is the emulator standing in for the project (target.select would
+    otherwise drop the emulator hosts and use Application Default Credentials).
+    """
+    from gateway import firebase
+    from gateway.registry import registry
+    from seed import load
+
+    db = firebase.db()
+    emulators.clear_firestore()
+    registry().invalidate()
+    # What an admin did in the project: enabled OpenAI behind a proxy, tuned a seed model, added their own.
+    db.collection("providers").document("openai").set(
+        {"type": "openai-compatible", "baseUrl": "https://llm-proxy.example.com/v1", "enabled": True, "secretName": "OPENAI_API_KEY"}
+    )
+    db.collection("models").document("openai-gpt-4o-mini").set(
+        {"name": "gpt-4o-mini", "provider": "openai", "displayName": "Our assistant", "enabled": False, "config": {"systemPrompt": "Be nice"}}
+    )
+    registry().invalidate()
+    monkeypatch.setattr(load.target, "select", lambda project: f"emulators standing in for project {project}")
+    monkeypatch.setattr("sys.argv", ["load.py", "--project", "acme-prod"])
+
+    load.main()
+    out = capsys.readouterr().out
+    seeds = {p["id"]: p for p in json.loads((Path(load.DATA) / "providers.json").read_text())}
+    models = json.loads((Path(load.DATA) / "models.json").read_text())
+    providers = {d.id: d.to_dict() for d in db.collection("providers").stream()}
+    stored = {d.id: d.to_dict() for d in db.collection("models").stream()}
+
+    assert set(providers) == set(seeds) - {"lmstudio", "ollama"}
+    assert providers["openai"]["enabled"] is True and providers["openai"]["baseUrl"] == "https://llm-proxy.example.com/v1"
+    assert all(providers[p]["enabled"] is False for p in providers if p != "openai")
+    assert set(stored) == {m["id"] for m in models if m["provider"] not in ("lmstudio", "ollama")}
+    assert stored["openai-gpt-4o-mini"]["displayName"] == "Our assistant" and stored["openai-gpt-4o-mini"]["enabled"] is False
+    for line in (
+        "skipped provider lmstudio: http://localhost:1234/v1 is a loopback address",
+        "skipped provider ollama: http://localhost:11434 is a loopback address",
+        "skipped model lmstudio-local: its provider lmstudio is local only",
+        "skipped model ollama-llama3.2: its provider ollama is local only",
+        "kept provider openai as it is: it exists",
+        "kept model openai-gpt-4o-mini as it is: it exists",
+    ):
+        assert f"seed: {line}" in out, (line, out)
+    assert f"seed: {len(seeds) - 3} provider(s) and {len(stored) - 1} model(s) written" in out
+
+    # Run again (CI): nothing written, nothing changed, every seed reported as kept or skipped.
+    audits = len(list(db.collection("audit").stream()))
+    assert load.load_all(real_project=True) == (0, 0)
+    assert {d.id: d.to_dict() for d in db.collection("providers").stream()} == providers
+    assert {d.id: d.to_dict() for d in db.collection("models").stream()} == stored
+    assert len(list(db.collection("audit").stream())) == audits
+    again = capsys.readouterr().out
+    assert again.count("seed: kept provider") == len(providers) and again.count("seed: kept model") == len(stored)
+
+
+def test_local_seed_still_repairs_the_dev_stack(emulators, clean) -> None:
+    """Without --project the seed is the truth: loopback providers enabled, an edited seed model put back."""
+    from gateway import firebase
+    from gateway.registry import registry
+    from seed import load
+
+    db = firebase.db()
+    load.load_all()
+    db.collection("models").document("ollama-llama3.2").update({"displayName": "edited"})
+    db.collection("providers").document("ollama").update({"enabled": False})
+    registry().invalidate()
+    assert load.load_all() == (1, 1)
+    assert db.collection("providers").document("ollama").get().to_dict()["enabled"] is True
+    assert db.collection("models").document("ollama-llama3.2").get().to_dict()["displayName"] != "edited"

@@ -143,12 +143,21 @@ def write(
     return run(db.transaction())
 
 
-def add_to_batch(batch: Any, collection: str, doc_id: str, actor: str, action: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-    """Queue a marked write and its audit record in ``batch`` (many changes, one commit)."""
+def add_to_batch(
+    batch: Any, collection: str, doc_id: str, actor: str, action: str, before: dict[str, Any] | None, after: dict[str, Any], create: bool = False
+) -> None:
+    """Queue a marked write and its audit record in ``batch`` (many changes, one commit).
+
+    ``create``: the commit fails with ``AlreadyExists`` (writing nothing) if the document exists by then.
+    """
     from gateway import firebase
 
     db = firebase.db()
     record_ref = db.collection(COLLECTION).document()
     after = {**after, MARKER_FIELD: record_ref.id}
-    batch.set(db.collection(collection).document(doc_id), after)
+    ref = db.collection(collection).document(doc_id)
+    if create:
+        batch.create(ref, after)
+    else:
+        batch.set(ref, after)
     batch.set(record_ref, record(actor, action, collection, doc_id, before, after, via="api"))

@@ -55,6 +55,8 @@ RETRY_SECONDS = 1.0
 """The first delay before a listener is subscribed again; each failure in a row doubles it (with jitter)."""
 RETRY_MAX_SECONDS = 60.0
 FIRST_SNAPSHOT_SECONDS = 2.0
+STREAM_LIVED_SECONDS = 10.0
+"""A stream that broke after living this long is reopened at once; sooner, after a growing delay."""
 WATCHDOG_GRACE_SECONDS = 10.0
 """A version this old that a safety-net read finds and the listener never delivered: the listener is dead."""
 
@@ -82,13 +84,20 @@ class Reopen:
     enters its ``_reopen_throttle`` around each reopen, which this replaces.
     """
 
-    def __init__(self, backoff: Backoff) -> None:
-        self.backoff = backoff
+    def __init__(self) -> None:
+        self.backoff = Backoff()
         self.stopped = threading.Event()
+        self.last = time.monotonic()
 
     def __enter__(self) -> float:
-        delay = self.backoff.next()
+        now = time.monotonic()
+        if now - self.last > STREAM_LIVED_SECONDS:
+            self.backoff.reset()  # the stream had lived: an ordinary reopen, at once
+            delay = 0.0
+        else:
+            delay = self.backoff.next()
         self.stopped.wait(delay)  # woken at once when the listener is closed
+        self.last = time.monotonic()
         return delay
 
     def __exit__(self, *exc: object) -> bool:
@@ -178,7 +187,7 @@ class Live(Generic[T]):
             return
         rpc = getattr(watch, "_rpc", None)
         if rpc is not None and hasattr(rpc, "_reopen_throttle"):
-            rpc._reopen_throttle = Reopen(self._backoff)  # the library's reopen loop waits as our retries do
+            rpc._reopen_throttle = Reopen()  # the library's reopen loop waits as our retries do
         self._watch = watch
 
     def _resubscribe(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import firebase, http, logs, openapi
+from gateway import firebase, http, logs, openapi, userdays
 from gateway.budgets import reset_at
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for
@@ -89,7 +89,7 @@ def _quota(ctx: http.Context, user: Any, days: list[dict[str, Any]]) -> dict[str
     today = now.date().isoformat()
     row = next((d for d in days if d.get("date") == today), None)
     if row is None:
-        row = user.collection("days").document(today).get().to_dict() or {}
+        row = userdays.total(snap.to_dict() or {} for snap in userdays.rows(ctx.caller.uid, today))
     return {
         "dailyTokens": budgets.get("dailyTokens"),
         "dailyCostUsd": budgets.get("dailyCostUsd"),
@@ -113,14 +113,16 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
         raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read another user's usage", {"field": "uid"})
     start, end = _range(query)
     user = firebase.db().collection(COLLECTION).document(uid)
-    days = [
-        snap.to_dict() or {}
-        for snap in user.collection("days")
+    shards: dict[str, list[dict[str, Any]]] = {}
+    for snap in (
+        user.collection("days")
         .where(filter=FieldFilter("date", ">=", start.isoformat()))
         .where(filter=FieldFilter("date", "<=", end.isoformat()))
         .stream()
-    ]
-    days.sort(key=lambda d: d.get("date", ""))
+    ):
+        row = snap.to_dict() or {}
+        shards.setdefault(row.get("date", ""), []).append(row)
+    days = [{"date": day, **userdays.total(rows)} for day, rows in sorted(shards.items())]  # a day is the sum of its shards
     until = datetime.combine(end + timedelta(days=1), datetime.min.time(), timezone.utc)
     records_query = (
         user.collection("records")

@@ -20,10 +20,12 @@ def _records(uid: str) -> list[dict[str, Any]]:
 
 
 def _today(uid: str) -> dict[str, Any]:
-    from gateway import firebase
+    """Today's totals of ``uid``: the sum of the day's shard documents."""
+    from gateway import userdays
 
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    return firebase.db().collection("usage").document(uid).collection("days").document(day).get().to_dict() or {}
+    rows = [snap.to_dict() or {} for snap in userdays.rows(uid, day)]
+    return userdays.total(rows) if rows else {}
 
 
 @pytest.fixture

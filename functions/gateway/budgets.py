@@ -12,10 +12,12 @@ counts the request's rate limit:
 - ``usage/{uid}/records/{id}`` is created with ``status: "reserved"`` and the
   worst case (``reservedTokens``, ``reservedCost``): from this moment the
   request has a durable record, booked in full until it is settled;
-- ``usage/{uid}/days/{day}`` gets ``reservedTokens``/``reservedCost``
-  increments, and the commit answers with the day's totals after them
-  (``transform_results``): the check is exact under any concurrency, with no
-  read and no transaction;
+- the user's day document ``usage/{uid}/days/{day}`` gets
+  ``reservedTokens``/``reservedCost`` increments, and the commit answers
+  with its totals after them (``transform_results``): every reservation is
+  ordered there, so the check is exact under any concurrency, with no
+  transaction. Settles book on the day's shards (:mod:`gateway.userdays`),
+  which are read right after the commit when a user budget applies;
 - the project cap is spread over ``PROJECT_CAP_SHARDS`` documents
   ``budgets/{day}-{shard}``, each allowed an equal share (no document every
   request touches); a reservation bigger than half a share is split over
@@ -50,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gateway import firebase, limits, logs, settings
+from gateway import firebase, limits, logs, settings, userdays
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import Model, Pricing
 
@@ -233,17 +235,38 @@ class Reservation:
     """Another request like this one would not fit a budget now: its settle must land before the answer (see ``usage.Tracker``)."""
 
 
-def _numbers(fields: dict[str, Any], result: Any) -> dict[str, float]:
+def _numbers(fields: dict[str, Any], result: Any, floor: bool = True) -> dict[str, float]:
     """A merged write's transform results by field (the client sends transforms sorted by field path).
 
-    Amounts never count below zero (a day document deleted by hand under reservations would otherwise make room).
+    Amounts never count below zero (a document deleted by hand under reservations would otherwise make room);
+    ``floor=False`` for one shard of a user's day, which may be (its day's sum is floored, :func:`_day_totals`).
     """
     names = sorted(name for name, value in fields.items() if _is_transform(value))
     out: dict[str, float] = {}
     for name, value in zip(names, result.transform_results, strict=True):
         kind = value._pb.WhichOneof("value_type")
-        out[name] = max(0.0, float(value.integer_value if kind == "integer_value" else value.double_value))
+        number = float(value.integer_value if kind == "integer_value" else value.double_value)
+        out[name] = max(0.0, number) if floor else number
     return out
+
+
+def _day_totals(uid: str, day: str, shard: int, fields: dict[str, Any], result: Any, caps: Caps) -> dict[str, float]:
+    """The user's day after this commit: its own shard's values, plus the other shards read now when a user budget applies.
+
+    The read comes after the commit, so of any two reservations the later one counts the earlier (``gateway.userdays``).
+    """
+    own = _numbers(fields, result, floor=False)
+    if caps.daily_tokens is None and caps.daily_cost is None:
+        return {key: max(0.0, value) for key, value in own.items()}  # no user budget: the day's sum decides nothing
+    try:
+        with limits.unavailable_as_503():
+            rest = userdays.others(uid, day, shard, COMMIT_TIMEOUT_SECONDS)
+    except limits.LedgerDown:
+        if not limits.fail_open():
+            raise
+        rest = {}  # judged on this shard alone (LEDGER_DOWN_POLICY=open)
+    summed = userdays.total([own, rest])
+    return {key: float(summed[key]) for key in own}
 
 
 def _is_transform(value: Any) -> bool:
@@ -258,10 +281,6 @@ def _shard_parts(day: str, cost: float, cap: float) -> list[tuple[str, float]]:
     count = 1 if share <= 0 else min(shards, max(1, math.ceil(cost / (share / 2))))
     start = random.randrange(shards)
     return [(f"{day}-{(start + i) % shards}", round(cost / count, 12)) for i in range(count)]
-
-
-def _day_ref(uid: str, day: str) -> Any:
-    return firebase.db().collection("usage").document(uid).collection("days").document(day)
 
 
 def record_ref(uid: str, record_id: str) -> Any:
@@ -439,13 +458,24 @@ def _expire(today: str) -> None:
         _pool.submit(_give_back, uid, lease)
 
 
-def _unreserve(batch: Any, uid: str, day: str, tokens: int, cost: float, shards: Iterable[tuple[str, float]]) -> None:
+def unreserve(batch: Any, uid: str, day: str, tokens: int, cost: float, shards: Iterable[tuple[str, float]]) -> None:
     """Add to ``batch`` the writes that take ``tokens``/``cost`` (and the shards' parts) back out of what is reserved."""
     from google.cloud import firestore
 
-    batch.set(_day_ref(uid, day), {"reservedTokens": firestore.Increment(-tokens), "reservedCost": firestore.Increment(-cost)}, merge=True)
+    fields = {"reservedTokens": firestore.Increment(-tokens), "reservedCost": firestore.Increment(-cost), "uid": uid, "date": day}
+    batch.set(userdays.ref(uid, day, userdays.PRIMARY), fields, merge=True)  # where it was reserved: see gateway.userdays
     for shard_id, part in shards:
         batch.set(firebase.db().collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-round(part, 12))}, merge=True)
+
+
+def book_cost(batch: Any, day: str, cost: float) -> None:
+    """Add to ``batch`` a request's cost booked on one project-cap shard (a request that reserved none: served uncounted)."""
+    from google.cloud import firestore
+
+    if cost:
+        shard = random.randrange(max(1, settings.PROJECT_CAP_SHARDS.value))
+        ref, data = _shard_write(day, f"{day}-{shard}", 0.0)
+        batch.set(ref, {**data, "cost": firestore.Increment(round(cost, 12))}, merge=True)
 
 
 def _give_back(uid: str, lease: Lease) -> None:
@@ -453,7 +483,7 @@ def _give_back(uid: str, lease: Lease) -> None:
     if lease.tokens <= 0 and lease.cost <= 0:
         return
     batch = firebase.db().batch()
-    _unreserve(batch, uid, lease.day, lease.tokens, lease.cost, lease.shards.items())
+    unreserve(batch, uid, lease.day, lease.tokens, lease.cost, lease.shards.items())
     try:
         batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     except Exception as exc:
@@ -511,8 +541,12 @@ def _from_lease(
             raise
 
     def write() -> None:
-        with limits.unavailable_as_503():
-            reservation.updated = ref.create(fields, retry=None, timeout=COMMIT_TIMEOUT_SECONDS).update_time
+        try:
+            with limits.unavailable_as_503():
+                reservation.updated = ref.create(fields, retry=None, timeout=COMMIT_TIMEOUT_SECONDS).update_time
+        except limits.LedgerDown:
+            if not limits.fail_open():
+                raise  # served uncounted otherwise: its settle creates the record (``usage``)
 
     if overlap:
         return reservation, Pending(_pool.submit(write))
@@ -586,14 +620,21 @@ def reserve(
         reservation.shards = [(shard_id, round(part * own, 12)) for shard_id, part in held]
     batch.create(record_ref(uid, reservation.record_id), _record_fields(uid, route, model, ask, reservation.shards, now, lease=False))
     day_fields = {**_increments(ask.tokens + lease.tokens, total_cost), "uid": uid, "date": day, "updatedAt": now}
-    batch.set(_day_ref(uid, day), day_fields, merge=True)
+    day_shard = userdays.PRIMARY
+    batch.set(userdays.ref(uid, day, day_shard), day_fields, merge=True)
     shard_fields = []
     for shard_id, part in held:
         ref, data = _shard_write(day, shard_id, part)
         batch.set(ref, data, merge=True)
         shard_fields.append(data)
-    with limits.unavailable_as_503():
-        results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    try:
+        with limits.unavailable_as_503():
+            results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    except limits.LedgerDown:
+        if not limits.fail_open():
+            raise
+        # Served uncounted, nothing reserved: its settle creates the record (``usage``), if Firestore is back by then.
+        return Reservation(uid, day, reservation.record_id, 0, 0.0, tight=False), None
     offset = 1 if rate else 0
     reservation.updated = results[offset].update_time
     refusal: GatewayError | None = None
@@ -606,7 +647,11 @@ def reserve(
     leased = Lease(day, caps, lease.tokens, lease.cost, {shard_id: round(part - own_part, 12) for (shard_id, part), (_, own_part) in zip(held, reservation.shards, strict=True)})
     if refusal is None:
         shares = max(1, settings.PROJECT_CAP_SHARDS.value)
-        with_lease = _numbers(day_fields, results[offset + 1])
+        try:
+            with_lease = _day_totals(uid, day, day_shard, day_fields, results[offset + 1], caps)
+        except GatewayError:
+            release(reservation, leased)
+            raise
         shards_with = [_numbers(data, result) for data, result in zip(shard_fields, results[offset + 2 :], strict=True)]
         # Judged without the lease: the lease is a bonus, never a reason to refuse.
         day_values = {**with_lease, "reservedTokens": with_lease["reservedTokens"] - lease.tokens, "reservedCost": with_lease["reservedCost"] - lease.cost}
@@ -644,20 +689,26 @@ def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
         record,
         {"reservedTokens": firestore.Increment(ask.tokens), "reservedCost": firestore.Increment(ask.cost), "shards": _shard_list(grown)},
     )
-    day_fields = {**_increments(ask.tokens, ask.cost), "updatedAt": now}
-    batch.set(_day_ref(reservation.uid, reservation.day), day_fields, merge=True)
+    day_fields = {**_increments(ask.tokens, ask.cost), "uid": reservation.uid, "date": reservation.day, "updatedAt": now}
+    day_shard = userdays.PRIMARY
+    batch.set(userdays.ref(reservation.uid, reservation.day, day_shard), day_fields, merge=True)
     shard_fields = []
     for shard_id, part in parts:
         ref, data = _shard_write(reservation.day, shard_id, part)
         batch.set(ref, data, merge=True)
         shard_fields.append(data)
-    with limits.unavailable_as_503():
-        results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    try:
+        with limits.unavailable_as_503():
+            results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+    except limits.LedgerDown:
+        if limits.fail_open():
+            return  # the history's share is booked when the request settles, not reserved
+        raise
     reservation.tokens += ask.tokens
     reservation.cost = round(reservation.cost + ask.cost, 10)
     reservation.shards = grown
     reservation.updated = results[0].update_time
-    day_values = _numbers(day_fields, results[1])
+    day_values = _day_totals(reservation.uid, reservation.day, day_shard, day_fields, results[1], caps)
     shard_values = [_numbers(data, result) for data, result in zip(shard_fields, results[2:], strict=True)]
     refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
     if refusal is not None:
@@ -671,7 +722,7 @@ def release(reservation: Reservation, lease: Lease | None = None) -> None:
     batch.delete(record_ref(reservation.uid, reservation.record_id))
     extra = lease if lease is not None else Lease(reservation.day, Caps(), 0, 0.0, {})
     shards = [(shard_id, part + extra.shards.get(shard_id, 0.0)) for shard_id, part in reservation.shards]
-    _unreserve(batch, reservation.uid, reservation.day, reservation.tokens + extra.tokens, reservation.cost + extra.cost, shards)
+    unreserve(batch, reservation.uid, reservation.day, reservation.tokens + extra.tokens, reservation.cost + extra.cost, shards)
     try:
         batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     except Exception as exc:  # stays reserved: counted against the budgets until swept (never an overspend)
@@ -687,7 +738,7 @@ def settle_writes(batch: Any, reservation: Reservation, record: dict[str, Any], 
         record_ref(reservation.uid, reservation.record_id), record, option=db.write_option(last_update_time=reservation.updated)
     )
     batch.set(
-        _day_ref(reservation.uid, reservation.day),
+        userdays.ref(reservation.uid, reservation.day, userdays.pick()),
         {
             **{key: firestore.Increment(value) for key, value in totals.items()},
             "reservedTokens": firestore.Increment(-reservation.tokens),

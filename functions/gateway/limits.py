@@ -147,41 +147,60 @@ Also = Callable[[Any], Callable[[list[Any]], None]]
 def check(uid: str, route: str, role: str, model_id: str | None = None, also: Also | None = None) -> Decision:
     """Count this request in its window; one Firestore write whose result says where the count stands (``also``: in the same commit)."""
     ref, data, limit, reset = counter(uid, route, role, model_id)
-    with unavailable_as_503():
-        if also is None:
-            result = ref.set(data, merge=True, retry=None, timeout=WRITE_TIMEOUT_SECONDS)
-        else:
-            batch = firebase.db().batch()
-            batch.set(ref, data, merge=True)
-            done = also(batch)
-            results = batch.commit(retry=None, timeout=WRITE_TIMEOUT_SECONDS)
-            done(results[1:])
-            result = results[0]
+    try:
+        with unavailable_as_503():
+            if also is None:
+                result = ref.set(data, merge=True, retry=None, timeout=WRITE_TIMEOUT_SECONDS)
+            else:
+                batch = firebase.db().batch()
+                batch.set(ref, data, merge=True)
+                done = also(batch)
+                results = batch.commit(retry=None, timeout=WRITE_TIMEOUT_SECONDS)
+                done(results[1:])
+                result = results[0]
+    except LedgerDown:
+        if not fail_open():
+            raise
+        return Decision(limit=limit, remaining=limit, reset=reset, allowed=True)  # uncounted: served (LEDGER_DOWN_POLICY=open)
     return decision(limit, reset, int(result.transform_results[0].integer_value))
 
 
 WRITE_TIMEOUT_SECONDS = 5.0
-"""Longest a count may take before the request is refused with a 503 (the client library would retry for a minute)."""
+"""Longest a count (or a reservation, or a ledger commit) may hold a request: the client library would retry for a minute."""
+RETRY_AFTER_SECONDS = 5
+
+
+class LedgerDown(GatewayError):
+    """Firestore could not take a request's count or reservation within :data:`WRITE_TIMEOUT_SECONDS`."""
+
+
+def fail_open() -> bool:
+    """The ``LEDGER_DOWN_POLICY`` param: ``open`` serves a request Firestore cannot count; anything else refuses it (503)."""
+    return settings.LEDGER_DOWN_POLICY.value.strip().lower() == "open"
 
 
 @contextlib.contextmanager
 def unavailable_as_503() -> Iterator[None]:
-    """Firestore failing or slow while a request is counted: a 503 with ``Retry-After``, before any provider call.
+    """Firestore failing or slow while a request is counted: :class:`LedgerDown`, a 503 with ``Retry-After``, before any provider call.
 
-    Policy: fail closed. A request that cannot be counted (and its budget
-    reserved) is not served, so nothing is ever answered unbooked.
+    Policy (``LEDGER_DOWN_POLICY``): ``closed`` (the default) lets it through,
+    so a request that cannot be counted (and its budget reserved) is not
+    served and nothing is ever answered unbooked; ``open`` has the callers
+    catch it and serve the request uncounted, booking it when it settles if
+    Firestore is back by then (logged with the whole entry otherwise).
     """
     from google.api_core import exceptions
 
     try:
         yield
     except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
-        logs.warn("could not count a request in Firestore; refused with 503", exception=type(exc).__name__)
-        raise GatewayError(
+        policy = "served uncounted (LEDGER_DOWN_POLICY=open)" if fail_open() else "refused with 503"
+        logs.warn(f"could not count a request in Firestore; {policy}", exception=type(exc).__name__)
+        raise LedgerDown(
             ErrorCode.UNAVAILABLE,
             "The gateway could not record this request in time, so it was not sent to the provider; try again shortly",
             {"reason": "ledger_unavailable"},
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
 
 

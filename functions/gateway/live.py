@@ -11,12 +11,20 @@ Bounds, stated where they are enforced (:meth:`Live.current`):
 
 - listening: what was pushed; the snapshot is also re-read every
   ``REGISTRY_CACHE_SECONDS`` as a safety net against a listener that is
-  silently stuck (one request makes that read; the others serve what is held
-  meanwhile instead of queueing behind it);
+  silently stuck (its stream dead while the client still says it is
+  active). One request makes that read; the others serve what is held
+  meanwhile instead of queueing behind it. When the read finds a version
+  the listener never delivered (older than :data:`WATCHDOG_GRACE_SECONDS`),
+  the listener is closed and subscribed anew: so a silently dead listener
+  costs at most one ``REGISTRY_CACHE_SECONDS`` of staleness (plus the grace),
+  once, not for the instance's life;
 - listener down (stream failed, not yet re-established): the documents are
   re-read directly, at most every :data:`DOWN_REREAD_SECONDS` (2 s), while
-  the listener is restarted at most every :data:`RETRY_SECONDS` (one request
-  reads, as above);
+  the listener is restarted with exponential backoff and jitter, from
+  :data:`RETRY_SECONDS` up to :data:`RETRY_MAX_SECONDS` between attempts
+  (one request reads, as above); the client library's own reopening of a
+  stream that broke is held to the same backoff, so a persistent error puts
+  no instance in a reconnect loop;
 - CPU throttled (Cloud Run outside requests): changes wait in the listener's
   socket and are applied as soon as the next request gives the instance CPU,
   alongside that request, which may still see the previous version;
@@ -31,6 +39,7 @@ arrived while it was made (a first document written meanwhile stays seen).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,8 +51,58 @@ from gateway import firebase, logs, settings
 T = TypeVar("T")
 
 DOWN_REREAD_SECONDS = 2.0
-RETRY_SECONDS = 5.0
+RETRY_SECONDS = 1.0
+"""The first delay before a listener is subscribed again; each failure in a row doubles it (with jitter)."""
+RETRY_MAX_SECONDS = 60.0
 FIRST_SNAPSHOT_SECONDS = 2.0
+STREAM_LIVED_SECONDS = 10.0
+"""A stream that broke after living this long is reopened at once; sooner, after a growing delay."""
+WATCHDOG_GRACE_SECONDS = 10.0
+"""A version this old that a safety-net read finds and the listener never delivered: the listener is dead."""
+
+
+class Backoff:
+    """Exponential delays with jitter between attempts to (re)open a listener; reset by a delivered snapshot."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def next(self) -> float:
+        """The delay before the next attempt (half to all of the doubled delay), counting this attempt as a failure until reset."""
+        delay = min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** min(self.failures, 30)) * random.uniform(0.5, 1.0)
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Reopen:
+    """The client library's reopening of one listener's broken stream, held to its :class:`Backoff`.
+
+    The library reopens at once, forever, on errors it deems recoverable; it
+    enters its ``_reopen_throttle`` around each reopen, which this replaces.
+    """
+
+    def __init__(self) -> None:
+        self.backoff = Backoff()
+        self.stopped = threading.Event()
+        self.last = time.monotonic()
+
+    def __enter__(self) -> float:
+        now = time.monotonic()
+        if now - self.last > STREAM_LIVED_SECONDS:
+            self.backoff.reset()  # the stream had lived: an ordinary reopen, at once
+            delay = 0.0
+        else:
+            delay = self.backoff.next()
+        self.stopped.wait(delay)  # woken at once when the listener is closed
+        self.last = time.monotonic()
+        return delay
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
 
 _all: list[Live[Any]] = []
 
@@ -71,6 +130,9 @@ class Live(Generic[T]):
         self._stale = False
         self._watch: Any = None
         self._retry_at = 0.0
+        self._backoff = Backoff()
+        self.restarts = 0
+        """Listeners closed by the watchdog (a safety-net read found what they never delivered)."""
         _all.append(self)
 
     def _ref(self) -> Any:
@@ -112,19 +174,37 @@ class Live(Generic[T]):
         with self._lock:
             if self._retry_at > now or (self._watch is not None and self._watch.is_active):
                 return
-            self._retry_at = now + RETRY_SECONDS
+            self._retry_at = now + self._backoff.next()
             old, self._watch = self._watch, None
             self._first.clear()
         if old is not None:
-            logs.warn("config listener stopped; restarting it", path=self.path)
+            logs.warn("config listener stopped; restarting it", path=self.path, failures=self._backoff.failures)
             _close(old)
         try:
-            self._watch = self._ref().on_snapshot(self._on_snapshot)
+            watch = self._ref().on_snapshot(self._on_snapshot)
         except Exception as exc:  # no listener: direct reads keep the 2 s bound
             logs.warn("config listener failed to start", path=self.path, exception=type(exc).__name__)
+            return
+        rpc = getattr(watch, "_rpc", None)
+        if rpc is not None and hasattr(rpc, "_reopen_throttle"):
+            rpc._reopen_throttle = Reopen()  # the library's reopen loop waits as our retries do
+        self._watch = watch
+
+    def _resubscribe(self) -> None:
+        """Close a listener that is active but silent, and subscribe anew at once."""
+        with self._lock:
+            watch, self._watch = self._watch, None
+            if watch is None:
+                return
+            self.restarts += 1
+            self._retry_at = 0.0
+        logs.warn("config listener missed an update the safety-net read found; resubscribing", path=self.path)
+        _close(watch)
+        self._subscribe(time.monotonic())
 
     def _on_snapshot(self, docs: list[Any], changes: Any, read_time: datetime) -> None:
         self.pushes += 1
+        self._backoff.reset()
         self._apply((d for d in docs if d.exists), read_time)
         self._first.set()
 
@@ -140,14 +220,33 @@ class Live(Generic[T]):
             self._stale = False
             self.reads += 1
             pushes = self.pushes
+            listening = held is not None and self._listening()
             got = self._ref().get()
             snaps = got if isinstance(got, list) else [got]
             times = [s.read_time for s in snaps if s.read_time is not None]
-            self._apply((s for s in snaps if s.exists), max(times) if times else None, pushes_before=pushes)
+            read_time = max(times) if times else None
+            missed = listening and self._missed([s for s in snaps if s.exists], read_time)
+            self._apply((s for s in snaps if s.exists), read_time, pushes_before=pushes)
             assert self._data is not None
-            return self._data
+            data = self._data
         finally:
             self._reload_lock.release()
+        if missed:
+            self._resubscribe()
+        return data
+
+    def _missed(self, snaps: list[Any], read_time: datetime | None) -> bool:
+        """Whether a direct read holds a version the listener should have delivered by now (its stream is dead)."""
+        if read_time is None:
+            return False
+        with self._lock:
+            versions = dict(self._versions)
+        for snap in snaps:
+            updated = snap.update_time
+            known = versions.get(snap.id)
+            if (known is None or known[0] != updated) and updated is not None and (read_time - updated).total_seconds() > WATCHDOG_GRACE_SECONDS:
+                return True
+        return False
 
     def _apply(self, snaps: Iterable[Any], read_time: datetime | None, pushes_before: int | None = None) -> None:
         with self._lock:
@@ -167,6 +266,7 @@ class Live(Generic[T]):
 
     def close(self) -> None:
         with self._lock:
+            self._backoff = Backoff()
             watch, self._watch = self._watch, None
             self._data, self._versions, self._read_time = None, {}, None
             self._first.clear()
@@ -176,6 +276,9 @@ class Live(Generic[T]):
 
 
 def _close(watch: Any) -> None:
+    reopen = getattr(getattr(watch, "_rpc", None), "_reopen_throttle", None)
+    if isinstance(reopen, Reopen):
+        reopen.stopped.set()
     try:
         watch.unsubscribe()
     except Exception:  # a watch that died closes with its error; nothing to do

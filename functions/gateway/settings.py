@@ -94,6 +94,16 @@ USAGE_MODEL_SHARDS = params.IntParam(
     default=100,
     description="Documents each model's daily usage totals are spread over; keep it above peak requests/s on one model.",
 )
+USAGE_DAY_SHARDS = params.IntParam(
+    "USAGE_DAY_SHARDS",
+    default=10,
+    description="Documents each user's daily totals are spread over (Firestore takes ~1 write/s a document); a budget check reads them all.",
+)
+LEDGER_DOWN_POLICY = params.StringParam(
+    "LEDGER_DOWN_POLICY",
+    default="closed",
+    description="Firestore cannot count or reserve a request within 5 s: closed refuses it (503, Retry-After: 5) before any provider call; open serves it uncounted and books it when it settles.",
+)
 OUTBOUND_PRIVATE_HOSTS = params.StringParam(
     "OUTBOUND_PRIVATE_HOSTS",
     default="",

@@ -10,7 +10,9 @@ nothing here is left for later. One commit per request, three documents
 - ``usage/{uid}/records/{id}`` (``uid, modelId, provider, route,
   promptTokens, completionTokens, images, cost, latencyMs, status, errorCode,
   estimated, at``);
-- ``usage/{uid}/days/{yyyy-mm-dd}``: atomic increments of the same totals;
+- ``usage/{uid}/days/{yyyy-mm-dd}-{shard}``: atomic increments of the same totals,
+  on one of ``USAGE_DAY_SHARDS`` documents at random (:mod:`gateway.userdays`;
+  readers sum the day's documents);
 - ``usageModels/{modelId}/modelDays/{yyyy-mm-dd}-{shard}``: the per-model
   totals, spread over ``USAGE_MODEL_SHARDS`` documents so no document takes
   more than about one write per second per 100 requests/s; readers sum them.
@@ -44,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gateway import budgets, firebase, logs, settings
+from gateway import budgets, firebase, limits, logs, settings, userdays
 from gateway.errors import GatewayError
 
 COLLECTION = "usage"
@@ -123,14 +125,25 @@ def _commit(entry: Entry) -> None:
     increments = {key: firestore.Increment(value) for key, value in totals.items()}
     batch = db.batch()
     reservation = entry.reservation
-    if reservation is not None:
+    if reservation is not None and reservation.updated is None:
+        # Served uncounted (LEDGER_DOWN_POLICY=open): the record was never written. It is created now, and what a
+        # lease had reserved for the request moves to used, as a settle would.
+        day = reservation.day
+        user = db.collection(COLLECTION).document(entry.uid)
+        batch.create(user.collection("records").document(entry.id), {**_fields(entry), "at": entry.at, "unbooked": True})
+        batch.set(userdays.ref(entry.uid, day, userdays.pick()), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+        if reservation.tokens or reservation.cost:
+            budgets.unreserve(batch, reservation.uid, day, reservation.tokens, reservation.cost, reservation.shards)
+        budgets.book_cost(batch, day, entry.cost or 0.0)
+    elif reservation is not None:
         day = reservation.day
         budgets.settle_writes(batch, reservation, {**_fields(entry), "settledAt": firestore.SERVER_TIMESTAMP}, totals, entry.cost or 0.0)
     else:
         day = day_of(entry.at)
         user = db.collection(COLLECTION).document(entry.uid)
         batch.create(user.collection("records").document(entry.id), {**_fields(entry), "at": entry.at})
-        batch.set(user.collection("days").document(day), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+        day_ref = userdays.ref(entry.uid, day, userdays.pick())
+        batch.set(day_ref, {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
     if entry.model_id:
         shard = random.randrange(max(1, settings.USAGE_MODEL_SHARDS.value))
         ref = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(f"{day}-{shard}")
@@ -242,7 +255,7 @@ class Tracker:
             **fields,
             **({"id": self.reservation.record_id} if self.reservation is not None else {}),
         )
-        if self.reservation is not None and self.reservation.updated is None:
+        if self.reservation is not None and self.reservation.updated is None and not limits.fail_open():
             # Its record was never written (Firestore failed beside the call): the lease still holds its worst case.
             logs.error("usage entry not written: its reservation's record is missing", uid=self.uid, status=status)
             return

@@ -248,6 +248,7 @@ def serve(
     ``error_body`` renders errors in another shape (the OpenAI-compatible endpoint's).
     """
     render = error_body or GatewayError.to_dict
+    logs.bind(request.headers)  # this request's trace on every entry this thread writes for it, its stream included
     if request.path == "/__/health":
         return Response("ok", mimetype="text/plain")
     if request.path == "/openapi.json" and request.method == "GET":  # the API description, public (gateway/openapi.py)

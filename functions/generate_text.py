@@ -263,6 +263,6 @@ API = (
 )
 
 
-@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)
+@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS, min_instances=deploy.MIN_INSTANCES)
 def generate_text(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "generate_text", ROUTES)

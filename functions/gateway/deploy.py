@@ -63,6 +63,17 @@ it. ``tests/test_concurrency.py`` measures both settings.
   the manifest and firebase-tools resolves ``serviceAccount`` like any other
   option (the SDK's type hint says ``str`` only; the deploy test checks both
   ends).
+- ``MIN_INSTANCES`` (a param, 0 in ``functions/.env``) for the generation
+  functions (``generate_text``, ``openai``, ``generate_image``): instances
+  kept warm, so a quiet project's first request pays no cold start and finds
+  the upstream connections open. Each one is billed while idle.
+- ``HEALTH_MAX_INSTANCES`` 2: ``health`` is public (no token), so anyone can
+  call it; its answer is cached per instance and probes every provider, so
+  more instances would only multiply the probes a flood causes.
+- Emulator variables are refused in production (:func:`check_environment`):
+  each switches on emulator behaviour (anonymous credentials, loopback
+  providers, unsigned ID tokens, another Secret Manager), and ``functions/.env``
+  or a project's ``.env.<project-id>`` may set most of them.
 - Secret Manager: the HTTPS functions that read provider keys declare
   ``secretmanager.googleapis.com`` as a required API in the manifest, which
   ``firebase deploy`` enables (it is one of its standard APIs, enabled without
@@ -75,6 +86,7 @@ it. ``tests/test_concurrency.py`` measures both settings.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +104,26 @@ PROVIDERS_TIMEOUT_SECONDS = 540
 IMAGE_TIMEOUT_SECONDS = 540
 SWEEP_TIMEOUT_SECONDS = 300
 
+HEALTH_MAX_INSTANCES = 2
+
 SECRET_MANAGER_API = "secretmanager.googleapis.com"
+EMULATOR_VARIABLES = (
+    "FUNCTIONS_EMULATOR",
+    "FIRESTORE_EMULATOR_HOST",
+    "FIREBASE_AUTH_EMULATOR_HOST",
+    "FIREBASE_STORAGE_EMULATOR_HOST",
+    "STORAGE_EMULATOR_HOST",
+    "SECRET_MANAGER_EMULATOR_HOST",
+)
+"""Variables that switch the gateway (or the SDKs it uses) to emulator behaviour."""
+CLOUD_RUN_VARIABLE = "K_CONFIGURATION"
+"""Set by Cloud Run on every service's instances; the Functions emulator sets ``K_SERVICE`` and ``K_REVISION`` but not this."""
+
+MIN_INSTANCES = params.IntParam(
+    "MIN_INSTANCES",
+    default=0,
+    description="Instances of each generation function (generate_text, openai, generate_image) kept warm, billed while idle; 0: scale to zero.",
+)
 
 GATEWAY_SERVICE_ACCOUNT = params.StringParam(
     "GATEWAY_SERVICE_ACCOUNT",
@@ -123,3 +154,25 @@ def requires_secret_manager(*functions: Callable[..., Any]) -> None:
     api = {"api": SECRET_MANAGER_API, "reason": "Provider keys are read from (and stored by providers in) Secret Manager."}
     for function in functions:
         setattr(function, "__required_apis", [api])
+
+
+def threads() -> int:
+    """The request threads of this instance (functions-framework's ``THREADS``, set by ``main.py`` when unset)."""
+    try:
+        return max(1, int(os.environ.get("THREADS") or THREADS))
+    except ValueError:
+        return THREADS
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse to start on Cloud Run with an emulator variable set: it would quietly drop production's protections."""
+    environ = dict(os.environ) if environ is None else environ
+    if not environ.get(CLOUD_RUN_VARIABLE):
+        return
+    present = [name for name in EMULATOR_VARIABLES if environ.get(name)]
+    if present:
+        raise RuntimeError(
+            f"emulator settings in production: {', '.join(present)} set on Cloud Run service {environ.get('K_SERVICE', '?')}. "
+            "They switch on emulator behaviour (anonymous credentials, loopback providers, unsigned tokens); "
+            "remove them from functions/.env* and deploy again."
+        )

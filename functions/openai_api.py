@@ -224,7 +224,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     generation.check_limits(model, params, field_name=field)
     generation.check_tools(model, params)
     params, _ = generation.admission(ctx, model, params, len(images), "model")  # before any image is read
-    params = vision.attach(params, images, ctx.caller.uid)
+    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     tracker = ctx.tracker()

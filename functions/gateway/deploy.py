@@ -45,6 +45,16 @@ it. ``tests/test_concurrency.py`` measures both settings.
   (``tests/test_concurrency.py`` prints it). Production adds what loopback
   lacks: TLS per upstream connection and real bodies (up to 1 MiB each, 80 at
   once), so the 256 MiB default would leave too little headroom.
+- Images sent to a model (vision): a request may carry 12 MiB of them, which
+  it holds, base64-encoded again in the provider's request, until it ends
+  (~46 MB each). 80 such requests at once would need ~1 GB even with the
+  allocator tuned (:func:`tune_malloc`; untuned, glibc keeps every thread's
+  freed 16 MiB buffers and the instance passed 512 MiB with one at a time),
+  so ``VISION_SLOTS`` of them run at once per instance (4 in 512 MiB; peak
+  RSS 353 MB with 80 such requests arriving together) and the others wait
+  up to 10 s, then get a 503 with ``Retry-After`` (``gateway/vision.py``,
+  ``tests/test_memory.py``). 512 MiB stays: raising ``MEMORY`` raises the
+  slots with it.
 - ``IMAGE_MEMORY`` 1 GiB for ``generate_image``: each image is held as base64
   text, bytes and a full Pillow decode (a 1024x1024 RGBA image is 4 MiB), up
   to 4 images a request, and many requests can reach that step together.
@@ -105,6 +115,14 @@ IMAGE_TIMEOUT_SECONDS = 540
 SWEEP_TIMEOUT_SECONDS = 300
 
 HEALTH_MAX_INSTANCES = 2
+INSTANCE_BASE_MB = 160
+"""A warm ``generate_text`` instance's RSS before its load (156 MB measured, ``tests/test_memory.py``)."""
+HEADROOM_MB = 128
+"""Left for the requests without images: 80 streams, TLS, real bodies of up to ``MAX_BODY_BYTES``."""
+VISION_REQUEST_MB = 48
+"""What one request with 12 MiB of images adds while it runs (its images, their base64 in the provider's body, that body's bytes): ~46 MB measured."""
+VISION_SLOTS = max(1, (int(MEMORY) - INSTANCE_BASE_MB - HEADROOM_MB) // VISION_REQUEST_MB)
+"""Requests of one ``generate_text``/``openai`` instance that may hold images at once (4 in 512 MiB); ``gateway.vision`` makes the others wait."""
 
 SECRET_MANAGER_API = "secretmanager.googleapis.com"
 EMULATOR_VARIABLES = (
@@ -176,3 +194,26 @@ def check_environment(environ: dict[str, str] | None = None) -> None:
             "They switch on emulator behaviour (anonymous credentials, loopback providers, unsigned tokens); "
             "remove them from functions/.env* and deploy again."
         )
+
+
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
+MALLOC_ARENAS = 2
+MALLOC_MMAP_THRESHOLD = 256 << 10
+
+
+def tune_malloc() -> bool:
+    """Give large buffers back to the system when freed; False where the C library is not glibc.
+
+    glibc raises its mmap threshold each time a large block is freed (up to
+    32 MiB) and keeps one arena per thread: after 80 threads have each held a
+    16 MiB body once, the freed memory stays in their arenas and the
+    instance's RSS keeps it. A fixed threshold maps every block above it on
+    its own (freed at once); few arenas keep small blocks from spreading.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS))
+    except (OSError, AttributeError):
+        return False

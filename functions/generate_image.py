@@ -83,6 +83,6 @@ API = (
 )
 
 
-@https_fn.on_request(timeout_sec=deploy.IMAGE_TIMEOUT_SECONDS, memory=deploy.IMAGE_MEMORY)
+@https_fn.on_request(timeout_sec=deploy.IMAGE_TIMEOUT_SECONDS, memory=deploy.IMAGE_MEMORY, min_instances=deploy.MIN_INSTANCES)
 def generate_image(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "generate_image", ROUTES)

@@ -214,7 +214,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     turn = conversations.begin(ctx, model.id, body.conversationId, body.saveHistory, params)
     if turn.history:
         ctx.extend(budgets.history_ask(turn.history, models))
-    params = turn.with_history(vision.attach(params, images, ctx.caller.uid))
+    params = turn.with_history(vision.attach(params, images, ctx.caller.uid, ctx.closers.append))
     tracker = turn.track(ctx.tracker())  # the exchange is stored when the ledger is committed
     if not body.stream:
         result = generation.complete(model, params, FIELDS)
@@ -263,6 +263,6 @@ API = (
 )
 
 
-@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)
+@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS, min_instances=deploy.MIN_INSTANCES)
 def generate_text(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "generate_text", ROUTES)

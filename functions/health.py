@@ -6,7 +6,7 @@ from typing import Any
 
 from firebase_functions import https_fn
 
-from gateway import http, openapi
+from gateway import deploy, http, openapi
 
 
 def _report(ctx: http.Context) -> tuple[dict[str, Any], int]:
@@ -22,6 +22,6 @@ API = (
 )
 
 
-@https_fn.on_request()
+@https_fn.on_request(max_instances=deploy.HEALTH_MAX_INSTANCES)
 def health(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "health", ROUTES)

@@ -23,6 +23,8 @@ from typing import Any
 
 from gateway import deploy
 
+deploy.check_environment()  # before anything is served: an instance with emulator settings never starts
+deploy.tune_malloc()  # before the request threads exist
 deploy.set_global_options()
 os.environ.setdefault("THREADS", str(deploy.THREADS))
 

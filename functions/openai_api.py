@@ -224,7 +224,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
     generation.check_limits(model, params, field_name=field)
     generation.check_tools(model, params)
     params, _ = generation.admission(ctx, model, params, len(images), "model")  # before any image is read
-    params = vision.attach(params, images, ctx.caller.uid)
+    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     tracker = ctx.tracker()
@@ -365,6 +365,6 @@ API = (
 )
 
 
-@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS)
+@https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS, min_instances=deploy.MIN_INSTANCES)
 def openai(request: https_fn.Request) -> https_fn.Response:
     return http.serve(request, "openai", ROUTES, error_body=openai_error)

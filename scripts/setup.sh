@@ -39,7 +39,8 @@ fi
 
 # The demo web app, built to web/dist (served by the Hosting emulator) when its sources changed.
 # web/public (copied into web/dist by Vite, e.g. a production gateway-config.json) is a build input when present.
-web_src=$(find web/index.html web/vite.config.js web/src web/package-lock.json $([ -d web/public ] && echo web/public) -type f | sort | xargs cat | sha256sum | cut -c1-16)
+# functions/gateway/deploy.py too: the build writes its region into web/src/app/deploy.js (scripts/web_config.py).
+web_src=$(find web/index.html web/vite.config.js web/src web/package-lock.json functions/gateway/deploy.py $([ -d web/public ] && echo web/public) -type f | sort | xargs cat | sha256sum | cut -c1-16)
 if [ ! -f web/dist/index.html ] || [ "$(cat web/dist/.built 2>/dev/null)" != "$web_src" ]; then
   echo "setup: building the web app (vite build -> web/dist)"
   (cd web && npm run --silent build >/dev/null)

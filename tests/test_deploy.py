@@ -124,10 +124,12 @@ def expected() -> dict[str, dict[str, Any]]:
     gateway_sa = "{{ params.GATEWAY_SERVICE_ACCOUNT }}"
     base = {"region": [deploy.REGION], "cpu": deploy.CPU, "concurrency": deploy.CONCURRENCY, "availableMemoryMb": int(deploy.MEMORY)}
     base |= {"timeoutSeconds": deploy.TIMEOUT_SECONDS, "serviceAccountEmail": gateway_sa}
+    warm = {"minInstances": "{{ params.MIN_INSTANCES }}"}
     specific: dict[str, dict[str, Any]] = {
-        "generate_text": {"timeoutSeconds": deploy.STREAM_TIMEOUT_SECONDS},
-        "openai": {"timeoutSeconds": deploy.STREAM_TIMEOUT_SECONDS},
-        "generate_image": {"timeoutSeconds": deploy.IMAGE_TIMEOUT_SECONDS, "availableMemoryMb": int(deploy.IMAGE_MEMORY)},
+        "health": {"maxInstances": deploy.HEALTH_MAX_INSTANCES},
+        "generate_text": {"timeoutSeconds": deploy.STREAM_TIMEOUT_SECONDS, **warm},
+        "openai": {"timeoutSeconds": deploy.STREAM_TIMEOUT_SECONDS, **warm},
+        "generate_image": {"timeoutSeconds": deploy.IMAGE_TIMEOUT_SECONDS, "availableMemoryMb": int(deploy.IMAGE_MEMORY), **warm},
         "providers": {"timeoutSeconds": deploy.PROVIDERS_TIMEOUT_SECONDS, "serviceAccountEmail": "{{ params.PROVIDERS_SERVICE_ACCOUNT }}"},
         SCHEDULED: {"timeoutSeconds": deploy.SWEEP_TIMEOUT_SECONDS},
     }
@@ -176,7 +178,7 @@ def test_dotenv_answers_every_param_and_nothing_else(manifest, resolved) -> None
     assert set(values) - declared == {"THREADS"}, "keys in functions/.env that are no longer params"
     for param in manifest["params"]:
         default = param.get("default")
-        shown = {True: "true", False: "false"}.get(default, "" if default is None else str(default))
+        shown = str(default).lower() if isinstance(default, bool) else "" if default is None else str(default)  # 0 is not False here
         assert values[param["name"]] == shown, f"{param['name']}: functions/.env should hold the declared default"
 
 
@@ -193,6 +195,11 @@ def test_firebase_tools_resolves_the_backend_without_prompting(resolved) -> None
         assert endpoint["concurrency"] == options["concurrency"] and endpoint["cpu"] == options["cpu"]
         assert endpoint["availableMemoryMb"] == options["availableMemoryMb"] and endpoint["timeoutSeconds"] == options["timeoutSeconds"]
         assert endpoint["serviceAccount"] == ""  # firebase-tools sends "" as no account: the default compute service account
+        if "minInstances" in options:  # the param, resolved from functions/.env: scale to zero unless a project says otherwise
+            assert endpoint["minInstances"] == int(dotenv()["MIN_INSTANCES"]) == 0, name
+        if "maxInstances" in options:
+            assert endpoint["maxInstances"] == options["maxInstances"], name
+    assert endpoints[deploy.REGION]["health"]["maxInstances"] == deploy.HEALTH_MAX_INSTANCES <= 3  # public: a flood stays small
 
 
 def test_threads_match_concurrency(manifest) -> None:
@@ -212,3 +219,76 @@ def test_region_is_one_place_and_env_is_committed() -> None:
     assert ignored.returncode != 0, "functions/.env must be committed (firebase deploy reads it), not git-ignored"
     runtime = json.loads((ROOT / "firebase.json").read_text())["functions"][0]["runtime"]
     assert runtime == "python311" and (FUNCTIONS / "venv" / "bin" / "python3.11").exists()  # what firebase-tools runs discovery with
+
+
+def test_upstream_pool_follows_the_threads(monkeypatch) -> None:
+    """Every request thread (and health's probes) can keep its provider connection open between requests."""
+    from gateway import deploy, upstream
+
+    def pool() -> Any:
+        upstream.close()
+        try:
+            return upstream.client()._transport._pool  # type: ignore[attr-defined]
+        finally:
+            upstream.close()
+
+    for threads in (None, "12"):
+        if threads is None:
+            monkeypatch.delenv("THREADS", raising=False)
+        else:
+            monkeypatch.setenv("THREADS", threads)
+        want = (int(threads) if threads else deploy.THREADS) + upstream.EXTRA_CONNECTIONS
+        got = pool()
+        assert (got._max_connections, got._max_keepalive_connections) == (want, want), threads
+        assert got._keepalive_expiry >= 60
+
+
+CLOUD_RUN = {"K_SERVICE": "health", "K_REVISION": "health-00001-abc", "K_CONFIGURATION": "health"}
+
+
+def _start(extra: dict[str, str]) -> tuple[bool, str]:
+    """Start ``health`` as Cloud Run does (functions-framework CLI) with ``extra`` in its environment: (served, its stderr)."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")} | dotenv()
+    environment |= {"GCLOUD_PROJECT": PROJECT, "FIREBASE_CONFIG": json.dumps(FIREBASE_CONFIG), **extra}
+    cli = PYTHON.with_name("functions-framework")
+    process = subprocess.Popen([str(cli), "--target", "health", "--port", str(port)], cwd=FUNCTIONS, env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    served = False
+    try:
+        deadline = time.monotonic() + 60
+        while not served and process.poll() is None and time.monotonic() < deadline:
+            try:
+                served = requests.get(f"http://127.0.0.1:{port}/__/health", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, stderr = process.communicate()
+    return served, stderr
+
+
+@pytest.mark.parametrize("variable", ["FUNCTIONS_EMULATOR", "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST",
+                                      "FIREBASE_STORAGE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "SECRET_MANAGER_EMULATOR_HOST"])
+def test_production_refuses_emulator_settings(variable) -> None:
+    """On Cloud Run, an emulator variable stops the instance at start-up, with a message naming it."""
+    from gateway import deploy
+
+    with pytest.raises(RuntimeError, match=variable):
+        deploy.check_environment({**CLOUD_RUN, variable: "127.0.0.1:8080"})
+    deploy.check_environment({"K_SERVICE": "health", "K_REVISION": "1", variable: "true"})  # the Functions emulator: no K_CONFIGURATION
+
+
+def test_an_instance_with_emulator_settings_never_serves() -> None:
+    served, stderr = _start({**CLOUD_RUN, "FUNCTIONS_EMULATOR": "true", "FIRESTORE_EMULATOR_HOST": "127.0.0.1:8080"})
+    assert not served
+    assert "emulator settings in production: FUNCTIONS_EMULATOR, FIRESTORE_EMULATOR_HOST" in stderr
+    assert _start(CLOUD_RUN)[0]  # the same instance without them starts
+    assert _start({"K_SERVICE": "health", "K_REVISION": "1", "FUNCTIONS_EMULATOR": "true"})[0]  # as the Functions emulator runs it
+
+
+def test_committed_env_sets_no_emulator_variable() -> None:
+    from gateway import deploy
+
+    assert not set(dotenv()) & set(deploy.EMULATOR_VARIABLES)

@@ -45,6 +45,16 @@ it. ``tests/test_concurrency.py`` measures both settings.
   (``tests/test_concurrency.py`` prints it). Production adds what loopback
   lacks: TLS per upstream connection and real bodies (up to 1 MiB each, 80 at
   once), so the 256 MiB default would leave too little headroom.
+- Images sent to a model (vision): a request may carry 12 MiB of them, which
+  it holds, base64-encoded again in the provider's request, until it ends
+  (~46 MB each). 80 such requests at once would need ~1 GB even with the
+  allocator tuned (:func:`tune_malloc`; untuned, glibc keeps every thread's
+  freed 16 MiB buffers and the instance passed 512 MiB with one at a time),
+  so ``VISION_SLOTS`` of them run at once per instance (4 in 512 MiB; peak
+  RSS 353 MB with 80 such requests arriving together) and the others wait
+  up to 10 s, then get a 503 with ``Retry-After`` (``gateway/vision.py``,
+  ``tests/test_memory.py``). 512 MiB stays: raising ``MEMORY`` raises the
+  slots with it.
 - ``IMAGE_MEMORY`` 1 GiB for ``generate_image``: each image is held as base64
   text, bytes and a full Pillow decode (a 1024x1024 RGBA image is 4 MiB), up
   to 4 images a request, and many requests can reach that step together.
@@ -63,6 +73,17 @@ it. ``tests/test_concurrency.py`` measures both settings.
   the manifest and firebase-tools resolves ``serviceAccount`` like any other
   option (the SDK's type hint says ``str`` only; the deploy test checks both
   ends).
+- ``MIN_INSTANCES`` (a param, 0 in ``functions/.env``) for the generation
+  functions (``generate_text``, ``openai``, ``generate_image``): instances
+  kept warm, so a quiet project's first request pays no cold start and finds
+  the upstream connections open. Each one is billed while idle.
+- ``HEALTH_MAX_INSTANCES`` 2: ``health`` is public (no token), so anyone can
+  call it; its answer is cached per instance and probes every provider, so
+  more instances would only multiply the probes a flood causes.
+- Emulator variables are refused in production (:func:`check_environment`):
+  each switches on emulator behaviour (anonymous credentials, loopback
+  providers, unsigned ID tokens, another Secret Manager), and ``functions/.env``
+  or a project's ``.env.<project-id>`` may set most of them.
 - Secret Manager: the HTTPS functions that read provider keys declare
   ``secretmanager.googleapis.com`` as a required API in the manifest, which
   ``firebase deploy`` enables (it is one of its standard APIs, enabled without
@@ -75,6 +96,7 @@ it. ``tests/test_concurrency.py`` measures both settings.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +114,34 @@ PROVIDERS_TIMEOUT_SECONDS = 540
 IMAGE_TIMEOUT_SECONDS = 540
 SWEEP_TIMEOUT_SECONDS = 300
 
+HEALTH_MAX_INSTANCES = 2
+INSTANCE_BASE_MB = 160
+"""A warm ``generate_text`` instance's RSS before its load (156 MB measured, ``tests/test_memory.py``)."""
+HEADROOM_MB = 128
+"""Left for the requests without images: 80 streams, TLS, real bodies of up to ``MAX_BODY_BYTES``."""
+VISION_REQUEST_MB = 48
+"""What one request with 12 MiB of images adds while it runs (its images, their base64 in the provider's body, that body's bytes): ~46 MB measured."""
+VISION_SLOTS = max(1, (int(MEMORY) - INSTANCE_BASE_MB - HEADROOM_MB) // VISION_REQUEST_MB)
+"""Requests of one ``generate_text``/``openai`` instance that may hold images at once (4 in 512 MiB); ``gateway.vision`` makes the others wait."""
+
 SECRET_MANAGER_API = "secretmanager.googleapis.com"
+EMULATOR_VARIABLES = (
+    "FUNCTIONS_EMULATOR",
+    "FIRESTORE_EMULATOR_HOST",
+    "FIREBASE_AUTH_EMULATOR_HOST",
+    "FIREBASE_STORAGE_EMULATOR_HOST",
+    "STORAGE_EMULATOR_HOST",
+    "SECRET_MANAGER_EMULATOR_HOST",
+)
+"""Variables that switch the gateway (or the SDKs it uses) to emulator behaviour."""
+CLOUD_RUN_VARIABLE = "K_CONFIGURATION"
+"""Set by Cloud Run on every service's instances; the Functions emulator sets ``K_SERVICE`` and ``K_REVISION`` but not this."""
+
+MIN_INSTANCES = params.IntParam(
+    "MIN_INSTANCES",
+    default=0,
+    description="Instances of each generation function (generate_text, openai, generate_image) kept warm, billed while idle; 0: scale to zero.",
+)
 
 GATEWAY_SERVICE_ACCOUNT = params.StringParam(
     "GATEWAY_SERVICE_ACCOUNT",
@@ -123,3 +172,48 @@ def requires_secret_manager(*functions: Callable[..., Any]) -> None:
     api = {"api": SECRET_MANAGER_API, "reason": "Provider keys are read from (and stored by providers in) Secret Manager."}
     for function in functions:
         setattr(function, "__required_apis", [api])
+
+
+def threads() -> int:
+    """The request threads of this instance (functions-framework's ``THREADS``, set by ``main.py`` when unset)."""
+    try:
+        return max(1, int(os.environ.get("THREADS") or THREADS))
+    except ValueError:
+        return THREADS
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """Refuse to start on Cloud Run with an emulator variable set: it would quietly drop production's protections."""
+    environ = dict(os.environ) if environ is None else environ
+    if not environ.get(CLOUD_RUN_VARIABLE):
+        return
+    present = [name for name in EMULATOR_VARIABLES if environ.get(name)]
+    if present:
+        raise RuntimeError(
+            f"emulator settings in production: {', '.join(present)} set on Cloud Run service {environ.get('K_SERVICE', '?')}. "
+            "They switch on emulator behaviour (anonymous credentials, loopback providers, unsigned tokens); "
+            "remove them from functions/.env* and deploy again."
+        )
+
+
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters (malloc.h)
+MALLOC_ARENAS = 2
+MALLOC_MMAP_THRESHOLD = 256 << 10
+
+
+def tune_malloc() -> bool:
+    """Give large buffers back to the system when freed; False where the C library is not glibc.
+
+    glibc raises its mmap threshold each time a large block is freed (up to
+    32 MiB) and keeps one arena per thread: after 80 threads have each held a
+    16 MiB body once, the freed memory stays in their arenas and the
+    instance's RSS keeps it. A fixed threshold maps every block above it on
+    its own (freed at once); few arenas keep small blocks from spreading.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS))
+    except (OSError, AttributeError):
+        return False

@@ -53,6 +53,9 @@ class Context:
     trackers: list[Any] = field(default_factory=list)
     """This request's ledger entries; one the handler left unsettled is recorded as failed by :func:`serve`."""
 
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """Run once the answer is sent (a stream: once it ended), whatever it was: what the request holds is given back."""
+
     reservation: Any = None
     """The request's budget reservation (``gateway.budgets.Reservation``), when a budget applies."""
     caps: Any = None
@@ -248,6 +251,7 @@ def serve(
     ``error_body`` renders errors in another shape (the OpenAI-compatible endpoint's).
     """
     render = error_body or GatewayError.to_dict
+    logs.bind(request.headers)  # this request's trace on every entry this thread writes for it, its stream included
     if request.path == "/__/health":
         return Response("ok", mimetype="text/plain")
     if request.path == "/openapi.json" and request.method == "GET":  # the API description, public (gateway/openapi.py)
@@ -280,6 +284,8 @@ def serve(
         response = json_response(render(err), err.status)
     for name, value in ctx.headers.items():
         response.headers.setdefault(name, value)
+    for close in ctx.closers:
+        response.call_on_close(close)
     for tracker in ctx.trackers:
         if tracker.pending is not None:  # settled after the answer is sent (``usage.Tracker.ok(later=True)``)
             response.call_on_close(tracker.flush)

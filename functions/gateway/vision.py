@@ -6,6 +6,14 @@ it at the metadata server or anything inside the project's network): only
 owns (``generated/{uid}/...`` or ``uploads/{uid}/...``), read with the Admin
 SDK. Each image's type comes from its bytes (PNG, JPEG, WebP, GIF), never
 from what the caller says; sizes and counts are capped.
+
+A request with images holds them (and the provider's request body, where each
+is base64 again) until it ends: up to ~80 MiB for 12 MiB of images. An
+instance serves ``deploy.CONCURRENCY`` requests at once on
+``deploy.MEMORY``, so at most ``deploy.VISION_SLOTS`` of them may hold images
+at a time (measured by ``tests/test_memory.py``); another waits up to
+:data:`WAIT_SECONDS` for a slot, then gets a 503 with ``Retry-After`` (before
+the provider is called; its budget reservation is released as for any error).
 """
 
 from __future__ import annotations
@@ -13,9 +21,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from gateway import storage
+from gateway import deploy, storage
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.providers.base import InputImage
 
@@ -24,6 +34,9 @@ MAX_IMAGES = 8
 MAX_REQUEST_IMAGE_BYTES = 12 * 1024 * 1024
 """All the images of one request together (a request of 8 images of 5 MiB would hold 40 MiB, and more base64-encoded)."""
 OWN_PREFIXES = ("generated/{uid}/", "uploads/{uid}/")
+WAIT_SECONDS = 10.0
+RETRY_AFTER_SECONDS = 5
+_slots = threading.BoundedSemaphore(deploy.VISION_SLOTS)
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -94,10 +107,33 @@ def name(url: str, message: int, field: str, seen: list[Pending]) -> None:
     seen.append(Pending(message, field, url))
 
 
-def attach(params: Any, pending: list[Pending], uid: str) -> Any:
-    """``params`` (``generation.TextParams``) with its images read and checked, at most :data:`MAX_REQUEST_IMAGE_BYTES` in all."""
+def _hold(on_close: Callable[[Callable[[], None]], None]) -> None:
+    """Take one of the instance's image slots until the request ends (``on_close``); 503 when none frees up in time."""
+    if not _slots.acquire(timeout=WAIT_SECONDS):
+        raise GatewayError(
+            ErrorCode.UNAVAILABLE,
+            f"This instance is busy with other requests' images; try again in {RETRY_AFTER_SECONDS} s.",
+            {"reason": "images busy", "retryAfterSeconds": RETRY_AFTER_SECONDS},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            _slots.release()
+
+    on_close(release)
+
+
+def attach(params: Any, pending: list[Pending], uid: str, on_close: Callable[[Callable[[], None]], None]) -> Any:
+    """``params`` (``generation.TextParams``) with its images read and checked, at most :data:`MAX_REQUEST_IMAGE_BYTES` in all.
+
+    The request holds one of the instance's image slots from here until ``on_close`` runs what it was given (the answer sent).
+    """
     if not pending:
         return params
+    _hold(on_close)
     images: dict[int, list[InputImage]] = {}
     total = 0
     for item in pending:

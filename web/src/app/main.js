@@ -6,7 +6,7 @@
  * (served by Firebase Hosting in production and by the Hosting emulator locally), and the
  * optional `/gateway-config.json` (written by `make dev` and the tests) names the functions'
  * URL and the emulators. Without it, the functions are at
- * `https://us-central1-<project>.cloudfunctions.net`.
+ * `https://<region>-<project>.cloudfunctions.net`, the region being deploy.REGION (./config.js).
  */
 
 import { initializeApp } from "firebase/app";
@@ -22,6 +22,7 @@ import {
 import { connectFirestoreEmulator, doc, getDoc, getFirestore } from "firebase/firestore";
 
 import { createGateway } from "../gateway/index.js";
+import { loadConfig } from "./config.js";
 import { alertBox, fill, h } from "./dom.js";
 import { auditPage, healthPage } from "./pages/admin_health.js";
 import { modelsPage } from "./pages/admin_models.js";
@@ -29,8 +30,6 @@ import { providersPage } from "./pages/admin_providers.js";
 import { chatPage } from "./pages/chat.js";
 import { imagesPage } from "./pages/images.js";
 import { usagePage } from "./pages/usage.js";
-
-const REGION = "us-central1";
 
 /**
  * What every page gets.
@@ -41,37 +40,7 @@ const REGION = "us-central1";
  * @property {string} role
  */
 
-/**
- * @typedef {object} AppConfig
- * @property {Record<string, string>} firebase
- * @property {string} functionsUrl
- * @property {{ auth: string, firestore: { host: string, port: number } } | null} emulators
- * @property {{ siteKey: string, debugToken?: string | boolean, limitedUse?: boolean } | null} appCheck
- *   App Check with reCAPTCHA Enterprise (README "App Check"); null: no App Check token is sent
- */
-
-/** @param {string} path */
-async function getJson(path) {
-  try {
-    const response = await fetch(path, { cache: "no-store" });
-    return response.ok ? await response.json() : null;
-  } catch {
-    return null;
-  }
-}
-
-/** @returns {Promise<AppConfig>} */
-async function loadConfig() {
-  const [init, local] = await Promise.all([getJson("/__/firebase/init.json"), getJson("/gateway-config.json")]);
-  const firebase = local?.firebase ?? init;
-  if (!firebase?.projectId) throw new Error("No Firebase config: serve this app with Firebase Hosting (or its emulator)");
-  return {
-    firebase,
-    functionsUrl: local?.functionsUrl ?? `https://${REGION}-${firebase.projectId}.cloudfunctions.net`,
-    emulators: local?.emulators ?? null,
-    appCheck: local?.appCheck ?? null,
-  };
-}
+/** @typedef {import("./config.js").AppConfig} AppConfig */
 
 /**
  * App Check's token source for the gateway client, when the config names a reCAPTCHA Enterprise site key.

@@ -1,0 +1,179 @@
+"""One instance's memory at its declared concurrency, with the heaviest requests the gateway accepts.
+
+The worker is started as Cloud Run starts it (functions-framework CLI,
+gunicorn, ``THREADS`` = ``deploy.CONCURRENCY``) with ``--target
+generate_text``, against the emulators and the fake OpenAI upstream.
+``CONCURRENCY`` requests arrive at once, each with the most image bytes a
+request may carry (``vision.MAX_REQUEST_IMAGE_BYTES``, in images of
+``MAX_IMAGE_BYTES`` from the caller's Cloud Storage: a ``data:`` URL is
+bounded by ``MAX_BODY_BYTES``). The resident memory (RSS) of the instance
+(gunicorn's arbiter and its worker) is sampled throughout; the worker is killed
+the moment it passes the function's memory, as Cloud Run would.
+
+The instance must stay within its memory: at most ``deploy.VISION_SLOTS``
+requests hold images at once, the others wait for a slot or get a 503 with
+``Retry-After`` in the gateway's error shape. Figures are printed
+(``pytest -s``) for the README's "Measured".
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conftest import Worker
+
+SAMPLE_SECONDS = 0.02
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+class Peak:
+    """Samples the RSS of a process and its descendants; kills it past ``limit_mb`` (Cloud Run's out-of-memory kill)."""
+
+    def __init__(self, worker: Worker, limit_mb: float) -> None:
+        import stack
+
+        assert worker.process is not None
+        self.worker, self.limit_mb, self.pid = worker, limit_mb, worker.process.pid
+        self.pids = [self.pid, *stack.descendants(self.pid)]
+        self.baseline_mb = _rss_mb(self.pids)
+        self.peak_mb = self.baseline_mb
+        self.killed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = _rss_mb(self.pids)
+            self.peak_mb = max(self.peak_mb, now)
+            if now > self.limit_mb:
+                self.killed = True
+                self.worker.kill()
+                return
+            time.sleep(SAMPLE_SECONDS)
+
+    def __enter__(self) -> Peak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _images(uid: str) -> list[str]:
+    """The heaviest set one request may send: images of the maximum size up to the request's total, in the caller's uploads."""
+    from gateway import storage, vision
+
+    urls, left, number = [], vision.MAX_REQUEST_IMAGE_BYTES, 0
+    while left > 0 and len(urls) < vision.MAX_IMAGES:
+        size = min(vision.MAX_IMAGE_BYTES, left)
+        data = b"\x89PNG\r\n\x1a\n" + os.urandom(size - 8)  # incompressible: what a photo costs
+        path = f"uploads/{uid}/memory-{number}.png"
+        storage.upload(path, data, "image/png", {"uid": uid})
+        urls.append(f"gs://{storage.bucket_name()}/{path}")
+        left -= size
+        number += 1
+    return urls
+
+
+def _burst(url: str, headers: dict[str, str], body: dict[str, Any], count: int) -> list[httpx.Response | None]:
+    """``count`` requests released together; None for one that got no answer (the instance died)."""
+    answers: list[httpx.Response | None] = [None] * count
+    start = threading.Barrier(count)
+
+    with httpx.Client(limits=httpx.Limits(max_connections=count + 5, max_keepalive_connections=0), timeout=httpx.Timeout(120, connect=10)) as client:
+
+        def send(index: int) -> None:
+            start.wait()
+            try:
+                answers[index] = client.post(url, json=body, headers=headers)
+            except httpx.HTTPError:
+                pass
+
+        threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+    return answers
+
+
+def test_an_instance_at_its_concurrency_stays_within_its_memory(stack, emulators, providers) -> None:
+    from gateway import deploy, firebase, vision
+
+    firebase.db().collection("models").document("openai-chat").update({"capabilities": ["chat", "vision"]})
+    user = emulators.sign_up("admin")  # the largest default budget: 80 requests at once stay within it
+    images = _images(user.uid)
+    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or int(deploy.MEMORY))  # raised only to measure past the limit
+    body = {"modelId": "openai-chat", "prompt": "What is in these pictures?", "images": images}
+    worker = Worker(stack, "generate_text", env={"RATE_LIMITS_ENABLED": "false"})  # memory, not the per-minute limit, is measured
+    worker.env.pop("THREADS", None)  # as deployed: main.py sets it to the concurrency
+    with worker:
+        headers = {"Authorization": f"Bearer {user.token}"}
+        warm = httpx.post(worker.url, json={"modelId": "openai-chat", "prompt": "hi"}, headers=headers, timeout=60)
+        assert warm.status_code == 200, warm.text
+        with Peak(worker, limit_mb) as peak:
+            started = time.monotonic()
+            answers = _burst(worker.url, headers, body, deploy.CONCURRENCY)
+            took = time.monotonic() - started
+    statuses = [a.status_code if a is not None else None for a in answers]
+    served = statuses.count(200)
+    print(
+        f"\ngenerate_text, {deploy.CONCURRENCY} requests at once with {len(images)} images ({vision.MAX_REQUEST_IMAGE_BYTES >> 20} MiB) each, "
+        f"VISION_SLOTS={getattr(deploy, 'VISION_SLOTS', None)}: RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
+        f"{served} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    )
+    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
+    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
+    assert served >= deploy.VISION_SLOTS
+    for answer in answers:
+        assert answer is not None
+        if answer.status_code == 503:
+            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+
+
+def test_a_request_with_images_waits_for_a_slot_then_gets_503(local, providers, accounts, monkeypatch) -> None:
+    """Every slot taken: a request with images is told to retry (gateway error shape); a slot is given back when an answer is sent."""
+    import base64
+
+    from gateway import deploy, firebase, vision
+    from gateway.registry import registry
+
+    firebase.db().collection("models").document("openai-chat").update({"capabilities": ["chat", "vision"]})
+    registry().invalidate()
+    monkeypatch.setattr(vision, "WAIT_SECONDS", 0.2)
+    image = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+    body = {"modelId": "openai-chat", "prompt": "What is this?", "images": [image]}
+    taken = [vision._slots.acquire(timeout=5) for _ in range(deploy.VISION_SLOTS)]
+    try:
+        assert all(taken)
+        busy = local("generate_text").post("/", json=body, headers=accounts["user"].headers)
+        assert busy.status_code == 503, busy.get_data(as_text=True)
+        assert busy.get_json()["error"]["code"] == "UNAVAILABLE" and busy.headers["Retry-After"] == str(vision.RETRY_AFTER_SECONDS)
+        plain = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["user"].headers)
+        assert plain.status_code == 200  # requests without images never wait
+    finally:
+        for _ in taken:
+            vision._slots.release()
+    for _ in range(3):  # more requests than one slot: each gives its slot back when its answer is sent
+        assert local("generate_text").post("/", json=body, headers=accounts["user"].headers).status_code == 200
+    assert all(vision._slots.acquire(timeout=0) for _ in range(deploy.VISION_SLOTS))  # every slot free again
+    for _ in range(deploy.VISION_SLOTS):
+        vision._slots.release()

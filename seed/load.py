@@ -29,6 +29,7 @@ def _seed(name: str) -> list[dict[str, Any]]:
 def load_providers(actor: str) -> int:
     """Write each seed provider that is missing or differs; returns how many were written."""
     from gateway import audit, firebase
+    from gateway.schemas import KEY_BOUND
 
     db = firebase.db()
     written = 0
@@ -42,6 +43,9 @@ def load_providers(actor: str) -> int:
             continue
         at = audit.now()
         after = {**(before or {}), **provider, "updatedAt": at, "createdAt": (before or {}).get("createdAt", at)}
+        if before is not None and before.get("hasKey") and any((before.get(f) or None) != (after.get(f) or None) for f in KEY_BOUND):
+            after.update({"hasKey": False, "keyVersion": None})  # a stored key never follows a provider to another address
+            print(f"seed: providers/{doc_id} moved back to its seed address; store its key again (seed/set_secret.py {doc_id})")
         batch = db.batch()
         audit.add_to_batch(batch, "providers", doc_id, actor, "create" if before is None else "update", before, after)
         batch.commit()

@@ -45,7 +45,7 @@ def migrate(dry_run: bool = False, actor: str = "migrate_secrets") -> dict[str, 
     """Move every named key; returns what happened per provider id (``moved``, ``renamed``, ``no key found``)."""
     from gateway import audit, firebase, secrets
 
-    client = secrets._secret_manager()
+    client = secrets.client()
     if client is None:
         sys.exit(f"no Secret Manager: set {secrets.EMULATOR_ENV} or pass --project")
     project = firebase.project_id()

@@ -146,6 +146,11 @@ def _secret_manager() -> Any:
     return _client
 
 
+def client() -> Any:
+    """The Secret Manager client (None under the emulators without drongo): for seed scripts run by an operator."""
+    return _secret_manager()
+
+
 def _service_account_hint() -> str:
     service = os.environ.get("K_SERVICE")
     return f"the service account the '{service}' function runs as" if service else "the function's service account"

@@ -206,7 +206,7 @@ def test_two_providers_naming_one_secret_do_not_reread_it_in_turn(failing_secret
     ("mode", "says"),
     [("disabled", "gcloud services enable secretmanager.googleapis.com"), ("denied", "roles/secretmanager.secretAccessor")],
 )
-def test_generation_reports_the_failed_read(local, providers, accounts, failing_secret_manager, mode: str, says: str) -> None:
+def test_generation_reports_the_failed_read(local, providers, accounts, failing_secret_manager, capsys, mode: str, says: str) -> None:
     """A user learns the key could not be read and why in a few words; the secret, project and IAM remedy go to admins and the logs."""
     failing_secret_manager.state["mode"] = mode
     response = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["user"].headers)
@@ -220,6 +220,8 @@ def test_generation_reports_the_failed_read(local, providers, accounts, failing_
         assert private not in text, private
     assert KEYS["openai"] not in text
     assert providers["openai"].state["requests"] == []  # the provider was never called without its key
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"error details"' in line]
+    assert [e["requestId"] for e in logged] == [response.headers["X-Request-Id"]] and says in logged[0]["detail"]
 
     admin = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["admin"].headers)
     error = admin.get_json()["error"]

@@ -14,7 +14,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import deploy, http, openapi, provider_admin
+from gateway import deploy, http, openapi, provider_admin, secrets
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import SLUG, ModelType, Pricing, ProviderWrite
 
@@ -73,8 +73,19 @@ def _checked(ctx: http.Context) -> list[str]:
     return ctx.path
 
 
-def _body_for(ctx: http.Context, provider_id: str) -> dict[str, Any]:
+def _body(ctx: http.Context) -> dict[str, Any]:
+    """The JSON body; a ``secretName`` is refused: the gateway names every provider's secret itself."""
     body = ctx.json()
+    if "secretName" in body:
+        raise invalid(
+            "secretName",
+            f"not accepted: the gateway names the key's secret itself ({secrets.PREFIX}<ID>); send the key as apiKey",
+        )
+    return body
+
+
+def _body_for(ctx: http.Context, provider_id: str) -> dict[str, Any]:
+    body = _body(ctx)
     if body.get("id", provider_id) != provider_id:
         raise invalid("id", f"must match the id in the path ('{provider_id}')")
     return {**body, "id": provider_id}
@@ -95,7 +106,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
 def _post(ctx: http.Context) -> tuple[dict[str, Any], int] | dict[str, Any]:
     match _checked(ctx):
         case []:
-            body = ctx.parse(ProviderWrite)
+            body = http.validate(ProviderWrite, _body(ctx))
             return provider_admin.save(body, _actor(ctx), create=True).public(), 201
         case [provider_id, "test"]:
             return provider_admin.test(provider_id)
@@ -118,8 +129,8 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
         raise _no_route(ctx)
     provider_id = ctx.path[0]
     patch = _body_for(ctx, provider_id)
-    api_key = patch.pop("apiKey", None)
-    body = http.validate(ProviderWrite, {**provider_admin.merged(provider_id, patch), **({"apiKey": api_key} if api_key is not None else {})})
+    key = {"apiKey": patch.pop("apiKey")} if "apiKey" in patch else {}  # null: drop the stored key
+    body = http.validate(ProviderWrite, {**provider_admin.merged(provider_id, patch), **key})
     return provider_admin.save(body, _actor(ctx), create=False).public()
 
 
@@ -142,13 +153,16 @@ API = (
     openapi.Op("GET", "/providers", "List providers", {200: "ProviderList"}),
     openapi.Op("POST", "/providers", "Create a provider", {201: "Provider"}, body=ProviderWrite, errors=(409, 503),
                examples=({"id": "openai", "type": "openai", "baseUrl": "https://api.openai.com/v1", "apiKey": "sk-your-key"},),
-               description="An apiKey is stored in Secret Manager (503 when it cannot be), never returned."),
+               description="An apiKey is stored in Secret Manager as AI_GATEWAY_PROVIDER_<ID> (503 when it cannot be), never returned; "
+               "a secretName is refused (400)."),
     openapi.Op("GET", "/providers/{id}", "Read a provider", {200: "Provider"}, params=ID, errors=(409,),
                description="409 CONFLICT when its document is too broken to read (replace it with PUT)."),
     openapi.Op("PUT", "/providers/{id}", "Replace a provider", {200: "Provider"}, params=ID, body=openapi.Body(ProviderWrite, "replace"), errors=(503,),
                examples=({"type": "ollama", "baseUrl": "http://localhost:11434", "enabled": True},)),
     openapi.Op("PATCH", "/providers/{id}", "Change some fields of a provider", {200: "Provider"}, params=ID,
-               body=openapi.Body(ProviderWrite, "merge-patch"), errors=(409, 503), examples=({"enabled": False},)),
+               body=openapi.Body(ProviderWrite, "merge-patch"), errors=(409, 503), examples=({"enabled": False},),
+               description="A change to baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts while a key is stored needs the key "
+               "again (apiKey), or apiKey: null to drop it: 400 naming apiKey otherwise."),
     openapi.Op("DELETE", "/providers/{id}", "Delete a provider", {200: "ProviderDeleted"}, params=ID, query=DeleteParams, errors=(409,),
                description="409 CONFLICT while enabled models use it, unless cascade=true."),
     openapi.Op("POST", "/providers/{id}/test", "Test a provider live", {200: "ProviderTest"}, params=ID, errors=(409,),

@@ -16,7 +16,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-demo-local-0123456789"
-SECRET = "DEMO_API_KEY"
 REPLY = (
     "This answer comes from the demo provider that make dev runs on your machine, word by word, "
     "so you can see streaming, stopping and usage without any AI provider. "
@@ -41,18 +40,17 @@ def register(url: str, actor: str = "seed") -> None:
     from gateway.registry import registry
     from gateway.schemas import ModelSpec
 
-    version = secrets.put(SECRET, KEY)
+    version = secrets.put(secrets.name_for("demo"), KEY)
     ref = firebase.db().collection("providers").document("demo")
     snap = ref.get()
     before = snap.to_dict() if snap.exists else None
     at = audit.now()
     after = {
-        **(before or {}),
+        **{k: v for k, v in (before or {}).items() if k != "secretName"},
         "type": "openai-compatible",
         "displayName": "Demo (local, canned answers)",
         "baseUrl": f"{url}/v1",
         "enabled": True,
-        "secretName": SECRET,
         "hasKey": True,
         "keyVersion": version,
         "updatedAt": at,

@@ -1,12 +1,14 @@
-"""Store a provider key in Secret Manager (the local drongo server, or a real project).
+"""Store a provider's key in Secret Manager (the local drongo server, or a real project).
 
-    python seed/set_secret.py OPENAI_API_KEY                 reads the key from stdin / a prompt
-    python seed/set_secret.py OPENAI_API_KEY --project ID    into a real project's Secret Manager
+    python seed/set_secret.py openai                 reads the key from stdin / a prompt
+    python seed/set_secret.py openai --project ID    into a real project's Secret Manager
 
-The provider document names the secret (``secretName``); the key itself never
-goes to Firestore. The providers naming this secret get the new version as
+The gateway names the secret after the provider (``AI_GATEWAY_PROVIDER_OPENAI``
+for ``openai``: ``gateway.secrets.name_for``); the key itself never goes to
+Firestore. The provider document gets ``hasKey`` and the new version as
 ``keyVersion``, so every running function reads the new key as its listener
-sees the document change (within a second).
+sees the document change (within a second). The same as
+``PATCH /providers/{id} {"apiKey": ...}``, without the HTTP call.
 """
 
 from __future__ import annotations
@@ -23,29 +25,38 @@ except ImportError:  # run as a script
     import target  # type: ignore[no-redef]
 
 
+def store(provider_id: str, value: str) -> str:
+    """Store ``value`` as provider ``provider_id``'s key and point its document at it; returns the version name."""
+    from gateway import audit, firebase, secrets
+
+    ref = firebase.db().collection("providers").document(provider_id)
+    snap = ref.get()
+    if not snap.exists:
+        sys.exit(f"no providers/{provider_id}: create the provider first (seed/load.py or POST /providers)")
+    version = secrets.put(secrets.name_for(provider_id), value)
+    before = snap.to_dict() or {}
+    after = {k: v for k, v in before.items() if k != "secretName"}  # an old document's own secret name is no longer read
+    after.update({"hasKey": True, "keyVersion": version, "updatedAt": audit.now()})
+    batch = firebase.db().batch()
+    audit.add_to_batch(batch, "providers", provider_id, "seed", "update", before, after)
+    batch.commit()
+    return version
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", help="the secret name a provider document's secretName refers to")
+    parser.add_argument("provider", help="the provider id (providers/{id}); its key goes to secret AI_GATEWAY_PROVIDER_<ID>")
     target.add_arguments(parser)
     args = parser.parse_args()
     where = target.select(args.project)
     if not args.project and not os.environ.get("SECRET_MANAGER_EMULATOR_HOST"):
         state = target.ROOT / ".stack" / "env.json"
         os.environ.update(json.loads(state.read_text()) if state.is_file() else {})
-    value = getpass.getpass(f"{args.name}: ") if sys.stdin.isatty() else sys.stdin.read().strip()
+    value = getpass.getpass(f"key of provider {args.provider}: ") if sys.stdin.isatty() else sys.stdin.read().strip()
     if not value:
         sys.exit("no value given")
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    from gateway import firebase, secrets
-
-    version = secrets.put(args.name, value)
-    print(f"stored {version} in {where}")
-    # Providers using this secret get the new version: every running instance reads the key anew.
-    providers = firebase.db().collection("providers").where(filter=FieldFilter("secretName", "==", args.name))
-    for snap in providers.stream():
-        snap.reference.update({"hasKey": True, "keyVersion": version})
-        print(f"  providers/{snap.id}: keyVersion updated")
+    version = store(args.provider, value)
+    print(f"stored {version} in {where}; providers/{args.provider}: hasKey, keyVersion updated")
 
 
 if __name__ == "__main__":

@@ -274,13 +274,13 @@ def upstreams(stack: stack_module.Stack) -> Iterator[dict[str, Any]]:
 
 
 PROVIDER_DOCS = {
-    "openai": ("openai", "{url}/v1", "OPENAI_API_KEY"),
-    "openrouter": ("openrouter", "{url}/api/v1", "OPENROUTER_API_KEY"),
-    "huggingface": ("huggingface", "{url}/v1", "HF_TOKEN"),
-    "lmstudio": ("lmstudio", "{url}/v1", None),
-    "ollama": ("ollama", "{url}", None),
-    "anthropic": ("anthropic", "{url}", "ANTHROPIC_API_KEY"),
-    "gemini": ("gemini", "{url}/v1beta", "GEMINI_API_KEY"),
+    "openai": ("openai", "{url}/v1", True),
+    "openrouter": ("openrouter", "{url}/api/v1", True),
+    "huggingface": ("huggingface", "{url}/v1", True),
+    "lmstudio": ("lmstudio", "{url}/v1", False),
+    "ollama": ("ollama", "{url}", False),
+    "anthropic": ("anthropic", "{url}", True),
+    "gemini": ("gemini", "{url}/v1beta", True),
 }
 
 
@@ -303,11 +303,11 @@ def _provider_documents(upstreams: dict[str, Any]) -> None:
     db = firebase.db()
     upstreams["hf-images"].state.clear()
     upstreams["hf-images"].state.update({"key": KEYS["huggingface"], "faults": [], "requests": []})
-    for name, (kind, base, secret) in PROVIDER_DOCS.items():
+    for name, (kind, base, keyed) in PROVIDER_DOCS.items():
         server = upstreams[name]
         server.state.clear()
         server.state.update({"key": KEYS.get(name), "flavor": kind, "faults": [], "requests": []})
-        doc = {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "secretName": secret}
+        doc = {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "hasKey": keyed}
         if name == "huggingface":
             doc["imageBaseUrl"] = f"{upstreams['hf-images'].url}/hf-inference"
         db.collection("providers").document(name).set(doc)
@@ -321,8 +321,8 @@ def _provider_documents(upstreams: dict[str, Any]) -> None:
                 "pricing": {"inputPer1M": 1.0, "outputPer1M": 2.0},
             }
         )
-        if secret:
-            secrets.put(secret, KEYS[name])
+        if keyed:  # in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), as POST /providers with an apiKey stores it
+            secrets.put(secrets.name_for(name), KEYS[name])
 
 
 CHROMIUM = "/usr/bin/chromium"

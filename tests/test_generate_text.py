@@ -278,7 +278,7 @@ def test_key_is_refreshed_after_401(local, providers, accounts) -> None:
     )
     rotated = "sk-test-rotated-abcdef0123456789"
     admin_client.add_secret_version(
-        request={"parent": "projects/demo-ai-gateway/secrets/OPENAI_API_KEY", "payload": {"data": rotated.encode()}}
+        request={"parent": "projects/demo-ai-gateway/secrets/AI_GATEWAY_PROVIDER_OPENAI", "payload": {"data": rotated.encode()}}
     )
     providers["openai"].state["key"] = rotated
     seen = len(providers["openai"].state["requests"])
@@ -289,12 +289,28 @@ def test_key_is_refreshed_after_401(local, providers, accounts) -> None:
 
 
 def test_missing_key_is_an_operator_error(local, providers, accounts) -> None:
-    from gateway import firebase, providers_store
+    """A stored key gone from Secret Manager: a 502 that names the secret to admins only, the provider never called keyless."""
+    import os
 
-    firebase.db().collection("providers").document("openai").update({"secretName": "NO_SUCH_SECRET"})
-    providers_store.invalidate()
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import secretmanager
+
+    from gateway import secrets
+
+    admin_client = secretmanager.SecretManagerServiceClient(
+        transport="rest",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": f"http://{os.environ['SECRET_MANAGER_EMULATOR_HOST']}"},
+    )
+    admin_client.delete_secret(request={"name": "projects/demo-ai-gateway/secrets/AI_GATEWAY_PROVIDER_OPENAI"})
+    secrets.forget()
     response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
     assert response.status_code == 502 and response.get_json()["error"]["code"] == "PROVIDER_AUTH"
+    text = response.get_data(as_text=True)
+    assert "has no key" in text and "AI_GATEWAY_PROVIDER" not in text and "secretName" not in text
+    assert response.headers["X-Request-Id"] in response.get_json()["error"]["message"]
+    as_admin = _post(local, accounts["admin"], modelId="openai-chat", prompt="hi").get_json()["error"]
+    assert "AI_GATEWAY_PROVIDER_OPENAI" in as_admin["message"] and as_admin["details"]["secretName"] == "AI_GATEWAY_PROVIDER_OPENAI"
     assert providers["openai"].state["requests"] == []
 
 

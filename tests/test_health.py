@@ -71,11 +71,11 @@ def test_adapters_probe_without_tokens(local, clean, upstreams) -> None:
 
     firebase.db().collection("providers").document("ollama").set({"type": "ollama", "baseUrl": upstreams["ollama"].url, "enabled": True})
     firebase.db().collection("providers").document("anthropic").set(
-        {"type": "anthropic", "baseUrl": upstreams["anthropic"].url, "enabled": True, "secretName": "ANTHROPIC_API_KEY"}
+        {"type": "anthropic", "baseUrl": upstreams["anthropic"].url, "enabled": True, "hasKey": True}
     )
     for name in ("ollama", "anthropic"):
         upstreams[name].state.update({"requests": [], "faults": [], "key": KEYS.get(name)})
-    secrets.put("ANTHROPIC_API_KEY", KEYS["anthropic"])
+    secrets.put(secrets.name_for("anthropic"), KEYS["anthropic"])
     firebase.db().collection("providers").document("lmstudio").delete()
     health.reset()
     body = local("health").get("/").get_json()

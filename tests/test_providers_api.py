@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -29,17 +30,21 @@ def test_crud_with_key_in_secret_manager(local, providers, accounts, capsys) -> 
     body = {"id": "acme", "type": "openai-compatible", "baseUrl": f"{providers['openai'].url}/v1", "apiKey": key, "headers": {"X-Team": "ai"}}
     created = _call(local, admin, "POST", json=body)
     assert created.status_code == 201, created.get_data(as_text=True)
-    assert created.get_json()["secretName"] == "ACME_API_KEY" and created.get_json()["hasKey"] is True
+    assert created.get_json()["secretName"] == "AI_GATEWAY_PROVIDER_ACME" and created.get_json()["hasKey"] is True
     stored = firebase.db().collection("providers").document("acme").get().to_dict()
-    assert secrets.refresh("ACME_API_KEY") == key
+    assert "secretName" not in stored  # named by the gateway, never by the document
+    assert secrets.refresh("AI_GATEWAY_PROVIDER_ACME") == key
 
     listed = _call(local, admin, "GET").get_json()["providers"]
     assert "acme" in {p["id"] for p in listed}
     patched = _call(local, admin, "PATCH", "/acme", json={"displayName": "Acme AI", "headers": None})
     assert patched.status_code == 200 and patched.get_json()["displayName"] == "Acme AI" and patched.get_json()["headers"] == {}
     assert patched.get_json()["hasKey"] is True
-    replaced = _call(local, admin, "PUT", "/acme", json={"type": "openai-compatible", "baseUrl": "https://example.com/v1", "secretName": "ACME_API_KEY"})
+    moved = _call(local, admin, "PUT", "/acme", json={"type": "openai-compatible", "baseUrl": "https://example.com/v1"})
+    assert moved.status_code == 400 and moved.get_json()["error"]["details"]["fields"][0]["field"] == "apiKey"
+    replaced = _call(local, admin, "PUT", "/acme", json={"type": "openai-compatible", "baseUrl": "https://example.com/v1", "apiKey": None})
     assert replaced.status_code == 200 and replaced.get_json()["baseUrl"] == "https://example.com/v1"
+    assert replaced.get_json()["hasKey"] is False and replaced.get_json()["keyVersion"] is None
     assert _call(local, admin, "DELETE", "/acme").status_code == 200
     assert _call(local, admin, "GET", "/acme").status_code == 404
     assert [r["action"] for r in _audits("providers", "acme")] == ["create", "update", "update", "delete"]
@@ -61,6 +66,9 @@ def test_crud_with_key_in_secret_manager(local, providers, accounts, capsys) -> 
         ({"apiKey": "short"}, "apiKey"),
         ({"id": "Bad Id"}, "id"),
         ({"hasKey": True}, "hasKey"),
+        ({"secretName": "STRIPE_WEBHOOK_SECRET"}, "secretName"),
+        ({"secretName": "PATH"}, "secretName"),
+        ({"secretName": None}, "secretName"),
         # found by the fuzz run: each was sent as a header and was a 500 (httpx refuses non-ASCII) on every call to the provider
         ({"headers": {"X-Team": "équipe"}}, "headers"),
         ({"type": "openrouter", "appTitle": "Démo"}, "appTitle"),
@@ -183,3 +191,127 @@ def test_broken_console_document_is_a_clear_409_and_can_be_fixed_or_deleted(loca
     firebase.db().collection("providers").document("broken").set({"type": "carrier-pigeon"})
     assert _call(local, admin, "DELETE", "/broken").status_code == 200
     assert _call(local, admin, "DELETE", "/broken").status_code == 404
+
+
+# -- Keys go to the gateway's own secrets, and only to the addresses they were stored for ------------------------
+
+
+class _Capture(BaseHTTPRequestHandler):
+    """Any host an admin might type: answers every request like an empty model list and records every header it was sent."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.server.state["requests"].append({"path": self.path, "headers": dict(self.headers.items())})  # type: ignore[attr-defined]
+        body = b'{"data": [], "models": [], "object": "list"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def capture() -> Any:
+    from fakes.server import FakeServer
+
+    with FakeServer(_Capture, requests=[]) as server:
+        yield server
+
+
+def _sent(capture: Any) -> str:
+    """Every header value the capture server received, as one text to search."""
+    return json.dumps([r["headers"] for r in capture.state["requests"]])
+
+
+def test_a_stored_key_is_never_sent_to_a_new_host(local, providers, accounts, capture) -> None:
+    """Review finding: PATCH baseUrl to a capture server, then POST /test, delivered the stored key. Now the move needs the key again."""
+    from conftest import KEYS
+
+    admin = accounts["admin"]
+    for method, body in (
+        ("PATCH", {"baseUrl": f"{capture.url}/v1"}),
+        ("PATCH", {"healthCheckUrl": f"{capture.url}/v1/models"}),
+        ("PATCH", {"imageBaseUrl": f"{capture.url}/v1"}),
+        ("PATCH", {"allowedHosts": ["capture.example"]}),
+        ("PUT", {"type": "openai", "baseUrl": f"{capture.url}/v1"}),
+    ):
+        refused = _call(local, admin, method, "/openai", json=body)
+        assert refused.status_code == 400, (body, refused.get_data(as_text=True))
+        assert refused.get_json()["error"]["details"]["fields"][0]["field"] == "apiKey"
+    assert _call(local, admin, "POST", "/openai/test").get_json()["status"] == "healthy"  # still at its own host, with its key
+    assert capture.state["requests"] == []
+
+    dropped = _call(local, admin, "PATCH", "/openai", json={"baseUrl": f"{capture.url}/v1", "apiKey": None})
+    assert dropped.status_code == 200 and dropped.get_json()["hasKey"] is False
+    _call(local, admin, "POST", "/openai/test")
+    assert capture.state["requests"], "the test must reach the new host"
+    assert KEYS["openai"] not in _sent(capture)
+
+    # delete and create again under the same id, at the capture server: the secret left behind is not used
+    assert _call(local, admin, "DELETE", "/anthropic", query_string={"cascade": "true"}).status_code == 200
+    recreated = _call(local, admin, "POST", json={"id": "anthropic", "type": "anthropic", "baseUrl": capture.url})
+    assert recreated.status_code == 201 and recreated.get_json()["hasKey"] is False
+    seen = len(capture.state["requests"])
+    _call(local, admin, "POST", "/anthropic/test")
+    assert len(capture.state["requests"]) > seen and KEYS["anthropic"] not in _sent(capture)
+
+    moved = _call(local, admin, "PATCH", "/gemini", json={"baseUrl": f"{capture.url}/v1beta", "apiKey": "sk-given-with-the-move-0123"})
+    assert moved.status_code == 200 and moved.get_json()["hasKey"] is True  # the admin sent a key for the new host: that one goes
+    _call(local, admin, "POST", "/gemini/test")
+    assert "sk-given-with-the-move-0123" in _sent(capture) and KEYS["gemini"] not in _sent(capture)
+
+
+def test_no_document_can_point_at_another_secret_or_the_environment(local, providers, accounts, capture, monkeypatch) -> None:
+    """Review finding: secretName was free text, so /test sent another team's secret, or PATH and FIREBASE_CONFIG, to any host."""
+    import os
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import secretmanager
+
+    from gateway import firebase, providers_store, secrets
+
+    planted = "whsec-another-teams-secret-0123456789"
+    client = secretmanager.SecretManagerServiceClient(
+        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": f"http://{os.environ['SECRET_MANAGER_EMULATOR_HOST']}"}
+    )
+    parent = "projects/demo-ai-gateway"
+    client.create_secret(request={"parent": parent, "secret_id": "STRIPE_WEBHOOK_SECRET", "secret": {"replication": {"automatic": {}}}})
+    client.add_secret_version(request={"parent": f"{parent}/secrets/STRIPE_WEBHOOK_SECRET", "payload": {"data": planted.encode()}})
+    monkeypatch.setenv("FIREBASE_CONFIG", '{"projectId":"demo-ai-gateway","storageBucket":"config-0123456789"}')
+    admin = accounts["admin"]
+
+    base = {"type": "openai-compatible", "baseUrl": f"{capture.url}/v1"}
+    for name in ("STRIPE_WEBHOOK_SECRET", "PATH", "FIREBASE_CONFIG"):
+        refused = _call(local, admin, "POST", json={"id": "thief", **base, "secretName": name})
+        assert refused.status_code == 400 and refused.get_json()["error"]["details"]["fields"][0]["field"] == "secretName"
+        refused = _call(local, admin, "PATCH", "/openai", json={"secretName": name})
+        assert refused.status_code == 400 and refused.get_json()["error"]["details"]["fields"][0]["field"] == "secretName"
+
+    # documents written past the API (the console, an old version) that name a secret: the name is ignored
+    for doc_id, name in (("stripe", "STRIPE_WEBHOOK_SECRET"), ("path", "PATH"), ("config", "FIREBASE_CONFIG")):
+        firebase.db().collection("providers").document(doc_id).set({**base, "enabled": True, "secretName": name, "hasKey": True})
+    providers_store.invalidate()
+    secrets.forget()
+    for doc_id in ("stripe", "path", "config"):
+        assert _call(local, admin, "GET", f"/{doc_id}").get_json()["secretName"] == f"AI_GATEWAY_PROVIDER_{doc_id.upper()}"
+        _call(local, admin, "POST", f"/{doc_id}/test")
+    assert len(capture.state["requests"]) >= 3
+    sent = _sent(capture)
+    for value in (planted, os.environ["PATH"], os.environ["FIREBASE_CONFIG"], "config-0123456789"):
+        assert value not in sent
+    assert secrets.refresh("AI_GATEWAY_PROVIDER_STRIPE") is None  # and nothing was written anywhere else either
+    version = client.access_secret_version(request={"name": f"{parent}/secrets/STRIPE_WEBHOOK_SECRET/versions/latest"})
+    assert version.payload.data.decode() == planted
+
+
+def test_ids_sharing_a_secret_name_are_refused(local, providers, accounts) -> None:
+    admin = accounts["admin"]
+    assert _call(local, admin, "POST", json={"id": "my-llm", "type": "ollama", "baseUrl": "http://localhost:11434"}).status_code == 201
+    clash = _call(local, admin, "POST", json={"id": "my_llm", "type": "ollama", "baseUrl": "http://localhost:11434"})
+    assert clash.status_code == 409 and clash.get_json()["error"]["details"]["conflictsWith"] == "my-llm"

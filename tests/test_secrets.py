@@ -14,21 +14,55 @@ from conftest import KEYS
 def test_secret_manager_round_trip(stack, providers) -> None:
     from gateway import secrets
 
-    secrets.put("ROUND_TRIP_KEY", "value-one-0123456789")
-    assert secrets.get("ROUND_TRIP_KEY") == "value-one-0123456789"
-    secrets.put("ROUND_TRIP_KEY", "value-two-0123456789")
-    assert secrets.get("ROUND_TRIP_KEY") == "value-two-0123456789"  # put() drops the cached value
-    assert secrets.get("NEVER_CREATED_KEY") is None
+    secrets.put("AI_GATEWAY_PROVIDER_ROUND_TRIP", "value-one-0123456789")
+    assert secrets.get("AI_GATEWAY_PROVIDER_ROUND_TRIP") == "value-one-0123456789"
+    secrets.put("AI_GATEWAY_PROVIDER_ROUND_TRIP", "value-two-0123456789")
+    assert secrets.get("AI_GATEWAY_PROVIDER_ROUND_TRIP") == "value-two-0123456789"  # put() drops the cached value
+    assert secrets.get("AI_GATEWAY_PROVIDER_NEVER_CREATED") is None
 
 
-def test_environment_is_the_fallback(stack, providers, monkeypatch) -> None:
+def test_the_gateway_names_every_secret() -> None:
     from gateway import secrets
 
-    monkeypatch.setenv("ONLY_IN_ENV_KEY", "from-the-environment-123")
+    assert secrets.name_for("openai") == "AI_GATEWAY_PROVIDER_OPENAI"
+    assert secrets.name_for("my-llm.v2") == "AI_GATEWAY_PROVIDER_MY_LLM_V2"
+    assert secrets.name_for("a" * 64).startswith(secrets.PREFIX) and len(secrets.name_for("a" * 64)) <= 255
+
+
+@pytest.mark.parametrize("name", ["PATH", "FIREBASE_CONFIG", "STRIPE_WEBHOOK_SECRET", "OPENAI_API_KEY", "AI_GATEWAY_PROVIDER_", "AI_GATEWAY_PROVIDER_x/../Y"])
+def test_no_other_secret_is_read_or_written(stack, providers, name: str) -> None:
+    """Whatever a caller asks for, this module reads and writes the gateway's secrets only."""
+    from gateway import secrets
+
+    with pytest.raises(ValueError, match="not a provider key's secret name"):
+        secrets.get(name)
+    with pytest.raises(ValueError, match="not a provider key's secret name"):
+        secrets.put(name, "sk-overwrite-0123456789")
+
+
+def test_environment_is_the_fallback_under_the_emulators(stack, providers, monkeypatch) -> None:
+    from gateway import secrets
+
+    monkeypatch.setenv("AI_GATEWAY_PROVIDER_ONLY_IN_ENV", "from-the-environment-123")
     secrets.forget()
-    assert secrets.get("ONLY_IN_ENV_KEY") == "from-the-environment-123"
-    secrets.put("ONLY_IN_ENV_KEY", "from-secret-manager-456")
-    assert secrets.get("ONLY_IN_ENV_KEY") == "from-secret-manager-456"  # Secret Manager wins
+    assert secrets.get("AI_GATEWAY_PROVIDER_ONLY_IN_ENV") == "from-the-environment-123"
+    secrets.put("AI_GATEWAY_PROVIDER_ONLY_IN_ENV", "from-secret-manager-456")
+    assert secrets.get("AI_GATEWAY_PROVIDER_ONLY_IN_ENV") == "from-secret-manager-456"  # Secret Manager wins
+
+
+def test_outside_the_emulators_the_environment_is_never_read(stack, providers, monkeypatch) -> None:
+    """In production the environment holds PATH, FIREBASE_CONFIG...: a secret Secret Manager lacks is no key, whatever is set."""
+    from gateway import secrets
+
+    monkeypatch.setenv("AI_GATEWAY_PROVIDER_NEVER_STORED", "from-the-environment-123")
+    for name in ("FUNCTIONS_EMULATOR", "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    secrets.forget()
+    try:
+        assert secrets.get("AI_GATEWAY_PROVIDER_NEVER_STORED") is None
+        assert secrets.from_environment("AI_GATEWAY_PROVIDER_NEVER_STORED") is None
+    finally:
+        secrets.forget()
 
 
 def test_without_a_secret_manager_the_environment_serves(stack, providers, monkeypatch) -> None:
@@ -36,9 +70,9 @@ def test_without_a_secret_manager_the_environment_serves(stack, providers, monke
 
     monkeypatch.delenv("SECRET_MANAGER_EMULATOR_HOST")
     monkeypatch.setenv("FUNCTIONS_EMULATOR", "true")
-    monkeypatch.setenv("OPENAI_API_KEY", "env-key-0123456789")
+    monkeypatch.setenv("AI_GATEWAY_PROVIDER_OPENAI", "env-key-0123456789")
     secrets.forget()
-    assert secrets.get("OPENAI_API_KEY") == "env-key-0123456789"
+    assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI") == "env-key-0123456789"
     secrets.forget()
 
 
@@ -77,7 +111,7 @@ def failing_secret_manager(monkeypatch) -> Any:
     from gateway import secrets
 
     monkeypatch.setenv("GCLOUD_PROJECT", "demo-ai-gateway")
-    for name in ("OPENAI_API_KEY", "K_SERVICE"):
+    for name in ("AI_GATEWAY_PROVIDER_OPENAI", "K_SERVICE"):
         monkeypatch.delenv(name, raising=False)
     with FakeServer(SecretManagerServer, mode="disabled", requests=[]) as server:
         monkeypatch.setenv("SECRET_MANAGER_EMULATOR_HOST", server.url.removeprefix("http://"))
@@ -102,11 +136,11 @@ def test_a_failed_read_says_why(failing_secret_manager, mode: str, kind: str, sa
 
     failing_secret_manager.state["mode"] = mode
     started = time.monotonic()
-    read = secrets.read("OPENAI_API_KEY")
+    read = secrets.read("AI_GATEWAY_PROVIDER_OPENAI")
     elapsed = time.monotonic() - started
     assert read.value is None and read.error is not None
     assert read.error.kind == kind and says in read.error.message, read.error.message
-    assert secrets.get("OPENAI_API_KEY") is None and secrets.problem("OPENAI_API_KEY") is read.error
+    assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI") is None and secrets.problem("AI_GATEWAY_PROVIDER_OPENAI") is read.error
     assert elapsed < secrets.READ_DEADLINE_SECONDS + 3  # the client's own retries would wait a minute
 
 
@@ -115,15 +149,15 @@ def test_failures_are_cached_for_seconds_only(failing_secret_manager, monkeypatc
 
     monkeypatch.setattr(secrets, "FAILURE_CACHE_SECONDS", 0.3)
     failing_secret_manager.state["mode"] = "denied"
-    assert secrets.read("OPENAI_API_KEY").error is not None
-    assert secrets.read("OPENAI_API_KEY").error is not None
+    assert secrets.read("AI_GATEWAY_PROVIDER_OPENAI").error is not None
+    assert secrets.read("AI_GATEWAY_PROVIDER_OPENAI").error is not None
     assert len(failing_secret_manager.state["requests"]) == 1  # the failure is cached ...
     failing_secret_manager.state.update({"mode": "ok", "value": "sk-granted-at-last-0123456789"})
     time.sleep(0.4)
-    read = secrets.read("OPENAI_API_KEY")  # ... briefly: the fixed permission is picked up
+    read = secrets.read("AI_GATEWAY_PROVIDER_OPENAI")  # ... briefly: the fixed permission is picked up
     assert read.value == "sk-granted-at-last-0123456789" and read.error is None
     assert len(failing_secret_manager.state["requests"]) == 2
-    assert secrets.read("OPENAI_API_KEY").value == read.value and len(failing_secret_manager.state["requests"]) == 2
+    assert secrets.read("AI_GATEWAY_PROVIDER_OPENAI").value == read.value and len(failing_secret_manager.state["requests"]) == 2
 
 
 def test_an_outage_keeps_the_key_held_and_a_refusal_drops_it(failing_secret_manager, monkeypatch) -> None:
@@ -134,18 +168,18 @@ def test_an_outage_keeps_the_key_held_and_a_refusal_drops_it(failing_secret_mana
     monkeypatch.setenv("SECRET_CACHE_SECONDS", "0")  # every read finds the cached key expired
     monkeypatch.setattr(secrets, "FAILURE_CACHE_SECONDS", 0.0)
     failing_secret_manager.state.update({"mode": "ok", "value": "sk-good-key-0123456789"})
-    assert secrets.get("OPENAI_API_KEY") == "sk-good-key-0123456789"
+    assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI") == "sk-good-key-0123456789"
     failing_secret_manager.state["mode"] = "unavailable"
-    held = secrets.read("OPENAI_API_KEY")
+    held = secrets.read("AI_GATEWAY_PROVIDER_OPENAI")
     assert held.value == "sk-good-key-0123456789" and held.error is None
     asked = len(failing_secret_manager.state["requests"])
-    assert secrets.read("OPENAI_API_KEY").value == "sk-good-key-0123456789"
+    assert secrets.read("AI_GATEWAY_PROVIDER_OPENAI").value == "sk-good-key-0123456789"
     assert len(failing_secret_manager.state["requests"]) > asked  # still asked: the outage is not cached as an answer
     failing_secret_manager.state["mode"] = "unusable"
-    refused = secrets.read("OPENAI_API_KEY")
+    refused = secrets.read("AI_GATEWAY_PROVIDER_OPENAI")
     assert refused.value is None and refused.error is not None and refused.error.kind == "unusable"
     failing_secret_manager.state["mode"] = "unavailable"
-    assert secrets.read("OPENAI_API_KEY").value is None  # nothing held any more to keep
+    assert secrets.read("AI_GATEWAY_PROVIDER_OPENAI").value is None  # nothing held any more to keep
 
 
 def test_two_providers_naming_one_secret_do_not_reread_it_in_turn(failing_secret_manager) -> None:
@@ -159,12 +193,12 @@ def test_two_providers_naming_one_secret_do_not_reread_it_in_turn(failing_secret
         return sum(1 for _, path in failing_secret_manager.state["requests"] if path.endswith(":access"))
 
     for _ in range(3):
-        assert secrets.get("OPENAI_API_KEY", "v1") == "sk-shared-0123456789"
-        assert secrets.get("OPENAI_API_KEY", "v2") == "sk-shared-0123456789"
+        assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI", "v1") == "sk-shared-0123456789"
+        assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI", "v2") == "sk-shared-0123456789"
     assert accesses() == 2
     failing_secret_manager.state["value"] = "sk-rotated-0123456789"
-    assert secrets.get("OPENAI_API_KEY", "v3") == "sk-rotated-0123456789"  # a key stored since: read at once
-    assert secrets.get("OPENAI_API_KEY", "v1") == "sk-rotated-0123456789"
+    assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI", "v3") == "sk-rotated-0123456789"  # a key stored since: read at once
+    assert secrets.get("AI_GATEWAY_PROVIDER_OPENAI", "v1") == "sk-rotated-0123456789"
     assert accesses() == 3
 
 
@@ -172,15 +206,26 @@ def test_two_providers_naming_one_secret_do_not_reread_it_in_turn(failing_secret
     ("mode", "says"),
     [("disabled", "gcloud services enable secretmanager.googleapis.com"), ("denied", "roles/secretmanager.secretAccessor")],
 )
-def test_generation_reports_the_failed_read(local, providers, accounts, failing_secret_manager, mode: str, says: str) -> None:
+def test_generation_reports_the_failed_read(local, providers, accounts, failing_secret_manager, capsys, mode: str, says: str) -> None:
+    """A user learns the key could not be read and why in a few words; the secret, project and IAM remedy go to admins and the logs."""
     failing_secret_manager.state["mode"] = mode
     response = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["user"].headers)
     assert response.status_code == 502
     error = response.get_json()["error"]
     assert error["code"] == "PROVIDER_AUTH" and error["details"]["reason"] == mode
-    assert "could not be read" in error["message"] and says in error["message"] and "has no key" not in error["message"]
-    assert KEYS["openai"] not in response.get_data(as_text=True)
+    assert "could not be read" in error["message"] and "has no key" not in error["message"]
+    assert response.headers["X-Request-Id"] in error["message"]  # what to quote to an admin
+    text = response.get_data(as_text=True)
+    for private in (says, "roles/", "demo-ai-gateway", "AI_GATEWAY_PROVIDER", "secretName", "gcloud"):
+        assert private not in text, private
+    assert KEYS["openai"] not in text
     assert providers["openai"].state["requests"] == []  # the provider was never called without its key
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"error details"' in line]
+    assert [e["requestId"] for e in logged] == [response.headers["X-Request-Id"]] and says in logged[0]["detail"]
+
+    admin = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["admin"].headers)
+    error = admin.get_json()["error"]
+    assert admin.status_code == 502 and says in error["message"] and error["details"]["secretName"] == "AI_GATEWAY_PROVIDER_OPENAI"
 
 
 def test_health_and_provider_admin_report_the_failed_read(local, providers, accounts, failing_secret_manager) -> None:
@@ -200,5 +245,32 @@ def test_health_and_provider_admin_report_the_failed_read(local, providers, acco
     stored = local("providers").patch("/openai", json={"apiKey": "sk-new-key-0123456789abcdef"}, headers=admin.headers)
     assert stored.status_code == 503
     error = stored.get_json()["error"]
-    assert error["details"]["reason"] == "denied" and "roles/secretmanager.admin" in error["message"]
+    assert error["details"]["reason"] == "denied" and "roles/secretmanager.secretVersionAdder" in error["message"]
     assert "sk-new-key-0123456789abcdef" not in stored.get_data(as_text=True)
+
+
+def test_readme_iam_recipe_grants_the_gateways_secrets_only() -> None:
+    """The README's IAM condition names the prefix the code gives every secret, and no Secret Manager role goes without it."""
+    import re
+    from pathlib import Path
+
+    from gateway import secrets
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    prefixes = set(re.findall(r'startsWith\(\\?"projects/(?:\$N|PROJECT_NUMBER)/secrets/([A-Za-z0-9_-]*)\\?"\)', readme))
+    assert prefixes == {secrets.PREFIX}
+    recipe = readme[readme.index("### Service accounts and IAM"):]
+    recipe = recipe[recipe.index("```bash"):]
+    recipe = recipe[: recipe.index("```", 7)].replace("\\\n", " ")
+    recipe = re.sub(  # unroll the loops: one grant per line, its role named
+        r"for role in ([^;]*); do\s*(.*?)\s*done",
+        lambda loop: "\n".join(loop.group(2).replace("$role", role) for role in loop.group(1).split()),
+        recipe,
+        flags=re.S,
+    )
+    keys = re.search(r"^KEYS=(.*)$", recipe, re.M)
+    assert keys and f"secrets/{secrets.PREFIX}" in keys.group(1)
+    grants = [line for line in recipe.splitlines() if "add-iam-policy-binding" in line]
+    secret_grants = [line for line in grants if "roles/secretmanager." in line]
+    assert len(secret_grants) == 3 and all('--condition "$KEYS"' in line for line in secret_grants), secret_grants
+    assert "roles/secretmanager.admin" not in recipe

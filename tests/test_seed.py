@@ -106,3 +106,44 @@ def test_local_seed_still_repairs_the_dev_stack(emulators, clean) -> None:
     assert load.load_all() == (1, 1)
     assert db.collection("providers").document("ollama").get().to_dict()["enabled"] is True
     assert db.collection("models").document("ollama-llama3.2").get().to_dict()["displayName"] != "edited"
+
+
+def test_migrate_secrets_moves_keys_out_of_the_secrets_old_documents_named(local, providers, accounts) -> None:
+    """Documents from before the gateway named its secrets: their keys move into AI_GATEWAY_PROVIDER_<ID>, old secrets untouched."""
+    import os
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import secretmanager
+
+    from conftest import KEYS
+    from gateway import firebase, providers_store, secrets
+    from seed import migrate_secrets
+
+    client = secretmanager.SecretManagerServiceClient(
+        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": f"http://{os.environ['SECRET_MANAGER_EMULATOR_HOST']}"}
+    )
+    parent = "projects/demo-ai-gateway"
+    client.create_secret(request={"parent": parent, "secret_id": "OPENAI_API_KEY", "secret": {"replication": {"automatic": {}}}})
+    client.add_secret_version(request={"parent": f"{parent}/secrets/OPENAI_API_KEY", "payload": {"data": KEYS["openai"].encode()}})
+    client.delete_secret(request={"name": f"{parent}/secrets/AI_GATEWAY_PROVIDER_OPENAI"})
+    db = firebase.db()
+    db.collection("providers").document("openai").update({"secretName": "OPENAI_API_KEY", "keyVersion": None})
+    db.collection("providers").document("gemini").update({"secretName": "GONE_API_KEY"})
+    db.collection("providers").document("ollama").update({"secretName": None})
+    providers_store.invalidate()
+    secrets.forget()
+    before = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["user"].headers)
+    assert before.status_code == 502  # the old secretName is no longer read
+
+    assert migrate_secrets.migrate(dry_run=True) == {"openai": "moved", "gemini": "no key found", "ollama": "renamed"}
+    assert "secretName" in db.collection("providers").document("openai").get().to_dict()  # a dry run changes nothing
+    assert migrate_secrets.migrate() == {"openai": "moved", "gemini": "no key found", "ollama": "renamed"}
+    assert migrate_secrets.migrate() == {}  # once only
+    openai = db.collection("providers").document("openai").get().to_dict()
+    assert "secretName" not in openai and openai["hasKey"] is True and openai["keyVersion"]
+    assert db.collection("providers").document("gemini").get().to_dict()["hasKey"] is False
+    providers_store.invalidate()
+    after = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=accounts["user"].headers)
+    assert after.status_code == 200, after.get_data(as_text=True)
+    old = client.access_secret_version(request={"name": f"{parent}/secrets/OPENAI_API_KEY/versions/latest"})
+    assert old.payload.data.decode() == KEYS["openai"]  # read, never changed or deleted

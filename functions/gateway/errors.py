@@ -3,7 +3,9 @@
 Every failure the gateway reports to a client is a :class:`GatewayError`; the
 edge (``gateway.http``) turns it into
 ``{"error": {"code", "message", "details"}}`` with the status from
-:data:`STATUS`. Anything else that escapes a handler is logged and answered
+:data:`STATUS`. What only an admin may read (names of secrets, the project,
+IAM roles) goes in ``admin_message``/``admin_details``: the edge shows it to
+admins and logs it with the request id; everyone else sees ``message``. Anything else that escapes a handler is logged and answered
 ``INTERNAL`` so internals never leak.
 """
 
@@ -65,12 +67,26 @@ class GatewayError(Exception):
         message: str,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        admin_message: str | None = None,
+        admin_details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
+        self.admin_message = admin_message
+        """The whole story (a secret's name, the project, the IAM role to grant): for admins and the logs only."""
+        self.admin_details = admin_details or {}
+
+    def for_caller(self, admin: bool, request_id: str) -> GatewayError:
+        """This error as the caller may see it: an admin gets the whole story, anyone else a pointer to the logs."""
+        if self.admin_message is None:
+            return self
+        if admin:
+            return GatewayError(self.code, self.admin_message, {**self.details, **self.admin_details}, self.headers)
+        message = f"{self.message}; an admin can find why in the logs under request id {request_id}"
+        return GatewayError(self.code, message, self.details, self.headers)
 
     @property
     def status(self) -> int:

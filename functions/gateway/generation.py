@@ -36,7 +36,7 @@ from gateway.providers.base import (
     Usage,
 )
 from gateway.registry import registry, usable_model
-from gateway.schemas import Model, Pricing
+from gateway.schemas import Model, Pricing, Provider
 
 TEXT_TYPES = ("text", "multimodal")
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -255,20 +255,31 @@ def adapter_for(model: Model) -> Adapter:
     if not provider.enabled:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is disabled", {"provider": model.provider})
     adapter = providers_store.adapter(provider)
-    if adapter.needs_key and provider.secretName and not adapter.key:
-        failure = secrets.problem(provider.secretName, provider.keyVersion)
-        if failure is not None:  # Secret Manager failed: not the same as a key never set
-            raise GatewayError(
-                ErrorCode.PROVIDER_AUTH,
-                f"Provider '{model.provider}' key could not be read: {failure.message}",
-                {"provider": model.provider, "secretName": provider.secretName, "reason": failure.kind},
-            )
-        raise GatewayError(
-            ErrorCode.PROVIDER_AUTH,
-            f"Provider '{model.provider}' has no key: set secret {provider.secretName}",
-            {"provider": model.provider},
-        )
+    if adapter.needs_key and provider.hasKey and not adapter.key:
+        raise key_error(provider, providers_store.key_problem(provider, adapter))
     return adapter
+
+
+def key_error(provider: Provider, failure: secrets.SecretError | None) -> GatewayError:
+    """502 for a provider whose stored key could not be had; the secret, project and remedy for admins and the logs only."""
+    if failure is not None:  # Secret Manager failed: not the same as a key never set
+        return GatewayError(
+            ErrorCode.PROVIDER_AUTH,
+            f"Provider '{provider.id}' key could not be read ({failure.summary})",
+            {"provider": provider.id, "reason": failure.kind},
+            admin_message=f"Provider '{provider.id}' key could not be read: {failure.message}",
+            admin_details={"secretName": provider.secretName},
+        )
+    return GatewayError(
+        ErrorCode.PROVIDER_AUTH,
+        f"Provider '{provider.id}' has no key",
+        {"provider": provider.id},
+        admin_message=(
+            f"Provider '{provider.id}' has no key in secret {provider.secretName}: store it with PATCH /providers/{provider.id} "
+            '{"apiKey": ...} (a secretName on the provider document is no longer read: see seed/migrate_secrets.py)'
+        ),
+        admin_details={"secretName": provider.secretName},
+    )
 
 
 def chat_request(model: Model, params: TextParams) -> ChatRequest:

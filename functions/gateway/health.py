@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from gateway import firebase, providers_store, secrets, settings, upstream
+from gateway import firebase, providers_store, settings, upstream
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers.base import UpstreamError, transport_errors
 from gateway.schemas import Provider
@@ -44,7 +44,7 @@ def _check(provider: Provider, timeout: float) -> None:
             raise UpstreamError(f"HTTP {response.status_code}", status=response.status_code)
         return
     adapter = providers_store.adapter(provider, list_timeout=timeout)
-    if adapter.needs_key and provider.secretName and not adapter.key and (failure := secrets.problem(provider.secretName, provider.keyVersion)):
+    if failure := providers_store.key_problem(provider, adapter):
         raise GatewayError(ErrorCode.PROVIDER_AUTH, f"key unreadable: {failure.summary}")  # public report: no project, no remedy
     adapter.health_check()
 

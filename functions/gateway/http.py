@@ -270,6 +270,9 @@ def serve(
     except GatewayError as exc:
         exc = _verdict_first(ctx, exc)
         _settle(ctx, exc)
+        if exc.admin_message is not None:
+            logs.warn("error details", requestId=ctx.request_id, route=route, detail=exc.admin_message, details=exc.admin_details)
+            exc = exc.for_caller(ctx.caller is not None and ctx.caller.role in ADMIN, ctx.request_id)
         response = json_response(render(exc), exc.status, exc.headers)
     except Exception as exc:  # the catch-all: log it, never leak it
         logs.error(

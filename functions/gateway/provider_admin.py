@@ -1,8 +1,12 @@
 """Provider administration: audited CRUD, keys into Secret Manager, live tests, discovery, import.
 
 A key sent with a create or update (``apiKey``) is stored as a new version of
-the provider's secret and never kept in Firestore or returned: the document
-only says ``secretName`` and ``hasKey``.
+the provider's secret, which the gateway names (``AI_GATEWAY_PROVIDER_<ID>``,
+:func:`gateway.secrets.name_for`), and never kept in Firestore or returned:
+the document only says ``hasKey`` and ``keyVersion``. A stored key is never
+sent to a new address: an update changing where the key goes
+(:data:`~gateway.schemas.KEY_BOUND`) must carry the key again, or
+``apiKey: null`` to drop it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.http import validate
 from gateway.providers.base import UpstreamError
 from gateway.registry import merge_patch, registry
-from gateway.schemas import Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document
+from gateway.schemas import KEY_BOUND, Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document
 
 COLLECTION = providers_store.COLLECTION
 DISCOVERY_SECONDS = 300
@@ -32,10 +36,6 @@ _discovered: TTLCache[str, list[dict[str, Any]]] = TTLCache(maxsize=256, ttl=DIS
 
 def _not_found(provider_id: str) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"Provider '{provider_id}' not found", {"id": provider_id})
-
-
-def default_secret_name(provider_id: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", provider_id.upper()) + "_API_KEY"
 
 
 def all_providers() -> list[Provider]:
@@ -57,18 +57,44 @@ def get(provider_id: str) -> Provider:
     return provider
 
 
+def _check_secret_free(provider_id: str) -> None:
+    """409 when another provider's id maps to the same secret (ids differing only by ``-``, ``.``, ``_``)."""
+    name = secrets.name_for(provider_id)
+    for snap in firebase.db().collection(COLLECTION).select([]).stream():
+        if snap.id != provider_id and secrets.name_for(snap.id) == name:
+            raise GatewayError(
+                ErrorCode.CONFLICT, f"Provider id '{provider_id}' would share its key's secret with provider '{snap.id}'; choose another id",
+                {"id": provider_id, "conflictsWith": snap.id},
+            )
+
+
+def _moved(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The fields saying where the key goes that this write changes."""
+    return [f for f in KEY_BOUND if (before.get(f) or None) != (after.get(f) or None)]
+
+
 def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
-    """Create or replace a provider; a given key goes to Secret Manager first, so a failed write leaves no half state in Firestore."""
+    """Create or replace a provider; a given key goes to Secret Manager first, so a failed write leaves no half state in Firestore.
+
+    An update that changes where the key goes (``baseUrl``, ``imageBaseUrl``,
+    ``healthCheckUrl``, ``allowedHosts``) while a key is stored is a 400
+    naming ``apiKey`` unless it carries the key again, or ``apiKey: null``
+    (the stored key is then no longer used; Secret Manager keeps its versions).
+    """
     spec = ProviderSpec.model_validate(body.model_dump(exclude={"apiKey"}))
+    drop = "apiKey" in body.model_fields_set and body.apiKey is None
+    name = secrets.name_for(spec.id)
+    if create:
+        _check_secret_free(spec.id)
     version: str | None = None
     if body.apiKey is not None:
-        name = spec.secretName or default_secret_name(spec.id)
-        spec = spec.model_copy(update={"secretName": name})
         try:
             version = secrets.put(name, body.apiKey.get_secret_value())
         except secrets.SecretError as err:
             raise GatewayError(
-                ErrorCode.UNAVAILABLE, f"Could not store the key in Secret Manager: {err.message}", {"secretName": name, "reason": err.kind}
+                ErrorCode.UNAVAILABLE,
+                f"Could not store the key in Secret Manager: {err.message}",
+                {"secretName": name, "reason": err.kind},
             ) from None
         except Exception as exc:
             raise GatewayError(ErrorCode.UNAVAILABLE, f"Could not store the key in Secret Manager ({type(exc).__name__})") from None
@@ -80,11 +106,19 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
             raise _not_found(spec.id)
         now = datetime.now(timezone.utc)
         kept = before or {}
-        same_secret = kept.get("secretName") == spec.secretName
+        data = spec.model_dump(mode="json")
+        kept_key = bool(kept.get("hasKey")) and not drop
+        moved = _moved(kept, data)
+        if kept_key and version is None and moved:
+            raise invalid(
+                "apiKey",
+                f"required when {', '.join(moved)} changes: a stored key is never sent to a new address; "
+                "send the key again, or apiKey: null to drop the stored one",
+            )
         return {
-            **spec.model_dump(mode="json"),
-            "hasKey": version is not None or (bool(kept.get("hasKey")) and same_secret),
-            "keyVersion": version or (kept.get("keyVersion") if same_secret else None),
+            **data,
+            "hasKey": version is not None or kept_key,
+            "keyVersion": version or (kept.get("keyVersion") if kept_key else None),
             "healthStatus": kept.get("healthStatus"),
             "lastHealthCheck": kept.get("lastHealthCheck"),
             "createdAt": kept.get("createdAt", now),
@@ -138,11 +172,10 @@ def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
 
 
 def _check_key(provider: Provider, adapter: Any) -> None:
-    """Raise :class:`secrets.SecretError` when the provider needs a key that Secret Manager failed to give."""
-    if adapter.needs_key and provider.secretName and not adapter.key:
-        failure = secrets.problem(provider.secretName, provider.keyVersion)
-        if failure is not None:
-            raise failure
+    """Raise :class:`secrets.SecretError` when the provider has a stored key that Secret Manager failed to give."""
+    failure = providers_store.key_problem(provider, adapter)
+    if failure is not None:
+        raise failure
 
 
 def test(provider_id: str) -> dict[str, Any]:

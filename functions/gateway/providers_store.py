@@ -22,6 +22,14 @@ def parse(provider_id: str, data: dict[str, Any]) -> Provider | None:
     except ValidationError as exc:
         logs.warn("invalid provider document", providerId=provider_id, errors=[e["msg"] for e in exc.errors()])
         return None
+    if "secretName" in dropped and data.get("secretName") != provider.secretName:
+        dropped.remove("secretName")
+        logs.warn(
+            "provider document names its own secret; ignored: the key is read from the gateway's secret only "
+            "(store it with PATCH apiKey, or run seed/migrate_secrets.py)",
+            providerId=provider_id,
+            secret=provider.secretName,
+        )
     if dropped:
         logs.warn("ignoring unknown fields in provider document", providerId=provider_id, fields=dropped)
     return provider
@@ -51,7 +59,7 @@ def config(provider: Provider) -> ProviderConfig:
         type=provider.type,
         base_url=provider.baseUrl,
         headers=dict(provider.headers),
-        secret_name=provider.secretName,
+        secret_name=provider.secretName if provider.hasKey else None,
         app_url=provider.appUrl,
         app_title=provider.appTitle,
         image_base_url=provider.imageBaseUrl,
@@ -59,12 +67,31 @@ def config(provider: Provider) -> ProviderConfig:
     )
 
 
+def key(provider: Provider) -> str | None:
+    """The provider's key: its secret when the gateway stored one (``hasKey``), else none (the emulators: the environment).
+
+    ``hasKey`` is set only when a key is stored for this provider at its
+    current addresses, so a provider deleted and created again, or moved to
+    another host without its key, is never sent the key stored before.
+    """
+    if provider.hasKey:
+        return secrets.get(provider.secretName, provider.keyVersion)
+    return secrets.from_environment(provider.secretName)
+
+
+def key_problem(provider: Provider, adapter: Adapter) -> secrets.SecretError | None:
+    """Why a provider that has a stored key got none from Secret Manager (None: fine, or no key stored)."""
+    if adapter.needs_key and provider.hasKey and not adapter.key:
+        return secrets.problem(provider.secretName, provider.keyVersion)
+    return None
+
+
 def adapter(provider: Provider, list_timeout: float | None = None) -> Adapter:
     """The provider's adapter with its current key and the shared client; 503 when no adapter has its type."""
     cls = adapter_class(provider.type)
     if cls is None:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"No adapter for provider type '{provider.type}'", {"provider": provider.id})
-    instance = cls(config(provider), secrets.get(provider.secretName, provider.keyVersion), upstream.client())
+    instance = cls(config(provider), key(provider), upstream.client())
     if list_timeout is not None:
         instance.list_timeout = list_timeout
     return instance

@@ -12,9 +12,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr, computed_field, field_validator
 
-from gateway import outbound
+from gateway import outbound, secrets
 
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 MAX_TOKENS = 2**31 - 1
@@ -178,7 +178,7 @@ RESERVED_HEADERS = frozenset(
 
 
 class ProviderSpec(_Strict):
-    """What an admin sets on a ``providers/{id}`` document: where the provider is and which secret holds its key."""
+    """What an admin sets on a ``providers/{id}`` document: where the provider is (the gateway names its key's secret)."""
 
     id: str = Field(pattern=SLUG)
     type: ProviderType
@@ -186,7 +186,6 @@ class ProviderSpec(_Strict):
     displayName: str | None = Field(None, max_length=200)
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)
-    secretName: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
     healthCheckUrl: CallableURL | None = None
     imageBaseUrl: CallableURL | None = None
     appUrl: HttpURL | None = None
@@ -215,10 +214,22 @@ class ProviderSpec(_Strict):
         return value
 
 
+KEY_BOUND = ("baseUrl", "imageBaseUrl", "healthCheckUrl", "allowedHosts")
+"""The fields saying where a provider's key goes: changing one needs the key again (or ``apiKey: null``)."""
+
+
 class ProviderWrite(ProviderSpec):
     """A create or update body: the spec plus, optionally, the key to store in Secret Manager (never kept here)."""
 
-    apiKey: SecretStr | None = Field(None, min_length=8, max_length=8192)
+    apiKey: SecretStr | None = Field(
+        None,
+        min_length=8,
+        max_length=8192,
+        description=(
+            "Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the "
+            "stored key, by an update that changes baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts."
+        ),
+    )
 
     @field_validator("apiKey")
     @classmethod
@@ -240,6 +251,11 @@ class Provider(ProviderSpec):
     updatedAt: datetime | None = None
     createdBy: str | None = None
     updatedBy: str | None = None
+
+    @computed_field(description="The Secret Manager secret holding the key: named by the gateway, AI_GATEWAY_PROVIDER_<ID>.")  # type: ignore[prop-decorator]
+    @property
+    def secretName(self) -> str:
+        return secrets.name_for(self.id)
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -1,15 +1,22 @@
-"""Provider keys: Secret Manager first, the environment as a fallback, cached briefly.
+"""Provider keys: Secret Manager, cached briefly; the environment too, under the emulators only.
 
-A provider document names its key (``secretName``), never holds it. The key
-is read from ``projects/{project}/secrets/{name}/versions/latest``:
+The gateway names every provider's secret itself: ``AI_GATEWAY_PROVIDER_``
+plus the provider id in capitals, ``-`` and ``.`` as ``_`` (:func:`name_for`).
+No document or request chooses it, and this module reads and writes no other
+name (:func:`checked`), so an admin can point the gateway at no secret but
+the gateway's own, and the README's IAM recipe can grant access to exactly
+those (a condition on the :data:`PREFIX`). The key is read from
+``projects/{project}/secrets/{name}/versions/latest``:
 
 - in production with ``google-cloud-secret-manager`` and the function's
   service account;
 - locally through the same client over REST against a local Secret Manager
   server (``drongo``) at ``SECRET_MANAGER_EMULATOR_HOST``, which ``make dev``
   and the tests start;
-- else from the environment variable of the same name (the Firebase
-  convention: ``functions/.secret.local`` or secrets declared on a function).
+- under the emulators only, else from the environment variable of the same
+  name (the Firebase convention: ``functions/.secret.local``). Never in
+  production: there the environment holds ``PATH``, ``FIREBASE_CONFIG`` and
+  the like, none of them a provider key.
 
 "No key set" and "the key could not be read" are different answers:
 :func:`read` returns a :class:`Read` whose ``error`` (a :class:`SecretError`)
@@ -33,6 +40,7 @@ are read.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -45,6 +53,10 @@ API = "secretmanager.googleapis.com"
 FAILURE_CACHE_SECONDS = 5.0
 READ_DEADLINE_SECONDS = 3.0
 CALL_TIMEOUT_SECONDS = 5.0
+
+PREFIX = "AI_GATEWAY_PROVIDER_"
+"""Every provider key's secret id starts with this (the README's IAM condition names it too)."""
+NAME = re.compile(PREFIX + r"[A-Z0-9_]{1,200}")
 
 Kind = Literal["disabled", "denied", "unusable", "unavailable"]
 
@@ -69,6 +81,26 @@ class SecretError(Exception):
     def summary(self) -> str:
         """A few words for public reports (``health``): no project, no remedy."""
         return SUMMARIES[self.kind]
+
+
+def name_for(provider_id: str) -> str:
+    """The secret holding provider ``provider_id``'s key: a valid Secret Manager id and environment variable name.
+
+    Ids differing only by ``-``, ``.`` or ``_`` map to one name: the second such provider is refused on create.
+    """
+    return PREFIX + re.sub(r"[^A-Z0-9]", "_", provider_id.upper())
+
+
+def checked(name: str) -> str:
+    """``name`` when it is one the gateway gives (:func:`name_for`); anything else is a bug, never read or written."""
+    if not NAME.fullmatch(name):
+        raise ValueError(f"not a provider key's secret name (expected {PREFIX}<ID>): {name!r}")
+    return name
+
+
+def from_environment(name: str) -> str | None:
+    """The key in the environment variable ``name``, under the emulators only (``functions/.secret.local``)."""
+    return (os.environ.get(checked(name)) or None) if firebase.emulated() else None
 
 
 @dataclass(frozen=True)
@@ -114,6 +146,11 @@ def _secret_manager() -> Any:
     return _client
 
 
+def client() -> Any:
+    """The Secret Manager client (None under the emulators without drongo): for seed scripts run by an operator."""
+    return _secret_manager()
+
+
 def _service_account_hint() -> str:
     service = os.environ.get("K_SERVICE")
     return f"the service account the '{service}' function runs as" if service else "the function's service account"
@@ -152,13 +189,14 @@ def classify(exc: Exception, name: str, writing: bool = False) -> SecretError:
             "(or deploy again: firebase deploy enables it)",
         )
     if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
+        scope = f'with the README\'s condition resource.name.startsWith("projects/<number>/secrets/{PREFIX}")'
         if writing:
             remedy = (
-                f"grant roles/secretmanager.admin (or secretmanager.secrets.create and secretmanager.versions.add) "
-                f"to {_service_account_hint()} (PROVIDERS_SERVICE_ACCOUNT)"
+                f"grant secretmanager.secrets.create on project {project} and roles/secretmanager.secretVersionAdder "
+                f"{scope} to {_service_account_hint()} (PROVIDERS_SERVICE_ACCOUNT)"
             )
         else:
-            remedy = f"grant roles/secretmanager.secretAccessor on it (or on project {project}) to {_service_account_hint()}"
+            remedy = f"grant roles/secretmanager.secretAccessor {scope} to {_service_account_hint()}"
         return SecretError("denied", name, f"permission denied on secret {name}: {remedy}")
     if isinstance(exc, exceptions.FailedPrecondition) or status == "FAILED_PRECONDITION":
         return SecretError("unusable", name, f"the latest version of secret {name} is disabled or destroyed: store the key again")
@@ -179,6 +217,7 @@ def _retry() -> Any:
 
 
 def _read(name: str) -> Read:
+    checked(name)
     client = _secret_manager()
     error: SecretError | None = None
     if client is not None:
@@ -199,7 +238,7 @@ def _read(name: str) -> Read:
                 error=type(exc).__name__,
                 reason=getattr(exc, "reason", None),
             )
-    return Read(os.environ.get(name) or None, error)
+    return Read(from_environment(name), error)
 
 
 def read(name: str, version: str | None = None) -> Read:
@@ -272,6 +311,7 @@ def put(name: str, value: str) -> str:
     """
     from google.api_core import exceptions
 
+    checked(name)
     client = _secret_manager()
     if client is None:
         raise RuntimeError(f"no Secret Manager: set {EMULATOR_ENV} or run against a real project")

@@ -243,7 +243,6 @@ export interface Provider {
   displayName?: string | null;
   enabled?: boolean;
   headers?: Record<string, string>;
-  secretName?: string | null;
   healthCheckUrl?: string | null;
   imageBaseUrl?: string | null;
   appUrl?: string | null;
@@ -259,6 +258,8 @@ export interface Provider {
   updatedAt?: string | null;
   createdBy?: string | null;
   updatedBy?: string | null;
+  /** The Secret Manager secret holding the key: named by the gateway, AI_GATEWAY_PROVIDER_<ID>. */
+  secretName: string;
 }
 
 /** A create or update body: the spec plus, optionally, the key to store in Secret Manager (never kept here). */
@@ -270,7 +271,6 @@ export interface ProviderWrite {
   displayName?: string | null;
   enabled?: boolean;
   headers?: Record<string, string>;
-  secretName?: string | null;
   healthCheckUrl?: string | null;
   imageBaseUrl?: string | null;
   appUrl?: string | null;
@@ -278,6 +278,7 @@ export interface ProviderWrite {
   appTitle?: string | null;
   /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
   allowedHosts?: Array<string>;
+  /** Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the stored key, by an update that changes baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts. */
   apiKey?: string | null;
 }
 

@@ -77,7 +77,7 @@ export function providersPage(ctx) {
             h("td", {}, p.type),
             h("td", {}, p.baseUrl),
             h("td", {}, enabled),
-            h("td", {}, p.hasKey ? "stored" : p.secretName ? "missing" : "none needed"),
+            h("td", { title: p.secretName ?? "" }, p.hasKey ? "stored" : "none"),
             h("td", {}, p.healthStatus ?? "unknown"),
             h("td", {}, h("button", { type: "button", onclick: () => test(p.id) }, "Test"), h("button", { type: "button", onclick: () => discover(p.id) }, "Discover")),
           );

@@ -56,6 +56,8 @@ URL_FIELDS = frozenset({"baseUrl", "healthCheckUrl", "imageBaseUrl", "appUrl", "
 PROVIDER = "fuzz"
 MODELS = ("fuzz-chat", "fuzz-image", "fuzz-off")
 LIMITS = {"perMinute": {"generate_text": 10_000, "generate_image": 10_000, "openai": 10_000}}
+REPLY = "Hello\u2028data:[DONE]\u2029from\u0085the fuzz provider"
+"""The fake's answer: line separators ``str.splitlines()`` breaks on, and a forged ``[DONE]`` between them."""
 
 
 def _document() -> dict[str, Any]:
@@ -175,7 +177,7 @@ def world(stack, emulators) -> Iterator[World]:
     from fakes.openai_server import OpenAIServer
     from fakes.server import FakeServer
 
-    fake = FakeServer(OpenAIServer, key=None, faults=[], requests=[], json_reply={"ok": True})
+    fake = FakeServer(OpenAIServer, key=None, faults=[], requests=[], json_reply={"ok": True}, reply=REPLY)
     fake.__enter__()
     emulators.clear_firestore()
     _seed(fake.url)
@@ -280,10 +282,14 @@ def error_shape(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 def stream_errors(ctx: Any, response: Any, case: Any) -> bool | None:
-    """A stream ends with [DONE], and a failure inside a 200 stream is an error event of a 4xx-class code, never a server error."""
+    """A stream ends with [DONE], and a failure inside a 200 stream is an error event of a 4xx-class code, never a server error.
+
+    Lines are split as ``str.splitlines()`` splits them (so do ``iter_lines()`` clients): the fake's answer holds
+    U+2028, U+2029 and U+0085 around a forged ``[DONE]``, which must stay inside their JSON strings.
+    """
     if not response.headers.get("content-type", [""])[0].startswith("text/event-stream"):
         return None
-    events = [line[6:] for line in response.content.decode().split("\n") if line.startswith("data: ")]
+    events = [line[6:] for line in response.content.decode().splitlines() if line.startswith("data: ")]
     assert events and events[-1] == "[DONE]", events[-3:]
     for data in events[:-1]:
         payload = json.loads(data)
@@ -375,6 +381,64 @@ def test_fuzz(seeded: World, method: str, path: str, role: str) -> None:
         statuses[response.status_code] += 1
         if not allowed:
             assert response.status_code in (401, 403), response.status_code
+
+    run()
+
+
+def _json_operations() -> list[tuple[str, str]]:
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    return [(m.upper(), p) for p, item in committed["paths"].items() for m, op in item.items() if "application/json" in op.get("requestBody", {}).get("content", {})]
+
+
+@pytest.mark.parametrize(("method", "path"), _json_operations(), ids=lambda v: v)
+def test_deep_nesting_is_a_400_naming_the_body(seeded: World, method: str, path: str) -> None:
+    """Every operation that takes JSON refuses nesting past 64 levels, as the whole body or inside a field of its example,
+    with up to 50,000 levels (RecursionError, a 500, before the limit): through the emulator, on a worker thread."""
+    from hypothesis import HealthCheck, given, settings
+
+    raw = seeded.schema.raw_schema["paths"][path][method.lower()]
+    role = next(r for r in ROLES if _allowed(raw, r))
+    examples = [e["value"] for e in raw["requestBody"]["content"]["application/json"].get("examples", {}).values() if isinstance(e.get("value"), dict)]
+    url = seeded.base_url + path.replace("{id}", PROVIDER if path.startswith("/providers/") else MODELS[0])
+
+    @settings(max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(depth=st.integers(65, 50_000), opener=st.sampled_from(['[', '{"a":']), example=st.sampled_from(examples or [{}]), data=st.data())
+    def run(depth: int, opener: str, example: dict[str, Any], data: Any) -> None:
+        closer = "]" if opener == "[" else "}"
+        deep = opener * depth + "0" + closer * depth
+        field = data.draw(st.sampled_from([None, *example]))
+        body = deep if field is None else json.dumps({**example, field: "DEEP"}).replace('"DEEP"', deep)
+        response = requests.request(
+            method, url, data=body, headers={**seeded.headers[role], "Content-Type": "application/json"}, timeout=60
+        )
+        assert response.status_code == 400, (response.status_code, response.content[:300])
+        error = json.loads(response.content)["error"]
+        assert error["message"] == "body: nested deeper than 64 levels", error
+        if not path.startswith("/openai/"):
+            assert error["details"]["fields"][0]["field"] == "body"
+
+    run()
+
+
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""Every character ``str.splitlines()`` splits on."""
+
+
+def test_an_sse_event_is_one_line_whatever_the_text() -> None:
+    """Any model text (weighted towards line breaks and ``data:``/``[DONE]``) makes one ``data:`` line that decodes back to it."""
+    from hypothesis import given, settings
+
+    from gateway import sse
+
+    pieces = st.one_of(st.sampled_from([*LINE_BREAKS, "data:", " [DONE]", "event: error", "\\", '"']), st.text(max_size=5))
+
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(st.lists(pieces, max_size=12).map("".join))
+    def run(text: str) -> None:
+        frame = sse.data({"content": text})
+        lines = frame.splitlines()
+        assert lines == [lines[0], ""] and lines[0].startswith("data: "), lines
+        assert json.loads(lines[0][6:]) == {"content": text}
 
     run()
 

@@ -58,6 +58,18 @@ FORBIDDEN = [
     ("http://[fd12::1]/v1", "private"),
     ("http://100.64.0.1/v1", "private"),
     ("http://0.0.0.0:8080/v1", "unspecified"),
+    # spellings that reach the same places: UTS-46 mapped names, IPv6 addresses carrying an IPv4 one
+    ("http://\uff4d\uff45\uff54\uff41\uff44\uff41\uff54\uff41.google.internal/computeMetadata/v1", "metadata"),
+    ("http://metadata\u3002google\u3002internal/computeMetadata/v1", "metadata"),
+    ("http://\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11/v1", "loopback"),
+    ("http://[2002:7f00:1::]/v1", "loopback"),
+    ("http://[2002:a9fe:a9fe::]/computeMetadata/v1", "link-local"),
+    ("http://[64:ff9b::a9fe:a9fe]/computeMetadata/v1", "link-local"),
+    ("http://[64:ff9b:1::a00:1]/v1", "private"),
+    ("http://[::7f00:1]/v1", "loopback"),
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/v1", "loopback"),  # Teredo, client 127.0.0.1 (obfuscated)
+    ("http://\uff41\uff50\uff49.example.com/v1", "can call"),  # maps to ASCII, but httpx cannot send it
+    ("http://256.1.1.1/v1", "can call"),
     ("http://user:pw@api.example.com/v1", "user:password"),
     ("file:///etc/passwd", "http(s)"),
     ("gopher://api.example.com/", "http(s)"),
@@ -234,3 +246,28 @@ def test_overlong_stream_ends_with_an_error_and_closes_the_upstream(local, provi
     while time.monotonic() < deadline and not providers["ollama"].state.get("disconnected"):
         time.sleep(0.02)
     assert providers["ollama"].state.get("disconnected") is True
+
+
+@pytest.mark.parametrize(("address", "reason"), [("2002:7f00:1::", "loopback"), ("2002:a9fe:a9fe::", "link-local"), ("64:ff9b::a00:1", "private")])
+def test_name_resolving_to_an_ipv6_address_carrying_a_refused_ipv4_is_refused(
+    local, providers, accounts, production, monkeypatch, address: str, reason: str
+) -> None:
+    """6to4 and NAT64 answers of a resolver are judged by the IPv4 address inside them, at connect time too."""
+    import socket
+
+    from gateway import dialer
+
+    real = socket.getaddrinfo
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "tunnel.example.com":
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 80, 0, 0))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(dialer.socket, "getaddrinfo", resolve)
+    _point("openai", "http://tunnel.example.com/v1")
+    response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
+    assert response.status_code == 502, response.get_data(as_text=True)
+    assert "may not call" in response.get_json()["error"]["message"]
+    out = response.get_data(as_text=True)
+    assert address not in out and reason not in out  # the log has the address; the user learns nothing of the network

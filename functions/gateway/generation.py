@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import queue
 import threading
 import time
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway import logs, providers_store, retry, secrets, settings
+from gateway import jsonload, logs, providers_store, retry, secrets, settings
 from gateway.errors import ErrorCode, GatewayError, internal, invalid
 from gateway.providers.base import (
     Adapter,
@@ -210,8 +209,8 @@ def check_json(fmt: ResponseFormat | None, text: str) -> None:
     if fmt is None:
         return
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = jsonload.loads(text)
+    except ValueError:  # jsonload.TooDeep included
         raise GatewayError(ErrorCode.PROVIDER_ERROR, "The provider's answer is not valid JSON (response_format)", {"field": "response_format"}) from None
     if fmt.type == "json_object" and not isinstance(value, dict):
         raise GatewayError(ErrorCode.PROVIDER_ERROR, "The provider's answer is JSON but not an object (response_format)", {"field": "response_format"})

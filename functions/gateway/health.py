@@ -20,7 +20,7 @@ import httpx
 
 from gateway import firebase, providers_store, settings, upstream
 from gateway.errors import ErrorCode, GatewayError
-from gateway.providers.base import UpstreamError, transport_errors
+from gateway.providers.base import UpstreamError, build_request, transport_errors
 from gateway.schemas import Provider
 
 STARTED = time.monotonic()
@@ -36,8 +36,8 @@ def _iso_now() -> str:
 def _check(provider: Provider, timeout: float) -> None:
     """Raise :class:`UpstreamError` unless the provider answers a free request."""
     if provider.healthCheckUrl:
-        request = upstream.client().build_request("GET", provider.healthCheckUrl, timeout=httpx.Timeout(timeout, connect=timeout))
-        with transport_errors():
+        request = build_request(upstream.client(), "GET", provider.healthCheckUrl, timeout=httpx.Timeout(timeout, connect=timeout))
+        with transport_errors(sending=True):
             response = upstream.client().send(request, stream=True)  # the status is the answer: the body is never read
         response.close()
         if response.status_code >= 500:

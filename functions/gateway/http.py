@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from gateway import logs, settings
+from gateway import jsonload, logs, settings
 from gateway.errors import ErrorCode, GatewayError, internal
 
 if TYPE_CHECKING:
@@ -137,7 +137,9 @@ class Context:
         if len(raw) > limit:
             raise _too_large(limit)
         try:
-            body = json.loads(raw)
+            body = jsonload.loads(raw)
+        except jsonload.TooDeep as exc:  # a RecursionError (a 500) before it had a limit
+            raise GatewayError(ErrorCode.INVALID_ARGUMENT, f"body: {exc}", {"fields": [{"field": "body", "message": str(exc)}]}) from None
         except ValueError as exc:
             raise GatewayError(
                 ErrorCode.INVALID_ARGUMENT, "body: not valid JSON", {"fields": [{"field": "body", "message": str(exc)}]}

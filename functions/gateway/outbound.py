@@ -43,6 +43,12 @@ METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "metadata.go
 """Names of cloud metadata servers (GCE/Cloud Run, and the common aliases)."""
 
 SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Python calls it neither private nor global
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+"""RFC 6052's well-known NAT64 prefix: the last 32 bits are the IPv4 address the translator connects to."""
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+"""RFC 8215's local-use NAT64 prefix (the IPv4 address sits where the operator chose; the /96 form is checked)."""
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+"""Deprecated IPv4-compatible addresses (``::127.0.0.1``); ``::`` and ``::1`` are themselves."""
 
 
 class Refused(ValueError):
@@ -69,10 +75,41 @@ def _allow_list() -> tuple[frozenset[str], tuple[Network, ...]]:
     return frozenset(names), tuple(networks)
 
 
+def embedded(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, where packets to it end up: IPv4-mapped,
+    IPv4-compatible, 6to4 (``2002:7f00:1::`` is 127.0.0.1's), NAT64, and Teredo's server and
+    (de-obfuscated) client. Empty for any other address."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in NAT64 or address in LOCAL_NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
+def judge(address: IPAddress) -> tuple[str | None, IPAddress]:
+    """Why ``address`` may not be called (None: it may), and the address that decided: an embedded IPv4 address refused
+    refuses the IPv6 one. Mapped, 6to4 and well-known NAT64 addresses lead to their IPv4 address and are judged by it alone."""
+    inner = embedded(address)
+    for ipv4 in inner:
+        if (kind := _own_class(ipv4)) is not None:
+            return kind, ipv4
+    if inner and (address.ipv4_mapped is not None or address.sixtofour is not None or address in NAT64):  # type: ignore[union-attr]
+        return None, inner[0]
+    return _own_class(address), address
+
+
 def address_class(address: IPAddress) -> str | None:
-    """Why ``address`` is not a public internet address (None when it is)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address_class(address.ipv4_mapped)
+    """Why ``address`` is not a public internet address (None when it is), embedded IPv4 addresses included."""
+    return judge(address)[0]
+
+
+def _own_class(address: IPAddress) -> str | None:
     if address.is_link_local or address == ipaddress.ip_address("fd00:ec2::254"):
         return "link-local"
     if address.is_loopback:
@@ -90,17 +127,18 @@ def address_class(address: IPAddress) -> str | None:
 
 def check_address(host: str, address: IPAddress) -> None:
     """Raise :class:`Refused` unless ``host`` may be reached at ``address``."""
-    kind = address_class(address)
+    kind, decided = judge(address)
     if kind is None:
         return
     if kind != "link-local":
         if kind == "loopback" and _emulated():
             return
         names, networks = _allow_list()
-        if host.lower().rstrip(".") in names or any(address in network for network in networks):
+        if host.lower().rstrip(".") in names or any(a in network for a in {address, decided} for network in networks):
             return
+    shown = address if decided == address else f"{address}, which carries {decided}"
     raise Refused(
-        f"{host} resolves to a {kind} address ({address}); "
+        f"{host} resolves to a {kind} address ({shown}); "
         + ("never allowed" if kind == "link-local" else "list it in OUTBOUND_PRIVATE_HOSTS to allow it")
     )
 
@@ -123,22 +161,57 @@ def check_syntax(url: str) -> str:
     return url
 
 
+def canonical_host(host: str) -> str:
+    """``host`` as the checks must see it: lower case, no trailing dot, and a non-ASCII name mapped by UTS-46 to ASCII.
+
+    ``ｍｅｔａｄａｔａ.google.internal`` (fullwidth letters) or ``１２７．０．０．１`` must be judged as
+    ``metadata.google.internal`` and ``127.0.0.1``, the names they stand for. ``idna`` is httpx's own
+    dependency; only a non-ASCII name pays for its import.
+    """
+    name = host.rstrip(".")
+    if name.isascii():
+        return name.lower()
+    import idna
+
+    try:
+        return idna.encode(name, uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        raise Refused(f"{host} is not a valid internationalised host name") from None
+
+
 def is_metadata(host: str) -> bool:
-    """Whether ``host`` names a cloud metadata server."""
-    name = host.rstrip(".").lower()
+    """Whether ``host`` names a cloud metadata server (in any spelling UTS-46 maps to one)."""
+    try:
+        name = canonical_host(host)
+    except Refused:
+        return False
     return name in METADATA_HOSTS or name.endswith(".metadata.google.internal")
+
+
+def _sendable(url: str) -> None:
+    """Refuse what httpx cannot send (a non-ASCII host IDNA 2008 refuses unmapped, ``256.1.1.1``, a control
+    character): every call would fail. httpx is loaded already wherever a URL is checked (the models listing imports it)."""
+    import httpx
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise Refused(f"is not a URL the gateway can call ({exc})") from None
 
 
 def check_url(url: str) -> str:
     """``url`` unless the gateway must never call it (:class:`Refused`); no DNS lookup: that happens at connect time."""
     host = urlsplit(check_syntax(url)).hostname or ""
-    if is_metadata(host):
+    name = canonical_host(host)
+    if is_metadata(name):
         raise Refused(f"{host} is a metadata server")
     try:
-        literal = ipaddress.ip_address(host)
+        literal = ipaddress.ip_address(name)
     except ValueError:
-        return url
-    check_address(host, literal)
+        literal = None
+    if literal is not None:
+        check_address(host, literal)
+    _sendable(url)
     return url
 
 

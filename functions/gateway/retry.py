@@ -1,6 +1,7 @@
 """Retries with exponential backoff and full jitter, and the mapping of what is left to client errors.
 
-Retried: connection failures and HTTP 408, 429, 500, 502, 503, 504, 529.
+Retried: connection failures (a connection refused, timed out while
+connecting, or closed by the provider before any response header) and HTTP 408, 429, 500, 502, 503, 504, 529.
 ``Retry-After`` / ``retry-after-ms`` is the minimum wait; a provider asking
 for more than ``MAX_WAIT_SECONDS`` is not waited for (the client gets its
 ``Retry-After``). Waits never add up past ``RETRY_TOTAL_SECONDS``. Callers
@@ -27,7 +28,7 @@ T = TypeVar("T")
 
 
 def retryable(err: UpstreamError) -> bool:
-    return err.kind == "connect" or (err.kind == "http" and err.status in RETRY_STATUSES)
+    return err.kind in ("connect", "dropped") or (err.kind == "http" and err.status in RETRY_STATUSES)
 
 
 def run(call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
@@ -60,6 +61,13 @@ def to_gateway_error(err: UpstreamError, provider: str) -> GatewayError:
         return GatewayError(ErrorCode.PROVIDER_TIMEOUT, f"Provider '{provider}' timed out", details)
     if err.kind == "connect":
         return GatewayError(ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' is unreachable", details)
+    if err.kind == "dropped":
+        return GatewayError(ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' closed the connection before answering", details)
+    if err.kind == "config":  # the reason stays in the log, like a refused address
+        logs.warn("outbound call not sendable", provider=provider, reason=err.message)
+        return GatewayError(
+            ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' has a URL or headers the gateway cannot send; an operator must fix them", details
+        )
     if err.kind == "blocked":  # the address stays in the log: users need not learn the network's layout
         logs.warn("outbound call refused", provider=provider, reason=err.message)
         return GatewayError(

@@ -11,7 +11,9 @@
   ``{"hang": seconds}``, ``{"malformed": True}``, ``{"break_after": n}`` (stream
   stops after n chunks), ``{"stream_error": True}`` (an error event inside a
   200 stream), ``{"loading": seconds}`` (Hugging Face's 503 with ``estimated_time``),
-  ``{"redirect": url}`` (a 302 to ``url``).
+  ``{"redirect": url}`` (a 302 to ``url``), ``{"drop": True}`` (the connection closed
+  after the request is read, before any response header), ``{"raw": text}`` (a 200
+  whose JSON body is ``text`` as given).
 - ``requests``: what the fake received (path, headers, JSON body), appended.
 - ``sent_at``: when each chunk of the last stream was written (epoch seconds).
 - ``tool_call``: ``{"name": ..., "arguments": {...}}``: when a request offers tools
@@ -143,6 +145,9 @@ class FakeUpstream(BaseHTTPRequestHandler):
             time.sleep(float(latency))
         faults = self.state.setdefault("faults", [])
         fault = faults.pop(0) if faults else {}
+        if fault.get("drop"):
+            self.close_connection = True  # closed with no answer: the client reads "Server disconnected without sending a response"
+            return
         if "hang" in fault:
             time.sleep(float(fault["hang"]))
             self.close_connection = True
@@ -167,6 +172,14 @@ class FakeUpstream(BaseHTTPRequestHandler):
         expected = self.state.get("key")
         if expected is not None and self.key_of() != expected:
             self.send_json(401, self.error_body(401, f"Incorrect API key provided: {self.key_of()}"))
+            return
+        if "raw" in fault:  # a 200 whose JSON body is exactly this text (deeply nested JSON, say)
+            raw_text = str(fault["raw"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw_text)))
+            self.end_headers()
+            self.wfile.write(raw_text)
             return
         if fault.get("malformed"):
             raw_bad = b'{"choices": [ this is not json'

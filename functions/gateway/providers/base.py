@@ -17,7 +17,6 @@ Exceptions::
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from gateway import logs, outbound
+from gateway import jsonload, logs, outbound
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class ToolCall:
     def input(self) -> Any:
         """The arguments decoded (providers with structured arguments need them); ``{}`` when not JSON."""
         try:
-            return json.loads(self.arguments or "{}")
+            return jsonload.loads(self.arguments or "{}")
         except ValueError:
             return {}
 
@@ -276,7 +275,7 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
 def error_message(body: bytes, fallback: str) -> str:
     """The provider's own error message from a JSON error body, or ``fallback``."""
     try:
-        data = json.loads(body)
+        data = jsonload.loads(body)
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
         return text[:300] or fallback
@@ -368,7 +367,7 @@ class Adapter:
 
     def send(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         """Send ``request`` and read its answer, at most ``MAX_BODY_BYTES`` of it (a bigger one is a 502)."""
-        with transport_errors():
+        with transport_errors(sending=True):
             response = self.client.send(request, stream=True)
         try:
             self.check(response)
@@ -376,18 +375,22 @@ class Adapter:
         finally:
             response.close()
 
+    def build(self, method: str, url: str, **kwargs: Any) -> httpx.Request:
+        """``client.build_request``; a URL or header httpx cannot send is a ``config`` :class:`UpstreamError` (a 502), not a 500."""
+        return build_request(self.client, method, url, **kwargs)
+
     def post_json(self, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        request = self.client.build_request("POST", url, json=body, headers=self.headers(url), timeout=_timeout(timeout))
+        request = self.build("POST", url, json=body, headers=self.headers(url), timeout=_timeout(timeout))
         return decode_json(self.send(request)[1])
 
     def get_json(self, url: str) -> Any:
-        request = self.client.build_request("GET", url, headers=self.headers(url), timeout=_timeout(self.list_timeout))
+        request = self.build("GET", url, headers=self.headers(url), timeout=_timeout(self.list_timeout))
         return decode_json(self.send(request)[1])
 
     def open_stream(self, url: str, body: dict[str, Any], timeout: float) -> httpx.Response:
         """Send a streaming request; the caller reads and closes the response."""
-        request = self.client.build_request("POST", url, json=body, headers=self.headers(url), timeout=_timeout(timeout))
-        with transport_errors():
+        request = self.build("POST", url, json=body, headers=self.headers(url), timeout=_timeout(timeout))
+        with transport_errors(sending=True):
             response = self.client.send(request, stream=True)
         try:
             self.check(response)
@@ -414,7 +417,9 @@ def _timeout(read: float) -> httpx.Timeout:
 
 def decode_json(content: bytes) -> Any:
     try:
-        return json.loads(content)
+        return jsonload.loads(content)
+    except jsonload.TooDeep as exc:
+        raise UpstreamError(f"provider sent JSON {exc}", status=None, kind="protocol") from None
     except ValueError:
         raise UpstreamError("provider sent malformed JSON", status=None, kind="protocol") from None
 
@@ -468,8 +473,32 @@ def lines(response: httpx.Response) -> Iterator[str]:
         yield bytes(pending).removesuffix(b"\r").decode("utf-8", errors="replace")
 
 
+def build_request(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Request:
+    """``client.build_request``, with a URL or header httpx refuses (an invalid IDNA host, a non-ASCII
+    header value) as a ``config`` :class:`UpstreamError`: a URL typed in the console skips the admin API's checks."""
+    try:
+        return client.build_request(method, url, **kwargs)
+    except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+        raise UpstreamError(f"the provider's URL or headers cannot be sent ({type(exc).__name__})", kind="config") from None
+
+
+UNSENDABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+"""httpx refusing to send the request as built: the provider's configuration, not the network, is at fault."""
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""While sending, before any response header: the provider closed or reset the connection ("Server disconnected
+without sending a response"). A connection failure like a refused connect, so retried (``gateway.retry``)."""
+
+
 class transport_errors:
-    """Map httpx's transport failures to :class:`UpstreamError` (a context manager)."""
+    """Map httpx's transport failures to :class:`UpstreamError` (a context manager).
+
+    ``sending``: the block sends a request and waits for the response headers; a
+    connection dropped there is ``dropped`` (retried). Dropped mid-body it stays
+    ``protocol``: part of the answer was read.
+    """
+
+    def __init__(self, sending: bool = False) -> None:
+        self.sending = sending
 
     def __enter__(self) -> None:
         return None
@@ -481,6 +510,10 @@ class transport_errors:
 
         if reason := dialer.blocked_reason(exc):
             raise UpstreamError(reason, kind="blocked") from None
+        if isinstance(exc, UNSENDABLE):
+            raise UpstreamError(f"the provider's URL or headers cannot be sent ({type(exc).__name__})", kind="config") from None
+        if self.sending and isinstance(exc, DROPPED):
+            raise UpstreamError("provider closed the connection before answering", kind="dropped") from exc
         if isinstance(exc, httpx.TimeoutException):
             kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
             raise UpstreamError("provider timed out", kind=kind) from exc

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from gateway import jsonload
 from gateway.providers.base import (
     Adapter,
     ChatRequest,
@@ -51,7 +52,7 @@ def _contents(request: ChatRequest) -> list[dict[str, Any]]:
     for m in request.turns:
         if m.role == "tool":
             try:
-                result = json.loads(m.content)
+                result = jsonload.loads(m.content)
             except ValueError:
                 result = m.content
             part = {"functionResponse": {"name": request.tool_name(m.tool_call_id), "response": result if isinstance(result, dict) else {"content": result}}}

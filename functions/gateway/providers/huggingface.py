@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
+from gateway import jsonload
 from gateway.providers.base import ERROR_BODY_BYTES, Image, ImageRequest, UpstreamError, error_message, image_from_bytes, parse_retry_after, read_bounded
 from gateway.providers.openai_compat import OpenAICompatible
 
@@ -37,7 +37,7 @@ class HuggingFace(OpenAICompatible):
         base = (request.base_url or self.config.image_base_url or DEFAULT_IMAGE_BASE).rstrip("/")
         url = f"{base}/models/{request.model}"
         response, body = self.send(
-            self.client.build_request(
+            self.build(
                 "POST",
                 url,
                 json={"inputs": request.prompt, "parameters": parameters},
@@ -54,7 +54,7 @@ class HuggingFace(OpenAICompatible):
             return super().check(response)
         body = read_bounded(response, ERROR_BODY_BYTES, truncate=True)
         try:
-            data = json.loads(body)
+            data = jsonload.loads(body)
         except ValueError:
             data = {}
         wait = parse_retry_after(response.headers)

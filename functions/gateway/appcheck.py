@@ -3,7 +3,7 @@
 Anyone can sign up to a public web app and get an ID token; App Check adds
 "and the call comes from your app" (reCAPTCHA Enterprise, App Attest, Play
 Integrity attest the client). The browser sends its token in
-``X-Firebase-AppCheck``; :func:`check` verifies it with
+``X-Firebase-AppCheck``; :func:`start` verifies it with
 ``firebase_admin.app_check.verify_token`` (RS256 against App Check's JWKS,
 audience = this project).
 
@@ -145,11 +145,6 @@ def start(request: Request, route: str, request_id: str) -> Verdict:
         future = Future()
         future.set_result(run())
     return lambda admin: _apply(current, *future.result(), admin=admin)
-
-
-def check(request: Request, route: str, request_id: str) -> dict[str, Any] | None:
-    """Verify the request's App Check token as ``route``'s mode says, then and there (see :func:`start`)."""
-    return start(request, route, request_id)(False)
 
 
 def _apply(current: Mode, outcome: str, _reason: str | None, claims: dict[str, Any] | None, admin: bool) -> dict[str, Any] | None:

@@ -8,6 +8,8 @@ that plays App Check's endpoints.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,11 +148,111 @@ def test_replay_check_unreachable_is_a_503_when_enforcing(local, accounts, app_c
     assert _call(local, "generate_text", accounts["user"], key.token(emulators.project), "POST", json=BODY).status_code == 200
 
 
-def test_app_check_comes_before_the_id_token(local, app_check, monkeypatch) -> None:
-    """No App Check token, no further work: not even the ID token is verified."""
+@pytest.mark.parametrize("with_token", [False, True], ids=["no-app-check-token", "valid-limited-use-token"])
+def test_a_bad_id_token_is_refused_whatever_app_check_says(local, app_check, emulators, monkeypatch, with_token) -> None:
+    """The ID token is the first credential: a bad one is its own 401, whether App Check passes, fails or is still running."""
+    key, _ = app_check
     monkeypatch.setenv("APP_CHECK", "enforce")
-    response = local("models").get("/", headers={"Authorization": "Bearer garbage"})
-    assert response.status_code == 401 and _error(response)["details"] == {"appCheck": "missing"}
+    monkeypatch.setenv("APP_CHECK_CONSUME", "generate_text")
+    headers = {"Authorization": "Bearer garbage"}
+    if with_token:
+        headers["X-Firebase-AppCheck"] = key.token(emulators.project)
+    for function, method in (("models", "GET"), ("generate_text", "POST")):
+        response = local(function).open("/", method=method, headers=headers, json=BODY)
+        assert response.status_code == 401
+        assert _error(response)["message"] == "ID token is invalid" and "appCheck" not in _error(response)["details"]
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_app_check_is_verified_beside_the_id_token(local, accounts, app_check, emulators, monkeypatch) -> None:
+    """The replay check is held until the ID token is being checked: served only if both run at once."""
+    import threading
+
+    from gateway import auth
+
+    key, server = app_check
+    monkeypatch.setenv("APP_CHECK", "enforce")
+    monkeypatch.setenv("APP_CHECK_CONSUME", "generate_text")
+    server.state["hold"] = released = threading.Event()
+    authenticate = auth.authenticate
+
+    def authenticate_and_release(request: Any) -> Any:
+        released.set()  # App Check's call is already out (or it would never have been answered)
+        return authenticate(request)
+
+    monkeypatch.setattr(auth, "authenticate", authenticate_and_release)
+    response = _call(local, "generate_text", accounts["user"], key.token(emulators.project), "POST", json=BODY)
+    assert response.status_code == 200, response.get_json()
+    assert len(server.state["calls"]) == 1
+
+
+def test_a_permission_refusal_is_reported_as_one(local, accounts, app_check, emulators, monkeypatch, capsys) -> None:
+    """App Check's IAM 403 is the gateway's misconfiguration: not 'try again', not 'invalid token'; the remedy for admins only."""
+    from gateway import appcheck
+
+    key, server = app_check
+    server.state["deny"] = True
+    monkeypatch.setenv("APP_CHECK", "enforce")
+    monkeypatch.setenv("APP_CHECK_CONSUME", "generate_text")
+    response = _call(local, "generate_text", accounts["user"], key.token(emulators.project), "POST", json=BODY)
+    assert response.status_code == 500
+    error = _error(response)
+    assert error["code"] == "INTERNAL" and error["details"] == {"appCheck": "permission_denied"}
+    assert "administrator" in error["message"] and "try again" not in error["message"]
+    assert "roles/" not in response.get_data(as_text=True)  # no IAM details to a user
+    admin = _call(local, "generate_text", accounts["admin"], key.token(emulators.project), "POST", json=BODY)
+    assert admin.status_code == 500 and appcheck.VERIFIER_ROLE in _error(admin)["details"]["remedy"]
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "replay check refused" in line]
+    assert logged and logged[0]["severity"] == "ERROR" and logged[0]["role"] == "roles/firebaseappcheck.tokenVerifier"
+    monkeypatch.setenv("APP_CHECK", "monitor")  # monitor serves, and counts it as what it is
+    assert _call(local, "generate_text", accounts["user"], key.token(emulators.project), "POST", json=BODY).status_code == 200
+    assert appcheck.counts["generate_text:permission_denied"] == 3
+
+
+def test_an_invalid_token_refused_by_the_replay_check_is_still_invalid(local, accounts, app_check, emulators, monkeypatch) -> None:
+    """App Check also answers 403 for a token it rejects: without IAM's reason, that is the token's fault (401)."""
+    key, server = app_check
+    monkeypatch.setenv("APP_CHECK", "enforce")
+    monkeypatch.setenv("APP_CHECK_CONSUME", "generate_text")
+    token = key.token(emulators.project)
+    server.state["reject"] = {token}
+    response = _call(local, "generate_text", accounts["user"], token, "POST", json=BODY)
+    assert response.status_code == 401 and _error(response)["details"] == {"appCheck": "invalid"}
+
+
+def test_health_names_the_missing_role(local, app_check, providers, monkeypatch) -> None:
+    from gateway import answers, appcheck, health
+
+    _, server = app_check
+    health.reset()
+    assert "appCheck" not in local("health").get("/").get_json()  # no replay protection: nothing to check
+    monkeypatch.setenv("APP_CHECK", "enforce")
+    monkeypatch.setenv("APP_CHECK_CONSUME", "generate_text,generate_image")
+    body = local("health").get("/").get_json()
+    answers.HealthReport.model_validate(body)
+    assert body["status"] == "healthy"
+    assert body["appCheck"]["status"] == "healthy" and body["appCheck"]["routes"] == ["generate_image", "generate_text"]
+    assert server.state["calls"] == ["gateway-health-probe"]
+    appcheck.forget()  # the probe's verdict is cached like the provider probes
+    server.state["deny"] = True
+    response = local("health").get("/")
+    body = response.get_json()
+    answers.HealthReport.model_validate(body)
+    assert response.status_code == 200 and body["status"] == "degraded"
+    assert body["appCheck"]["status"] == "unhealthy" and "roles/firebaseappcheck.tokenVerifier" in body["appCheck"]["error"]
+    health.reset()
+
+
+def test_readme_iam_recipe_grants_the_token_verifier_role() -> None:
+    """The README's IAM table and its gcloud recipe grant the gateway's account the role replay protection needs."""
+    from gateway import appcheck
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Service accounts and IAM", 1)[1].split("\n### ", 1)[0]
+    row = next(line for line in section.splitlines() if line.startswith("| `GATEWAY_SERVICE_ACCOUNT`"))
+    assert appcheck.VERIFIER_ROLE in row
+    loop = next(line for line in section.splitlines() if line.startswith("for role in") and "eventarc.eventReceiver" in line)
+    assert appcheck.VERIFIER_ROLE in loop.replace(";", " ").split()
 
 
 def test_preflight_allows_the_app_check_header(local, app_check, monkeypatch) -> None:

@@ -267,6 +267,16 @@ class ProviderProbe(_Answer):
     error: str | None = None
 
 
+class AppCheckProbe(_Answer):
+    """Whether the functions may consume limited-use App Check tokens (present only when ``APP_CHECK_CONSUME`` is in use)."""
+
+    status: Literal["healthy", "unhealthy"]
+    routes: list[str] = Field(description="The routes that consume limited-use tokens.")
+    latencyMs: float | None
+    checkedAt: str
+    error: str | None = Field(default=None, description="e.g. the missing IAM role roles/firebaseappcheck.tokenVerifier.")
+
+
 class HealthApi(_Answer):
     status: Literal["healthy"]
     uptimeSeconds: float
@@ -287,6 +297,7 @@ class HealthReport(_Answer):
     api: HealthApi
     providers: dict[str, ProviderProbe]
     summary: HealthSummary
+    appCheck: AppCheckProbe | None = None
 
 
 class ModelTotals(UsageTotals):

@@ -6,19 +6,23 @@ Each enabled ``providers/{id}`` document is probed with a GET of its
 generation, so a probe costs no tokens). All probes run at once and the
 report waits at most the probe timeout, so one hanging provider cannot hold
 ``health`` up. The report is reused for ``HEALTH_CACHE_SECONDS``.
+
+Where App Check replay protection is on, the report also says whether the
+functions' service account may consume tokens (``appCheck``: a missing
+``roles/firebaseappcheck.tokenVerifier`` makes the gateway ``degraded``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
-from gateway import firebase, providers_store, settings, upstream
+from gateway import appcheck, firebase, providers_store, settings, upstream
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers.base import UpstreamError, build_request, transport_errors
 from gateway.schemas import Provider
@@ -103,6 +107,16 @@ def check_providers() -> dict[str, dict[str, Any]]:
         return results
 
 
+def _app_check(future: Future[dict[str, Any] | None], timeout: float) -> dict[str, Any] | None:
+    """The App Check replay-protection check (``appcheck.probe``), bounded like a provider probe."""
+    try:
+        return future.result(timeout=timeout + 0.2)
+    except TimeoutError:
+        return {"status": "unhealthy", "routes": appcheck.replay_protected(), "latencyMs": None, "checkedAt": _iso_now(), "error": "timeout"}
+    except Exception as exc:  # a probe must never break the report
+        return {"status": "unhealthy", "routes": appcheck.replay_protected(), "latencyMs": None, "checkedAt": _iso_now(), "error": type(exc).__name__}
+
+
 def reset() -> None:
     """Forget cached probe results."""
     global _cached
@@ -113,6 +127,8 @@ def report() -> tuple[dict[str, Any], int]:
     """The health document and its HTTP status (200 healthy/degraded, 503 unhealthy)."""
     from gateway import __version__
 
+    timeout = settings.HEALTH_PROBE_TIMEOUT_MS.value / 1000
+    app_check = _pool.submit(appcheck.probe, timeout)  # beside the provider probes
     providers = check_providers()
     healthy = sum(1 for p in providers.values() if p["status"] == "healthy")
     total = len(providers)
@@ -122,6 +138,9 @@ def report() -> tuple[dict[str, Any], int]:
         status = "degraded"
     else:
         status = "unhealthy"
+    replay = _app_check(app_check, timeout)
+    if replay is not None and replay["status"] != "healthy" and status == "healthy":
+        status = "degraded"  # generation refused where replay protection is enforced; the rest works
     body = {
         "status": status,
         "timestamp": _iso_now(),
@@ -130,4 +149,6 @@ def report() -> tuple[dict[str, Any], int]:
         "providers": providers,
         "summary": {"healthy": healthy, "total": total, "percentage": round(100 * healthy / total, 1) if total else 100.0},
     }
+    if replay is not None:
+        body["appCheck"] = replay
     return body, 503 if status == "unhealthy" else 200

@@ -367,8 +367,9 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
     if not handler.public:
         from gateway import appcheck, auth
 
-        ctx.app_check = appcheck.check(ctx.request, ctx.route, ctx.request_id)
-        ctx.caller = auth.authenticate(ctx.request)
+        verdict = appcheck.start(ctx.request, ctx.route, ctx.request_id)  # beside the ID token's check, not before it
+        ctx.caller = auth.authenticate(ctx.request)  # a bad ID token is refused first, whatever App Check says
+        ctx.app_check = verdict(ctx.caller.role == "admin")
         if ctx.caller.role not in handler.roles:
             raise GatewayError(
                 ErrorCode.PERMISSION_DENIED,

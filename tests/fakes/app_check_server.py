@@ -3,7 +3,13 @@
 - ``GET /v1/jwks``: the public keys App Check tokens are signed with.
 - ``POST /v1beta/projects/{project}:verifyAppCheckToken``: the replay check of
   limited-use tokens; answers ``alreadyConsumed`` as App Check does (true from
-  a token's second use on). ``state["fail"]`` makes it answer 503.
+  a token's second use on). ``state["fail"]`` makes it answer 503;
+  ``state["deny"]`` makes it refuse every call 403 as Google IAM refuses a
+  caller without ``firebaseappcheck.appCheckTokens.verify``; a token not
+  signed by a published key (or listed in ``state["reject"]``) is refused 403
+  as App Check refuses an invalid one.
+  ``state["hold"]`` (a ``threading.Event``) holds each answer until it is set
+  (403 after 5 s).
 
 ``state["consumed"]`` lists every token the replay check saw.
 """
@@ -48,6 +54,26 @@ class AppCheckKey:
         return jwt.encode(payload, pem, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
 
 
+def iam_denial(path: str) -> dict[str, Any]:
+    """Google's answer to a caller whose service account lacks the permission (an ``ErrorInfo`` naming it)."""
+    resource = "//firebaseappcheck.googleapis.com/" + path.split("/v1beta/", 1)[-1].split(":", 1)[0]
+    return {
+        "error": {
+            "code": 403,
+            "message": f"Permission 'firebaseappcheck.appCheckTokens.verify' denied on resource '{resource}' (or it may not exist).",
+            "status": "PERMISSION_DENIED",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "IAM_PERMISSION_DENIED",
+                    "domain": "iam.googleapis.com",
+                    "metadata": {"permission": "firebaseappcheck.appCheckTokens.verify", "resource": resource},
+                }
+            ],
+        }
+    }
+
+
 class AppCheckEndpoint(JsonHandler):
     """``state['keys']``: the :class:`AppCheckKey` objects whose public keys are published."""
 
@@ -63,6 +89,19 @@ class AppCheckEndpoint(JsonHandler):
             return self.send_json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
         if self.state.get("fail"):
             return self.send_json(503, {"error": {"code": 503, "message": "backend unavailable", "status": "UNAVAILABLE"}})
+        self.state.setdefault("calls", []).append(body.get("app_check_token"))
+        hold = self.state.get("hold")  # a threading.Event: answer only once the test lets go (at most 5 s)
+        if hold is not None and not hold.wait(5):
+            return self.send_json(403, {"error": {"code": 403, "message": "held too long", "status": "PERMISSION_DENIED"}})
+        if self.state.get("deny"):
+            return self.send_json(403, iam_denial(self.path))
+        token = body.get("app_check_token")
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except Exception:
+            kid = None
+        if kid not in {k.kid for k in self.state["keys"]} or token in self.state.get("reject", ()):
+            return self.send_json(403, {"error": {"code": 403, "message": "The provided App Check token is invalid.", "status": "PERMISSION_DENIED"}})
         consumed = self.state.setdefault("consumed", [])
         token = body.get("app_check_token")
         already = token in consumed

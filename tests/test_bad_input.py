@@ -135,7 +135,7 @@ def test_a_key_httpx_cannot_send_is_a_502_not_a_500(local, providers, accounts) 
     """A header httpx refuses to encode (a non-ASCII key typed into Secret Manager) fails the call, in the gateway's shape."""
     from gateway import secrets
 
-    secrets.put("OPENAI_API_KEY", "sk-ключ")
+    secrets.put(secrets.name_for("openai"), "sk-ключ")
     secrets.forget()
     response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
     assert response.status_code == 502, response.get_data(as_text=True)[:300]

@@ -177,3 +177,107 @@ def test_a_request_with_images_waits_for_a_slot_then_gets_503(local, providers, 
     assert all(vision._slots.acquire(timeout=0) for _ in range(deploy.VISION_SLOTS))  # every slot free again
     for _ in range(deploy.VISION_SLOTS):
         vision._slots.release()
+
+
+def test_large_answers_at_concurrency_stay_within_memory(stack, emulators, providers) -> None:
+    """``CONCURRENCY`` requests whose providers answer 16 MiB each: the instance's answer budget makes the others wait or retry."""
+    from gateway import answers_held, deploy, firebase
+
+    answer_mb = 16
+    firebase.db().collection("models").document("openai-chat").update({"config.timeoutSeconds": 60})
+    providers["openai"].state["reply"] = "x" * (answer_mb << 20)  # one word: one token, 8 MiB of text
+    user = emulators.sign_up("admin")
+    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or int(deploy.MEMORY))
+    worker = Worker(stack, "generate_text", env={"RATE_LIMITS_ENABLED": "false"})
+    worker.env.pop("THREADS", None)
+    with worker:
+        headers = {"Authorization": f"Bearer {user.token}"}
+        warm = httpx.post(worker.url, json={"modelId": "openai-chat", "prompt": "hi"}, headers=headers, timeout=60)
+        assert warm.status_code == 200 and len(warm.json()["text"]) == answer_mb << 20, warm.text[:300]
+        with Peak(worker, limit_mb) as peak:
+            started = time.monotonic()
+            answers = _burst(worker.url, headers, {"modelId": "openai-chat", "prompt": "Say a lot."}, deploy.CONCURRENCY)
+            took = time.monotonic() - started
+    statuses = [a.status_code if a is not None else None for a in answers]
+    print(
+        f"\ngenerate_text, {deploy.CONCURRENCY} requests at once answered {answer_mb} MiB each, answer budget {deploy.answer_budget_mb()} MiB "
+        f"(wait {answers_held.WAIT_SECONDS:.0f} s): RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
+        f"{statuses.count(200)} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    )
+    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
+    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
+    assert statuses.count(200) >= deploy.answer_budget_mb() // answer_mb
+    for answer in answers:
+        assert answer is not None
+        if answer.status_code == 200:
+            assert len(answer.json()["text"]) == answer_mb << 20
+        else:
+            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+
+
+def test_the_answer_budget_pauses_readers_but_never_the_oldest() -> None:
+    """Past the budget a read waits for a holder to give back, except the oldest read, which always goes on (no two wait for each other)."""
+    from gateway import answers_held
+
+    budget = answers_held.Budget(10)
+    with budget.reader() as first, budget.reader() as second:
+        budget.take(8, first)
+        budget.take(2, second)
+        budget.take(30, first)  # the oldest read: past the budget, it goes on
+        try:
+            budget.take(1, second, timeout=0.1)
+        except answers_held.Exhausted:
+            pass
+        else:
+            raise AssertionError("a younger read went past the budget")
+    budget.give(38)
+    assert budget.held == 2
+    released = threading.Timer(0.2, budget.give, args=(2,))
+    released.start()
+    with budget.reader() as third, budget.reader() as fourth:
+        budget.take(1, third)
+        budget.take(9, fourth, timeout=10)  # 3 + 9 past the budget: waited for the give-back of a request that ended
+    scope = answers_held.Scope(budget)
+    budget.give(10)
+    scope.take(8)
+    scope.close()
+    scope.close()
+    assert budget.held == 0
+
+
+def test_an_image_instance_at_its_concurrency_stays_within_its_memory(stack, emulators, providers) -> None:
+    """``generate_image``: ``CONCURRENCY`` requests for 4 photo-sized 1024×1024 images each (~16 MiB of base64 an answer)."""
+    from gateway import deploy, firebase
+
+    firebase.db().collection("models").document("openai-image").set(
+        {"type": "image", "enabled": True, "name": "gpt-image-1", "provider": "openai", "config": {"timeoutSeconds": 120}, "pricing": {"perImage": 0.001}}
+    )
+    providers["openai"].state["noise"] = True
+    user = emulators.sign_up("admin")
+    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or int(deploy.IMAGE_MEMORY))
+    worker = Worker(stack, "generate_image", env={"RATE_LIMITS_ENABLED": "false"})
+    worker.env.pop("THREADS", None)
+    body = {"modelId": "openai-image", "prompt": "a red fox in the snow", "width": 1024, "height": 1024, "numImages": 4}
+    with worker:
+        headers = {"Authorization": f"Bearer {user.token}"}
+        warm = httpx.post(worker.url, json={**body, "numImages": 1}, headers=headers, timeout=120)
+        assert warm.status_code == 200, warm.text[:300]
+        with Peak(worker, limit_mb) as peak:
+            started = time.monotonic()
+            answers = _burst(worker.url, headers, body, deploy.CONCURRENCY)
+            took = time.monotonic() - started
+    statuses = [a.status_code if a is not None else None for a in answers]
+    print(
+        f"\ngenerate_image, {deploy.CONCURRENCY} requests at once for 4 noise images of 1024x1024 each, answer budget {deploy.answer_budget_mb('generate_image')} MiB: "
+        f"RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
+        f"{statuses.count(200)} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    )
+    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
+    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
+    assert statuses.count(200) >= 1
+    for answer in answers:
+        assert answer is not None
+        if answer.status_code == 200:
+            assert len(answer.json()["images"]) == 4
+        else:
+            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0

@@ -124,6 +124,18 @@ VISION_REQUEST_MB = 48
 VISION_SLOTS = max(1, (int(MEMORY) - INSTANCE_BASE_MB - HEADROOM_MB) // VISION_REQUEST_MB)
 """Requests of one ``generate_text``/``openai`` instance that may hold images at once (4 in 512 MiB); ``gateway.vision`` makes the others wait."""
 
+ANSWER_MB = 16
+"""Raw bytes of provider answers a 512 MiB instance holds at once (``gateway.answers_held``); each costs ~4× while parsed and answered (measured with 16 MiB answers), inside ``HEADROOM_MB``."""
+IMAGE_ANSWER_MB = 64
+"""The same for ``generate_image`` (1 GiB): base64 images, their bytes and the upload."""
+
+
+def answer_budget_mb(target: str | None = None) -> int:
+    """The answer budget of the function this instance serves (``FUNCTION_TARGET``, set by Cloud Run and the emulator)."""
+    target = os.environ.get("FUNCTION_TARGET", "") if target is None else target
+    return IMAGE_ANSWER_MB if target == "generate_image" else ANSWER_MB
+
+
 SECRET_MANAGER_API = "secretmanager.googleapis.com"
 EMULATOR_VARIABLES = (
     "FUNCTIONS_EMULATOR",

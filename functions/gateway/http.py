@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from gateway import jsonload, logs, settings
+from gateway import answers_held, jsonload, logs, settings
 from gateway.errors import ErrorCode, GatewayError, internal
 
 if TYPE_CHECKING:
@@ -261,6 +261,7 @@ def serve(
 
         return openapi.response(_request_id(request))
     ctx = Context(request, _request_id(request), route, path=[p for p in request.path.split("/") if p])
+    ctx.closers.append(answers_held.begin())  # provider answers this request reads are held until its response closes
     origin = request.headers.get("Origin")
     cors_origin = _allowed_origin(origin) if origin else None
     allow = ", ".join([*handlers, "OPTIONS"])

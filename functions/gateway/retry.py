@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from gateway import logs, settings
+from gateway import answers_held, logs, settings
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers.base import UpstreamError
 
@@ -72,6 +72,13 @@ def to_gateway_error(err: UpstreamError, provider: str) -> GatewayError:
         logs.warn("outbound call refused", provider=provider, reason=err.message)
         return GatewayError(
             ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' is at an address the gateway may not call; an operator must fix its URL", details
+        )
+    if err.kind == "busy":  # this instance, not the provider: another instance may have room
+        return GatewayError(
+            ErrorCode.UNAVAILABLE,
+            "The gateway is busy with other large answers; try again",
+            details,
+            headers={"Retry-After": str(answers_held.RETRY_AFTER_SECONDS)},
         )
     if err.kind == "protocol":
         return GatewayError(ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' sent a broken answer: {err.message}", details)

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from fakes.images import make
+from fakes.images import make, noise
 from fakes.upstream import FakeUpstream, limited, sse
 
 
@@ -104,7 +104,7 @@ class OpenAIServer(FakeUpstream):
         self.send_stream(iter(chunks))
 
     def _image(self, width: int, height: int, fault: dict[str, Any]) -> bytes:
-        data = make(width, height, self.state.get("format", "png"))
+        data = (noise if self.state.get("noise") else make)(width, height, self.state.get("format", "png"))
         if fault.get("truncated"):
             data = data[: len(data) // 2]
         if fault.get("not_image"):

@@ -10,7 +10,9 @@ Exceptions::
 
     UpstreamError            one failed upstream exchange
       .status                HTTP status, or None for transport failures
-      .kind                  "http" | "timeout" | "connect" | "protocol"
+      .kind                  "http" | "timeout" | "connect" | "dropped" | "protocol"
+                             | "config" | "blocked" | "busy" (this instance holds
+                             too many large answers: ``gateway.answers_held``)
       .retry_after           seconds the provider asked us to wait, if any
 """
 
@@ -24,7 +26,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from gateway import jsonload, logs, outbound
+from gateway import answers_held, jsonload, logs, outbound
 
 
 @dataclass(frozen=True)
@@ -437,8 +439,13 @@ def read_bounded(response: httpx.Response, limit: int, truncate: bool = False) -
     """The (decoded) body, or a ``protocol`` :class:`UpstreamError` once it passes ``limit``; the connection is then closed."""
     chunks: list[bytes] = []
     size = 0
-    with transport_errors():
+    with transport_errors(), answers_held.reading() as take:
         for chunk in response.iter_bytes():
+            try:
+                take(len(chunk))  # the instance's budget for answers held at once; this may pause the read
+            except answers_held.Exhausted:
+                response.close()
+                raise UpstreamError("the instance holds too many large answers", kind="busy") from None
             size += len(chunk)
             chunks.append(chunk)
             if size > limit:

@@ -38,7 +38,7 @@ def register(url: str, actor: str = "seed") -> None:
     """Provider ``demo`` and its two models, written as the seed loader writes (audited), its key in Secret Manager."""
     from gateway import audit, firebase, secrets
     from gateway.registry import registry
-    from gateway.schemas import ModelSpec
+    from gateway.schemas import ModelSpec, key_binding
 
     version = secrets.put(secrets.name_for("demo"), KEY)
     ref = firebase.db().collection("providers").document("demo")
@@ -56,6 +56,7 @@ def register(url: str, actor: str = "seed") -> None:
         "updatedAt": at,
         "createdAt": (before or {}).get("createdAt", at),
     }
+    after["keyBinding"] = key_binding(KEY, "demo", after)
     batch = firebase.db().batch()
     audit.add_to_batch(batch, "providers", "demo", actor, "create" if before is None else "update", before, after)
     batch.commit()

@@ -44,6 +44,7 @@ def _old_key(client: Any, project: str, name: str) -> str | None:
 def migrate(dry_run: bool = False, actor: str = "migrate_secrets") -> dict[str, str]:
     """Move every named key; returns what happened per provider id (``moved``, ``renamed``, ``no key found``)."""
     from gateway import audit, firebase, secrets
+    from gateway.schemas import key_binding
 
     client = secrets.client()
     if client is None:
@@ -57,6 +58,7 @@ def migrate(dry_run: bool = False, actor: str = "migrate_secrets") -> dict[str, 
             continue
         name = secrets.name_for(snap.id)
         after = {k: v for k, v in before.items() if k != "secretName"}
+        value: str | None = None
         if not old or old == name:
             done[snap.id] = "renamed"  # nothing to move: only the field goes
         else:
@@ -68,6 +70,9 @@ def migrate(dry_run: bool = False, actor: str = "migrate_secrets") -> dict[str, 
                 done[snap.id] = "moved"
                 if not dry_run:
                     after.update({"hasKey": True, "keyVersion": secrets.put(name, value)})
+        if not dry_run and after.get("hasKey"):  # bind the key to the addresses it was stored for (schemas.key_binding)
+            value = value if done[snap.id] == "moved" else _old_key(client, project, name)
+            after["keyBinding"] = key_binding(value, snap.id, after) if value else None
         print(f"providers/{snap.id}: {done[snap.id]} ({old or '-'} -> {name})")
         if not dry_run:
             after["updatedAt"] = audit.now()

@@ -28,6 +28,7 @@ except ImportError:  # run as a script
 def store(provider_id: str, value: str) -> str:
     """Store ``value`` as provider ``provider_id``'s key and point its document at it; returns the version name."""
     from gateway import audit, firebase, secrets
+    from gateway.schemas import key_binding
 
     ref = firebase.db().collection("providers").document(provider_id)
     snap = ref.get()
@@ -36,7 +37,7 @@ def store(provider_id: str, value: str) -> str:
     version = secrets.put(secrets.name_for(provider_id), value)
     before = snap.to_dict() or {}
     after = {k: v for k, v in before.items() if k != "secretName"}  # an old document's own secret name is no longer read
-    after.update({"hasKey": True, "keyVersion": version, "updatedAt": audit.now()})
+    after.update({"hasKey": True, "keyVersion": version, "keyBinding": key_binding(value, provider_id, after), "updatedAt": audit.now()})
     batch = firebase.db().batch()
     audit.add_to_batch(batch, "providers", provider_id, "seed", "update", before, after)
     batch.commit()

@@ -299,6 +299,7 @@ def providers(clean, upstreams) -> dict[str, Any]:
 
 def _provider_documents(upstreams: dict[str, Any]) -> None:
     from gateway import firebase, secrets
+    from gateway.schemas import key_binding
 
     db = firebase.db()
     upstreams["hf-images"].state.clear()
@@ -310,6 +311,8 @@ def _provider_documents(upstreams: dict[str, Any]) -> None:
         doc = {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "hasKey": keyed}
         if name == "huggingface":
             doc["imageBaseUrl"] = f"{upstreams['hf-images'].url}/hf-inference"
+        if keyed:  # as the gateway writes it when it stores a key (schemas.key_binding)
+            doc["keyBinding"] = key_binding(KEYS[name], name, doc)
         db.collection("providers").document(name).set(doc)
         db.collection("models").document(f"{name}-chat").set(
             {

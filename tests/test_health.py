@@ -68,11 +68,11 @@ def test_adapters_probe_without_tokens(local, clean, upstreams) -> None:
     """Without healthCheckUrl each adapter's free call is used (model list / version), with its key."""
     from conftest import KEYS
     from gateway import firebase, health, secrets
+    from gateway.schemas import key_binding
 
     firebase.db().collection("providers").document("ollama").set({"type": "ollama", "baseUrl": upstreams["ollama"].url, "enabled": True})
-    firebase.db().collection("providers").document("anthropic").set(
-        {"type": "anthropic", "baseUrl": upstreams["anthropic"].url, "enabled": True, "hasKey": True}
-    )
+    anthropic = {"type": "anthropic", "baseUrl": upstreams["anthropic"].url, "enabled": True, "hasKey": True}
+    firebase.db().collection("providers").document("anthropic").set({**anthropic, "keyBinding": key_binding(KEYS["anthropic"], "anthropic", anthropic)})
     for name in ("ollama", "anthropic"):
         upstreams[name].state.update({"requests": [], "faults": [], "key": KEYS.get(name)})
     secrets.put(secrets.name_for("anthropic"), KEYS["anthropic"])

@@ -267,6 +267,31 @@ def test_a_stored_key_is_never_sent_to_a_new_host(local, providers, accounts, ca
     assert "sk-given-with-the-move-0123" in _sent(capture) and KEYS["gemini"] not in _sent(capture)
 
 
+def test_a_console_edit_cannot_move_a_stored_key(local, providers, accounts, capture) -> None:
+    """The key is bound to the addresses it was stored for: moving a provider past the API (the console) leaves its key unused."""
+    from conftest import KEYS
+    from gateway import firebase, providers_store
+
+    admin, user = accounts["admin"], accounts["user"]
+    doc = firebase.db().collection("providers").document("openai")
+    doc.update({"baseUrl": f"{capture.url}/v1"})  # a console edit: Firestore only, no key
+    providers_store.invalidate()
+    report = _call(local, admin, "POST", "/openai/test").get_json()
+    assert report["keyError"] == "unbound" and "store the key again" in report["error"], report
+    generated = local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=user.headers)
+    assert generated.status_code == 502 and "secret" not in generated.get_data(as_text=True).lower(), generated.get_data(as_text=True)
+    doc.update({"keyBinding": "0" * 64})  # nor can the console forge a binding without the key
+    providers_store.invalidate()
+    _call(local, admin, "POST", "/openai/test")
+    local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=user.headers)
+    assert KEYS["openai"] not in _sent(capture)
+
+    stored = _call(local, admin, "PATCH", "/openai", json={"apiKey": "sk-stored-for-the-capture-0123"})  # the key again, through the API
+    assert stored.status_code == 200 and "keyBinding" not in stored.get_json()
+    _call(local, admin, "POST", "/openai/test")
+    assert "sk-stored-for-the-capture-0123" in _sent(capture)
+
+
 def test_no_document_can_point_at_another_secret_or_the_environment(local, providers, accounts, capture, monkeypatch) -> None:
     """Review finding: secretName was free text, so /test sent another team's secret, or PATH and FIREBASE_CONFIG, to any host."""
     import os

@@ -24,7 +24,7 @@ from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.http import validate
 from gateway.providers.base import UpstreamError
 from gateway.registry import merge_patch, registry
-from gateway.schemas import KEY_BOUND, Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document
+from gateway.schemas import KEY_BOUND, Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document, key_binding
 
 COLLECTION = providers_store.COLLECTION
 DISCOVERY_SECONDS = 300
@@ -119,6 +119,10 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
             **data,
             "hasKey": version is not None or kept_key,
             "keyVersion": version or (kept.get("keyVersion") if kept_key else None),
+            "keyBinding": (
+                key_binding(body.apiKey.get_secret_value(), spec.id, data) if version is not None and body.apiKey is not None
+                else kept.get("keyBinding") if kept_key else None
+            ),
             "healthStatus": kept.get("healthStatus"),
             "lastHealthCheck": kept.get("lastHealthCheck"),
             "createdAt": kept.get("createdAt", now),

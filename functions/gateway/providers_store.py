@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,7 @@ from gateway import live, logs, secrets, upstream
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers import adapter_class
 from gateway.providers.base import Adapter, ProviderConfig
-from gateway.schemas import Provider, from_document
+from gateway.schemas import KEY_BOUND, Provider, from_document, key_binding
 
 COLLECTION = "providers"
 
@@ -75,14 +76,31 @@ def key(provider: Provider) -> str | None:
     another host without its key, is never sent the key stored before.
     """
     if provider.hasKey:
-        return secrets.get(provider.secretName, provider.keyVersion)
+        value = secrets.get(provider.secretName, provider.keyVersion)
+        return value if value is None or bound(provider, value) else None
     return secrets.from_environment(provider.secretName)
+
+
+def bound(provider: Provider, value: str) -> bool:
+    """Whether the key ``value`` was stored for the provider's current addresses (``schemas.key_binding``)."""
+    expected = key_binding(value, provider.id, provider.model_dump(mode="json", include=set(KEY_BOUND)))
+    return hmac.compare_digest(provider.keyBinding or "", expected)
 
 
 def key_problem(provider: Provider, adapter: Adapter) -> secrets.SecretError | None:
     """Why a provider that has a stored key got none from Secret Manager (None: fine, or no key stored)."""
     if adapter.needs_key and provider.hasKey and not adapter.key:
-        return secrets.problem(provider.secretName, provider.keyVersion)
+        failure = secrets.problem(provider.secretName, provider.keyVersion)
+        if failure is None and secrets.get(provider.secretName, provider.keyVersion):  # read fine: not bound to these addresses
+            logs.warn("provider key not sent: its addresses changed outside the gateway", provider=provider.id)
+            return secrets.SecretError(
+                "unbound",
+                provider.secretName,
+                f"the key stored in {provider.secretName} was stored for other addresses than the document's "
+                f"({', '.join(KEY_BOUND)} changed outside the gateway, e.g. in the Firestore console); it is not sent there. "
+                f'If the new addresses are right, store the key again: PATCH /providers/{provider.id} {{"apiKey": ...}} or seed/set_secret.py {provider.id}',
+            )
+        return failure
     return None
 
 

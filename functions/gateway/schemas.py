@@ -8,7 +8,11 @@ console: unknown keys are dropped and reported, missing ones take defaults.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -218,6 +222,19 @@ KEY_BOUND = ("baseUrl", "imageBaseUrl", "healthCheckUrl", "allowedHosts")
 """The fields saying where a provider's key goes: changing one needs the key again (or ``apiKey: null``)."""
 
 
+def key_binding(key: str, provider_id: str, where: Mapping[str, Any]) -> str:
+    """An HMAC, keyed with the provider's key itself, of the provider's id and where the key may go (``KEY_BOUND``).
+
+    Stored on the document as ``keyBinding`` whenever a key is stored; the
+    gateway sends the key only while the document's addresses still match it.
+    Whoever edits the document in the Firestore console without the key (a
+    phished console account, a script) cannot make a matching binding, so
+    moving a provider elsewhere there leaves its key unused.
+    """
+    message = json.dumps([provider_id, *((where.get(f) or None) for f in KEY_BOUND)], separators=(",", ":"))
+    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
 class ProviderWrite(ProviderSpec):
     """A create or update body: the spec plus, optionally, the key to store in Secret Manager (never kept here)."""
 
@@ -245,6 +262,8 @@ class Provider(ProviderSpec):
     hasKey: bool = False
     keyVersion: str | None = None
     """The Secret Manager version stored last; a change makes every instance read the key anew."""
+    keyBinding: str | None = Field(None, exclude=True)
+    """:func:`key_binding` of the key stored last and the addresses it was stored for (never in an answer)."""
     healthStatus: str | None = None
     lastHealthCheck: datetime | None = None
     createdAt: datetime | None = None

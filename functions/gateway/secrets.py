@@ -58,13 +58,14 @@ PREFIX = "AI_GATEWAY_PROVIDER_"
 """Every provider key's secret id starts with this (the README's IAM condition names it too)."""
 NAME = re.compile(PREFIX + r"[A-Z0-9_]{1,200}")
 
-Kind = Literal["disabled", "denied", "unusable", "unavailable"]
+Kind = Literal["disabled", "denied", "unusable", "unavailable", "unbound"]
 
 SUMMARIES: dict[str, str] = {
     "disabled": "Secret Manager API disabled",
     "denied": "permission denied on the secret",
     "unusable": "latest secret version disabled or destroyed",
     "unavailable": "Secret Manager unavailable",
+    "unbound": "the provider's addresses changed without its key",
 }
 
 

@@ -61,6 +61,20 @@ def test_over_the_limit_is_429_with_retry_after(local, providers, accounts) -> N
     assert _ask(local, accounts["admin"]).status_code == 200
 
 
+def test_a_caller_past_the_limit_costs_no_more_writes(local, providers, accounts) -> None:
+    """Refusals after the first one seen come from the instance's memory: the window document stops taking writes."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from gateway import firebase
+
+    _set_limits(perMinute={"generate_text": 2})
+    statuses = [_ask(local, accounts["user"]).status_code for _ in range(8)]
+    assert statuses == [200, 200] + [429] * 6
+    windows = firebase.db().collection("ratelimits").where(filter=FieldFilter("uid", "==", accounts["user"].uid)).stream()
+    counts = [w.to_dict()["count"] for w in windows if w.to_dict()["route"] == "generate_text"]
+    assert sum(counts) <= 3 + 1, counts  # 2 served, the refusal that told this instance (and one more if a window turned meanwhile)
+
+
 def test_invalid_requests_do_not_count(local, providers, accounts) -> None:
     _set_limits(perMinute={"generate_text": 1})
     for _ in range(3):

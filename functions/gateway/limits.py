@@ -19,7 +19,9 @@ counter is in flight, and waits for the write first otherwise (and always
 for expensive routes). So an over-limit burst starts at most one provider
 call per instance that is then refused (and its stream closed before
 anything reached the client), and the limit stays exact: every request is
-still counted by the same write.
+still counted by the same write. Once an instance has seen a counter past
+its limit, it refuses that counter's later requests in the window from
+memory, without a write.
 
 Limits come from ``config/limits`` (held live like the registry), else the
 defaults: ``{"perMinute": {route: n}, "roles": {role: {route: n}},
@@ -255,6 +257,22 @@ def _remember(key: tuple[str, str | None, str | None], decision: Decision, optim
             _unconfirmed.discard(key)
 
 
+def _refused_here(key: tuple[str, str | None, str | None], limit: int) -> Decision | None:
+    """Refused without a write: this instance already saw the counter past its limit in the current window.
+
+    A window's count only grows, so the verdict stands until the window ends;
+    a caller hammering past its limit then costs no write per request (the
+    window document would otherwise take one each, past Firestore's ~1
+    write/s per document).
+    """
+    now = int(time.time())
+    with _lock:
+        reset, remaining = _known.get(key, (0, 0))
+    if reset > now and remaining < 0:
+        return Decision(limit=limit, remaining=0, reset=reset, allowed=False)
+    return None
+
+
 def _may_overlap(key: tuple[str, str | None, str | None], limit: int) -> bool:
     """Go ahead before the count is known? Only far from the limit, and one unconfirmed request at a time."""
     now = int(time.time())
@@ -277,6 +295,8 @@ def admit(
     """
     limit, keyed_model = limit_for(route, role, model_id)
     key = (uid, None if keyed_model else route, keyed_model)
+    if (refused := _refused_here(key, limit)) is not None:
+        raise_if_refused(refused, headers)
 
     def count(optimistic: bool) -> Decision:
         try:

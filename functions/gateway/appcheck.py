@@ -279,7 +279,7 @@ def _ask(timeout: float) -> str | None:
         status = exc.response.status_code if exc.response is not None else 0
         if status == 403 and refusal(_body(exc.response)) == "permission_denied":
             logs.error("app check probe refused: the service account lacks the App Check token verifier role", remedy=REMEDY)
-            return f"permission denied: the functions' service account needs {VERIFIER_ROLE} ({PERMISSION})"
+            return "permission denied: the functions' service account may not verify App Check tokens (the logs name the role it needs)"
         if status < 500:
             return None  # the token was judged, so the caller was allowed to ask
         return f"App Check API answered HTTP {status}"

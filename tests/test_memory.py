@@ -115,38 +115,51 @@ def _burst(url: str, headers: dict[str, str], body: dict[str, Any], count: int) 
     return answers
 
 
+def _burst_within_memory(stack, target: str, memory_mb: int, headers: dict[str, str], warm: dict[str, Any], body: dict[str, Any], what: str) -> list[httpx.Response]:
+    """``deploy.CONCURRENCY`` requests of ``body`` at once on one ``target`` instance (warmed with ``warm``), its RSS watched.
+
+    The instance must stay within ``memory_mb`` (``MEMORY_TEST_LIMIT_MB`` raises it, only to measure past it),
+    every request must get an answer, and each one not served must be a 503 with ``Retry-After`` in the gateway's shape.
+    """
+    from gateway import deploy
+
+    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or memory_mb)
+    worker = Worker(stack, target, env={"RATE_LIMITS_ENABLED": "false"})  # memory, not the per-minute limit, is measured
+    worker.env.pop("THREADS", None)  # as deployed: main.py sets it to the concurrency
+    with worker:
+        warmed = httpx.post(worker.url, json=warm, headers=headers, timeout=120)
+        assert warmed.status_code == 200, warmed.text[:300]
+        with Peak(worker, limit_mb) as peak:
+            started = time.monotonic()
+            answers = _burst(worker.url, headers, body, deploy.CONCURRENCY)
+            took = time.monotonic() - started
+    statuses = [a.status_code if a is not None else None for a in answers]
+    print(
+        f"\n{target}, {deploy.CONCURRENCY} requests at once, {what}: RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
+        f"{statuses.count(200)} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    )
+    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
+    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
+    served = [a for a in answers if a is not None and a.status_code == 200]
+    for answer in answers:
+        if answer is not None and answer.status_code == 503:
+            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+    return served
+
+
 def test_an_instance_at_its_concurrency_stays_within_its_memory(stack, emulators, providers) -> None:
     from gateway import deploy, firebase, vision
 
     firebase.db().collection("models").document("openai-chat").update({"capabilities": ["chat", "vision"]})
     user = emulators.sign_up("admin")  # the largest default budget: 80 requests at once stay within it
     images = _images(user.uid)
-    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or int(deploy.MEMORY))  # raised only to measure past the limit
-    body = {"modelId": "openai-chat", "prompt": "What is in these pictures?", "images": images}
-    worker = Worker(stack, "generate_text", env={"RATE_LIMITS_ENABLED": "false"})  # memory, not the per-minute limit, is measured
-    worker.env.pop("THREADS", None)  # as deployed: main.py sets it to the concurrency
-    with worker:
-        headers = {"Authorization": f"Bearer {user.token}"}
-        warm = httpx.post(worker.url, json={"modelId": "openai-chat", "prompt": "hi"}, headers=headers, timeout=60)
-        assert warm.status_code == 200, warm.text
-        with Peak(worker, limit_mb) as peak:
-            started = time.monotonic()
-            answers = _burst(worker.url, headers, body, deploy.CONCURRENCY)
-            took = time.monotonic() - started
-    statuses = [a.status_code if a is not None else None for a in answers]
-    served = statuses.count(200)
-    print(
-        f"\ngenerate_text, {deploy.CONCURRENCY} requests at once with {len(images)} images ({vision.MAX_REQUEST_IMAGE_BYTES >> 20} MiB) each, "
-        f"VISION_SLOTS={getattr(deploy, 'VISION_SLOTS', None)}: RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
-        f"{served} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    served = _burst_within_memory(
+        stack, "generate_text", int(deploy.MEMORY), {"Authorization": f"Bearer {user.token}"},
+        {"modelId": "openai-chat", "prompt": "hi"},
+        {"modelId": "openai-chat", "prompt": "What is in these pictures?", "images": images},
+        f"{len(images)} images ({vision.MAX_REQUEST_IMAGE_BYTES >> 20} MiB) each, VISION_SLOTS={deploy.VISION_SLOTS}",
     )
-    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
-    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
-    assert served >= deploy.VISION_SLOTS
-    for answer in answers:
-        assert answer is not None
-        if answer.status_code == 503:
-            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+    assert len(served) >= deploy.VISION_SLOTS
 
 
 def test_a_request_with_images_waits_for_a_slot_then_gets_503(local, providers, accounts, monkeypatch) -> None:
@@ -181,38 +194,19 @@ def test_a_request_with_images_waits_for_a_slot_then_gets_503(local, providers, 
 
 def test_large_answers_at_concurrency_stay_within_memory(stack, emulators, providers) -> None:
     """``CONCURRENCY`` requests whose providers answer 16 MiB each: the instance's answer budget makes the others wait or retry."""
-    from gateway import answers_held, deploy, firebase
+    from gateway import deploy, firebase
 
     answer_mb = 16
     firebase.db().collection("models").document("openai-chat").update({"config.timeoutSeconds": 60})
-    providers["openai"].state["reply"] = "x" * (answer_mb << 20)  # one word: one token, 8 MiB of text
+    providers["openai"].state["reply"] = "x" * (answer_mb << 20)  # one word: one token, 16 MiB of text
     user = emulators.sign_up("admin")
-    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or int(deploy.MEMORY))
-    worker = Worker(stack, "generate_text", env={"RATE_LIMITS_ENABLED": "false"})
-    worker.env.pop("THREADS", None)
-    with worker:
-        headers = {"Authorization": f"Bearer {user.token}"}
-        warm = httpx.post(worker.url, json={"modelId": "openai-chat", "prompt": "hi"}, headers=headers, timeout=60)
-        assert warm.status_code == 200 and len(warm.json()["text"]) == answer_mb << 20, warm.text[:300]
-        with Peak(worker, limit_mb) as peak:
-            started = time.monotonic()
-            answers = _burst(worker.url, headers, {"modelId": "openai-chat", "prompt": "Say a lot."}, deploy.CONCURRENCY)
-            took = time.monotonic() - started
-    statuses = [a.status_code if a is not None else None for a in answers]
-    print(
-        f"\ngenerate_text, {deploy.CONCURRENCY} requests at once answered {answer_mb} MiB each, answer budget {deploy.answer_budget_mb()} MiB "
-        f"(wait {answers_held.WAIT_SECONDS:.0f} s): RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
-        f"{statuses.count(200)} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    ask = {"modelId": "openai-chat", "prompt": "Say a lot."}
+    served = _burst_within_memory(
+        stack, "generate_text", int(deploy.MEMORY), {"Authorization": f"Bearer {user.token}"}, ask, ask,
+        f"answered {answer_mb} MiB each, answer budget {deploy.answer_budget_mb('generate_text')} MiB",
     )
-    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
-    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
-    assert statuses.count(200) >= deploy.answer_budget_mb() // answer_mb
-    for answer in answers:
-        assert answer is not None
-        if answer.status_code == 200:
-            assert len(answer.json()["text"]) == answer_mb << 20
-        else:
-            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+    assert len(served) >= deploy.answer_budget_mb("generate_text") // answer_mb
+    assert all(len(answer.json()["text"]) == answer_mb << 20 for answer in served)
 
 
 def test_the_answer_budget_pauses_readers_but_never_the_oldest() -> None:
@@ -254,30 +248,9 @@ def test_an_image_instance_at_its_concurrency_stays_within_its_memory(stack, emu
     )
     providers["openai"].state["noise"] = True
     user = emulators.sign_up("admin")
-    limit_mb = int(os.environ.get("MEMORY_TEST_LIMIT_MB") or int(deploy.IMAGE_MEMORY))
-    worker = Worker(stack, "generate_image", env={"RATE_LIMITS_ENABLED": "false"})
-    worker.env.pop("THREADS", None)
     body = {"modelId": "openai-image", "prompt": "a red fox in the snow", "width": 1024, "height": 1024, "numImages": 4}
-    with worker:
-        headers = {"Authorization": f"Bearer {user.token}"}
-        warm = httpx.post(worker.url, json={**body, "numImages": 1}, headers=headers, timeout=120)
-        assert warm.status_code == 200, warm.text[:300]
-        with Peak(worker, limit_mb) as peak:
-            started = time.monotonic()
-            answers = _burst(worker.url, headers, body, deploy.CONCURRENCY)
-            took = time.monotonic() - started
-    statuses = [a.status_code if a is not None else None for a in answers]
-    print(
-        f"\ngenerate_image, {deploy.CONCURRENCY} requests at once for 4 noise images of 1024x1024 each, answer budget {deploy.answer_budget_mb('generate_image')} MiB: "
-        f"RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
-        f"{statuses.count(200)} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
+    served = _burst_within_memory(
+        stack, "generate_image", int(deploy.IMAGE_MEMORY), {"Authorization": f"Bearer {user.token}"}, {**body, "numImages": 1}, body,
+        f"4 noise images of 1024x1024 each, answer budget {deploy.answer_budget_mb('generate_image')} MiB",
     )
-    assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
-    assert None not in statuses and set(statuses) <= {200, 503}, [a.text[:300] for a in answers if a is not None and a.status_code not in (200, 503)][:2]
-    assert statuses.count(200) >= 1
-    for answer in answers:
-        assert answer is not None
-        if answer.status_code == 200:
-            assert len(answer.json()["images"]) == 4
-        else:
-            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+    assert served and all(len(answer.json()["images"]) == 4 for answer in served)

@@ -311,7 +311,8 @@ def _provider_documents(upstreams: dict[str, Any]) -> None:
         doc = {"type": kind, "baseUrl": base.format(url=server.url), "enabled": True, "hasKey": keyed}
         if name == "huggingface":
             doc["imageBaseUrl"] = f"{upstreams['hf-images'].url}/hf-inference"
-        if keyed:  # as the gateway writes it when it stores a key (schemas.key_binding)
+        if keyed:  # in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), pinned and bound, as POST /providers with an apiKey stores it
+            doc["keyVersion"] = secrets.put(secrets.name_for(name), KEYS[name])
             doc["keyBinding"] = key_binding(KEYS[name], name, doc)
         db.collection("providers").document(name).set(doc)
         db.collection("models").document(f"{name}-chat").set(
@@ -324,8 +325,6 @@ def _provider_documents(upstreams: dict[str, Any]) -> None:
                 "pricing": {"inputPer1M": 1.0, "outputPer1M": 2.0},
             }
         )
-        if keyed:  # in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), as POST /providers with an apiKey stores it
-            secrets.put(secrets.name_for(name), KEYS[name])
 
 
 CHROMIUM = "/usr/bin/chromium"

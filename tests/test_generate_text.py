@@ -263,12 +263,14 @@ def test_fallback_model_answers_when_primary_fails(local, providers, accounts) -
     assert [d for e, d in events if isinstance(d, dict) and d.get("done")][0]["modelId"] == "anthropic-chat"
 
 
-def test_key_is_refreshed_after_401(local, providers, accounts) -> None:
-    """The key is rotated in Secret Manager by someone else; this instance still caches the old one."""
+def test_a_version_added_past_the_gateway_is_not_sent(local, providers, accounts) -> None:
+    """A version added straight in Secret Manager (not through the gateway) is never sent: the version the document pins is, 401 or not."""
     import os
 
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import secretmanager
+
+    from gateway import secrets
 
     assert _post(local, accounts["user"], modelId="openai-chat", prompt="hi").status_code == 200
     admin_client = secretmanager.SecretManagerServiceClient(
@@ -281,11 +283,12 @@ def test_key_is_refreshed_after_401(local, providers, accounts) -> None:
         request={"parent": "projects/demo-ai-gateway/secrets/AI_GATEWAY_PROVIDER_OPENAI", "payload": {"data": rotated.encode()}}
     )
     providers["openai"].state["key"] = rotated
+    secrets.forget()  # even read afresh
     seen = len(providers["openai"].state["requests"])
     response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
-    assert response.status_code == 200
+    assert response.status_code == 502 and response.get_json()["error"]["code"] == "PROVIDER_AUTH"
     attempts = providers["openai"].state["requests"][seen:]
-    assert [a["headers"]["Authorization"] for a in attempts] == [f"Bearer {KEYS['openai']}", f"Bearer {rotated}"]
+    assert attempts and {a["headers"]["Authorization"] for a in attempts} == {f"Bearer {KEYS['openai']}"}
 
 
 def test_missing_key_is_an_operator_error(local, providers, accounts) -> None:

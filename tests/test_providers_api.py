@@ -33,7 +33,8 @@ def test_crud_with_key_in_secret_manager(local, providers, accounts, capsys) -> 
     assert created.get_json()["secretName"] == "AI_GATEWAY_PROVIDER_ACME" and created.get_json()["hasKey"] is True
     stored = firebase.db().collection("providers").document("acme").get().to_dict()
     assert "secretName" not in stored  # named by the gateway, never by the document
-    assert secrets.refresh("AI_GATEWAY_PROVIDER_ACME") == key
+    secrets.forget()
+    assert secrets.get("AI_GATEWAY_PROVIDER_ACME") == key
 
     listed = _call(local, admin, "GET").get_json()["providers"]
     assert "acme" in {p["id"] for p in listed}
@@ -205,9 +206,12 @@ class _Capture(BaseHTTPRequestHandler):
         pass
 
     def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))  # the body, so a kept-alive connection stays in step
         self.server.state["requests"].append({"path": self.path, "headers": dict(self.headers.items())})  # type: ignore[attr-defined]
         body = b'{"data": [], "models": [], "object": "list"}'
-        self.send_response(200)
+        if self.server.state.get("status") == 401:  # type: ignore[attr-defined]
+            body = b'{"error": {"message": "invalid api key"}}'
+        self.send_response(self.server.state.get("status", 200))  # type: ignore[attr-defined]
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -284,7 +288,15 @@ def test_a_console_edit_cannot_move_a_stored_key(local, providers, accounts, cap
     providers_store.invalidate()
     _call(local, admin, "POST", "/openai/test")
     local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=user.headers)
+    # nor turn it into a type that needs no key, at a host that answers 401 (once, a 401 re-read the key and sent it)
+    doc.update({"type": "lmstudio"})
+    providers_store.invalidate()
+    capture.state["status"] = 401
+    local("generate_text").post("/", json={"modelId": "openai-chat", "prompt": "hi"}, headers=user.headers)
+    assert capture.state["requests"], "the keyless type must reach the new host"
     assert KEYS["openai"] not in _sent(capture)
+    capture.state["status"] = 200
+    doc.update({"type": "openai"})
 
     stored = _call(local, admin, "PATCH", "/openai", json={"apiKey": "sk-stored-for-the-capture-0123"})  # the key again, through the API
     assert stored.status_code == 200 and "keyBinding" not in stored.get_json()
@@ -330,7 +342,8 @@ def test_no_document_can_point_at_another_secret_or_the_environment(local, provi
     sent = _sent(capture)
     for value in (planted, os.environ["PATH"], os.environ["FIREBASE_CONFIG"], "config-0123456789"):
         assert value not in sent
-    assert secrets.refresh("AI_GATEWAY_PROVIDER_STRIPE") is None  # and nothing was written anywhere else either
+    secrets.forget()
+    assert secrets.get("AI_GATEWAY_PROVIDER_STRIPE") is None  # and nothing was written anywhere else either
     version = client.access_secret_version(request={"name": f"{parent}/secrets/STRIPE_WEBHOOK_SECRET/versions/latest"})
     assert version.payload.data.decode() == planted
 

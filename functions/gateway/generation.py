@@ -307,24 +307,13 @@ def _max_tokens(asked: int | None, limit: int | None) -> int | None:
 
 
 def call_provider(model: Model, adapter: Adapter, fn: Callable[[], T]) -> T:
-    """``fn`` with retries; a 401 refreshes the key from Secret Manager once; failures as :class:`GatewayError`."""
-    refreshed = False
+    """``fn`` with retries; failures as :class:`GatewayError`.
 
-    def attempt() -> T:
-        nonlocal refreshed
-        try:
-            return fn()
-        except UpstreamError as err:
-            name = adapter.config.secret_name
-            if err.status == 401 and name and not refreshed:
-                refreshed = True
-                key = secrets.refresh(name)
-                if key and key != adapter.key:
-                    adapter.key = key
-                    return fn()
-            raise
-
-    return call_provider_with(model.provider, attempt)
+    A 401 is not answered by re-reading the key: the key sent is the version
+    stored through the gateway for these addresses (``keyBinding``), and a new
+    one reaches every instance with its provider document's ``keyVersion``.
+    """
+    return call_provider_with(model.provider, fn)
 
 
 def call_provider_with(provider_id: str, fn: Callable[[], T]) -> T:

@@ -60,7 +60,6 @@ def config(provider: Provider) -> ProviderConfig:
         type=provider.type,
         base_url=provider.baseUrl,
         headers=dict(provider.headers),
-        secret_name=provider.secretName if provider.hasKey else None,
         app_url=provider.appUrl,
         app_title=provider.appTitle,
         image_base_url=provider.imageBaseUrl,
@@ -83,7 +82,7 @@ def key(provider: Provider) -> str | None:
 
 def bound(provider: Provider, value: str) -> bool:
     """Whether the key ``value`` was stored for the provider's current addresses (``schemas.key_binding``)."""
-    expected = key_binding(value, provider.id, provider.model_dump(mode="json", include=set(KEY_BOUND)))
+    expected = key_binding(value, provider.id, {field: getattr(provider, field) for field in KEY_BOUND})
     return hmac.compare_digest(provider.keyBinding or "", expected)
 
 

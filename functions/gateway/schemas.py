@@ -218,8 +218,9 @@ class ProviderSpec(_Strict):
         return value
 
 
-KEY_BOUND = ("baseUrl", "imageBaseUrl", "healthCheckUrl", "allowedHosts")
-"""The fields saying where a provider's key goes: changing one needs the key again (or ``apiKey: null``)."""
+KEY_BOUND = ("type", "baseUrl", "imageBaseUrl", "healthCheckUrl", "allowedHosts")
+"""The fields saying where and how a provider's key goes (``type`` picks the hosts and headers it is sent to):
+changing one needs the key again (or ``apiKey: null``)."""
 
 
 def key_binding(key: str, provider_id: str, where: Mapping[str, Any]) -> str:
@@ -244,7 +245,7 @@ class ProviderWrite(ProviderSpec):
         max_length=8192,
         description=(
             "Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the "
-            "stored key, by an update that changes baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts."
+            "stored key, by an update that changes type, baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts."
         ),
     )
 

@@ -6,7 +6,10 @@ No document or request chooses it, and this module reads and writes no other
 name (:func:`checked`), so an admin can point the gateway at no secret but
 the gateway's own, and the README's IAM recipe can grant access to exactly
 those (a condition on the :data:`PREFIX`). The key is read from
-``projects/{project}/secrets/{name}/versions/latest``:
+``projects/{project}/secrets/{name}/versions/{n}``, the version the provider
+document's ``keyVersion`` names (the one its ``keyBinding`` was made with;
+``latest`` when it names none): a version added in Secret Manager past the
+gateway is not used until it is stored through it:
 
 - in production with ``google-cloud-secret-manager`` and the function's
   service account;
@@ -117,12 +120,24 @@ class _Cached:
     expires: float
     read: Read
     versions: frozenset[str | None]
-    """The ``keyVersion``s this read is current for: every one seen up to it (it read ``latest``), so two
+    """The ``keyVersion``s this read is current for: every one seen up to it (for a read of ``latest``), so two
     provider documents that name one secret at different versions do not re-read it in turn."""
 
 
 _lock = threading.Lock()
-_cache: dict[str, _Cached] = {}
+_cache: dict[tuple[str, str | None], _Cached] = {}
+"""Per (secret, pinned version number or None for ``latest``)."""
+VERSION = re.compile(r"(?:.*/)?versions/([0-9]{1,12})")
+
+
+def pinned(version: str | None) -> str | None:
+    """The version number a ``keyVersion`` names (``projects/p/secrets/s/versions/3`` -> ``3``); None: read ``latest``.
+
+    Only the number is taken: the project and the secret are always the
+    gateway's own, whatever a document says.
+    """
+    match = VERSION.fullmatch(version or "")
+    return match.group(1) if match else None
 _client: Any = None
 
 
@@ -217,14 +232,14 @@ def _retry() -> Any:
     )
 
 
-def _read(name: str) -> Read:
+def _read(name: str, number: str | None = None) -> Read:
     checked(name)
     client = _secret_manager()
     error: SecretError | None = None
     if client is not None:
         from google.api_core import exceptions
 
-        path = f"projects/{firebase.project_id()}/secrets/{name}/versions/latest"
+        path = f"projects/{firebase.project_id()}/secrets/{name}/versions/{number or 'latest'}"
         try:
             response = client.access_secret_version(request={"name": path}, retry=_retry(), timeout=CALL_TIMEOUT_SECONDS)
             return Read(str(response.payload.data.decode("utf-8")))
@@ -250,8 +265,9 @@ def read(name: str, version: str | None = None) -> Read:
     so a key stored through any function reaches every instance with the
     document.
     """
-    cached = _cache.get(name)
-    if cached is not None and cached.expires > time.monotonic() and version in cached.versions:
+    number = pinned(version)
+    cached = _cache.get((name, number))
+    if cached is not None and cached.expires > time.monotonic() and (number is not None or version in cached.versions):
         return cached.read
     return _reread(name, cached, version)
 
@@ -259,7 +275,8 @@ def read(name: str, version: str | None = None) -> Read:
 def _reread(name: str, cached: _Cached | None, version: str | None, keep: bool = True) -> Read:
     """Read ``name`` now and cache the answer; when Secret Manager does not answer, keep the key ``cached`` held."""
     now = time.monotonic()
-    result = _read(name)
+    number = pinned(version)
+    result = _read(name, number)
     life = float(settings.SECRET_CACHE_SECONDS.value)
     if result.value:
         logs.redact(result.value)
@@ -270,7 +287,7 @@ def _reread(name: str, cached: _Cached | None, version: str | None, keep: bool =
             result = cached.read
     versions = (cached.versions if cached is not None else frozenset()) | {version}
     with _lock:
-        _cache[name] = _Cached(now + life, result, versions)
+        _cache[(name, number)] = _Cached(now + life, result, versions)
     return result
 
 
@@ -286,13 +303,6 @@ def problem(name: str | None, version: str | None = None) -> SecretError | None:
     if not name:
         return None
     return read(name, version).error
-
-
-def refresh(name: str) -> str | None:
-    """Forget the cached value and read it again (after a provider said 401)."""
-    with _lock:
-        cached = _cache.pop(name, None)
-    return _reread(name, cached, None, keep=False).value  # the key held was just refused: not worth keeping
 
 
 def forget() -> None:
@@ -326,6 +336,7 @@ def put(name: str, value: str) -> str:
     except exceptions.GoogleAPICallError as exc:
         raise classify(exc, name, writing=True) from None
     with _lock:
-        _cache.pop(name, None)
+        for slot in [slot for slot in _cache if slot[0] == name]:
+            _cache.pop(slot, None)
     logs.redact(value)
     return str(version.name)

@@ -37,7 +37,6 @@ class ProviderConfig:
     type: str
     base_url: str
     headers: dict[str, str] = field(default_factory=dict)
-    secret_name: str | None = None
     app_url: str | None = None
     app_title: str | None = None
     image_base_url: str | None = None

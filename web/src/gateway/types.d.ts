@@ -278,7 +278,7 @@ export interface ProviderWrite {
   appTitle?: string | null;
   /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
   allowedHosts?: Array<string>;
-  /** Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the stored key, by an update that changes baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts. */
+  /** Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the stored key, by an update that changes type, baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts. */
   apiKey?: string | null;
 }
 

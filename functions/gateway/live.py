@@ -22,9 +22,10 @@ Bounds, stated where they are enforced (:meth:`Live.current`):
   re-read directly, at most every :data:`DOWN_REREAD_SECONDS` (2 s), while
   the listener is restarted with exponential backoff and jitter, from
   :data:`RETRY_SECONDS` up to :data:`RETRY_MAX_SECONDS` between attempts
-  (one request reads, as above); the client library's own reopening of a
-  stream that broke is held to the same backoff, so a persistent error puts
-  no instance in a reconnect loop;
+  (one request reads, as above); the client library reopens a stream that
+  broke only after it had lived :data:`STREAM_LIVED_SECONDS` (:class:`Reopen`),
+  else the watch ends and is restarted on that backoff, so a persistent error
+  puts no instance in a reconnect loop;
 - CPU throttled (Cloud Run outside requests): changes wait in the listener's
   socket and are applied as soon as the next request gives the instance CPU,
   alongside that request, which may still see the previous version;
@@ -78,27 +79,29 @@ class Backoff:
 
 
 class Reopen:
-    """The client library's reopening of one listener's broken stream, held to its :class:`Backoff`.
+    """The client library's reopening of one listener's broken stream: at once after a stream that lived, never in a loop.
 
-    The library reopens at once, forever, on errors it deems recoverable; it
+    The library reopens at once, forever, on errors it deems recoverable, and
     enters its ``_reopen_throttle`` around each reopen, which this replaces.
+    It does so on gRPC's thread, holding the stream's lock, so this must never
+    wait there (a wait would hold up every call on the shared channel): a
+    stream that broke soon after it opened, or a listener already closed, is
+    refused instead, which ends the watch; :class:`Live` then subscribes
+    anew on its own :class:`Backoff`.
     """
 
+    class Refused(Exception):
+        """Not reopened here: the stream broke too soon after opening, or its listener is closed."""
+
     def __init__(self) -> None:
-        self.backoff = Backoff()
         self.stopped = threading.Event()
         self.last = time.monotonic()
 
-    def __enter__(self) -> float:
+    def __enter__(self) -> None:
         now = time.monotonic()
-        if now - self.last > STREAM_LIVED_SECONDS:
-            self.backoff.reset()  # the stream had lived: an ordinary reopen, at once
-            delay = 0.0
-        else:
-            delay = self.backoff.next()
-        self.stopped.wait(delay)  # woken at once when the listener is closed
-        self.last = time.monotonic()
-        return delay
+        if self.stopped.is_set() or now - self.last <= STREAM_LIVED_SECONDS:
+            raise Reopen.Refused
+        self.last = now
 
     def __exit__(self, *exc: object) -> bool:
         return False
@@ -187,7 +190,7 @@ class Live(Generic[T]):
             return
         rpc = getattr(watch, "_rpc", None)
         if rpc is not None and hasattr(rpc, "_reopen_throttle"):
-            rpc._reopen_throttle = Reopen()  # the library's reopen loop waits as our retries do
+            rpc._reopen_throttle = Reopen()  # the library's reopen loop: at once after a stream that lived, else ended
         self._watch = watch
 
     def _resubscribe(self) -> None:

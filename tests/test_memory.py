@@ -254,3 +254,31 @@ def test_an_image_instance_at_its_concurrency_stays_within_its_memory(stack, emu
         f"4 noise images of 1024x1024 each, answer budget {deploy.answer_budget_mb('generate_image')} MiB",
     )
     assert served and all(len(answer.json()["images"]) == 4 for answer in served)
+
+
+def test_what_a_request_holds_is_given_back_when_its_error_handling_fails(local, providers, accounts, monkeypatch) -> None:
+    """No response to close: the vision slot and answer bytes go back at once, not with the process."""
+    import base64
+
+    from gateway import answers_held, deploy, firebase, http, vision
+    from gateway.registry import registry
+
+    firebase.db().collection("models").document("openai-chat").update({"capabilities": ["chat", "vision"]})
+    registry().invalidate()
+    providers["openai"].state["faults"] = [{"status": 400}] * 3
+
+    def broken(ctx, err) -> None:
+        raise RuntimeError("the ledger's failure path broke")
+
+    monkeypatch.setattr(http, "_settle", broken)
+    image = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+    body = {"modelId": "openai-chat", "prompt": "What is this?", "images": [image]}
+    for _ in range(deploy.VISION_SLOTS + 1):
+        try:
+            local("generate_text").post("/", json=body, headers=accounts["user"].headers)
+        except RuntimeError:
+            pass
+    assert all(vision._slots.acquire(timeout=0) for _ in range(deploy.VISION_SLOTS))  # every slot free again
+    for _ in range(deploy.VISION_SLOTS):
+        vision._slots.release()
+    assert answers_held.held() == 0

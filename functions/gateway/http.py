@@ -266,30 +266,13 @@ def serve(
     cors_origin = _allowed_origin(origin) if origin else None
     allow = ", ".join([*handlers, "OPTIONS"])
     try:
-        if request.method == "OPTIONS":
-            response = _preflight(origin, cors_origin, allow)
-        else:
-            response = _dispatch(ctx, handlers, allow)
-    except GatewayError as exc:
-        exc = _verdict_first(ctx, exc)
-        _settle(ctx, exc)
-        if exc.admin_message is not None:
-            logs.warn("error details", requestId=ctx.request_id, route=route, detail=exc.admin_message, details=exc.admin_details)
-            exc = exc.for_caller(ctx.caller is not None and ctx.caller.role in ADMIN, ctx.request_id)
-        response = json_response(render(exc), exc.status, exc.headers)
-    except Exception as exc:  # the catch-all: log it, never leak it
-        logs.error(
-            "unhandled exception",
-            requestId=ctx.request_id,
-            route=route,
-            exception=type(exc).__name__,
-            traceback=traceback.format_exc(),
-        )
-        err = internal(ctx.request_id)
-        _settle(ctx, err)
-        response = json_response(render(err), err.status)
-    for name, value in ctx.headers.items():
-        response.headers.setdefault(name, value)
+        response = _answer(ctx, handlers, allow, origin, cors_origin, render)
+        for name, value in ctx.headers.items():
+            response.headers.setdefault(name, value)
+    except BaseException:  # no response to close later: give back what the request holds (a vision slot, answer bytes) now
+        for close in ctx.closers:
+            close()
+        raise
     for close in ctx.closers:
         response.call_on_close(close)
     for tracker in ctx.trackers:
@@ -319,6 +302,36 @@ def serve(
         latencyMs=latency_ms,
         **({"ledgerMs": ledger_ms} if ledger_ms is not None else {}),
     )
+    return response
+
+
+def _answer(
+    ctx: Context, handlers: Mapping[str, Handler], allow: str, origin: str | None, cors_origin: str | None, render: Callable[[GatewayError], dict[str, Any]]
+) -> Response:
+    """The handler's response, or the error's in the route's shape (logged; a failure is settled in the ledger first)."""
+    try:
+        if ctx.request.method == "OPTIONS":
+            response = _preflight(origin, cors_origin, allow)
+        else:
+            response = _dispatch(ctx, handlers, allow)
+    except GatewayError as exc:
+        exc = _verdict_first(ctx, exc)
+        _settle(ctx, exc)
+        if exc.admin_message is not None:
+            logs.warn("error details", requestId=ctx.request_id, route=ctx.route, detail=exc.admin_message, details=exc.admin_details)
+            exc = exc.for_caller(ctx.caller is not None and ctx.caller.role in ADMIN, ctx.request_id)
+        response = json_response(render(exc), exc.status, exc.headers)
+    except Exception as exc:  # the catch-all: log it, never leak it
+        logs.error(
+            "unhandled exception",
+            requestId=ctx.request_id,
+            route=ctx.route,
+            exception=type(exc).__name__,
+            traceback=traceback.format_exc(),
+        )
+        err = internal(ctx.request_id)
+        _settle(ctx, err)
+        response = json_response(render(err), err.status)
     return response
 
 

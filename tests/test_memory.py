@@ -282,3 +282,28 @@ def test_what_a_request_holds_is_given_back_when_its_error_handling_fails(local,
     for _ in range(deploy.VISION_SLOTS):
         vision._slots.release()
     assert answers_held.held() == 0
+
+
+def test_the_oldest_read_never_waits_on_its_own_requests_earlier_answers() -> None:
+    """A request reading several answers in turn (images, fallbacks): its earlier bytes count as its own, not as others'."""
+    from gateway import answers_held
+
+    budget = answers_held.Budget(10)
+    request = answers_held.Scope(budget)
+    with budget.reader() as first:
+        request.take(8, first)
+    with budget.reader() as other:
+        budget.take(2, other)  # another request, within the budget
+        with budget.reader() as second:  # this request's next answer: younger than ``other``'s read, so it waits ...
+            try:
+                request.take(8, second)
+            except answers_held.Exhausted:
+                pass
+            else:
+                raise AssertionError("a younger read went past the budget")
+    with budget.reader() as third:  # ... but as the oldest read it goes on past the budget by its own request's bytes
+        request.take(8, third)
+        request.take(8, third)
+    assert budget.held == 2 + 8 + 16
+    request.close()
+    assert budget.held == 2

@@ -42,7 +42,7 @@ class Budget:
     waited for room, readers holding part of their answers could wait for each
     other until all time out; letting the oldest one go on past the budget
     (by its own bytes only) means one answer is always being finished, and
-    the instance holds at most ``limit`` plus one answer.
+    the instance holds at most ``limit`` plus one request's answers.
     """
 
     def __init__(self, limit: int) -> None:
@@ -64,14 +64,16 @@ class Budget:
                 del self._readers[token]
                 self._changed.notify_all()
 
-    def _room(self, size: int, reader: object | None) -> bool:
+    def _room(self, size: int, reader: object | None, own: int) -> bool:
         if self.held == 0 or self.held + size <= self.limit:
             return True
-        return reader is not None and next(iter(self._readers), None) is reader and self.held - self._readers[reader] <= self.limit
+        # the oldest read: past the budget by what its own request holds (``own`` counts this read too, when given)
+        return reader is not None and next(iter(self._readers), None) is reader and self.held - max(own, self._readers[reader]) <= self.limit
 
-    def take(self, size: int, reader: object | None = None, timeout: float = WAIT_SECONDS) -> None:
+    def take(self, size: int, reader: object | None = None, timeout: float = WAIT_SECONDS, own: int = 0) -> None:
+        """Count ``size`` more bytes, waiting for room; ``own``: what the reader's request holds, this read included."""
         with self._changed:
-            if not self._changed.wait_for(lambda: self._room(size, reader), timeout):
+            if not self._changed.wait_for(lambda: self._room(size, reader, own), timeout):
                 raise Exhausted
             self.held += size
             if reader in self._readers:
@@ -95,7 +97,7 @@ class Scope:
         self._lock = threading.Lock()
 
     def take(self, size: int, reader: object | None = None) -> None:
-        self.budget.take(size, reader)
+        self.budget.take(size, reader, own=self.held)  # the oldest read never waits on its own request's earlier answers
         with self._lock:
             if not self.closed:
                 self.held += size

@@ -441,7 +441,8 @@ def read_bounded(response: httpx.Response, limit: int, truncate: bool = False) -
     with transport_errors(), answers_held.reading() as take:
         for chunk in response.iter_bytes():
             try:
-                take(len(chunk))  # the instance's budget for answers held at once; this may pause the read
+                if limit > ERROR_BODY_BYTES:  # an error's few KiB never wait
+                    take(len(chunk))  # the instance's budget for answers held at once; this may pause the read
             except answers_held.Exhausted:
                 response.close()
                 raise UpstreamError("the instance holds too many large answers", kind="busy") from None

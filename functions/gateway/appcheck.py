@@ -31,6 +31,7 @@ caller is known, so a bad ID token is refused 401 whatever App Check says.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
 import time
@@ -43,7 +44,7 @@ from typing import Any, Literal
 from cachetools import TLRUCache
 from flask import Request
 
-from gateway import firebase, logs, settings
+from gateway import deploy, firebase, logs, settings
 from gateway.errors import ErrorCode, GatewayError
 
 HEADER = "X-Firebase-AppCheck"
@@ -64,7 +65,8 @@ _verified: TLRUCache[str, float] = TLRUCache(maxsize=10_000, ttu=lambda _key, ex
 counts: Counter[str] = Counter()
 """This instance's App Check outcomes by ``route:outcome`` (``missing``, ``invalid``, ``replayed``, ``unverifiable``,
 ``permission_denied``, ``valid``); also logged."""
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="app-check")
+_pool = ThreadPoolExecutor(max_workers=deploy.THREADS, thread_name_prefix="app-check")
+"""As many as the requests an instance serves at once: a verification never queues behind another's round trip."""
 _probed: tuple[float, dict[str, Any] | None] | None = None
 
 
@@ -140,7 +142,7 @@ def start(request: Request, route: str, request_id: str) -> Verdict:
 
     future: Future[tuple[str, str | None, dict[str, Any] | None]]
     if token and (consume or not _cached(token)):
-        future = _pool.submit(run)
+        future = _pool.submit(contextvars.copy_context().run, run)  # its log entries keep the request's trace
     else:  # missing, or verified before: nothing to wait for
         future = Future()
         future.set_result(run())

@@ -9,6 +9,7 @@ model fails before anything was sent to the client.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import queue
 import threading
@@ -426,7 +427,7 @@ def _opened(adapter: Adapter, events: Iterator[Any]) -> Iterator[Any]:
             items.put(exc)
         ready.set()
 
-    threading.Thread(target=read, name="stream-opener", daemon=True).start()
+    threading.Thread(target=contextvars.copy_context().run, args=(read,), name="stream-opener", daemon=True).start()  # logs keep the trace
     ready.wait()
     if not adapter.opened and not items.empty() and isinstance(items.queue[0], BaseException):
         raise items.get()  # failed before the provider answered: retried, or a fallback is tried
@@ -527,7 +528,7 @@ def pump(stream: Stream, heartbeat_seconds: float, deadline: float | None = None
         yield stream.first
     if isinstance(stream.first, Final):
         return
-    reader = threading.Thread(target=read, name="stream-reader", daemon=True)
+    reader = threading.Thread(target=contextvars.copy_context().run, args=(read,), name="stream-reader", daemon=True)
     reader.start()
     quiet_since = checked = time.perf_counter()
     try:

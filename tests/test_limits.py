@@ -61,13 +61,16 @@ def test_over_the_limit_is_429_with_retry_after(local, providers, accounts) -> N
     assert _ask(local, accounts["admin"]).status_code == 200
 
 
-def test_a_caller_past_the_limit_costs_no_more_writes(local, providers, accounts) -> None:
-    """Refusals after the first one seen come from the instance's memory: the window document stops taking writes."""
+@pytest.mark.parametrize("budget", [False, True], ids=["limiter", "budget-reservation"])
+def test_a_caller_past_the_limit_costs_no_more_writes(local, providers, accounts, monkeypatch, budget: bool) -> None:
+    """Refusals after the first one seen come from the instance's memory: the window document stops taking writes
+    (whether the count is the limiter's own write or part of a budget's reservation commit)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     from gateway import firebase
 
-    _set_limits(perMinute={"generate_text": 2})
+    monkeypatch.setenv("BUDGET_LEASE_FACTOR", "0")  # every request reserves in its own commit
+    _set_limits(perMinute={"generate_text": 2}, **({"quotas": {"user": {"dailyTokens": 1_000_000}}} if budget else {}))
     statuses = [_ask(local, accounts["user"]).status_code for _ in range(8)]
     assert statuses == [200, 200] + [429] * 6
     windows = firebase.db().collection("ratelimits").where(filter=FieldFilter("uid", "==", accounts["user"].uid)).stream()

@@ -610,6 +610,7 @@ def reserve(
     batch = db.batch()
     rate: tuple[int, int] | None = None
     if count_rate:
+        limits.refuse_if_known(uid, route, role, model.id, headers)  # past its limit this window: no reservation, no write
         ref, data, limit, reset = limits.counter(uid, route, role, model.id)
         batch.set(ref, data, merge=True)
         rate = (limit, reset)
@@ -640,6 +641,7 @@ def reserve(
     refusal: GatewayError | None = None
     if rate is not None:
         decision = limits.decision(rate[0], rate[1], int(results[0].transform_results[0].integer_value))
+        limits.note(uid, route, role, model.id, decision)
         try:
             limits.raise_if_refused(decision, headers)
         except GatewayError as err:

@@ -208,8 +208,8 @@ def unavailable_as_503() -> Iterator[None]:
 
 _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="limiter")
 _lock = threading.Lock()
-_known: dict[tuple[str, str | None, str | None], tuple[int, int]] = {}
-"""Per counter (uid, route, model key): (its window's reset, requests remaining) at the last verdict this instance saw."""
+_known: dict[tuple[str, str | None, str | None], tuple[int, int, int]] = {}
+"""Per counter (uid, route, model key): (its window's reset, requests remaining or -1 when refused, the limit) at the last verdict this instance saw."""
 _unconfirmed: set[tuple[str, str | None, str | None]] = set()
 """Counters with a request admitted before its count is known (at most one each)."""
 MAX_KNOWN = 50_000
@@ -252,7 +252,7 @@ def _remember(key: tuple[str, str | None, str | None], decision: Decision, optim
     with _lock:
         if len(_known) > MAX_KNOWN:
             _known.clear()
-        _known[key] = (decision.reset, decision.remaining if decision.allowed else -1)
+        _known[key] = (decision.reset, decision.remaining if decision.allowed else -1, decision.limit)
         if optimistic:
             _unconfirmed.discard(key)
 
@@ -267,10 +267,27 @@ def _refused_here(key: tuple[str, str | None, str | None], limit: int) -> Decisi
     """
     now = int(time.time())
     with _lock:
-        reset, remaining = _known.get(key, (0, 0))
-    if reset > now and remaining < 0:
+        reset, remaining, seen_limit = _known.get(key, (0, 0, limit))
+    if reset > now and remaining < 0 and limit <= seen_limit:  # a raised limit is counted again
         return Decision(limit=limit, remaining=0, reset=reset, allowed=False)
     return None
+
+
+def _key(uid: str, route: str, role: str, model_id: str | None) -> tuple[tuple[str, str | None, str | None], int]:
+    limit, keyed_model = limit_for(route, role, model_id)
+    return (uid, None if keyed_model else route, keyed_model), limit
+
+
+def refuse_if_known(uid: str, route: str, role: str, model_id: str | None, headers: dict[str, str]) -> None:
+    """429 from memory when this instance saw the counter past its limit in this window (:func:`_refused_here`), else nothing."""
+    key, limit = _key(uid, route, role, model_id)
+    if (refused := _refused_here(key, limit)) is not None:
+        raise_if_refused(refused, headers)
+
+
+def note(uid: str, route: str, role: str, model_id: str | None, decision: Decision) -> None:
+    """Remember a verdict counted elsewhere (a budget's reservation commit), as :func:`admit` does its own."""
+    _remember(_key(uid, route, role, model_id)[0], decision, optimistic=False)
 
 
 def _may_overlap(key: tuple[str, str | None, str | None], limit: int) -> bool:
@@ -279,7 +296,7 @@ def _may_overlap(key: tuple[str, str | None, str | None], limit: int) -> bool:
     with _lock:
         if key in _unconfirmed:
             return False
-        reset, remaining = _known.get(key, (0, limit))
+        reset, remaining, _ = _known.get(key, (0, limit, limit))
         if reset > now and remaining <= headroom(limit):
             return False
         _unconfirmed.add(key)
@@ -293,8 +310,7 @@ def admit(
 
     ``also``: more writes for the same commit (a budget's record of the request).
     """
-    limit, keyed_model = limit_for(route, role, model_id)
-    key = (uid, None if keyed_model else route, keyed_model)
+    key, limit = _key(uid, route, role, model_id)
     if (refused := _refused_here(key, limit)) is not None:
         raise_if_refused(refused, headers)
 

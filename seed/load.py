@@ -67,7 +67,7 @@ def load_providers(actor: str, *, real_project: bool = False, report: Report = _
     from google.api_core.exceptions import AlreadyExists
 
     from gateway import audit, firebase
-    from gateway.schemas import KEY_BOUND
+    from gateway.schemas import key_moved
 
     db = firebase.db()
     written = 0
@@ -88,8 +88,8 @@ def load_providers(actor: str, *, real_project: bool = False, report: Report = _
             continue
         at = audit.now()
         after = {**(before or {}), **provider, "updatedAt": at, "createdAt": (before or {}).get("createdAt", at)}
-        if before is not None and before.get("hasKey") and any((before.get(f) or None) != (after.get(f) or None) for f in KEY_BOUND):
-            after.update({"hasKey": False, "keyVersion": None})  # a stored key never follows a provider to another address
+        if before is not None and before.get("hasKey") and key_moved(before, after):
+            after.update({"hasKey": False, "keyVersion": None, "keyBinding": None})  # a stored key never follows a provider to another address
             print(f"seed: providers/{doc_id} moved back to its seed address; store its key again (seed/set_secret.py {doc_id})")
         batch = db.batch()
         audit.add_to_batch(batch, "providers", doc_id, actor, "create" if before is None else "update", before, after, create=real_project)

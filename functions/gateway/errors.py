@@ -105,6 +105,16 @@ def invalid(field: str, message: str) -> GatewayError:
     )
 
 
+def busy(what: str, seconds: int, details: dict[str, Any] | None = None) -> GatewayError:
+    """503 for an instance too busy with ``what`` right now: another instance, or this one shortly, has room."""
+    return GatewayError(
+        ErrorCode.UNAVAILABLE,
+        f"This instance is busy with {what}; try again in {seconds} s.",
+        {**(details or {}), "retryAfterSeconds": seconds},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 def internal(request_id: str) -> GatewayError:
     """What a client sees of an unexpected failure: a request id to quote, nothing more."""
     return GatewayError(ErrorCode.INTERNAL, f"Internal error; quote request id {request_id}")

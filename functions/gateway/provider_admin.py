@@ -24,7 +24,7 @@ from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.http import validate
 from gateway.providers.base import UpstreamError
 from gateway.registry import merge_patch, registry
-from gateway.schemas import KEY_BOUND, Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document, key_binding
+from gateway.schemas import Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document, key_binding, key_moved
 
 COLLECTION = providers_store.COLLECTION
 DISCOVERY_SECONDS = 300
@@ -68,11 +68,6 @@ def _check_secret_free(provider_id: str) -> None:
             )
 
 
-def _moved(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """The fields saying where the key goes that this write changes."""
-    return [f for f in KEY_BOUND if (before.get(f) or None) != (after.get(f) or None)]
-
-
 def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
     """Create or replace a provider; a given key goes to Secret Manager first, so a failed write leaves no half state in Firestore.
 
@@ -108,7 +103,7 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
         kept = before or {}
         data = spec.model_dump(mode="json")
         kept_key = bool(kept.get("hasKey")) and not drop
-        moved = _moved(kept, data)
+        moved = key_moved(kept, data)
         if kept_key and version is None and moved:
             raise invalid(
                 "apiKey",

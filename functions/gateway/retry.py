@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from gateway import answers_held, logs, settings
-from gateway.errors import ErrorCode, GatewayError
+from gateway.errors import ErrorCode, GatewayError, busy
 from gateway.providers.base import UpstreamError
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
@@ -74,12 +74,7 @@ def to_gateway_error(err: UpstreamError, provider: str) -> GatewayError:
             ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' is at an address the gateway may not call; an operator must fix its URL", details
         )
     if err.kind == "busy":  # this instance, not the provider: another instance may have room
-        return GatewayError(
-            ErrorCode.UNAVAILABLE,
-            "The gateway is busy with other large answers; try again",
-            details,
-            headers={"Retry-After": str(answers_held.RETRY_AFTER_SECONDS)},
-        )
+        return busy("other requests' large answers", answers_held.RETRY_AFTER_SECONDS, {**details, "reason": "answers busy"})
     if err.kind == "protocol":
         return GatewayError(ErrorCode.PROVIDER_ERROR, f"Provider '{provider}' sent a broken answer: {err.message}", details)
     status = err.status or 502

@@ -223,6 +223,11 @@ KEY_BOUND = ("type", "baseUrl", "imageBaseUrl", "healthCheckUrl", "allowedHosts"
 changing one needs the key again (or ``apiKey: null``)."""
 
 
+def key_moved(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The fields of ``KEY_BOUND`` a write changes (empty: the stored key may stay)."""
+    return [f for f in KEY_BOUND if (before.get(f) or None) != (after.get(f) or None)]
+
+
 def key_binding(key: str, provider_id: str, where: Mapping[str, Any]) -> str:
     """An HMAC, keyed with the provider's key itself, of the provider's id and where the key may go (``KEY_BOUND``).
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import deploy, storage
-from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway.errors import ErrorCode, GatewayError, busy, invalid
 from gateway.providers.base import InputImage
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -110,12 +110,7 @@ def name(url: str, message: int, field: str, seen: list[Pending]) -> None:
 def _hold(on_close: Callable[[Callable[[], None]], None]) -> None:
     """Take one of the instance's image slots until the request ends (``on_close``); 503 when none frees up in time."""
     if not _slots.acquire(timeout=WAIT_SECONDS):
-        raise GatewayError(
-            ErrorCode.UNAVAILABLE,
-            f"This instance is busy with other requests' images; try again in {RETRY_AFTER_SECONDS} s.",
-            {"reason": "images busy", "retryAfterSeconds": RETRY_AFTER_SECONDS},
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        raise busy("other requests' images", RETRY_AFTER_SECONDS, {"reason": "images busy"})
     released = threading.Event()
 
     def release() -> None:

@@ -132,11 +132,13 @@ def test_connection_closed_every_time_is_a_502(local, providers, accounts) -> No
 
 
 def test_a_key_httpx_cannot_send_is_a_502_not_a_500(local, providers, accounts) -> None:
-    """A header httpx refuses to encode (a non-ASCII key typed into Secret Manager) fails the call, in the gateway's shape."""
-    from gateway import secrets
+    """A header httpx refuses to encode (a non-ASCII key stored past the API's check, by seed/set_secret.py) fails the call, in the gateway's shape."""
+    from gateway import providers_store, secrets
+    from seed import set_secret
 
-    secrets.put(secrets.name_for("openai"), "sk-ключ")
+    set_secret.store("openai", "sk-ключ")
     secrets.forget()
+    providers_store.invalidate()
     response = _post(local, accounts["user"], modelId="openai-chat", prompt="hi")
     assert response.status_code == 502, response.get_data(as_text=True)[:300]
     assert response.get_json()["error"]["code"] in ("PROVIDER_ERROR", "PROVIDER_AUTH")

@@ -35,11 +35,22 @@ def production(monkeypatch):
     upstream.close()
 
 
+def _rebind(provider: str) -> None:
+    """Store the provider's key again for its current addresses (``seed/set_secret.py``), as moving a provider asks."""
+    from conftest import KEYS
+    from gateway import firebase
+    from seed import set_secret
+
+    if provider in KEYS and (firebase.db().collection("providers").document(provider).get().to_dict() or {}).get("hasKey"):
+        set_secret.store(provider, KEYS[provider])
+
+
 def _point(provider: str, base_url: str, **fields: Any) -> None:
-    """Edit a provider document as an admin would in the console (no API checks)."""
+    """Edit a provider document as an admin would in the console (no API checks), and store its key again there."""
     from gateway import firebase, providers_store, secrets
 
     firebase.db().collection("providers").document(provider).update({"baseUrl": base_url, **fields})
+    _rebind(provider)
     providers_store.invalidate()
     secrets.forget()
 
@@ -179,6 +190,7 @@ def _model_on_other_host(providers: dict[str, Any], **provider_fields: Any) -> N
     firebase.db().collection("models").document("openai-chat").update({"endpointURL": f"http://localhost:{port}/v1"})
     if provider_fields:
         firebase.db().collection("providers").document("openai").update(provider_fields)
+        _rebind("openai")
     providers_store.invalidate()
     registry().invalidate()
 

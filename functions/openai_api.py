@@ -33,9 +33,45 @@ ERROR_TYPES = {
 }
 
 
-IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "seed"})
+IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "seed", "safety_identifier", "prompt_cache_key", "prompt_cache_retention"})
 """OpenAI request fields accepted and ignored (README, "OpenAI-compatible API"): they change nothing an answer says.
 Every other field the gateway does not implement is refused with a 400 naming it (OpenAI's ``param``)."""
+
+AT_DEFAULT: dict[str, tuple[Any, ...]] = {
+    "frequency_penalty": (None, 0),
+    "presence_penalty": (None, 0),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "logit_bias": (None, {}),
+    "modalities": (None, ["text"]),
+    "prediction": (None,),
+    "audio": (None,),
+    "reasoning_effort": (None,),
+    "verbosity": (None,),
+    "web_search_options": (None,),
+    "functions": (None,),
+    "function_call": (None,),
+}
+"""Documented fields the gateway does not implement, accepted at the values that change nothing (real clients send
+them: ``logprobs: false``, ``frequency_penalty: 0``); any other value is a 400 naming the field."""
+
+
+MESSAGE_AT_DEFAULT: dict[str, tuple[Any, ...]] = {"audio": (None,), "function_call": (None,)}
+
+
+def _at_default(data: Any, fields: dict[str, tuple[Any, ...]], prefix: str = "") -> Any:
+    """``data`` without the fields of ``fields`` that are at a harmless value; another value is a 400 naming the field."""
+    if not isinstance(data, dict):
+        return data
+    kept = dict(data)
+    for name, harmless in fields.items():
+        if name not in kept:
+            continue
+        value = kept.pop(name)
+        if not any(value == ok and isinstance(value, bool) == isinstance(ok, bool) and (value is None) == (ok is None) for ok in harmless):
+            shown = " or ".join("null" if ok is None else repr(ok).replace("False", "false").replace("'", '"') for ok in harmless)
+            raise invalid(f"{prefix}{name}", f"not supported by this gateway except at {shown}")
+    return kept
 
 
 class _Strict(BaseModel):
@@ -46,6 +82,7 @@ class FunctionSpec(_Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     description: str | None = Field(None, max_length=4096)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: StrictBool | None = Field(None, description="false or null: accepted; true (calls checked against the schema) is refused for now.")
 
 
 class ToolSpec(_Strict):
@@ -96,6 +133,8 @@ class JsonSchemaFormat(_Strict):
 class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
+    refusal: str | None = Field(None, max_length=100_000, description="An assistant turn's refusal, as an answer carries it: its text is the turn's content.")
+    annotations: list[dict[str, Any]] | None = Field(None, max_length=1000, description="An answer's citations sent back: accepted, not passed on.")
     name: str | None = Field(None, max_length=64, description="Accepted; providers without participant names ignore it.")
     tool_calls: list[ToolCallSpec] | None = Field(None, max_length=128, description="Assistant turns: the calls it made.")
     tool_call_id: str | None = Field(None, min_length=1, max_length=128, description="Tool turns: the call this answers.")
@@ -126,7 +165,16 @@ class ChatCompletionRequest(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _drop_ignored(cls, data: Any) -> Any:
-        return {k: v for k, v in data.items() if k not in IGNORED_FIELDS} if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        kept = _at_default({k: v for k, v in data.items() if k not in IGNORED_FIELDS}, AT_DEFAULT)
+        if isinstance(kept.get("messages"), list):  # an answer dumped back into the history (``model_dump()``) carries these
+            kept["messages"] = [_at_default(m, MESSAGE_AT_DEFAULT, f"messages.{i}.") for i, m in enumerate(kept["messages"])]
+        if "stream" in kept and kept["stream"] is None:
+            del kept["stream"]  # null: the default
+        if kept.get("stream_options") is not None and not kept.get("stream"):
+            raise invalid("stream_options", "only allowed when stream is true")
+        return kept
 
 
 def openai_error(err: GatewayError) -> dict[str, Any]:
@@ -166,10 +214,16 @@ def _message(message: ChatMessage, index: int, images: list[vision.Pending]) -> 
         raise invalid(f"{field}.tool_call_id", "a tool message needs tool_call_id, and only a tool message has one")
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or [])
     role = "system" if message.role == "developer" else message.role
-    return Message(role, _content(message, index, images), tool_calls=calls, tool_call_id=message.tool_call_id)
+    if message.refusal is not None and message.role != "assistant":
+        raise invalid(f"{field}.refusal", "only assistant messages carry a refusal")
+    text = _content(message, index, images) or (message.refusal or "")
+    return Message(role, text, tool_calls=calls, tool_call_id=message.tool_call_id)
 
 
 def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
+    for number, spec in enumerate(body.tools or []):
+        if spec.function.strict:
+            raise invalid(f"tools.{number}.function.strict", "strict: true is not supported yet; send false or leave it out")
     tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or [])
     choice = body.tool_choice
     named = choice.function.name if isinstance(choice, NamedToolChoice) else None
@@ -257,7 +311,7 @@ def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Resp
 
 
 def _answer_message(result: generation.Result) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
     if result.tool_calls:
         message["content"] = result.text or None
         message["tool_calls"] = [

@@ -30,7 +30,7 @@ def test_chat_completion_shape(local, providers, accounts) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "anthropic-chat"
-    assert body["choices"][0]["message"] == {"role": "assistant", "content": REPLY}
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": REPLY, "refusal": None}  # refusal: required by OpenAI's schema
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"]["completion_tokens"] == 5
     assert providers["anthropic"].state["requests"][-1]["body"]["system"] == "brief"
@@ -134,6 +134,11 @@ def test_stream_ends_with_an_error_chunk_before_the_function_times_out(local, pr
         ({"logprobs": True}, "logprobs"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
         ({"logit_bias": {"1": 1}}, "logit_bias"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),  # without stream, as OpenAI answers
+        ({"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]}, "tools.0.function.strict"),
+        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "audio": {"id": "a"}}]}, "messages.1.audio"),
+        ({"messages": [{"role": "user", "content": "hi", "refusal": "no"}]}, "messages.0.refusal"),
         ({"no_such_field": 1}, "no_such_field"),
         ({"stream": True, "stream_options": {"include_usage": True, "extra": 1}}, "stream_options.extra"),
         ({"messages": [{"role": "user", "content": "hi", "tool_calls": []}]}, "messages.0.tool_calls"),
@@ -149,6 +154,34 @@ def test_unsupported_fields_are_refused_naming_the_param(local, providers, accou
     error = response.get_json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error"
     assert providers["openai"].state["requests"] == []
+
+
+def test_fields_at_their_defaults_are_accepted_and_change_nothing(local, providers, accounts) -> None:
+    """What real clients send: defaults and nulls of documented fields, and an answer dumped back into the history (SDK ``model_dump()``)."""
+    first = _chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": "hi"}])
+    answer = first.get_json()["choices"][0]["message"]
+    history = [
+        {"role": "user", "content": "hi"},
+        {**answer, "audio": None, "function_call": None, "annotations": [], "tool_calls": None},
+        {"role": "user", "content": "again"},
+    ]
+    defaults = {
+        "frequency_penalty": 0.0, "presence_penalty": 0, "logprobs": False, "top_logprobs": None, "logit_bias": None, "modalities": ["text"],
+        "prediction": None, "audio": None, "reasoning_effort": None, "stream": None, "safety_identifier": "user-1", "prompt_cache_key": "k",
+        "function_call": None, "functions": None, "web_search_options": None,
+    }
+    response = _chat(local, accounts["user"], model="openai-chat", messages=history, **defaults)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    sent = providers["openai"].state["requests"][-1]["body"]
+    assert not set(defaults) & set(sent) - {"stream"}
+    assert [m.get("content") for m in sent["messages"]] == ["hi", REPLY, "again"]
+    from gateway import firebase
+    from gateway.registry import registry
+
+    firebase.db().collection("models").document("openai-chat").update({"capabilities": ["chat", "tools"]})
+    registry().invalidate()
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}, "strict": False}}]
+    assert _chat(local, accounts["user"], model="openai-chat", messages=[{"role": "user", "content": "hi"}], tools=tools).status_code == 200
 
 
 def test_documented_ignored_fields_are_accepted(local, providers, accounts) -> None:

@@ -406,6 +406,7 @@ class OpenAIToolCall(_Answer):
 class OpenAIMessage(_Answer):
     role: Literal["assistant"]
     content: str | None
+    refusal: None = Field(None, description="Always null: the gateway passes on no refusal apart from the text (required by OpenAI's schema).")
     tool_calls: list[OpenAIToolCall] | None = None
 
 

@@ -576,6 +576,28 @@ def _far(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str, 
     return True
 
 
+def _reserve_writes(batch: Any, uid: str, day: str, tokens: int, cost: float, parts: list[tuple[str, float]], now: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Add a reservation's increments of the user's day (its primary document) and of the project cap's shards to ``batch``."""
+    day_fields = {**_increments(tokens, cost), "uid": uid, "date": day, "updatedAt": now}
+    batch.set(userdays.ref(uid, day, userdays.PRIMARY), day_fields, merge=True)
+    shard_fields = []
+    for shard_id, part in parts:
+        ref, data = _shard_write(day, shard_id, part)
+        batch.set(ref, data, merge=True)
+        shard_fields.append(data)
+    return day_fields, shard_fields
+
+
+def _commit(batch: Any) -> list[Any] | None:
+    """A reservation's commit within its timeout; None when Firestore failed and ``LEDGER_DOWN_POLICY`` serves it open (else a 503)."""
+    try:
+        with limits.unavailable_as_503():
+            return list(batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS))
+    except limits.LedgerDown:
+        if limits.fail_open():
+            return None
+        raise
+
 def reserve(
     uid: str, route: str, role: str, model: Model, ask: Ask, caps: Caps, headers: dict[str, str], count_rate: bool, overlap: bool = True
 ) -> tuple[Reservation, Any]:
@@ -620,21 +642,10 @@ def reserve(
         own = ask.cost / total_cost if total_cost else 1.0
         reservation.shards = [(shard_id, round(part * own, 12)) for shard_id, part in held]
     batch.create(record_ref(uid, reservation.record_id), _record_fields(uid, route, model, ask, reservation.shards, now, lease=False))
-    day_fields = {**_increments(ask.tokens + lease.tokens, total_cost), "uid": uid, "date": day, "updatedAt": now}
     day_shard = userdays.PRIMARY
-    batch.set(userdays.ref(uid, day, day_shard), day_fields, merge=True)
-    shard_fields = []
-    for shard_id, part in held:
-        ref, data = _shard_write(day, shard_id, part)
-        batch.set(ref, data, merge=True)
-        shard_fields.append(data)
-    try:
-        with limits.unavailable_as_503():
-            results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
-    except limits.LedgerDown:
-        if not limits.fail_open():
-            raise
-        # Served uncounted, nothing reserved: its settle creates the record (``usage``), if Firestore is back by then.
+    day_fields, shard_fields = _reserve_writes(batch, uid, day, ask.tokens + lease.tokens, total_cost, held, now)
+    results = _commit(batch)
+    if results is None:  # served uncounted, nothing reserved: its settle creates the record (``usage``), if Firestore is back by then
         return Reservation(uid, day, reservation.record_id, 0, 0.0, tight=False), None
     offset = 1 if rate else 0
     reservation.updated = results[offset].update_time
@@ -691,21 +702,11 @@ def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
         record,
         {"reservedTokens": firestore.Increment(ask.tokens), "reservedCost": firestore.Increment(ask.cost), "shards": _shard_list(grown)},
     )
-    day_fields = {**_increments(ask.tokens, ask.cost), "uid": reservation.uid, "date": reservation.day, "updatedAt": now}
     day_shard = userdays.PRIMARY
-    batch.set(userdays.ref(reservation.uid, reservation.day, day_shard), day_fields, merge=True)
-    shard_fields = []
-    for shard_id, part in parts:
-        ref, data = _shard_write(reservation.day, shard_id, part)
-        batch.set(ref, data, merge=True)
-        shard_fields.append(data)
-    try:
-        with limits.unavailable_as_503():
-            results = batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
-    except limits.LedgerDown:
-        if limits.fail_open():
-            return  # the history's share is booked when the request settles, not reserved
-        raise
+    day_fields, shard_fields = _reserve_writes(batch, reservation.uid, reservation.day, ask.tokens, ask.cost, parts, now)
+    results = _commit(batch)
+    if results is None:
+        return  # the history's share is booked when the request settles, not reserved
     reservation.tokens += ask.tokens
     reservation.cost = round(reservation.cost + ask.cost, 10)
     reservation.shards = grown

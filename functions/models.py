@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway import http, openapi, providers_store
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.registry import Query, registry
-from gateway.schemas import SLUG, Model, ModelSpec, ModelType
+from gateway.schemas import SLUG, ModelSpec, ModelType
 
 
 class ListParams(BaseModel):
@@ -54,12 +54,6 @@ def _is_admin(ctx: http.Context) -> bool:
     return ctx.caller is not None and ctx.caller.role == "admin"
 
 
-def _offered(model: Model) -> bool:
-    """What a user may pick: an enabled model of an enabled provider (read from memory, no Firestore read)."""
-    provider = providers_store.get(model.provider)
-    return model.enabled and provider is not None and provider.enabled
-
-
 def _start_config() -> None:
     """Start the listeners a listing reads: models and (for what each model offers) providers."""
     registry().start()
@@ -70,7 +64,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
     model_id = _model_id(ctx, required=False)
     if model_id is not None:
         model = registry().get(model_id)
-        if model is None or not (_is_admin(ctx) or _offered(model)):
+        if model is None or not (_is_admin(ctx) or providers_store.offered(model)):
             raise GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
         return model.public(admin=_is_admin(ctx))
     params = http.validate(ListParams, ctx.request.args.to_dict())
@@ -84,7 +78,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         page_token=params.pageToken,
     )
     admin = _is_admin(ctx)
-    page, token = registry().list(query, include_disabled=admin, keep=None if admin else _offered)
+    page, token = registry().list(query, include_disabled=admin, keep=None if admin else providers_store.offered)
     return {"models": [m.public(admin=admin) for m in page], "nextPageToken": token}
 
 

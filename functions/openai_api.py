@@ -1,422 +1,51 @@
-"""``openai``: an OpenAI-compatible chat completions API over the same registry, auth and limits.
+"""``openai``: OpenAI's API over the same registry, auth, limits and ledger as the native functions.
 
 Routes (with or without the ``/v1`` prefix): ``POST /v1/chat/completions``,
-``GET /v1/models``, ``GET /v1/models/{id}``. The official ``openai`` SDK works
-unchanged with ``base_url=<function URL>/v1`` and the Firebase ID token as
-``api_key``. Errors take OpenAI's ``{"error": {"message", "type", "code", "param"}}`` shape.
+``GET /v1/models``, ``GET /v1/models/{id}``; each family lives in its own
+module of :mod:`gateway.openai`. The official ``openai`` SDKs work unchanged
+with ``base_url=<function URL>/v1`` and the Firebase ID token as ``api_key``.
+Errors take OpenAI's ``{"error": {"message", "type", "code", "param"}}`` shape.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from firebase_functions import https_fn
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from gateway import deploy, generation, http, openapi, sse, vision
-from gateway.errors import ErrorCode, GatewayError, invalid
-from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
-from gateway.registry import registry
+from gateway import deploy, generation, http
+from gateway.errors import ErrorCode, GatewayError
+from gateway.openai import chat, models
+from gateway.openai.errors import ERROR_MODEL, openai_error
 
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    429: "rate_limit_error",
+Route = Callable[..., Any]
+PATHS: dict[str, dict[tuple[str, ...], Route]] = {
+    "POST": {
+        ("chat", "completions"): lambda ctx: chat.create(ctx, ctx.parse(chat.ChatCompletionRequest)),
+    },
+    "GET": {
+        ("models",): models.listed,
+        ("models", "*"): models.one,
+    },
 }
+"""Each method's paths (after ``/v1``); ``*`` is one path segment, passed to the route."""
 
 
-IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "seed", "safety_identifier", "prompt_cache_key", "prompt_cache_retention"})
-"""OpenAI request fields accepted and ignored (README, "OpenAI-compatible API"): they change nothing an answer says.
-Every other field the gateway does not implement is refused with a 400 naming it (OpenAI's ``param``)."""
-
-AT_DEFAULT: dict[str, tuple[Any, ...]] = {
-    "frequency_penalty": (None, 0),
-    "presence_penalty": (None, 0),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "logit_bias": (None, {}),
-    "modalities": (None, ["text"]),
-    "prediction": (None,),
-    "audio": (None,),
-    "reasoning_effort": (None,),
-    "verbosity": (None,),
-    "web_search_options": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-}
-"""Documented fields the gateway does not implement, accepted at the values that change nothing (real clients send
-them: ``logprobs: false``, ``frequency_penalty: 0``); any other value is a 400 naming the field."""
-
-
-MESSAGE_AT_DEFAULT: dict[str, tuple[Any, ...]] = {"audio": (None,), "function_call": (None,)}
-
-
-def _at_default(data: Any, fields: dict[str, tuple[Any, ...]], prefix: str = "") -> Any:
-    """``data`` without the fields of ``fields`` that are at a harmless value; another value is a 400 naming the field."""
-    if not isinstance(data, dict):
-        return data
-    kept = dict(data)
-    for name, harmless in fields.items():
-        if name not in kept:
-            continue
-        value = kept.pop(name)
-        if not any(value == ok and isinstance(value, bool) == isinstance(ok, bool) and (value is None) == (ok is None) for ok in harmless):
-            shown = " or ".join("null" if ok is None else repr(ok).replace("False", "false").replace("'", '"') for ok in harmless)
-            raise invalid(f"{prefix}{name}", f"not supported by this gateway except at {shown}")
-    return kept
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FunctionSpec(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
-    description: str | None = Field(None, max_length=4096)
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    strict: StrictBool | None = Field(None, description="false or null: accepted; true (calls checked against the schema) is refused for now.")
-
-
-class ToolSpec(_Strict):
-    type: Literal["function"]
-    function: FunctionSpec
-
-
-class FunctionName(_Strict):
-    name: str = Field(min_length=1, max_length=64)
-
-
-class NamedToolChoice(_Strict):
-    type: Literal["function"]
-    function: FunctionName
-
-
-class FunctionCall(_Strict):
-    name: str = Field(min_length=1, max_length=64)
-    arguments: str = Field(max_length=100_000)
-
-
-class ToolCallSpec(_Strict):
-    id: str = Field(min_length=1, max_length=128)
-    type: Literal["function"]
-    function: FunctionCall
-
-
-class TextFormat(_Strict):
-    type: Literal["text"]
-
-
-class JsonObjectFormat(_Strict):
-    type: Literal["json_object"]
-
-
-class JsonSchemaSpec(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
-    json_schema: dict[str, Any] = Field(alias="schema")
-    description: str | None = Field(None, max_length=4096)
-    strict: StrictBool | None = None
-
-
-class JsonSchemaFormat(_Strict):
-    type: Literal["json_schema"]
-    json_schema: JsonSchemaSpec
-
-
-class ChatMessage(_Strict):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-    refusal: str | None = Field(None, max_length=100_000, description="An assistant turn's refusal, as an answer carries it: its text is the turn's content.")
-    annotations: list[dict[str, Any]] | None = Field(None, max_length=1000, description="An answer's citations sent back: accepted, not passed on.")
-    name: str | None = Field(None, max_length=64, description="Accepted; providers without participant names ignore it.")
-    tool_calls: list[ToolCallSpec] | None = Field(None, max_length=128, description="Assistant turns: the calls it made.")
-    tool_call_id: str | None = Field(None, min_length=1, max_length=128, description="Tool turns: the call this answers.")
-
-
-class StreamOptions(_Strict):
-    include_usage: StrictBool = False
-
-
-class ChatCompletionRequest(_Strict):
-    """OpenAI's request: the fields below are honoured, :data:`IGNORED_FIELDS` accepted and ignored, any other refused."""
-
-    model: str = Field(min_length=1, max_length=64)
-    messages: list[ChatMessage] = Field(min_length=1, max_length=500)
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
-    stop: str | list[str] | None = None
-    n: int | None = Field(None, ge=1, le=1)
-    stream: StrictBool = False
-    stream_options: StreamOptions | None = None
-    tools: list[ToolSpec] | None = Field(None, min_length=1, max_length=128)
-    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
-    parallel_tool_calls: StrictBool | None = None
-    response_format: Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_ignored(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        kept = _at_default({k: v for k, v in data.items() if k not in IGNORED_FIELDS}, AT_DEFAULT)
-        if isinstance(kept.get("messages"), list):  # an answer dumped back into the history (``model_dump()``) carries these
-            kept["messages"] = [_at_default(m, MESSAGE_AT_DEFAULT, f"messages.{i}.") for i, m in enumerate(kept["messages"])]
-        if "stream" in kept and kept["stream"] is None:
-            del kept["stream"]  # null: the default
-        if kept.get("stream_options") is not None and not kept.get("stream"):
-            raise invalid("stream_options", "only allowed when stream is true")
-        return kept
-
-
-def openai_error(err: GatewayError) -> dict[str, Any]:
-    fields = err.details.get("fields") if isinstance(err.details, dict) else None
-    param = fields[0]["field"] if fields else err.details.get("field")
-    kind = ERROR_TYPES.get(err.status, "api_error")
-    return {"error": {"message": err.message, "type": kind, "code": err.code.value.lower(), "param": param}}
-
-
-def _content(message: ChatMessage, index: int, images: list[vision.Pending]) -> str:
-    """A message's text; its images (``image_url`` parts, user messages only) are named in ``images``, read after admission."""
-    if message.content is None or isinstance(message.content, str):
-        return message.content or ""
-    texts: list[str] = []
-    for number, part in enumerate(message.content):
-        field = f"messages.{index}.content.{number}"
-        kind = part.get("type")
-        if kind == "text":
-            if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
-                raise invalid(field, "a text part is {\"type\": \"text\", \"text\": \"...\"}")
-            texts.append(part["text"])
-        elif kind == "image_url":
-            image = part.get("image_url")
-            if message.role != "user" or not isinstance(image, dict) or not isinstance(image.get("url"), str) or set(image) - {"url", "detail"}:
-                raise invalid(field, "an image part is {\"type\": \"image_url\", \"image_url\": {\"url\": ...}}, in a user message")
-            vision.name(image["url"], index, field, images)
-        else:
-            raise invalid(field, f"content part type '{kind}' is not supported; send text or image_url")
-    return "".join(texts)
-
-
-def _message(message: ChatMessage, index: int, images: list[vision.Pending]) -> Message:
-    field = f"messages.{index}"
-    if message.tool_calls is not None and message.role != "assistant":
-        raise invalid(f"{field}.tool_calls", "only assistant messages carry tool_calls")
-    if (message.role == "tool") != (message.tool_call_id is not None):
-        raise invalid(f"{field}.tool_call_id", "a tool message needs tool_call_id, and only a tool message has one")
-    calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or [])
-    role = "system" if message.role == "developer" else message.role
-    if message.refusal is not None and message.role != "assistant":
-        raise invalid(f"{field}.refusal", "only assistant messages carry a refusal")
-    text = _content(message, index, images) or (message.refusal or "")
-    return Message(role, text, tool_calls=calls, tool_call_id=message.tool_call_id)
-
-
-def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
-    for number, spec in enumerate(body.tools or []):
-        if spec.function.strict:
-            raise invalid(f"tools.{number}.function.strict", "strict: true is not supported yet; send false or leave it out")
-    tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or [])
-    choice = body.tool_choice
-    named = choice.function.name if isinstance(choice, NamedToolChoice) else None
-    return tools, generation.tool_choice(tools, choice if isinstance(choice, str) else None, named, "tool_choice")
-
-
-def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:
-    fmt = body.response_format
-    if fmt is None or isinstance(fmt, TextFormat):
-        return None
-    if isinstance(fmt, JsonObjectFormat):
-        return generation.json_format(None, "response_format")
-    spec = fmt.json_schema
-    return generation.json_format(spec.json_schema, "response_format.json_schema.schema", spec.name, spec.strict, spec.description)
-
-
-def params_from(body: ChatCompletionRequest) -> tuple[generation.TextParams, list[vision.Pending]]:
-    """The provider-neutral request, and its images, named but not read yet (:func:`gateway.vision.attach`)."""
-    images: list[vision.Pending] = []
-    messages = [_message(m, i, images) for i, m in enumerate(body.messages)]
-    tools, tool_choice = _tools(body)
-    stop = [body.stop] if isinstance(body.stop, str) else body.stop
-    if stop is not None and (len(stop) > 4 or any(not s for s in stop)):
-        raise invalid("stop", "up to 4 non-empty sequences")
-    params = generation.TextParams(
-        messages=messages,
-        temperature=body.temperature,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        top_p=body.top_p,
-        stop=stop,
-        tools=tools,
-        tool_choice=tool_choice,
-        parallel_tool_calls=body.parallel_tool_calls,
-        response_format=_response_format(body),
-    )
-    return params, images
-
-
-def _usage(usage: Any) -> dict[str, int] | None:
-    if usage.prompt_tokens is None or usage.completion_tokens is None:
-        return None
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
-
-
-def _completion(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
-    assert ctx.caller is not None
-    params, images = params_from(body)
-    model = generation.text_model(body.model, field_name="model")
-    if images:
-        generation.check_vision(model, images[0].field)
-    field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
-    generation.check_limits(model, params, field_name=field)
-    generation.check_tools(model, params)
-    params, _ = generation.admission(ctx, model, params, len(images), "model")  # before any image is read
-    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    tracker = ctx.tracker()
-    if body.stream:
-        stream = generation.open_stream(model, params, early=True)  # the role chunk leaves when the provider answers
-        ctx.confirm(on_refusal=stream.adapter.cancel)  # over the limit: the provider's stream is closed, nothing was sent
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        response = https_fn.Response(
-            _chunks(stream, completion_id, created, body.model, include_usage, tracker, ctx.request_id, ctx.started, http.client_gone(ctx.request)),
-            mimetype="text/event-stream",
-            headers=sse.HEADERS,
-        )
-        response.call_on_close(tracker.cut_off)  # a client gone before the first byte never starts the stream: still booked
-        return response
-    result = generation.complete(model, params)
-    tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
-    tracker.ok(result.model, result.usage, result.cost, later=True)
-    answer: dict[str, Any] = {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": body.model,
-        "choices": [
-            {"index": 0, "message": _answer_message(result), "finish_reason": result.finish_reason or "stop", "logprobs": None}
-        ],
-    }
-    if (usage := _usage(result.usage)) is not None:
-        answer["usage"] = usage
-    return answer
-
-
-def _answer_message(result: generation.Result) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
-    if result.tool_calls:
-        message["content"] = result.text or None
-        message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in result.tool_calls
-        ]
-    return message
-
-
-def _tool_delta(item: ToolCallDelta) -> dict[str, Any]:
-    """OpenAI's streamed tool call piece: id, type and name on a call's first piece, then argument fragments."""
-    piece: dict[str, Any] = {"index": item.index}
-    if item.id is not None:
-        piece["id"] = item.id
-        piece["type"] = "function"
-    function: dict[str, Any] = {"arguments": item.arguments}
-    if item.name is not None:
-        function = {"name": item.name, **function}
-    piece["function"] = function
-    return {"tool_calls": [piece]}
-
-
-def _chunks(
-    stream: generation.Stream,
-    completion_id: str,
-    created: int,
-    model: str,
-    include_usage: bool,
-    tracker: Any,
-    request_id: str,
-    started: float,
-    gone: Callable[[], bool] | None = None,
-) -> Iterator[str]:
-    base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return sse.data({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
-
-    yield chunk({"role": "assistant", "content": ""})
-    deadline = generation.stream_deadline(started, deploy.STREAM_TIMEOUT_SECONDS)
-    for item in generation.relay(stream, tracker, request_id, deadline, gone):
-        if item is generation.HEARTBEAT:
-            yield sse.KEEP_ALIVE
-        elif isinstance(item, Delta):
-            yield chunk({"content": item.text})
-        elif isinstance(item, ToolCallDelta):
-            yield chunk(_tool_delta(item))
-        elif isinstance(item, Final):
-            yield chunk({}, generation.normalize_finish(item.finish_reason) or "stop")
-            if include_usage:
-                yield sse.data({**base, "choices": [], "usage": _usage(item.usage)})
-        elif isinstance(item, GatewayError):
-            yield sse.data(openai_error(item))
-    try:
-        yield sse.DONE
-    finally:
-        tracker.flush()  # a settle left for after [DONE], still before the response ends
-
-
-def _route(ctx: http.Context) -> list[str]:
+def _dispatch(ctx: http.Context) -> Any:
     path = ctx.path[1:] if ctx.path[:1] == ["v1"] else ctx.path
-    return path
-
-
-def _post(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
-    if _route(ctx) != ["chat", "completions"]:
-        raise GatewayError(ErrorCode.NOT_FOUND, f"No route POST {ctx.request.path}")
-    return _completion(ctx, ctx.parse(ChatCompletionRequest))
-
-
-def _model_entry(model: Any) -> dict[str, Any]:
-    created = int(model.createdAt.timestamp()) if model.createdAt else 0
-    return {"id": model.id, "object": "model", "created": created, "owned_by": model.provider}
-
-
-def _get(ctx: http.Context) -> dict[str, Any]:
-    path = _route(ctx)
-    if path == ["models"]:
-        models = [m for m in registry().all().values() if m.enabled and m.type in generation.TEXT_TYPES]
-        return {"object": "list", "data": [_model_entry(m) for m in sorted(models, key=lambda m: m.id)]}
-    if len(path) == 2 and path[0] == "models":
-        return _model_entry(generation.text_model(path[1], field_name="model"))
-    raise GatewayError(ErrorCode.NOT_FOUND, f"No route GET {ctx.request.path}")
+    for pattern, route in PATHS[ctx.request.method].items():
+        if len(pattern) == len(path) and all(p in ("*", s) for p, s in zip(pattern, path, strict=True)):
+            return route(ctx, *(s for p, s in zip(pattern, path, strict=True) if p == "*"))
+    raise GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.method} {ctx.request.path}")
 
 
 ROUTES = {
-    "POST": http.Handler(_post, roles={"user", "admin"}, reads=(generation.start_config,)),
-    "GET": http.Handler(_get, roles=http.ALL_ROLES),
+    "POST": http.Handler(_dispatch, roles={"user", "admin"}, reads=(generation.start_config,)),
+    "GET": http.Handler(_dispatch, roles=http.ALL_ROLES, reads=(models.start,)),
 }
-ERROR_MODEL = "OpenAIErrorBody"
-API = (
-    openapi.Op(
-        "POST", "/openai/v1/chat/completions", "Create a chat completion (OpenAI's API)",
-        {200: ("ChatCompletion", openapi.Stream(("ChatCompletionChunk",), error=ERROR_MODEL, error_event=False))},
-        body=ChatCompletionRequest, errors=(403, 404, 429, 502, 503, 504),
-        examples=(
-            {"model": "openai-gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
-            {"model": "openai-gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": True, "stream_options": {"include_usage": True}},
-        ),
-        description="model is a gateway model id. Also served without /v1. A failure after a stream started is a data: event "
-        "with OpenAI's error body, then [DONE].",
-    ),
-    openapi.Op("GET", "/openai/v1/models", "List the text models (OpenAI's API)", {200: "OpenAIModelList"}),
-    openapi.Op("GET", "/openai/v1/models/{id}", "Read a text model (OpenAI's API)", {200: "OpenAIModel"},
-               params={"id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "A gateway model id."}}),
-)
+API = chat.API + models.API
+ERROR_MODEL = ERROR_MODEL  # the error shape of every operation in API (gateway/openapi.py)
 
 
 @https_fn.on_request(timeout_sec=deploy.STREAM_TIMEOUT_SECONDS, min_instances=deploy.MIN_INSTANCES)

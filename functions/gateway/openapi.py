@@ -212,7 +212,7 @@ def _error_response(status: int, error_model: str) -> tuple[str, dict[str, Any]]
     openai = error_model != "ErrorBody"
     detail: dict[str, Any] = {"code": {"enum": [c.lower() for c in codes] if openai else codes}}
     if openai:
-        from openai_api import ERROR_TYPES
+        from gateway.openai.errors import ERROR_TYPES
 
         detail["type"] = {"const": ERROR_TYPES.get(status, "api_error")}
     name = f"{'OpenAI' if openai else ''}Error{status}"

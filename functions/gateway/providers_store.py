@@ -11,7 +11,7 @@ from gateway import live, logs, secrets, upstream
 from gateway.errors import ErrorCode, GatewayError
 from gateway.providers import adapter_class
 from gateway.providers.base import Adapter, ProviderConfig
-from gateway.schemas import KEY_BOUND, Provider, from_document, key_binding
+from gateway.schemas import KEY_BOUND, Model, Provider, from_document, key_binding
 
 COLLECTION = "providers"
 
@@ -42,6 +42,12 @@ _live: live.Live[Provider] = live.Live(COLLECTION, parse)
 def get(provider_id: str) -> Provider | None:
     """One valid provider document, or None when missing or invalid."""
     return _live.current().get(provider_id)
+
+
+def offered(model: Model) -> bool:
+    """What a user may pick and call: an enabled model of an enabled provider (read from memory, no Firestore read)."""
+    provider = get(model.provider)
+    return model.enabled and provider is not None and provider.enabled
 
 
 def start() -> None:

@@ -201,6 +201,13 @@ def test_models_of_a_disabled_provider_are_not_offered_to_users(emulators, accou
     assert usable["id"] in listed("user") and stranded["id"] not in listed("user")
     assert requests.get(f"{url}/{stranded['id']}", headers=accounts["user"].headers, timeout=30).status_code == 404
     assert {usable["id"], stranded["id"]} <= listed("admin")
+    openai_url = emulators.url("openai")
+    for role in ("user", "viewer", "admin"):  # OpenAI's listing shows what the caller can call: for admins too
+        ids = {m["id"] for m in requests.get(f"{openai_url}/v1/models", headers=accounts[role].headers, timeout=30).json()["data"]}
+        assert usable["id"] in ids and stranded["id"] not in ids
+        one = requests.get(f"{openai_url}/v1/models/{stranded['id']}", headers=accounts[role].headers, timeout=30)
+        assert one.status_code == 404 and one.json()["error"]["type"] == "not_found_error"
+        assert requests.get(f"{openai_url}/v1/models/{usable['id']}", headers=accounts[role].headers, timeout=30).status_code == 200
 
 
 def test_users_and_viewers_see_a_public_view_admins_see_all(emulators, accounts, seeded) -> None:

@@ -57,6 +57,7 @@ def _models() -> list[tuple[type[Any], str]]:
         answers.ConversationList,
         answers.ConversationDetail,
         answers.ErrorBody,
+        answers.CreateEmbeddingResponse,
     ]
     return [(m, "validation") for m in requests] + [(m, "serialization") for m in replies]
 

@@ -375,7 +375,7 @@ def dev() -> None:
         print(f"  project      {PROJECT}  (demo project: offline, no Google login)")
         for name in ("auth", "firestore", "storage", "functions", "hosting", "secretmanager"):
             print(f"  {name:<13} http://{stack.host(name)}")
-        print(f"  demo provider {demo.url}  (models demo-chat, demo-image: canned answers, no AI provider)")
+        print(f"  demo provider {demo.url}  (models demo-chat, demo-image, demo-embed: canned answers, no AI provider)")
         print(f"\nWeb app: {stack.web_url}  (sign in as user@demo.test or admin@demo.test)")
         print("\nFunctions:")
         for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers"):

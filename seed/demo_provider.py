@@ -1,9 +1,9 @@
-"""A local demo provider for `make dev`: chat and images with no AI provider reachable.
+"""A local demo provider for `make dev`: chat, images and embeddings with no AI provider reachable.
 
 It is the tests' fake OpenAI-compatible server (``tests/fakes``: real HTTP on
 127.0.0.1, OpenAI's wire format), answering every prompt with the same text,
 streamed word by word, and images as small PNGs. ``make dev`` starts it and
-registers provider ``demo`` with models ``demo-chat`` and ``demo-image`` (its
+registers provider ``demo`` with models ``demo-chat``, ``demo-image`` and ``demo-embed`` (its
 key stored in the local Secret Manager like any other), so a newcomer can
 sign in to the web app and chat at once. Never loaded into a real project.
 """
@@ -35,7 +35,7 @@ def start() -> Any:
 
 
 def register(url: str, actor: str = "seed") -> None:
-    """Provider ``demo`` and its two models, written as the seed loader writes (audited), its key in Secret Manager."""
+    """Provider ``demo`` and its models, written as the seed loader writes (audited), its key in Secret Manager."""
     from gateway import audit, firebase, secrets
     from gateway.registry import registry
     from gateway.schemas import ModelSpec, key_binding
@@ -91,5 +91,14 @@ MODELS = [
         "enabled": True,
         "config": {"width": 512, "height": 512},
         "pricing": {"perImage": 0.0},
+    },
+    {
+        "id": "demo-embed",
+        "name": "demo-embed",
+        "displayName": "Demo embeddings (local)",
+        "provider": "demo",
+        "type": "embedding",
+        "enabled": True,
+        "pricing": {"inputPer1M": 0.0},
     },
 ]

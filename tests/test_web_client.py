@@ -64,6 +64,9 @@ def setup(providers, emulators, accounts) -> dict[str, Any]:
     db.collection("models").document("hf-image").set(
         {"name": "black-forest-labs/FLUX.1-schnell", "provider": "huggingface", "type": "image", "enabled": True, "pricing": {"perImage": 0.002}, "config": {"width": 256, "height": 256}}
     )
+    db.collection("models").document("openai-embed").set(
+        {"name": "text-embedding-3-small", "provider": "openai", "type": "embedding", "enabled": True, "pricing": {"inputPer1M": 0.02}}
+    )
     return {
         "functionsUrl": emulators.stack.function_url("x").rsplit("/", 1)[0],
         "authEmulator": f"http://{emulators.stack.host('auth')}",
@@ -78,6 +81,7 @@ def setup(providers, emulators, accounts) -> dict[str, Any]:
             "slow2": "ollama-chat",
             "limited": "limited-chat",
             "image": "hf-image",
+            "embed": "openai-embed",
         },
         "providers": {"chat": "openai"},
     }

@@ -371,7 +371,7 @@ class ProviderDeleted(_Answer):
 
 
 class OpenAIModel(_Answer):
-    """``GET openai/v1/models/{id}``: a text model, as OpenAI lists one."""
+    """``GET openai/v1/models/{id}``: a model, as OpenAI lists one."""
 
     id: str
     object: Literal["model"]
@@ -380,7 +380,7 @@ class OpenAIModel(_Answer):
 
 
 class OpenAIModelList(_Answer):
-    """``GET openai/v1/models``: the enabled text and multimodal models."""
+    """``GET openai/v1/models``: the models the caller can call here (text, multimodal and embedding)."""
 
     object: Literal["list"]
     data: list[OpenAIModel]
@@ -462,6 +462,26 @@ class ChatCompletionChunk(_Answer):
     model: str
     choices: list[OpenAIChunkChoice]
     usage: OpenAIUsage | None = None
+
+
+class OpenAIEmbedding(_Answer):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str = Field(description="The vector; with encoding_format base64, its little-endian float32 bytes in base64.")
+
+
+class OpenAIEmbeddingUsage(_Answer):
+    prompt_tokens: int = Field(description="What the provider counted; where it counts nothing, the gateway's estimate (booked as estimated).")
+    total_tokens: int
+
+
+class CreateEmbeddingResponse(_Answer):
+    """``POST openai/v1/embeddings``: one vector per input, in order."""
+
+    object: Literal["list"]
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: OpenAIEmbeddingUsage
 
 
 class OpenAIErrorDetail(_Answer):

@@ -122,11 +122,19 @@ def default_pricing() -> Pricing | None:
     return _default_pricing[1]
 
 
+OUTPUTLESS_TYPES = ("embedding",)
+"""Model types that generate no tokens: their input price alone prices them (an output price is not needed)."""
+
+
 def text_prices(model: Model) -> tuple[float, float] | None:
     """USD per 1M input and output tokens: the model's, else ``DEFAULT_PRICING``; None when unknown."""
     for pricing in (model.pricing, default_pricing()):
-        if pricing is not None and pricing.inputPer1M is not None and pricing.outputPer1M is not None:
+        if pricing is None or pricing.inputPer1M is None:
+            continue
+        if pricing.outputPer1M is not None:
             return pricing.inputPer1M, pricing.outputPer1M
+        if model.type in OUTPUTLESS_TYPES:
+            return pricing.inputPer1M, 0.0
     return None
 
 

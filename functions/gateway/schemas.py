@@ -23,7 +23,7 @@ from gateway import outbound, secrets
 SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 MAX_TOKENS = 2**31 - 1
 """The most tokens a model's config may name (Firestore stores 64-bit integers; no provider takes more than 32 bits)."""
-ModelType = Literal["text", "image", "multimodal"]
+ModelType = Literal["text", "image", "multimodal", "embedding"]
 
 
 class _Strict(BaseModel):

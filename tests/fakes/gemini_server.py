@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fakes.upstream import FakeUpstream, limited, sse
+from fakes.upstream import FakeUpstream, limited, sse, vector
 
 
 class GeminiServer(FakeUpstream):
@@ -18,10 +18,25 @@ class GeminiServer(FakeUpstream):
     def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
         if method == "GET" and path.startswith("/v1beta/models"):
             self.send_json(200, {"models": [{"name": "models/gemini-fake", "displayName": "Gemini Fake"}]})
+        elif method == "POST" and path.endswith(":batchEmbedContents"):
+            self.embed(path, body)
         elif method == "POST" and (":generateContent" in path or (":streamGenerateContent" in path and "alt=sse" in path)):
             self.generate(body, fault, stream=":streamGenerateContent" in path)
         else:
             self.not_found()
+
+    def embed(self, path: str, body: dict[str, Any]) -> None:
+        """``models/{m}:batchEmbedContents``: every request names the same model; at most 100; no token counts."""
+        model = path.split("/")[-1].split(":")[0]
+        requests = body.get("requests") or []
+        if len(requests) > 100 or any(r.get("model") != f"models/{model}" for r in requests):
+            self.send_json(400, self.error_body(400, "requests: at most 100, each for the model in the URL"))
+            return
+        out = []
+        for request in requests:
+            text = "".join(p.get("text", "") for p in (request.get("content") or {}).get("parts") or [])
+            out.append({"values": vector(text, self.embed_size(request.get("outputDimensionality")))})
+        self.send_json(200, {"embeddings": out})
 
     def generate(self, body: dict[str, Any], fault: dict[str, Any], stream: bool) -> None:
         parts = ((body.get("contents") or [{}])[-1]).get("parts") or []

@@ -1,4 +1,5 @@
-"""Hugging Face's hf-inference text-to-image: ``POST /hf-inference/models/{model}`` -> raw image bytes.
+"""Hugging Face's hf-inference: text-to-image ``POST /hf-inference/models/{model}`` -> raw image bytes;
+feature extraction ``POST /hf-inference/models/{model}/pipeline/feature-extraction`` -> one vector per input.
 
 Extra faults: ``{"json_error_200": True}`` (a JSON error with status 200),
 ``{"truncated": True}`` (half an image), ``{"not_image": True}`` (bytes that
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fakes.images import make
-from fakes.upstream import FakeUpstream
+from fakes.upstream import FakeUpstream, vector
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -22,6 +23,13 @@ class HFImageServer(FakeUpstream):
     def route(self, method: str, path: str, body: dict[str, Any], fault: dict[str, Any]) -> None:
         if method != "POST" or not path.startswith("/hf-inference/models/"):
             self.not_found()
+            return
+        if path.endswith("/pipeline/feature-extraction"):
+            inputs = body.get("inputs")
+            if set(body) - {"inputs", "normalize", "truncate", "prompt_name", "truncation_direction"}:
+                self.send_json(400, {"error": f"unknown parameters: {sorted(body)}"})
+                return
+            self.send_json(200, [vector(i) for i in inputs] if isinstance(inputs, list) else vector(inputs))
             return
         if not isinstance(body.get("inputs"), str):
             self.send_json(400, {"error": "inputs must be a string"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fakes.upstream import FakeUpstream, limited
+from fakes.upstream import FakeUpstream, limited, vector
 
 
 class OllamaServer(FakeUpstream):
@@ -17,6 +17,11 @@ class OllamaServer(FakeUpstream):
             self.send_json(200, {"version": "0.12.0"})
         elif method == "GET" and path == "/api/tags":
             self.send_json(200, {"models": [{"name": "llama3.2:latest", "size": 1, "details": {"family": "llama"}}]})
+        elif method == "POST" and path == "/api/embed":
+            inputs = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+            vectors = [vector(i, self.embed_size(body.get("dimensions"))) for i in inputs]
+            tokens = sum(len(str(i).split()) for i in inputs)
+            self.send_json(200, {"model": body.get("model"), "embeddings": vectors, "total_duration": 123, "prompt_eval_count": tokens})
         elif method == "POST" and path == "/api/chat":
             self.chat(body, fault)
         else:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 import time
 from typing import Any
 
 from fakes.images import make, noise
-from fakes.upstream import FakeUpstream, limited, sse
+from fakes.upstream import FakeUpstream, limited, sse, vector
 
 
 class OpenAIServer(FakeUpstream):
@@ -30,8 +31,27 @@ class OpenAIServer(FakeUpstream):
             self.chat(body, fault)
         elif method == "POST" and path.endswith("/images/generations"):
             self.images(body, fault)
+        elif method == "POST" and path.endswith("/embeddings"):
+            self.embeddings(body)
         else:
             self.not_found()
+
+    def embeddings(self, body: dict[str, Any]) -> None:
+        """``/embeddings``: ``input`` a string, strings or token ids; ``dimensions``; float or base64 (little-endian float32)."""
+        given = body.get("input")
+        inputs = [given] if isinstance(given, str) or (isinstance(given, list) and given and isinstance(given[0], int)) else given
+        if not isinstance(inputs, list) or not inputs:
+            self.send_json(400, self.error_body(400, "'input' is required"))
+            return
+        size = self.embed_size(body.get("dimensions"))
+        data = []
+        for index, item in enumerate(inputs):
+            values = vector(item, size)
+            encoded: Any = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode() if body.get("encoding_format") == "base64" else values
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(i) if isinstance(i, list) else len(str(i).split()) for i in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        self.send_json(200, {"object": "list", "data": data[::-1], "model": body.get("model"), "usage": usage})  # out of order: clients sort by index
 
     def usage(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """The answer's usage; ``state["usage"]``: ``"none"`` (a provider that says nothing) or the object to send instead."""

@@ -26,17 +26,32 @@
   field: ``max_tokens``, ``max_completion_tokens``, ``num_predict``, ``maxOutputTokens``).
 - ``json_reply``: what the fake answers (as JSON text, or its provider's
   structured form) when a request asks for JSON output; without it, plain text.
+- Embeddings: each input's vector is :func:`vector` (deterministic, unit length,
+  ``EMBED_DIMENSIONS`` long or the size asked); ``ignore_dimensions``: answer the
+  full size whatever was asked (a model without shorter vectors).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 DEFAULT_REPLY = "Hello from the fake provider"
+EMBED_DIMENSIONS = 8
+
+
+def vector(item: Any, dimensions: int | None = None) -> list[float]:
+    """The fakes' embedding of ``item`` (a text, or token ids): the same input always gives the same unit vector."""
+    size = dimensions or EMBED_DIMENSIONS
+    seed = json.dumps(item).encode()
+    raw = [hashlib.sha256(seed + i.to_bytes(4, "big")).digest()[0] / 255 - 0.5 for i in range(size)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [x / norm for x in raw]
 
 
 class FakeUpstream(BaseHTTPRequestHandler):
@@ -91,6 +106,10 @@ class FakeUpstream(BaseHTTPRequestHandler):
         """``text`` cut into ``pieces`` parts (streamed tool arguments)."""
         size = max(1, -(-len(text) // pieces))
         return [text[i : i + size] for i in range(0, len(text), size)]
+
+    def embed_size(self, asked: Any) -> int | None:
+        """The vector size answered: the one asked, unless the test made the model ignore it."""
+        return None if self.state.get("ignore_dimensions") or not isinstance(asked, int) else asked
 
     def prompt_tokens(self, body: dict[str, Any]) -> int:
         return max(1, len(json.dumps(body.get("messages") or body.get("contents") or "").split()))

@@ -221,6 +221,18 @@ test("generateImage stores an image the browser can download", async () => {
   assert.equal(image.contentType, "image/png");
 });
 
+test("embed: vectors from the openai function with the same ID token; its errors name the field", async () => {
+  const gateway = gatewayFor("user");
+  const answer = await gateway.embed({ model: config.models.embed, input: ["a", "b"], dimensions: 4 });
+  assert.deepEqual(answer.data.map((d) => d.index), [0, 1]);
+  assert.ok(answer.data.every((d) => Array.isArray(d.embedding) && d.embedding.length === 4));
+  assert.ok(answer.usage.prompt_tokens > 0);
+  const err = await failure(() => gateway.embed({ model: config.models.chat, input: "a" }));
+  assert.equal(err.status, 400);
+  assert.equal(err.code, "INVALID_ARGUMENT");
+  assert.deepEqual(err.fields, ["model"]);
+});
+
 test("usage shows the user's own records", async () => {
   const report = await gatewayFor("user").usage({ limit: 5 });
   assert.ok(report.totals.requests > 0);

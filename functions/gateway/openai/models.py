@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import generation, http, openapi, providers_store
+from gateway import embedding, generation, http, openapi, providers_store
 from gateway.errors import ErrorCode, GatewayError
 from gateway.registry import registry
 from gateway.schemas import Model
 
-TYPES = generation.TEXT_TYPES
-"""The model types this API serves (chat completions and responses)."""
+TYPES = (*generation.TEXT_TYPES, *embedding.EMBEDDING_TYPES)
+"""The model types this API serves (chat completions and responses; embeddings), as OpenAI lists its embedding models too."""
 
 
 def _entry(model: Model) -> dict[str, Any]:

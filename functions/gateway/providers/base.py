@@ -243,6 +243,35 @@ class Image:
         return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[self.content_type]
 
 
+@dataclass(frozen=True)
+class EmbedRequest:
+    """A provider-neutral embeddings request: texts, or token arrays (``Adapter.embed_tokens``), at most ``embed_batch``."""
+
+    model: str
+    inputs: tuple[str, ...] | tuple[tuple[int, ...], ...]
+    dimensions: int | None = None
+    timeout: float = 60.0
+    base_url: str | None = None
+
+
+@dataclass
+class Embeddings:
+    """One vector per input, in order; ``usage.prompt_tokens`` None when the provider does not count."""
+
+    vectors: list[list[float]]
+    usage: Usage
+
+
+def vectors_of(items: Any, count: int) -> list[list[float]]:
+    """``count`` vectors of numbers from a provider's answer, or a ``protocol`` :class:`UpstreamError` (never a 500)."""
+    if not isinstance(items, list) or len(items) != count:
+        raise UpstreamError(f"provider answered {len(items) if isinstance(items, list) else 'no'} embeddings for {count} inputs", kind="protocol")
+    for vector in items:
+        if not isinstance(vector, list) or not vector or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
+            raise UpstreamError("provider sent an embedding that is not a list of numbers", kind="protocol")
+    return [[float(x) for x in vector] for vector in items]
+
+
 class UpstreamError(Exception):
     def __init__(self, message: str, status: int | None = None, kind: str = "http", retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -302,6 +331,14 @@ class Adapter:
     """Whether structured output and tools can go in one request (not where JSON is emulated with a forced tool)."""
     images_per_call: ClassVar[int] = 1
     """How many images one ``generate_images`` call may return (the core splits larger requests)."""
+    embeddings: ClassVar[bool] = False
+    """Whether the provider has an embeddings API (:meth:`embed`); models of type ``embedding`` on one without it are refused."""
+    embed_dimensions: ClassVar[bool] = True
+    """Whether ``dimensions`` (a shorter vector) can be asked of the provider; if not, it is refused with a 400."""
+    embed_tokens: ClassVar[bool] = False
+    """Whether inputs may be token arrays (OpenAI's tokenizer ids), passed through as they are."""
+    embed_batch: ClassVar[int] = 2048
+    """How many inputs one :meth:`embed` call may carry (the core splits larger requests)."""
     default_hosts: ClassVar[tuple[str, ...]] = ()
     """Hosts the adapter calls when the provider document names none (its key may go there)."""
     list_timeout: float = 10.0
@@ -328,6 +365,10 @@ class Adapter:
 
     def generate_images(self, request: ImageRequest) -> list[Image]:
         """``request.count`` (at most ``images_per_call``) images; providers without images do not override it."""
+        raise NotImplementedError
+
+    def embed(self, request: EmbedRequest) -> Embeddings:
+        """One vector per input; only adapters that set ``embeddings`` override it."""
         raise NotImplementedError
 
     def health_check(self) -> None:

@@ -12,6 +12,8 @@ from gateway.providers.base import (
     ChatRequest,
     Completion,
     Delta,
+    Embeddings,
+    EmbedRequest,
     Final,
     ToolCall,
     ToolCallDelta,
@@ -21,6 +23,7 @@ from gateway.providers.base import (
     ended_early,
     iter_sse,
     new_call_id,
+    vectors_of,
 )
 
 
@@ -106,7 +109,22 @@ class Gemini(Adapter):
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
         return body
 
-    def _model_url(self, request: ChatRequest, verb: str) -> str:
+    embeddings = True
+    embed_batch = 100
+    """``batchEmbedContents`` takes at most 100 requests."""
+
+    def embed(self, request: EmbedRequest) -> Embeddings:
+        """``batchEmbedContents``: one request per input; Gemini counts no tokens (the gateway estimates them)."""
+        name = request.model if request.model.startswith("models/") else f"models/{request.model}"
+        extra = {"outputDimensionality": request.dimensions} if request.dimensions is not None else {}
+        body = {"requests": [{"model": name, "content": {"parts": [{"text": text}]}, **extra} for text in request.inputs]}
+        data = self.post_json(f"{self.base(request)}/{name}:batchEmbedContents", body, request.timeout)
+        items = data.get("embeddings") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise UpstreamError("provider answer has no embeddings", kind="protocol")
+        return Embeddings(vectors_of([i.get("values") for i in items], len(request.inputs)), Usage(None, 0))
+
+    def _model_url(self, request: ChatRequest | EmbedRequest, verb: str) -> str:
         name = request.model if request.model.startswith("models/") else f"models/{request.model}"
         return f"{self.base(request)}/{name}:{verb}"
 

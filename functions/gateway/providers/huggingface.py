@@ -1,4 +1,4 @@
-"""Hugging Face: the router's OpenAI-compatible chat endpoint, with HF's "model loading" 503."""
+"""Hugging Face: the router's OpenAI-compatible chat endpoint, hf-inference images and embeddings, HF's "model loading" 503."""
 
 from __future__ import annotations
 
@@ -7,7 +7,20 @@ from typing import Any
 import httpx
 
 from gateway import jsonload
-from gateway.providers.base import ERROR_BODY_BYTES, Image, ImageRequest, UpstreamError, error_message, image_from_bytes, parse_retry_after, read_bounded
+from gateway.providers.base import (
+    ERROR_BODY_BYTES,
+    Embeddings,
+    EmbedRequest,
+    Image,
+    ImageRequest,
+    UpstreamError,
+    Usage,
+    error_message,
+    image_from_bytes,
+    parse_retry_after,
+    read_bounded,
+    vectors_of,
+)
 from gateway.providers.openai_compat import OpenAICompatible
 
 DEFAULT_IMAGE_BASE = "https://router.huggingface.co/hf-inference"
@@ -22,6 +35,21 @@ class HuggingFace(OpenAICompatible):
     type = "huggingface"
     images_per_call = 1
     default_hosts = ("router.huggingface.co",)
+
+    embed_dimensions = False
+    """hf-inference's feature extraction has no output size."""
+    embed_tokens = False
+
+    def embed(self, request: EmbedRequest) -> Embeddings:
+        """``POST {imageBaseUrl}/models/{model}/pipeline/feature-extraction`` (hf-inference, like images): one vector per input.
+
+        The router's OpenAI-compatible ``/v1`` serves chat only; a model's ``endpointURL`` (an Inference Endpoint) replaces the base.
+        HF counts no tokens: the gateway estimates them.
+        """
+        base = (request.base_url or self.config.image_base_url or DEFAULT_IMAGE_BASE).rstrip("/")
+        url = f"{base}/models/{request.model}/pipeline/feature-extraction"
+        data = self.post_json(url, {"inputs": list(request.inputs)}, request.timeout)
+        return Embeddings(vectors_of(data, len(request.inputs)), Usage(None, 0))
 
     def generate_images(self, request: ImageRequest) -> list[Image]:
         """``POST {imageBaseUrl}/models/{model}``: raw image bytes back, or a JSON error (even with 200)."""

@@ -11,6 +11,8 @@ from gateway.providers.base import (
     ChatRequest,
     Completion,
     Delta,
+    Embeddings,
+    EmbedRequest,
     Final,
     Message,
     ToolCall,
@@ -20,6 +22,7 @@ from gateway.providers.base import (
     ended_early,
     iter_ndjson,
     new_call_id,
+    vectors_of,
 )
 from gateway.providers.openai_compat import tools_json
 
@@ -103,6 +106,18 @@ class Ollama(Adapter):
             raise ended_early()
         finally:
             response.close()
+
+    embeddings = True
+
+    def embed(self, request: EmbedRequest) -> Embeddings:
+        """``POST /api/embed``: ``embeddings`` in input order, ``prompt_eval_count`` the tokens."""
+        body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        data = self.post_json(f"{self.base(request)}/api/embed", body, request.timeout)
+        if not isinstance(data, dict) or "embeddings" not in data:
+            raise UpstreamError(str((data or {}).get("error") if isinstance(data, dict) else "") or "provider answer has no embeddings", kind="protocol")
+        return Embeddings(vectors_of(data["embeddings"], len(request.inputs)), Usage(data.get("prompt_eval_count"), 0))
 
     def list_models(self) -> list[dict[str, Any]]:
         data = self.get_json(f"{self.base()}/api/tags")

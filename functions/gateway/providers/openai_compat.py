@@ -13,6 +13,8 @@ from gateway.providers.base import (
     ChatRequest,
     Completion,
     Delta,
+    Embeddings,
+    EmbedRequest,
     Final,
     Image,
     ImageRequest,
@@ -27,6 +29,7 @@ from gateway.providers.base import (
     image_from_bytes,
     iter_sse,
     new_call_id,
+    vectors_of,
 )
 
 
@@ -93,6 +96,20 @@ class OpenAICompatible(Adapter):
     """``POST {base}/chat/completions``, ``GET {base}/models``."""
 
     type = "openai-compatible"
+    embeddings = True
+    embed_tokens = True
+
+    def embed(self, request: EmbedRequest) -> Embeddings:
+        """``POST {base}/embeddings``: floats asked for (not every compatible server has base64), data put in ``index`` order."""
+        body: dict[str, Any] = {"model": request.model, "input": [list(i) if isinstance(i, tuple) else i for i in request.inputs], "encoding_format": "float"}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        data = self.post_json(f"{self.base(request)}/embeddings", body, request.timeout)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise UpstreamError(_error_in(data) or "provider answer has no data", kind="protocol")
+        ordered = sorted(items, key=lambda i: i.get("index") if isinstance(i.get("index"), int) else 0)
+        return Embeddings(vectors_of([i.get("embedding") for i in ordered], len(request.inputs)), Usage(usage.get("prompt_tokens") if isinstance(usage := data.get("usage"), dict) else None, 0))
 
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {

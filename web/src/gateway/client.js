@@ -26,6 +26,14 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").UsageQuery} UsageQuery */
 /** @typedef {import("./types").ProviderWrite} ProviderWrite */
 /** @typedef {import("./types").UsageReport} UsageReport */
+/** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
+
+/**
+ * @typedef {object} EmbedRequest
+ * @property {string} model  a model of type `embedding`
+ * @property {string | string[]} input  at most 2048 texts
+ * @property {number} [dimensions]  a shorter vector, where the model's provider has it (else a 400 naming it)
+ */
 
 /** @typedef {"health" | "models" | "generate_text" | "generate_image" | "openai" | "usage" | "providers"} FunctionName */
 
@@ -335,6 +343,15 @@ export function createGateway(options) {
      * @returns {Promise<ImageAnswer>}
      */
     generateImage: (request, call) => json("generate_image", "POST", "", request, call),
+
+    /**
+     * Embeddings (OpenAI's `POST /v1/embeddings` on the `openai` function, which takes the same ID token):
+     * one vector of numbers per input, in order, and the tokens counted.
+     * @param {EmbedRequest} request
+     * @param {CallOptions} [call]
+     * @returns {Promise<CreateEmbeddingResponse>}
+     */
+    embed: (request, call) => json("openai", "POST", "/v1/embeddings", { ...request, encoding_format: "float" }, call),
 
     /**
      * The caller's usage and quota (admins: `uid` for anyone).

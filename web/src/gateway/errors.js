@@ -55,10 +55,13 @@ export function parseRetryAfter(value, now = Date.now()) {
 export function fromBody(body, meta) {
   const error = /** @type {any} */ (body)?.error;
   if (error && typeof error === "object" && typeof error.code === "string") {
+    // The `openai` function answers OpenAI's shape: `code` in lower case, the field at fault as `param`.
+    const openai = typeof error.type === "string" && !("details" in error);
+    const fields = openai && typeof error.param === "string" ? { fields: [{ field: error.param, message: String(error.message) }] } : {};
     return new GatewayError({
-      code: error.code,
+      code: openai ? error.code.toUpperCase() : error.code,
       message: String(error.message ?? error.code),
-      details: error.details && typeof error.details === "object" ? error.details : {},
+      details: openai ? fields : error.details && typeof error.details === "object" ? error.details : {},
       ...meta,
     });
   }

@@ -74,6 +74,14 @@ export interface ConversationQuery {
   pageToken?: string | null;
 }
 
+/** `POST openai/v1/embeddings`: one vector per input, in order. */
+export interface CreateEmbeddingResponse {
+  object: "list";
+  data: Array<OpenAIEmbedding>;
+  model: string;
+  usage: OpenAIEmbeddingUsage;
+}
+
 /** Every error, from every function (the `openai` function uses OpenAI's shape instead). */
 export interface ErrorBody {
   error: ErrorDetail;
@@ -155,7 +163,7 @@ export interface JsonSchemaFormat {
 
 /** Query string of `GET /models`. */
 export interface ListParams {
-  type?: "text" | "image" | "multimodal" | null;
+  type?: "text" | "image" | "multimodal" | "embedding" | null;
   provider?: string | null;
   enabled?: boolean | null;
   capability?: string | null;
@@ -170,7 +178,7 @@ export interface Model {
   name: string;
   displayName?: string | null;
   provider: string;
-  type?: "text" | "image" | "multimodal";
+  type?: "text" | "image" | "multimodal" | "embedding";
   /** Called instead of the provider's baseUrl; shown to admins only. */
   endpointURL?: string | null;
   enabled?: boolean;
@@ -213,7 +221,7 @@ export interface ModelSpec {
   name: string;
   displayName?: string | null;
   provider: string;
-  type?: "text" | "image" | "multimodal";
+  type?: "text" | "image" | "multimodal" | "embedding";
   /** Called instead of the provider's baseUrl; shown to admins only. */
   endpointURL?: string | null;
   enabled?: boolean;
@@ -225,6 +233,19 @@ export interface ModelSpec {
 
 export interface NamedTool {
   name: string;
+}
+
+export interface OpenAIEmbedding {
+  object: "embedding";
+  index: number;
+  /** The vector; with encoding_format base64, its little-endian float32 bytes in base64. */
+  embedding: Array<number> | string;
+}
+
+export interface OpenAIEmbeddingUsage {
+  /** What the provider counted; where it counts nothing, the gateway's estimate (booked as estimated). */
+  prompt_tokens: number;
+  total_tokens: number;
 }
 
 /** Prices in USD; a missing price means unknown, never free. */

@@ -7,6 +7,7 @@ import { alertBox, fill, h, money } from "../dom.js";
 function price(m) {
   if (!m.pricing) return "unknown";
   if (m.type === "image") return `${money(m.pricing.perImage)} per image`;
+  if (m.type === "embedding") return `${money(m.pricing.inputPer1M)} per 1M tokens`;
   return `${money(m.pricing.inputPer1M)} / ${money(m.pricing.outputPer1M)} per 1M tokens`;
 }
 
@@ -70,7 +71,7 @@ export function modelsPage(ctx) {
       h("input", { name: "id", placeholder: "id (my-model)", required: true }),
       h("input", { name: "name", placeholder: "provider's model name", required: true }),
       h("input", { name: "provider", placeholder: "provider id", required: true }),
-      h("select", { name: "type" }, ...["text", "image", "multimodal"].map((t) => h("option", { value: t }, t))),
+      h("select", { name: "type" }, ...["text", "image", "multimodal", "embedding"].map((t) => h("option", { value: t }, t))),
       h("button", { type: "submit" }, "Create"),
     )
   );

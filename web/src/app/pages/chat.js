@@ -70,7 +70,7 @@ export function chatPage(ctx) {
   }
 
   stop.addEventListener("click", () => running?.abort());
-  loadModels(ctx.gateway, select, (m) => m.type !== "image").catch((err) => error.show(err));
+  loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding").catch((err) => error.show(err));
 
   return h(
     "section",

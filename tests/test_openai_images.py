@@ -50,9 +50,12 @@ def _param(response: Any) -> str | None:
 
 
 def test_url_is_the_stored_image_and_is_booked_like_generate_image(local, image_models, painter) -> None:
+    from gateway import answers
+
     response = _images(local, painter, model="hf-image")
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
+    answers.OpenAIImagesResponse.model_validate(body)  # the answer model (extra="forbid") the API description is made from
     assert set(body) == {"created", "data", "output_format"} and body["output_format"] == "png"
     [item] = body["data"]
     assert set(item) == {"url"}
@@ -71,7 +74,10 @@ def test_url_is_the_stored_image_and_is_booked_like_generate_image(local, image_
 
 
 def test_b64_json_answers_the_bytes_and_keeps_the_same_records(local, image_models, painter) -> None:
+    from gateway import answers
+
     body = _images(local, painter, model="openai-image", n=2, response_format="b64_json", size="256x256").get_json()
+    answers.OpenAIImagesResponse.model_validate(body)
     assert [set(i) for i in body["data"]] == [{"b64_json"}, {"b64_json"}]
     decoded = [base64.b64decode(i["b64_json"]) for i in body["data"]]
     assert decoded == image_models["openai"].state["sent"][-2:]

@@ -10,7 +10,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import budgets, deploy, generation, http, images, openapi
+from gateway import deploy, generation, http, images, openapi
 from gateway.schemas import SLUG
 
 
@@ -20,31 +20,23 @@ class GenerateImageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     modelId: str = Field(pattern=SLUG, description="An enabled image model id.")
-    prompt: str = Field(min_length=1, max_length=2000)
+    prompt: str = Field(min_length=1, max_length=images.MAX_PROMPT)
     negativePrompt: str | None = Field(None, max_length=2000)
     width: int | None = Field(None, ge=images.MIN_SIZE, le=images.MAX_SIZE, description="Multiple of 8; default from the model.")
     height: int | None = Field(None, ge=images.MIN_SIZE, le=images.MAX_SIZE, description="Multiple of 8; default from the model.")
     guidanceScale: float | None = Field(None, ge=0, le=30)
     steps: int | None = Field(None, ge=1, le=150)
-    numImages: int = Field(1, ge=1, le=4)
+    numImages: int = Field(1, ge=1, le=images.MAX_IMAGES)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
 
     @field_validator("width", "height")
     @classmethod
     def _multiple_of_8(cls, value: int | None) -> int | None:
-        if value is not None and value % 8:
-            raise ValueError("must be a multiple of 8")
-        return value
+        return None if value is None else images.check_side(value)
 
 
 def _generate(ctx: http.Context) -> dict[str, Any]:
     body = ctx.parse(GenerateImageRequest)
-    model = images.image_model(body.modelId)
-    assert ctx.caller is not None
-    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
-    if caps.costed and budgets.image_price(model) is None:
-        raise budgets.unpriced(model, "modelId", "perImage")
-    ctx.admit(model, budgets.image_ask(model, body.numImages), overlap=False, caps=caps)  # images are expensive: counted before the call
     params = images.ImageParams(
         prompt=body.prompt,
         negative_prompt=body.negativePrompt,
@@ -55,10 +47,17 @@ def _generate(ctx: http.Context) -> dict[str, Any]:
         num_images=body.numImages,
         seed=body.seed,
     )
-    tracker = ctx.tracker()
-    answer = images.generate(ctx.caller.uid, model, params)
-    tracker.ok(model, None, answer["cost"], images=len(answer["images"]), later=True)
-    return answer
+    batch = images.create(ctx, body.modelId, params)
+    return {
+        "images": [
+            {"id": s.id, "url": s.url, "path": s.path, "contentType": s.image.content_type, "width": s.image.width, "height": s.image.height}
+            for s in batch.stored
+        ],
+        "modelId": batch.model.id,
+        "provider": batch.model.provider,
+        "cost": batch.cost,
+        "latencyMs": batch.latency_ms,
+    }
 
 
 def _describe(ctx: http.Context) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """``openai``: OpenAI's API over the same registry, auth, limits and ledger as the native functions.
 
-Routes (with or without the ``/v1`` prefix): ``POST /v1/chat/completions``,
-``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}``; each family lives in its own
+Routes (with or without the ``/v1`` prefix): :data:`PATHS`; each family lives in its own
 module of :mod:`gateway.openai`. The official ``openai`` SDKs work unchanged
 with ``base_url=<function URL>/v1`` and the Firebase ID token as ``api_key``.
 Errors take OpenAI's ``{"error": {"message", "type", "code", "param"}}`` shape.
@@ -16,7 +15,7 @@ from firebase_functions import https_fn
 
 from gateway import deploy, generation, http
 from gateway.errors import ErrorCode, GatewayError
-from gateway.openai import chat, embeddings, models
+from gateway.openai import chat, embeddings, images, models
 from gateway.openai.errors import ERROR_MODEL, openai_error
 
 Route = Callable[..., Any]
@@ -24,6 +23,7 @@ PATHS: dict[str, dict[tuple[str, ...], Route]] = {
     "POST": {
         ("chat", "completions"): lambda ctx: chat.create(ctx, ctx.parse(chat.ChatCompletionRequest)),
         ("embeddings",): lambda ctx: embeddings.create(ctx, ctx.parse(embeddings.EmbeddingRequest)),
+        ("images", "generations"): lambda ctx: images.create(ctx, ctx.parse(images.ImageGenerationRequest)),
     },
     "GET": {
         ("models",): models.listed,
@@ -45,7 +45,7 @@ ROUTES = {
     "POST": http.Handler(_dispatch, roles={"user", "admin"}, reads=(generation.start_config,)),
     "GET": http.Handler(_dispatch, roles=http.ALL_ROLES, reads=(models.start,)),
 }
-API = chat.API + embeddings.API + models.API
+API = chat.API + embeddings.API + images.API + models.API
 ERROR_MODEL = ERROR_MODEL  # the error shape of every operation in API (gateway/openapi.py)
 
 

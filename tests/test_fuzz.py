@@ -447,6 +447,8 @@ SUCCESSES = [
     ("POST", "/generate_text", {"modelId": "fuzz-chat", "prompt": "Hello"}, "application/json"),
     ("POST", "/generate_text", {"modelId": "fuzz-chat", "prompt": "Hello", "stream": True}, "text/event-stream"),
     ("POST", "/generate_image", {"modelId": "fuzz-image", "prompt": "a red fox"}, "application/json"),
+    ("POST", "/openai/v1/images/generations", {"model": "fuzz-image", "prompt": "a red fox"}, "application/json"),
+    ("POST", "/openai/v1/images/generations", {"model": "fuzz-image", "prompt": "a red fox", "n": 2, "response_format": "b64_json"}, "application/json"),
     ("POST", "/openai/v1/chat/completions", {"model": "fuzz-chat", "messages": [{"role": "user", "content": "Hi"}]}, "application/json"),
     (
         "POST", "/openai/v1/chat/completions",

@@ -482,6 +482,19 @@ class CreateEmbeddingResponse(_Answer):
     data: list[OpenAIEmbedding]
     model: str
     usage: OpenAIEmbeddingUsage
+class OpenAIImage(_Answer):
+    """One image: ``url`` (a Firebase Storage download URL) or ``b64_json`` (its bytes), as ``response_format`` asked."""
+
+    url: str | None = None
+    b64_json: str | None = None
+
+
+class OpenAIImagesResponse(_Answer):
+    """``POST openai/v1/images/generations``: the images, stored and recorded as ``generate_image`` stores them."""
+
+    created: int
+    data: list[OpenAIImage]
+    output_format: Literal["png", "jpeg", "webp"] | None = Field(None, description="The provider's format, when all images share one (the gateway does not convert).")
 
 
 class OpenAIErrorDetail(_Answer):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from gateway import firebase, generation, logs, storage
+from gateway import budgets, firebase, generation, logs, storage
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.providers.base import Image, ImageRequest
 from gateway.registry import usable_model
@@ -23,6 +23,9 @@ from gateway.schemas import Model, Pricing
 
 DEFAULT_SIZE = 1024
 MIN_SIZE, MAX_SIZE = 256, 1024
+MAX_IMAGES = 4
+"""Images one request may ask for (each is a provider call or a share of one, and an upload)."""
+MAX_PROMPT = 2000
 
 
 @dataclass
@@ -45,9 +48,26 @@ class Stored:
     image: Image
 
 
-def image_model(model_id: str) -> Model:
-    """An enabled image model; 404 or 400 (naming ``modelId``) otherwise."""
-    return usable_model(model_id, ("image",))
+@dataclass
+class Batch:
+    """The images of one request, stored and recorded, and what they cost."""
+
+    model: Model
+    stored: list[Stored]
+    cost: dict[str, Any] | None
+    latency_ms: float
+
+
+def image_model(model_id: str, field_name: str = "modelId") -> Model:
+    """An enabled image model; 404 or 400 (naming ``field_name``) otherwise."""
+    return usable_model(model_id, ("image",), field_name)
+
+
+def check_side(value: int) -> int:
+    """A width or height the gateway asks providers for; ValueError (its message for the caller) otherwise."""
+    if not MIN_SIZE <= value <= MAX_SIZE or value % 8:
+        raise ValueError(f"must be a multiple of 8 from {MIN_SIZE} to {MAX_SIZE}")
+    return value
 
 
 def _size(requested: int | None, configured: int | None) -> int:
@@ -89,8 +109,28 @@ def _requests(model: Model, params: ImageParams, per_call: int) -> list[ImageReq
     return out
 
 
-def generate(uid: str, model: Model, params: ImageParams) -> dict[str, Any]:
-    """Generate, store and record ``params.num_images`` images for ``uid``; the API answer."""
+def create(ctx: Any, model_id: str, params: ImageParams, field_name: str = "modelId") -> Batch:
+    """What every image route does (``generate_image``, ``openai``'s ``/v1/images/generations``).
+
+    The model is checked and the request counted and reserved before any
+    provider call (images are expensive: no overlap with the call); under a
+    cost budget an unpriced model is a 400 naming ``field_name``. The ledger
+    entry is settled with the images kept, after the answer (``later``).
+    """
+    model = image_model(model_id, field_name)
+    assert ctx.caller is not None
+    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
+    if caps.costed and budgets.image_price(model) is None:
+        raise budgets.unpriced(model, field_name, "perImage")
+    ctx.admit(model, budgets.image_ask(model, params.num_images), overlap=False, caps=caps)
+    tracker = ctx.tracker()
+    batch = generate(ctx.caller.uid, model, params, field_name)
+    tracker.ok(model, None, batch.cost, images=len(batch.stored), later=True)
+    return batch
+
+
+def generate(uid: str, model: Model, params: ImageParams, field_name: str = "modelId") -> Batch:
+    """Generate, store and record ``params.num_images`` images for ``uid`` (no admission, no ledger: :func:`create`)."""
     started = time.perf_counter()
     adapter = generation.adapter_for(model)
     now = datetime.now(timezone.utc)
@@ -101,7 +141,7 @@ def generate(uid: str, model: Model, params: ImageParams) -> dict[str, Any]:
             try:
                 images = generation.call_provider(model, adapter, lambda r=request: adapter.generate_images(r))
             except NotImplementedError:
-                raise invalid("modelId", f"provider '{model.provider}' cannot generate images") from None
+                raise invalid(field_name, f"provider '{model.provider}' cannot generate images") from None
             if len(images) != request.count:
                 raise GatewayError(
                     ErrorCode.PROVIDER_ERROR, f"Provider '{model.provider}' returned {len(images)} of {request.count} images", {"provider": model.provider}
@@ -140,13 +180,4 @@ def generate(uid: str, model: Model, params: ImageParams) -> dict[str, Any]:
         storage.delete([s.path for s in stored])
         logs.error("image storage failed; uploads removed", uid=uid, modelId=model.id, exception=type(exc).__name__)
         raise GatewayError(ErrorCode.UNAVAILABLE, "Could not store the images; nothing was kept. Try again.") from None
-    return {
-        "images": [
-            {"id": s.id, "url": s.url, "path": s.path, "contentType": s.image.content_type, "width": s.image.width, "height": s.image.height}
-            for s in stored
-        ],
-        "modelId": model.id,
-        "provider": model.provider,
-        "cost": cost(model.pricing, len(stored)),
-        "latencyMs": round((time.perf_counter() - started) * 1000, 1),
-    }
+    return Batch(model, stored, cost(model.pricing, len(stored)), round((time.perf_counter() - started) * 1000, 1))

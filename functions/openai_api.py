@@ -1,7 +1,7 @@
 """``openai``: OpenAI's API over the same registry, auth, limits and ledger as the native functions.
 
 Routes (with or without the ``/v1`` prefix): ``POST /v1/chat/completions``,
-``GET /v1/models``, ``GET /v1/models/{id}``; each family lives in its own
+``POST /v1/responses``, ``GET``/``DELETE /v1/responses/{id}``, ``GET /v1/models``, ``GET /v1/models/{id}``; each family lives in its own
 module of :mod:`gateway.openai`. The official ``openai`` SDKs work unchanged
 with ``base_url=<function URL>/v1`` and the Firebase ID token as ``api_key``.
 Errors take OpenAI's ``{"error": {"message", "type", "code", "param"}}`` shape.
@@ -16,17 +16,22 @@ from firebase_functions import https_fn
 
 from gateway import deploy, generation, http
 from gateway.errors import ErrorCode, GatewayError
-from gateway.openai import chat, models
+from gateway.openai import chat, models, responses
 from gateway.openai.errors import ERROR_MODEL, openai_error
 
 Route = Callable[..., Any]
 PATHS: dict[str, dict[tuple[str, ...], Route]] = {
     "POST": {
         ("chat", "completions"): lambda ctx: chat.create(ctx, ctx.parse(chat.ChatCompletionRequest)),
+        ("responses",): lambda ctx: responses.create(ctx, ctx.parse(responses.CreateResponse)),
     },
     "GET": {
         ("models",): models.listed,
         ("models", "*"): models.one,
+        ("responses", "*"): responses.retrieve,
+    },
+    "DELETE": {
+        ("responses", "*"): responses.delete,
     },
 }
 """Each method's paths (after ``/v1``); ``*`` is one path segment, passed to the route."""
@@ -43,8 +48,9 @@ def _dispatch(ctx: http.Context) -> Any:
 ROUTES = {
     "POST": http.Handler(_dispatch, roles={"user", "admin"}, reads=(generation.start_config,)),
     "GET": http.Handler(_dispatch, roles=http.ALL_ROLES, reads=(models.start,)),
+    "DELETE": http.Handler(_dispatch, roles=http.ALL_ROLES),
 }
-API = chat.API + models.API
+API = chat.API + responses.API + models.API
 ERROR_MODEL = ERROR_MODEL  # the error shape of every operation in API (gateway/openapi.py)
 
 

@@ -38,6 +38,19 @@ def _events(response: Any) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _records(uid: str) -> list[dict[str, Any]]:
+    from gateway import firebase
+
+    return [r.to_dict() for r in firebase.db().collection("usage").document(uid).collection("records").stream()]
+
+
+def _described(name: str, payload: dict[str, Any]) -> None:
+    """``payload`` matches its answer model in the API description (``extra="forbid"``: no field left undescribed)."""
+    from gateway import answers
+
+    getattr(answers, name).model_validate(payload)
+
+
 def _sent(server: Any) -> dict[str, Any]:
     return server.state["requests"][-1]["body"]
 
@@ -69,6 +82,9 @@ def test_string_input_answers_a_response_object(local, providers, accounts) -> N
     assert usage["input_tokens_details"] == {"cached_tokens": 0} and usage["output_tokens_details"] == {"reasoning_tokens": 0}
     assert body["store"] is True and body["tools"] == [] and body["tool_choice"] == "auto" and body["text"] == {"format": {"type": "text"}}
     assert _sent(providers["openai"])["messages"][-1] == {"role": "user", "content": "Say hello"}
+    _described("OpenAIResponse", body)
+    [record] = _records(accounts["user"].uid)  # the same ledger as chat completions
+    assert record["status"] == "ok" and record["modelId"] == "openai-chat" and record["completionTokens"] == 5
 
 
 def test_instructions_and_items_reach_every_provider_as_the_system_prompt(local, providers, accounts) -> None:
@@ -140,6 +156,20 @@ def test_stream_event_sequence(local, providers, accounts) -> None:
     assert final["status"] == "completed" and final["output"][0]["content"][0]["text"] == REPLY
     assert final["usage"]["output_tokens"] == 5
     assert events[0][1]["response"]["id"] == final["id"] and events[0][1]["response"]["status"] == "in_progress"
+    from gateway.openai.responses import EVENT_MODELS
+
+    for _, payload in events:  # every event is one the API description lists
+        assert any(_try(model, payload) for model in EVENT_MODELS), payload
+    [record] = _records(accounts["user"].uid)
+    assert record["status"] == "ok" and record["completionTokens"] == 5
+
+
+def _try(model: str, payload: dict[str, Any]) -> bool:
+    try:
+        _described(model, payload)
+    except ValueError:
+        return False
+    return True
 
 
 def test_stream_of_a_tool_call(local, tooled, accounts) -> None:

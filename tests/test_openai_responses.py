@@ -79,7 +79,7 @@ def test_string_input_answers_a_response_object(local, providers, accounts) -> N
     assert "output_text" not in body  # an SDK convenience, not on the wire
     usage = body["usage"]
     assert usage["output_tokens"] == 5 and usage["total_tokens"] == usage["input_tokens"] + 5
-    assert usage["input_tokens_details"] == {"cached_tokens": 0} and usage["output_tokens_details"] == {"reasoning_tokens": 0}
+    assert usage["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0} and usage["output_tokens_details"] == {"reasoning_tokens": 0}
     assert body["store"] is True and body["tools"] == [] and body["tool_choice"] == "auto" and body["text"] == {"format": {"type": "text"}}
     assert _sent(providers["openai"])["messages"][-1] == {"role": "user", "content": "Say hello"}
     _described("OpenAIResponse", body)

@@ -500,7 +500,7 @@ class OpenAIOutputItem(_Answer):
 
 class OpenAIResponseUsage(_Answer):
     input_tokens: int
-    input_tokens_details: dict[str, int] = Field(description="cached_tokens.")
+    input_tokens_details: dict[str, int] = Field(description="cached_tokens, cache_write_tokens (0 unless the provider reports them).")
     output_tokens: int
     output_tokens_details: dict[str, int] = Field(description="reasoning_tokens.")
     total_tokens: int
@@ -544,7 +544,6 @@ class OpenAIResponse(_Answer):
     top_p: float | None
     truncation: Literal["disabled"]
     usage: OpenAIResponseUsage | None
-    user: None
     metadata: dict[str, str]
 
 

@@ -315,7 +315,7 @@ def usage_of(usage: Usage | None) -> dict[str, Any] | None:
     reasoning = getattr(usage, "reasoning_tokens", None) or 0
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": getattr(usage, "cache_write_tokens", None) or 0},
         "output_tokens": usage.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
@@ -368,7 +368,6 @@ class Answer:
             "top_p": body.top_p,
             "truncation": "disabled",
             "usage": usage,
-            "user": None,
             "metadata": body.metadata or {},
         }
 

@@ -15,7 +15,7 @@ from firebase_functions import https_fn
 
 from gateway import deploy, generation, http
 from gateway.errors import ErrorCode, GatewayError
-from gateway.openai import chat, embeddings, images, models
+from gateway.openai import chat, embeddings, images, models, responses
 from gateway.openai.errors import ERROR_MODEL, openai_error
 
 Route = Callable[..., Any]
@@ -24,10 +24,15 @@ PATHS: dict[str, dict[tuple[str, ...], Route]] = {
         ("chat", "completions"): lambda ctx: chat.create(ctx, ctx.parse(chat.ChatCompletionRequest)),
         ("embeddings",): lambda ctx: embeddings.create(ctx, ctx.parse(embeddings.EmbeddingRequest)),
         ("images", "generations"): lambda ctx: images.create(ctx, ctx.parse(images.ImageGenerationRequest)),
+        ("responses",): lambda ctx: responses.create(ctx, ctx.parse(responses.CreateResponse)),
     },
     "GET": {
         ("models",): models.listed,
         ("models", "*"): models.one,
+        ("responses", "*"): responses.retrieve,
+    },
+    "DELETE": {
+        ("responses", "*"): responses.delete,
     },
 }
 """Each method's paths (after ``/v1``); ``*`` is one path segment, passed to the route."""
@@ -44,8 +49,9 @@ def _dispatch(ctx: http.Context) -> Any:
 ROUTES = {
     "POST": http.Handler(_dispatch, roles={"user", "admin"}, reads=(generation.start_config,)),
     "GET": http.Handler(_dispatch, roles=http.ALL_ROLES, reads=(models.start,)),
+    "DELETE": http.Handler(_dispatch, roles=http.ALL_ROLES),
 }
-API = chat.API + embeddings.API + images.API + models.API
+API = chat.API + responses.API + embeddings.API + images.API + models.API
 ERROR_MODEL = ERROR_MODEL  # the error shape of every operation in API (gateway/openapi.py)
 
 

@@ -26,6 +26,7 @@ def docs(emulators, accounts) -> dict[str, str]:
     db.collection("audit").document("rules-audit").set({"actor": "x"})
     db.collection("providers").document("rules-provider").set({"baseUrl": "http://x"})
     db.collection("usage").document(uid).set({"tokens": 1})
+    db.collection("users").document(uid).collection("responses").document("resp_rules").set({"response": "{}", "context": "[]"})
     return {"uid": uid, "other": other}
 
 
@@ -265,7 +266,7 @@ def test_audit_trail_read_only_for_admins(emulators, accounts, docs) -> None:
     firebase.db().collection("users").document(docs["uid"]).set({"role": "user"}, merge=True)
 
 
-@pytest.mark.parametrize("path", ["providers/rules-provider", "usage/{uid}"])
+@pytest.mark.parametrize("path", ["providers/rules-provider", "usage/{uid}", "users/{uid}/responses/resp_rules"])
 def test_server_only_collections_are_closed(emulators, accounts, docs, path: str) -> None:
     path = path.format(uid=docs["uid"])
     for role in ("admin", "user", "viewer"):

@@ -509,3 +509,151 @@ class OpenAIErrorBody(_Answer):
 
     error: OpenAIErrorDetail
 
+
+
+class OpenAIOutputText(_Answer):
+    type: Literal["output_text"]
+    text: str
+    annotations: list[Any] = Field(description="Always empty.")
+    logprobs: list[Any] = Field(description="Always empty.")
+
+
+class OpenAIOutputItem(_Answer):
+    """An output item: an assistant ``message`` (with ``content``) or a ``function_call`` (with ``call_id``, ``name``, ``arguments``)."""
+
+    id: str = Field(description="msg_... or fc_...")
+    type: Literal["message", "function_call"]
+    status: Literal["in_progress", "completed", "incomplete"]
+    role: Literal["assistant"] | None = None
+    content: list[OpenAIOutputText] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+
+
+class OpenAIResponseUsage(_Answer):
+    input_tokens: int
+    input_tokens_details: dict[str, int] = Field(description="cached_tokens, cache_write_tokens (0 unless the provider reports them).")
+    output_tokens: int
+    output_tokens_details: dict[str, int] = Field(description="reasoning_tokens.")
+    total_tokens: int
+
+
+class OpenAIFunctionTool(_Answer):
+    type: Literal["function"]
+    name: str
+    description: str | None
+    parameters: dict[str, Any] | None
+    strict: bool | None
+
+
+class OpenAIResponseError(_Answer):
+    code: str = Field(description="server_error or rate_limit_exceeded.")
+    message: str
+
+
+class OpenAIResponse(_Answer):
+    """``POST openai/v1/responses`` without ``stream``, and ``GET openai/v1/responses/{id}``: OpenAI's ``response`` object."""
+
+    id: str = Field(description="resp_...")
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "incomplete", "in_progress", "failed"]
+    completed_at: int | None
+    error: OpenAIResponseError | None
+    incomplete_details: dict[str, str] | None = Field(description="{reason: max_output_tokens | content_filter} when incomplete.")
+    instructions: str | None
+    max_output_tokens: int | None
+    model: str
+    output: list[OpenAIOutputItem]
+    parallel_tool_calls: bool
+    previous_response_id: str | None
+    reasoning: None
+    store: bool = Field(description="Whether it was stored (false when asked not to, or when it could not be).")
+    temperature: float | None
+    text: dict[str, Any] = Field(description="{format: {type: text | json_object | json_schema, ...}}, as asked.")
+    tool_choice: str | dict[str, Any]
+    tools: list[OpenAIFunctionTool]
+    top_p: float | None
+    truncation: Literal["disabled"]
+    usage: OpenAIResponseUsage | None
+    metadata: dict[str, str]
+
+
+class OpenAIResponseDeleted(_Answer):
+    """``DELETE openai/v1/responses/{id}``."""
+
+    id: str
+    object: Literal["response.deleted"]
+    deleted: Literal[True]
+
+
+class ResponseLifecycleEvent(_Answer):
+    """A streamed response's state: created and in_progress first, then one of completed, incomplete or failed."""
+
+    type: Literal["response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"]
+    sequence_number: int
+    response: OpenAIResponse
+
+
+class ResponseOutputItemEvent(_Answer):
+    type: Literal["response.output_item.added", "response.output_item.done"]
+    sequence_number: int
+    output_index: int
+    item: OpenAIOutputItem
+
+
+class ResponseContentPartEvent(_Answer):
+    type: Literal["response.content_part.added", "response.content_part.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OpenAIOutputText
+
+
+class ResponseTextDeltaEvent(_Answer):
+    type: Literal["response.output_text.delta"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[Any]
+
+
+class ResponseTextDoneEvent(_Answer):
+    type: Literal["response.output_text.done"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[Any]
+
+
+class ResponseArgumentsDeltaEvent(_Answer):
+    type: Literal["response.function_call_arguments.delta"]
+    sequence_number: int
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class ResponseArgumentsDoneEvent(_Answer):
+    type: Literal["response.function_call_arguments.done"]
+    sequence_number: int
+    item_id: str
+    name: str
+    output_index: int
+    arguments: str
+
+
+class ResponseErrorEvent(_Answer):
+    """A failure after the stream began (then ``response.failed``)."""
+
+    type: Literal["error"]
+    sequence_number: int
+    code: str | None
+    message: str
+    param: str | None

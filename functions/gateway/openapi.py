@@ -70,6 +70,8 @@ class Stream:
     events: tuple[str, ...]
     error: str = "ErrorBody"
     error_event: bool = True
+    typed: bool = False
+    """Each event named by an ``event:`` line, its payload's ``type`` (OpenAI's Responses API), and no ``[DONE]``."""
 
 
 Reply = str | Stream | None
@@ -251,6 +253,8 @@ def _stream_media(stream: Stream) -> dict[str, Any]:
             },
         }
 
+    if stream.typed:
+        return {"schema": {"anyOf": [event(name, [model]) for model in stream.events for name in _event_names(model)]}, "x-sse-events": [*stream.events]}
     done = {"type": "object", "required": ["data"], "properties": {"event": {"const": "message"}, "data": {"const": "[DONE]"}}}
     events = [event("message", [*stream.events] + ([] if stream.error_event else [stream.error])), done]
     if stream.error_event:
@@ -259,6 +263,13 @@ def _stream_media(stream: Stream) -> dict[str, Any]:
         "schema": {"anyOf": events},
         "x-sse-events": [*stream.events, stream.error],
     }
+
+
+def _event_names(model: str) -> tuple[str, ...]:
+    """The ``type`` values an event model allows: the names of its events (``Stream.typed``)."""
+    import typing
+
+    return typing.get_args(_answer_model(model).model_fields["type"].annotation)
 
 
 def _media(item: Reply, refs: Mapping[tuple[type[BaseModel], str], dict[str, Any]]) -> tuple[str, dict[str, Any]]:

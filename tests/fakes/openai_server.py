@@ -66,6 +66,10 @@ class OpenAIServer(FakeUpstream):
             usage["cost"] = 0.000123
         return usage
 
+    def finish(self) -> str:
+        """``state["finish_reason"]``, else ``stop`` (``length`` says the answer was cut at max_tokens)."""
+        return str(self.state.get("finish_reason", "stop"))
+
     def chat(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
         messages = body.get("messages") or []
         answered = messages[-1].get("content") if messages and messages[-1].get("role") == "tool" else None
@@ -82,7 +86,7 @@ class OpenAIServer(FakeUpstream):
                     "object": "chat.completion",
                     "created": created,
                     "model": body.get("model"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self.reply_words())}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self.reply_words())}, "finish_reason": self.finish()}],
                     **({"usage": usage} if (usage := self.usage(body)) is not None else {}),
                 },
             )
@@ -98,7 +102,7 @@ class OpenAIServer(FakeUpstream):
                 chunks.append(sse({"error": {"code": 502, "message": "upstream model crashed"}}))
                 break
         else:
-            chunks.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+            chunks.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": self.finish()}]}))
             asked = (body.get("stream_options") or {}).get("include_usage") or self.state.get("flavor") == "openrouter"
             if asked and (usage := self.usage(body)) is not None:
                 chunks.append(sse({**base, "choices": [], "usage": usage}))

@@ -15,6 +15,7 @@ from gateway.errors import GatewayError, invalid
 from gateway.openai.errors import ERROR_MODEL, openai_error
 from gateway.openai.fields import Strict, at_default
 from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
+from gateway.schemas import Model
 
 IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "seed", "safety_identifier", "prompt_cache_key", "prompt_cache_retention"})
 """OpenAI request fields accepted and ignored (README, "OpenAI-compatible API"): they change nothing an answer says.
@@ -225,16 +226,26 @@ def _usage(usage: Any) -> dict[str, int] | None:
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
 
 
+def admit(
+    ctx: http.Context, model_id: str, params: generation.TextParams, images: list[vision.Pending], limit_field: str
+) -> tuple[Model, generation.TextParams, list[Model]]:
+    """The model checked for the request (vision, ``limit_field``, tools), then counted and reserved: what every
+    text family of this API (chat completions, responses) does before anything stored is read or any provider called.
+    Returns the model, the pinned params and the models that may answer (it, then its fallbacks)."""
+    model = generation.text_model(model_id, field_name="model")
+    if images:
+        generation.check_vision(model, images[0].field)
+    generation.check_limits(model, params, field_name=limit_field)
+    generation.check_tools(model, params)
+    params, models = generation.admission(ctx, model, params, len(images), "model")  # before any image is read
+    return model, params, models
+
+
 def create(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Response | dict[str, Any]:
     assert ctx.caller is not None
     params, images = params_from(body)
-    model = generation.text_model(body.model, field_name="model")
-    if images:
-        generation.check_vision(model, images[0].field)
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
-    generation.check_limits(model, params, field_name=field)
-    generation.check_tools(model, params)
-    params, _ = generation.admission(ctx, model, params, len(images), "model")  # before any image is read
+    model, params, _ = admit(ctx, body.model, params, images, field)
     params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())

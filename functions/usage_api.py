@@ -21,7 +21,7 @@ from gateway.budgets import reset_at
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for
 
-TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens", "images", "cost")
+TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "cachedTokens", "reasoningTokens", "estimatedTokens", "images", "cost")
 MAX_DAYS = 366
 
 

@@ -28,6 +28,8 @@ class TokenUsage(_Answer):
     promptTokens: int | None
     completionTokens: int | None
     totalTokens: int | None
+    cachedTokens: int | None = Field(None, description="Of promptTokens, those read from the provider's prompt cache; present when the provider says.")
+    reasoningTokens: int | None = Field(None, description="Of completionTokens, those spent reasoning (billed as output); present when the provider says.")
 
 
 class TextCost(_Answer):
@@ -133,6 +135,8 @@ class UsageTotals(_Answer):
     promptTokens: int
     completionTokens: int
     totalTokens: int
+    cachedTokens: int = Field(0, description="Of promptTokens, those the provider served from its prompt cache.")
+    reasoningTokens: int = Field(0, description="Of completionTokens, those spent reasoning.")
     estimatedTokens: int = Field(description="Of totalTokens, those the gateway estimated because the provider did not say.")
     images: int
     cost: float
@@ -161,6 +165,8 @@ class UsageRecord(_Answer):
     reservedCost: float | None = None
     promptTokens: int | None = None
     completionTokens: int | None = None
+    cachedTokens: int | None = Field(None, description="Of promptTokens, those read from the provider's cache (null: not said).")
+    reasoningTokens: int | None = Field(None, description="Of completionTokens, those spent reasoning (null: not said).")
     images: int | None = None
     cost: float | None = None
     latencyMs: float | None = None
@@ -386,10 +392,21 @@ class OpenAIModelList(_Answer):
     data: list[OpenAIModel]
 
 
+class OpenAIPromptTokensDetails(_Answer):
+    cached_tokens: int | None = Field(None, description="Prompt tokens read from the provider's cache.")
+    cache_write_tokens: int | None = Field(None, description="Prompt tokens written to the provider's cache (Anthropic).")
+
+
+class OpenAICompletionTokensDetails(_Answer):
+    reasoning_tokens: int = Field(description="Completion tokens spent reasoning.")
+
+
 class OpenAIUsage(_Answer):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: OpenAIPromptTokensDetails | None = Field(None, description="Present when the provider reports cached tokens.")
+    completion_tokens_details: OpenAICompletionTokensDetails | None = Field(None, description="Present when the provider reports reasoning tokens.")
 
 
 class OpenAIFunctionCall(_Answer):

@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway import firebase, limits, logs, settings, userdays
 from gateway.errors import ErrorCode, GatewayError, invalid
@@ -126,15 +126,30 @@ OUTPUTLESS_TYPES = ("embedding",)
 """Model types that generate no tokens: their input price alone prices them (an output price is not needed)."""
 
 
-def text_prices(model: Model) -> tuple[float, float] | None:
+class TextPrices(NamedTuple):
+    """USD per 1M tokens. A reservation prices every prompt token at ``input`` (cache hits never cost more: schemas)."""
+
+    input: float
+    output: float
+    cached_input: float
+    """Prompt tokens read from the provider's cache: ``cachedInputPer1M``, else ``input``."""
+
+    def cost(self, prompt: int, completion: int, cached: int = 0) -> float:
+        """What booked counts cost, ``cached`` of the ``prompt`` tokens at the cached price."""
+        cached = min(cached, prompt)
+        return round(((prompt - cached) * self.input + cached * self.cached_input + completion * self.output) / 1e6, 10)
+
+
+def text_prices(model: Model) -> TextPrices | None:
     """USD per 1M input and output tokens: the model's, else ``DEFAULT_PRICING``; None when unknown."""
     for pricing in (model.pricing, default_pricing()):
         if pricing is None or pricing.inputPer1M is None:
             continue
+        cached = pricing.cachedInputPer1M if pricing.cachedInputPer1M is not None else pricing.inputPer1M
         if pricing.outputPer1M is not None:
-            return pricing.inputPer1M, pricing.outputPer1M
+            return TextPrices(pricing.inputPer1M, pricing.outputPer1M, cached)
         if model.type in OUTPUTLESS_TYPES:
-            return pricing.inputPer1M, 0.0
+            return TextPrices(pricing.inputPer1M, 0.0, cached)
     return None
 
 

@@ -237,7 +237,10 @@ def cost(pricing: Pricing | None, usage: Usage, reported: float | None) -> dict[
     input_cost = output_cost = None
     if pricing is not None:
         if pricing.inputPer1M is not None and usage.prompt_tokens is not None:
-            input_cost = round(usage.prompt_tokens * pricing.inputPer1M / 1e6, 10)
+            # Cache hits at the cached price (else the input price: never free), the rest at the input price.
+            cached = usage.cached_tokens if usage.cached_tokens is not None and usage.cached_tokens <= usage.prompt_tokens else 0
+            hit = pricing.cachedInputPer1M if pricing.cachedInputPer1M is not None else pricing.inputPer1M
+            input_cost = round(((usage.prompt_tokens - cached) * pricing.inputPer1M + cached * hit) / 1e6, 10)
         if pricing.outputPer1M is not None and usage.completion_tokens is not None:
             output_cost = round(usage.completion_tokens * pricing.outputPer1M / 1e6, 10)
     if reported is not None:

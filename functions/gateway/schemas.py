@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr, computed_field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationInfo, computed_field, field_validator
 
 from gateway import outbound, secrets
 
@@ -49,8 +49,20 @@ class Pricing(_Strict):
     """Prices in USD; a missing price means unknown, never free."""
 
     inputPer1M: float | None = Field(None, ge=0)
+    cachedInputPer1M: float | None = Field(
+        None, ge=0, description="Per 1M prompt tokens read from the provider's cache; missing: priced at inputPer1M (never free)."
+    )
     outputPer1M: float | None = Field(None, ge=0)
     perImage: float | None = Field(None, ge=0)
+
+    @field_validator("cachedInputPer1M")
+    @classmethod
+    def _not_above_input(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A reservation prices every prompt token at ``inputPer1M``: an upper bound only while cache hits cost no more."""
+        full = info.data.get("inputPer1M")
+        if value is not None and full is not None and value > full:
+            raise ValueError("must not be more than inputPer1M")
+        return value
 
 
 class ModelSpec(_Strict):

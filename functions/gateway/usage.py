@@ -8,7 +8,7 @@ nothing here is left for later. One commit per request, three documents
 (four under a budget, whose project-cap shards it settles too):
 
 - ``usage/{uid}/records/{id}`` (``uid, modelId, provider, route,
-  promptTokens, completionTokens, images, cost, latencyMs, status, errorCode,
+  promptTokens, completionTokens, cachedTokens, reasoningTokens, images, cost, latencyMs, status, errorCode,
   estimated, at``);
 - ``usage/{uid}/days/{yyyy-mm-dd}-{shard}``: atomic increments of the same totals,
   on one of ``USAGE_DAY_SHARDS`` documents at random (:mod:`gateway.userdays`;
@@ -66,6 +66,10 @@ class Entry:
     latency_ms: float
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    """Of the prompt tokens, those the provider served from its cache (when it said)."""
+    reasoning_tokens: int | None = None
+    """Of the completion tokens, those spent reasoning (when the provider said)."""
     images: int = 0
     cost: float | None = None
     error_code: str | None = None
@@ -89,6 +93,8 @@ def _totals(entry: Entry) -> dict[str, int | float]:
         "promptTokens": prompt,
         "completionTokens": completion,
         "totalTokens": prompt + completion,
+        "cachedTokens": entry.cached_tokens or 0,
+        "reasoningTokens": entry.reasoning_tokens or 0,
         "estimatedTokens": prompt + completion if entry.estimated else 0,
         "images": entry.images,
         "cost": entry.cost or 0.0,
@@ -103,6 +109,8 @@ def _fields(entry: Entry) -> dict[str, Any]:
         "route": entry.route,
         "promptTokens": entry.prompt_tokens,
         "completionTokens": entry.completion_tokens,
+        "cachedTokens": entry.cached_tokens,
+        "reasoningTokens": entry.reasoning_tokens,
         "images": entry.images,
         "cost": entry.cost,
         "latencyMs": entry.latency_ms,
@@ -185,6 +193,15 @@ def quota_for(profile: dict[str, Any], role: str) -> dict[str, float]:
 def _count(value: Any) -> int | None:
     """A token count as a provider may give it: a non-negative integer, else None (not a count)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def details(usage: Any, prompt: int, completion: int, estimated: bool) -> tuple[int | None, int | None]:
+    """(cached, reasoning): the provider's parts of the prompt and completion counts, when it gave them and they fit
+    in the checked counts; None beside an estimate (a part of a guess is no count)."""
+    if estimated:
+        return None, None
+    cached, reasoning = _count(getattr(usage, "cached_tokens", None)), _count(getattr(usage, "reasoning_tokens", None))
+    return (cached if cached is not None and cached <= prompt else None), (reasoning if reasoning is not None and reasoning <= completion else None)
 
 
 def checked(usage: Any, ask: budgets.Ask | None, sent: int) -> tuple[int, int, bool]:
@@ -276,11 +293,12 @@ class Tracker:
     def _book(self, status: str, model: Any, usage: Any, cost: dict[str, Any] | None, **fields: Any) -> None:
         """Book tokens: the provider's checked counts, or estimates (priced at the model's prices)."""
         prompt, completion, estimated = checked(usage, self.ask, self.sent_chars)
+        cached, reasoning = details(usage, prompt, completion, estimated)
         total = None if cost is None else cost.get("total")
         if estimated or total is None:
             prices = budgets.text_prices(model) if model is not None else None
             if prices is not None:
-                total = round((prompt * prices[0] + completion * prices[1]) / 1e6, 10)
+                total = prices.cost(prompt, completion, cached or 0)
             elif estimated:
                 total = None
         self._settle(
@@ -289,6 +307,8 @@ class Tracker:
             provider=getattr(model, "provider", self.provider),
             prompt_tokens=prompt,
             completion_tokens=completion,
+            cached_tokens=cached,
+            reasoning_tokens=reasoning,
             cost=total,
             estimated=estimated,
             **fields,

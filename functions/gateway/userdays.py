@@ -27,7 +27,7 @@ from typing import Any
 
 from gateway import firebase, settings
 
-AMOUNTS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens", "images", "cost", "reservedTokens", "reservedCost")
+AMOUNTS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "cachedTokens", "reasoningTokens", "estimatedTokens", "images", "cost", "reservedTokens", "reservedCost")
 """The summed fields of a day."""
 PRIMARY = -1
 """The shard number of the primary ``days/{day}`` document (reservations; the whole day before shards existed)."""

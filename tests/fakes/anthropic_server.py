@@ -26,6 +26,14 @@ class AnthropicServer(FakeUpstream):
         else:
             self.not_found()
 
+    def counted(self, prompt: int, output: int) -> dict[str, Any]:
+        """Anthropic's usage: cache reads and writes (``state["details"]``) beside ``input_tokens``, not in it."""
+        cached, _, written = self.details()
+        usage: dict[str, Any] = {"input_tokens": prompt, "output_tokens": output}
+        if self.state.get("details"):
+            usage.update({"cache_read_input_tokens": cached, "cache_creation_input_tokens": written})
+        return usage
+
     def messages(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
         if "max_tokens" not in body or any(m.get("role") == "system" for m in body.get("messages", [])):
             self.send_json(400, self.error_body(400, "max_tokens is required; system goes in the top-level field"))
@@ -46,11 +54,11 @@ class AnthropicServer(FakeUpstream):
             self.send_json(200, {
                 "id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
                 "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
-                "usage": {"input_tokens": prompt, "output_tokens": len(words)},
+                "usage": self.counted(prompt, len(words)),
             })
             return
         chunks = [
-            sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": prompt, "output_tokens": 1}}}, "message_start"),
+            sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "usage": self.counted(prompt, 1)}}, "message_start"),
             sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
             sse({"type": "ping"}, "ping"),
         ]
@@ -75,11 +83,11 @@ class AnthropicServer(FakeUpstream):
             self.send_json(200, {
                 "id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
                 "content": [{"type": "text", "text": "Let me check."}, block], "stop_reason": "tool_use",
-                "usage": {"input_tokens": prompt, "output_tokens": 7},
+                "usage": self.counted(prompt, 7),
             })
             return
         chunks = [
-            sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": prompt, "output_tokens": 1}}}, "message_start"),
+            sse({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "usage": self.counted(prompt, 1)}}, "message_start"),
             sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
             sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me check."}}, "content_block_delta"),
             sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),

@@ -64,5 +64,9 @@ class GeminiServer(FakeUpstream):
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
         if finish:
             candidate["finishReason"] = finish
-        prompt = self.prompt_tokens(body)
-        return {"candidates": [candidate], "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion}}
+        cached, thoughts, _ = self.details()
+        prompt = self.prompt_tokens(body) + cached  # the cached content is part of the prompt's count
+        meta: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion + thoughts}
+        if self.state.get("details"):  # thoughts are billed as output but counted beside the candidates
+            meta.update({"cachedContentTokenCount": cached, "thoughtsTokenCount": thoughts})
+        return {"candidates": [candidate], "usageMetadata": meta}

@@ -60,8 +60,16 @@ class OpenAIServer(FakeUpstream):
             return None
         if isinstance(override, dict):
             return override
-        prompt, completion = self.prompt_tokens(body), len(self.reply_words())
+        return self.counted(self.prompt_tokens(body), len(self.reply_words()))
+
+    def counted(self, prompt: int, completion: int) -> dict[str, Any]:
+        """OpenAI's usage object; cache hits and reasoning (``state["details"]``) are parts of its two counts."""
+        cached, reasoning, _ = self.details()
+        prompt, completion = prompt + cached, completion + reasoning
         usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if self.state.get("details"):
+            usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
         if self.state.get("flavor") == "openrouter":
             usage["cost"] = 0.000123
         return usage
@@ -113,7 +121,8 @@ class OpenAIServer(FakeUpstream):
         """A tool call in OpenAI's shape; streamed with the arguments in fragments."""
         arguments = json.dumps(call["arguments"])
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body.get("model")}
-        usage = {"prompt_tokens": self.prompt_tokens(body), "completion_tokens": 7, "total_tokens": self.prompt_tokens(body) + 7}
+        usage = self.counted(self.prompt_tokens(body), 7)
+        usage.pop("cost", None)
         if not body.get("stream"):
             message = {"role": "assistant", "content": None, "tool_calls": [{"id": "call_fake1", "type": "function", "function": {"name": call["name"], "arguments": arguments}}]}
             self.send_json(200, {**base, "object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}], "usage": usage})

@@ -22,6 +22,12 @@
   after a tool result it answers ``Tool said: <result>``.
 - ``usage`` (OpenAI's format): ``"none"`` to report no usage, or the usage object to
   report instead of the real counts (e.g. negative ones).
+- ``details``: ``{"cached": n, "reasoning": m, "cache_write": k}``: the answer's usage
+  also reports n prompt tokens read from the provider's cache, m reasoning tokens and
+  (Anthropic) k tokens written to the cache, each in its provider's fields and way of
+  counting (OpenAI's ``*_tokens_details`` inside the totals; Anthropic's cache counts
+  beside ``input_tokens``; Gemini's ``cachedContentTokenCount`` inside the prompt and
+  ``thoughtsTokenCount`` beside ``candidatesTokenCount``).
 - Every fake answers at most the request's ``max_tokens`` words (in its provider's
   field: ``max_tokens``, ``max_completion_tokens``, ``num_predict``, ``maxOutputTokens``).
 - ``json_reply``: what the fake answers (as JSON text, or its provider's
@@ -110,6 +116,10 @@ class FakeUpstream(BaseHTTPRequestHandler):
     def embed_size(self, asked: Any) -> int | None:
         """The vector size answered: the one asked, unless the test made the model ignore it."""
         return None if self.state.get("ignore_dimensions") or not isinstance(asked, int) else asked
+    def details(self) -> tuple[int, int, int]:
+        """(cached, reasoning, cache_write) tokens to report: ``state["details"]``, zeros by default."""
+        details = self.state.get("details") or {}
+        return int(details.get("cached", 0)), int(details.get("reasoning", 0)), int(details.get("cache_write", 0))
 
     def prompt_tokens(self, body: dict[str, Any]) -> int:
         return max(1, len(json.dumps(body.get("messages") or body.get("contents") or "").split()))

@@ -220,10 +220,17 @@ def params_from(body: ChatCompletionRequest) -> tuple[generation.TextParams, lis
     return params, images
 
 
-def _usage(usage: Any) -> dict[str, int] | None:
+def _usage(usage: Any) -> dict[str, Any] | None:
+    """OpenAI's usage object; its details only where the provider reported them (absent, not a made-up 0)."""
     if usage.prompt_tokens is None or usage.completion_tokens is None:
         return None
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
+    out: dict[str, Any] = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
+    prompt_details = {k: v for k, v in (("cached_tokens", usage.cached_tokens), ("cache_write_tokens", usage.cache_write_tokens)) if v is not None}
+    if prompt_details:
+        out["prompt_tokens_details"] = prompt_details
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
 
 
 def admit(

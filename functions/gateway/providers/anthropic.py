@@ -16,6 +16,8 @@ from gateway.providers.base import (
     ToolCallDelta,
     UpstreamError,
     Usage,
+    add_counts,
+    count,
     decode_json,
     ended_early,
     iter_sse,
@@ -25,6 +27,18 @@ VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 JSON_TOOL = "json_answer"
 """Structured output is emulated: the model is made to call this tool, whose input schema is the asked one."""
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    """Anthropic's counts as OpenAI's: ``input_tokens`` excludes cache reads and writes, so the prompt is the sum
+    (every token billed is booked); cache reads are its cached tokens, cache writes are priced as input."""
+    read, written = count(usage.get("cache_read_input_tokens")), count(usage.get("cache_creation_input_tokens"))
+    return Usage(
+        add_counts(usage.get("input_tokens"), read, written),
+        usage.get("output_tokens"),
+        cached_tokens=read,
+        cache_write_tokens=written,
+    )
 
 
 class Anthropic(Adapter):
@@ -122,11 +136,11 @@ class Anthropic(Adapter):
         if request.response_format is not None:  # the forced tool's input is the answer
             text = next((c.arguments for c in calls if c.name == JSON_TOOL), text)
             calls, finish = [], "end_turn" if finish == "tool_use" else finish
-        return Completion(text, finish, Usage(usage.get("input_tokens"), usage.get("output_tokens")), tool_calls=calls)
+        return Completion(text, finish, _usage(usage), tool_calls=calls)
 
     def stream(self, request: ChatRequest) -> Iterator[Delta | ToolCallDelta | Final]:
         response = self.open_stream(f"{self.base(request)}/v1/messages", self.body(request, stream=True), request.timeout)
-        usage = Usage()
+        reported: dict[str, Any] = {}
         finish: str | None = None
         tool_index: dict[int, int] = {}  # Anthropic's content block index -> OpenAI's tool call index
         json_mode = request.response_format is not None
@@ -135,9 +149,7 @@ class Anthropic(Adapter):
                 data = decode_json(raw.encode())
                 kind = data.get("type", event)
                 if kind == "message_start":
-                    start_usage = (data.get("message") or {}).get("usage") or {}
-                    usage.prompt_tokens = start_usage.get("input_tokens")
-                    usage.completion_tokens = start_usage.get("output_tokens")
+                    reported.update((data.get("message") or {}).get("usage") or {})
                 elif kind == "content_block_start":
                     block = data.get("content_block") or {}
                     if block.get("type") == "tool_use" and not json_mode:
@@ -156,11 +168,10 @@ class Anthropic(Adapter):
                     finish = (data.get("delta") or {}).get("stop_reason") or finish
                     if json_mode and finish == "tool_use":
                         finish = "end_turn"
-                    out = (data.get("usage") or {}).get("output_tokens")
-                    if out is not None:
-                        usage.completion_tokens = out
+                    # Cumulative counts: output_tokens, and in newer streams the prompt's counts again.
+                    reported.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
                 elif kind == "message_stop":
-                    yield Final(finish, usage)
+                    yield Final(finish, _usage(reported))
                     return
                 elif kind == "error":
                     error = data.get("error") or {}

@@ -155,8 +155,18 @@ class ChatRequest:
 
 @dataclass
 class Usage:
+    """Token counts as OpenAI counts them, whatever the provider's own split (None: the provider did not say)."""
+
     prompt_tokens: int | None = None
+    """Every prompt token, cached or not (Anthropic's cache reads and writes added to its ``input_tokens``)."""
     completion_tokens: int | None = None
+    """Every generated token, reasoning included (Gemini's thoughts added to its ``candidatesTokenCount``)."""
+    cached_tokens: int | None = None
+    """Of ``prompt_tokens``, those read from the provider's prompt cache (priced at ``cachedInputPer1M``)."""
+    reasoning_tokens: int | None = None
+    """Of ``completion_tokens``, those spent reasoning (billed as output)."""
+    cache_write_tokens: int | None = None
+    """Of ``prompt_tokens``, those written to the provider's cache (Anthropic); priced as input."""
 
     @property
     def total_tokens(self) -> int | None:
@@ -165,7 +175,26 @@ class Usage:
         return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
 
     def to_dict(self) -> dict[str, int | None]:
-        return {"promptTokens": self.prompt_tokens, "completionTokens": self.completion_tokens, "totalTokens": self.total_tokens}
+        out = {"promptTokens": self.prompt_tokens, "completionTokens": self.completion_tokens, "totalTokens": self.total_tokens}
+        for key, value in (("cachedTokens", self.cached_tokens), ("reasoningTokens", self.reasoning_tokens)):
+            if value is not None:  # only when the provider said
+                out[key] = value
+        return out
+
+
+def count(value: Any) -> int | None:
+    """A provider's token count, or None when it is not a non-negative integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def add_counts(first: Any, *parts: int | None) -> Any:
+    """A count made of a provider's partial counts (``parts`` already checked by :func:`count`).
+
+    ``first`` as given when there is nothing to add, or when it is not a count: the ledger then sees what the
+    provider sent, and estimates it."""
+    if all(p is None for p in parts) or count(first) is None:
+        return first
+    return first + sum(p for p in parts if p is not None)
 
 
 @dataclass

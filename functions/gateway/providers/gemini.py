@@ -19,6 +19,8 @@ from gateway.providers.base import (
     ToolCallDelta,
     UpstreamError,
     Usage,
+    add_counts,
+    count,
     decode_json,
     ended_early,
     iter_sse,
@@ -28,8 +30,16 @@ from gateway.providers.base import (
 
 
 def _usage(data: dict[str, Any]) -> Usage:
+    """Gemini's counts as OpenAI's: thoughts are billed as output but not in ``candidatesTokenCount``, so the
+    completion is the sum; ``promptTokenCount`` already holds the cached content's tokens."""
     meta = data.get("usageMetadata") or {}
-    return Usage(meta.get("promptTokenCount"), meta.get("candidatesTokenCount"))
+    thoughts = count(meta.get("thoughtsTokenCount"))
+    return Usage(
+        meta.get("promptTokenCount"),
+        add_counts(meta.get("candidatesTokenCount", 0 if thoughts is not None else None), thoughts),  # all thoughts, no text
+        cached_tokens=count(meta.get("cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+    )
 
 
 def _parts(data: dict[str, Any]) -> tuple[str, list[ToolCall], str | None]:

@@ -24,6 +24,7 @@ from gateway.providers.base import (
     ToolChoice,
     UpstreamError,
     Usage,
+    count,
     decode_json,
     ended_early,
     image_from_bytes,
@@ -45,8 +46,17 @@ def decode_b64_image(value: str) -> Image:
 
 
 def _usage(data: dict[str, Any] | None) -> Usage:
+    """OpenAI's usage; its details (cache hits, reasoning) are already parts of the prompt and completion counts."""
     data = data or {}
-    return Usage(data.get("prompt_tokens"), data.get("completion_tokens"))
+    prompt_details = data.get("prompt_tokens_details") or {}
+    completion_details = data.get("completion_tokens_details") or {}
+    return Usage(
+        data.get("prompt_tokens"),
+        data.get("completion_tokens"),
+        cached_tokens=count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None,
+        reasoning_tokens=count(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None,
+        cache_write_tokens=count(prompt_details.get("cache_write_tokens")) if isinstance(prompt_details, dict) else None,
+    )
 
 
 def message_json(message: Message) -> dict[str, Any]:

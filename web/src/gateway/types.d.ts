@@ -251,6 +251,8 @@ export interface OpenAIEmbeddingUsage {
 /** Prices in USD; a missing price means unknown, never free. */
 export interface Pricing {
   inputPer1M?: number | null;
+  /** Per 1M prompt tokens read from the provider's cache; missing: priced at inputPer1M (never free). */
+  cachedInputPer1M?: number | null;
   outputPer1M?: number | null;
   perImage?: number | null;
 }
@@ -386,6 +388,10 @@ export interface TokenUsage {
   promptTokens: number | null;
   completionTokens: number | null;
   totalTokens: number | null;
+  /** Of promptTokens, those read from the provider's prompt cache; present when the provider says. */
+  cachedTokens?: number | null;
+  /** Of completionTokens, those spent reasoning (billed as output); present when the provider says. */
+  reasoningTokens?: number | null;
 }
 
 export interface ToolCallIn {
@@ -415,6 +421,10 @@ export interface UsageDay {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of promptTokens, those the provider served from its prompt cache. */
+  cachedTokens?: number;
+  /** Of completionTokens, those spent reasoning. */
+  reasoningTokens?: number;
   /** Of totalTokens, those the gateway estimated because the provider did not say. */
   estimatedTokens: number;
   images: number;
@@ -451,6 +461,10 @@ export interface UsageRecord {
   reservedCost?: number | null;
   promptTokens?: number | null;
   completionTokens?: number | null;
+  /** Of promptTokens, those read from the provider's cache (null: not said). */
+  cachedTokens?: number | null;
+  /** Of completionTokens, those spent reasoning (null: not said). */
+  reasoningTokens?: number | null;
   images?: number | null;
   cost?: number | null;
   latencyMs?: number | null;
@@ -475,6 +489,10 @@ export interface UsageTotals {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of promptTokens, those the provider served from its prompt cache. */
+  cachedTokens?: number;
+  /** Of completionTokens, those spent reasoning. */
+  reasoningTokens?: number;
   /** Of totalTokens, those the gateway estimated because the provider did not say. */
   estimatedTokens: number;
   images: number;

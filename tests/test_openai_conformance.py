@@ -478,6 +478,18 @@ def test_known_refusals(local, conformance, accounts, known: Known) -> None:
     assert not problems, _summary(problems, len(bodies))
 
 
+def test_assistant_refusal_parts_in_a_history_are_its_text(local, conformance, accounts) -> None:
+    """An assistant turn's ``refusal`` content part (the description allows it in histories) is that turn's text."""
+    turn = {"role": "assistant", "content": [{"type": "text", "text": "Sorry, "}, {"type": "refusal", "refusal": "I can't help with that."}]}
+    body = {"model": "openai-chat", "messages": [{"role": "user", "content": "hi"}, turn, {"role": "user", "content": "why?"}]}
+    assert _chat(local, accounts["user"], body).status_code == 200
+    sent = conformance["openai"].state["requests"][-1]["body"]["messages"]
+    assert sent[1] == {**sent[1], "role": "assistant", "content": "Sorry, I can't help with that."}
+    elsewhere = {"model": "openai-chat", "messages": [{"role": "user", "content": [{"type": "refusal", "refusal": "no"}]}]}
+    refused = _chat(local, accounts["user"], elsewhere)
+    assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "messages.0.content.0"
+
+
 # -- (b) every answer is the description's ----------------------------------------------
 
 ASK = [{"role": "user", "content": "Weather in Paris?"}]

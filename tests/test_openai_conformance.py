@@ -18,11 +18,13 @@ file-search filters, unused here) is not resolved.
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
 import random
 import re
+import struct
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -62,8 +64,20 @@ def json_schema(node: Any) -> Any:
     return out
 
 
+def _usage_may_be_null(document: dict[str, Any]) -> None:
+    """``Response.usage`` is not nullable in the schema, yet null in the description's own stream examples
+    (``response.created``: ``"usage": null``) and in OpenAI's answers: as the examples say."""
+    [part] = [p for p in document["components"]["schemas"]["Response"]["allOf"] if "usage" in p.get("properties", {})]
+    part["properties"]["usage"] = {"anyOf": [part["properties"]["usage"], {"type": "null"}]}
+
+
+QUIRKS = (_usage_may_be_null,)
+"""Where the schemas are stricter than the description's own examples: each says why, and is checked against them."""
+
 RAW = json.loads((SPEC_DIR / "openapi.subset.json").read_text(encoding="utf-8"))
 DOCUMENT = json_schema(RAW)
+for quirk in QUIRKS:
+    quirk(DOCUMENT)
 REGISTRY = Registry().with_resource(URN, Resource.from_contents(DOCUMENT, default_specification=DRAFT202012))
 
 
@@ -384,6 +398,14 @@ def test_vendored_description_records_its_provenance() -> None:
         assert vendor.render(vendor.subset(source, {k: v for k, v in provenance.items() if k != "roots"})) == (SPEC_DIR / "openapi.subset.json").read_text()
 
 
+def test_quirks_are_what_the_description_shows() -> None:
+    """Each relaxation of :data:`QUIRKS` is backed by the description's own example (``x-oaiMeta``)."""
+    example = json.loads(RAW["components"]["schemas"]["ResponseCreatedEvent"]["x-oaiMeta"]["example"])
+    assert example["response"]["usage"] is None
+    errors = validator("/components/schemas/ResponseCreatedEvent").iter_errors(example)
+    assert ["response", "usage"] not in [list(error.absolute_path) for error in errors]  # (its "user": null stays invalid: the gateway omits it)
+
+
 def test_generator_covers_each_variant() -> None:
     """The generated requests are valid against the description and use every null and default it documents."""
     generator = Generator(SEED)
@@ -560,3 +582,95 @@ def test_error_inside_a_stream_matches_the_description(local, conformance, accou
     assert_valid("ErrorResponse", chunks[-1])
     for chunk in chunks[:-1]:
         assert_valid("CreateChatCompletionStreamResponse", chunk)
+
+
+# -- the other endpoint families (Responses, embeddings, images) --------------------------
+
+
+def _served(method: str, *path: str) -> None:
+    """xfail while this branch has no such route (each family is its own branch of issue 20); a real check once it does."""
+    import openai_api
+
+    if path not in openai_api.PATHS.get(method, {}):
+        pytest.xfail(f"{method} /v1/{'/'.join(path)} is not served on this branch yet")
+
+
+def _events(response: Any) -> list[dict[str, Any]]:
+    """The payloads of a typed event stream (``event:`` then ``data:``), each checked to carry its event's name."""
+    out = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
+        if not lines or lines == ["data: [DONE]"]:
+            continue
+        event = next((line[7:] for line in lines if line.startswith("event: ")), None)
+        payload = json.loads(next(line[6:] for line in lines if line.startswith("data: ")))
+        assert event is None or payload.get("type") == event, block
+        out.append(payload)
+    return out
+
+
+def test_responses_match_the_description(local, conformance, accounts) -> None:
+    """``POST /v1/responses``: a text answer, a function call and every streamed event: Response, ResponseStreamEvent."""
+    _served("POST", "responses")
+    user = accounts["user"]
+    tool = {"type": "function", "name": "lookup", "parameters": LOOKUP["function"]["parameters"]}
+    text = local("openai").post("/v1/responses", json={"model": "openai-chat", "input": "hi"}, headers=user.headers)
+    assert text.status_code == 200, text.get_data(as_text=True)
+    assert_valid("Response", text.get_json())
+    stored = local("openai").get(f"/v1/responses/{text.get_json()['id']}", headers=user.headers)
+    assert stored.status_code == 200
+    assert_valid("Response", stored.get_json())
+    streamed = local("openai").post("/v1/responses", json={"model": "anthropic-chat", "input": "hi", "stream": True}, headers=user.headers)
+    events = _events(streamed)
+    assert events and events[-1]["type"] == "response.completed"
+    conformance["openai"].state["tool_call"] = {"name": "lookup", "arguments": {"q": "Paris"}}
+    called = local("openai").post("/v1/responses", json={"model": "openai-chat", "input": "hi", "tools": [tool]}, headers=user.headers)
+    assert called.status_code == 200 and any(item["type"] == "function_call" for item in called.get_json()["output"])
+    assert_valid("Response", called.get_json())
+    streamed_call = local("openai").post("/v1/responses", json={"model": "openai-chat", "input": "hi", "tools": [tool], "stream": True}, headers=user.headers)
+    for event in events + _events(streamed_call):
+        assert_valid("ResponseStreamEvent", event)
+    missing = local("openai").get("/v1/responses/resp_nope", headers=user.headers)
+    assert missing.status_code == 404
+    assert_valid("ErrorResponse", missing.get_json())
+
+
+def test_embeddings_match_the_description(local, conformance, accounts) -> None:
+    """``POST /v1/embeddings``, floats and base64: CreateEmbeddingResponse; a refusal: ErrorResponse."""
+    _served("POST", "embeddings")
+    from gateway import firebase
+    from gateway.registry import registry
+
+    doc = {"name": "openai-embedder", "provider": "openai", "type": "embedding", "enabled": True, "pricing": {"inputPer1M": 1.0}}
+    firebase.db().collection("models").document("openai-embed").set(doc)
+    registry().invalidate()
+    for extra in ({}, {"encoding_format": "float"}, {"encoding_format": "base64"}):
+        body = {"model": "openai-embed", "input": ["hello world", "second"], **extra}
+        response = local("openai").post("/v1/embeddings", json=body, headers=accounts["user"].headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        answer = response.get_json()
+        if extra.get("encoding_format") == "base64":  # the schema knows floats only: base64 is little-endian float32s, as OpenAI sends
+            for item in answer["data"]:
+                raw = base64.b64decode(item["embedding"], validate=True)
+                item["embedding"] = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        assert_valid("CreateEmbeddingResponse", answer)
+    refused = local("openai").post("/v1/embeddings", json={"model": "openai-embed", "input": []}, headers=accounts["user"].headers)
+    assert refused.status_code == 400
+    assert_valid("ErrorResponse", refused.get_json())
+
+
+def test_images_match_the_description(local, conformance, accounts) -> None:
+    """``POST /v1/images/generations``, as ``url`` and ``b64_json``: ImagesResponse."""
+    _served("POST", "images", "generations")
+    from gateway import firebase
+    from gateway.registry import registry
+
+    doc = {"type": "image", "enabled": True, "name": "gpt-image-1", "provider": "openai", "pricing": {"perImage": 0.04},
+           "config": {"width": 64, "height": 64, "timeoutSeconds": 5}}
+    firebase.db().collection("models").document("openai-image").set(doc)
+    registry().invalidate()
+    for extra in ({}, {"response_format": "b64_json"}):
+        body = {"model": "openai-image", "prompt": "a red fox in the snow", **extra}
+        response = local("openai").post("/v1/images/generations", json=body, headers=accounts["user"].headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert_valid("ImagesResponse", response.get_json())

@@ -11,7 +11,8 @@ description's response schemas with ``jsonschema``.
 
 The description is OpenAPI 3.1 with two dialects mixed: JSON Schema's
 ``anyOf [.., {"type": "null"}]`` and OpenAPI 3.0's ``nullable: true``, which a
-JSON Schema validator ignores; :func:`json_schema` rewrites the latter.
+JSON Schema validator ignores; :func:`json_schema` rewrites the latter (and
+reads ``oneOf`` as ``anyOf``: some unions overlap).
 ``discriminator`` and ``x-*`` are annotations (ignored); ``$recursiveRef`` (two
 file-search filters, unused here) is not resolved.
 """
@@ -53,12 +54,14 @@ ABSENT = object()
 
 
 def json_schema(node: Any) -> Any:
-    """An OpenAPI schema as JSON Schema 2020-12: ``nullable: true`` becomes ``anyOf [it, {"type": "null"}]``."""
+    """An OpenAPI schema as JSON Schema 2020-12: ``nullable: true`` becomes ``anyOf [it, {"type": "null"}]``, and
+    ``oneOf`` is ``anyOf``: the description's unions overlap (an ``input`` message with ``input_text`` parts is both
+    an ``EasyInputMessage`` and an ``InputMessage``), where OpenAPI picks one by ``discriminator`` or order."""
     if isinstance(node, list):
         return [json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: json_schema(value) for key, value in node.items() if key != "nullable"}
+    out = {"anyOf" if key == "oneOf" else key: json_schema(value) for key, value in node.items() if key != "nullable"}
     if node.get("nullable") is True:
         return {"anyOf": [out, {"type": "null"}]}
     return out
@@ -148,16 +151,17 @@ class Generator:
         return props, required
 
     def defaults(self, pointer: str) -> Iterator[Any]:
-        """Documented defaults of a schema, of its ``anyOf``/``oneOf`` branches, and objects made of their fields' defaults."""
+        """Documented defaults of a schema, of its ``anyOf`` (and ``oneOf``) branches, and objects made of their fields' defaults."""
         for p in self.deref(pointer):
             node = self.node(p)
             if "default" in node:
                 yield node["default"]
-            for keyword in ("anyOf", "oneOf"):
+            for keyword in ("anyOf",):  # (oneOf is read as anyOf)
                 for branch in self.branches(p, keyword) if keyword in node else []:
                     yield from self.defaults(branch)
         props, required = self.properties(pointer)
-        if required and required <= set(props):  # e.g. prompt_cache_breakpoint: {"mode": "explicit"}, its one field's default
+        # e.g. prompt_cache_breakpoint: {"mode": "explicit"}, its one field's default; not a variant picked by its "type"
+        if required and required <= set(props) and "type" not in required:
             values = {name: next(iter(self._defaults_of(props[name])), ABSENT) for name in sorted(required)}
             if ABSENT not in values.values():
                 yield values
@@ -198,7 +202,7 @@ class Generator:
     def message_schemas(self) -> dict[str, str]:
         """Each message variant's schema by role (the deprecated ``function`` role is left out: the legacy functions API)."""
         out = {}
-        for branch in self.branches("/components/schemas/ChatCompletionRequestMessage", "oneOf"):
+        for branch in self.branches("/components/schemas/ChatCompletionRequestMessage", "anyOf"):
             props, _ = self.properties(branch)
             [role_schema] = [self.node(p) for p in props["role"] for p in self.deref(p)][-1:]
             role = role_schema["enum"][0]
@@ -282,6 +286,37 @@ class Generator:
         if body.get("stream") is not True:
             body.pop("stream_options", None)  # OpenAI answers 400 to stream_options without stream (and so does the gateway)
         return body
+
+
+class ResponsesGenerator(Generator):
+    """Valid ``POST /v1/responses`` bodies from ``CreateResponse``, by the same rule: optional fields null or at a default."""
+
+    def input(self) -> str | list[dict[str, Any]]:
+        """A string, or messages (``EasyInputMessage``) of each role: string or ``input_text`` content (an assistant's a string)."""
+        if self.rng.random() < 0.3:
+            self.used["input=string"] += 1
+            return "A user turn"
+        roles = (["developer"] if self.rng.random() < 0.3 else []) + ["user"] + (["assistant", "user"] if self.rng.random() < 0.4 else [])
+        out = []
+        for role in roles:
+            parts = role != "assistant" and self.rng.random() < 0.5
+            content: Any = [{"type": "input_text", "text": f"A {role} turn"}] if parts else f"A {role} turn"
+            self.used[f"input.{role}.content={'parts' if parts else 'string'}"] += 1
+            out.append(self.optional("/components/schemas/EasyInputMessage", f"input.{role}.", {"role": role, "content": content}))
+        return out
+
+    def request(self, number: int) -> dict[str, Any]:
+        plain = {"model": MODELS[number % len(MODELS)], "input": self.input()}
+        return self.optional("/components/schemas/CreateResponse", "", plain)
+
+
+RESPONSES_REQUESTS = 200
+
+
+@functools.cache
+def _responses_generated() -> str:
+    generator = ResponsesGenerator(SEED)
+    return json.dumps([generator.request(n) for n in range(RESPONSES_REQUESTS)])
 
 
 @functools.cache
@@ -674,3 +709,26 @@ def test_images_match_the_description(local, conformance, accounts) -> None:
         response = local("openai").post("/v1/images/generations", json=body, headers=accounts["user"].headers)
         assert response.status_code == 200, response.get_data(as_text=True)
         assert_valid("ImagesResponse", response.get_json())
+
+
+def test_generated_responses_requests_at_null_or_default_are_accepted(local, conformance, accounts) -> None:
+    """200 requests from ``CreateResponse`` (valid against it, every optional field absent, null or at its default): each a 200 ``Response``."""
+    _served("POST", "responses")
+    bodies = json.loads(_responses_generated())
+    for body in bodies:
+        assert_valid("CreateResponse", body)
+    app, user = local("openai").application, accounts["user"]
+    clients = threading.local()
+
+    def send(body: dict[str, Any]) -> str | None:
+        if not hasattr(clients, "client"):
+            clients.client = app.test_client()
+        response = clients.client.post("/v1/responses", json=body, headers=user.headers)
+        if response.status_code != 200:
+            error = response.get_json()["error"]
+            return f"{response.status_code} {error.get('param')}: {error['message']}"
+        return schema_errors("Response", response.get_json())
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        problems = [p for p in pool.map(send, bodies) if p is not None]
+    assert not problems, f"{len(problems)} of {len(bodies)}: " + "; ".join(f"{n}x {p}" for p, n in Counter(problems).most_common(10))

@@ -154,6 +154,10 @@ def _content(message: ChatMessage, index: int, images: list[vision.Pending]) -> 
             if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
                 raise invalid(field, "a text part is {\"type\": \"text\", \"text\": \"...\"}")
             texts.append(part["text"])
+        elif kind == "refusal" and message.role == "assistant":  # an assistant turn's refusal, as a history carries it
+            if not isinstance(part.get("refusal"), str) or set(part) - {"type", "refusal"}:
+                raise invalid(field, "a refusal part is {\"type\": \"refusal\", \"refusal\": \"...\"}")
+            texts.append(part["refusal"])
         elif kind == "image_url":
             image = part.get("image_url")
             if message.role != "user" or not isinstance(image, dict) or not isinstance(image.get("url"), str) or set(image) - {"url", "detail"}:

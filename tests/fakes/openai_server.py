@@ -87,7 +87,7 @@ class OpenAIServer(FakeUpstream):
 
     def tool_chat(self, body: dict[str, Any], call: dict[str, Any]) -> None:
         """A tool call in OpenAI's shape; streamed with the arguments in fragments."""
-        arguments = json.dumps(call["arguments"])
+        arguments = call["arguments"] if isinstance(call["arguments"], str) else json.dumps(call["arguments"])  # text: sent as is (cut short)
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body.get("model")}
         usage = {"prompt_tokens": self.prompt_tokens(body), "completion_tokens": 7, "total_tokens": self.prompt_tokens(body) + 7}
         if not body.get("stream"):

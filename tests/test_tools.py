@@ -339,3 +339,10 @@ def test_tool_choice_refusals_name_the_field(local, tooled, accounts, body: dict
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.get_json()["error"]["param"] == param
     assert tooled["openai"].state["requests"] == []
+
+
+def test_strict_tool_whose_ref_leads_nowhere_is_a_400_not_a_500(local, tooled, accounts) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "strict": True, "parameters": {"type": "object", "properties": {"city": {"$ref": "#/$defs/nope"}}}}}
+    response = _chat(local, accounts["user"], **_ask("anthropic", tools=[tool]))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]["param"] == "tools" and "$ref" in response.get_json()["error"]["message"]

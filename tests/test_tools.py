@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import openai as openai_sdk
 import pytest
@@ -346,3 +346,22 @@ def test_strict_tool_whose_ref_leads_nowhere_is_a_400_not_a_500(local, tooled, a
     response = _chat(local, accounts["user"], **_ask("anthropic", tools=[tool]))
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.get_json()["error"]["param"] == "tools" and "$ref" in response.get_json()["error"]["message"]
+
+
+def test_openai_sdk_parses_strict_tool_calls_unchanged(sdk, tooled) -> None:
+    """``chat.completions.parse`` with ``pydantic_function_tool`` (which sends strict: true), through the emulator, on a
+    provider without strict: the gateway's check is what lets the SDK trust the arguments."""
+    import pydantic
+
+    class GetWeather(pydantic.BaseModel):
+        city: str
+        unit: Literal["C", "F"]
+
+    tool = openai_sdk.pydantic_function_tool(GetWeather, name="get_weather")
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    completion = _propagated(lambda: sdk.chat.completions.parse(model="gemini-chat", messages=messages, tools=[tool]))
+    assert completion.choices[0].message.tool_calls[0].function.parsed_arguments == GetWeather(city="Paris", unit="C")
+    tooled["gemini"].state["tool_call"] = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    with pytest.raises(openai_sdk.APIStatusError) as failed:
+        sdk.chat.completions.parse(model="gemini-chat", messages=messages, tools=[tool])
+    assert failed.value.status_code == 502 and "get_weather" in failed.value.message

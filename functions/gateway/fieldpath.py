@@ -21,7 +21,14 @@ _UNKNOWN = object()
 
 
 def field_path(model: type[BaseModel], loc: Sequence[int | str]) -> list[int | str]:
-    """``loc`` as the path of the field in the request body (union member tags dropped)."""
+    """``loc`` as the path of the field in the request body (union member tags dropped); ``loc`` itself if the walk fails."""
+    try:
+        return _walk(model, loc)
+    except Exception:  # a type this walk does not know must not turn a 400 into a 500
+        return list(loc)
+
+
+def _walk(model: type[BaseModel], loc: Sequence[int | str]) -> list[int | str]:
     path: list[int | str] = []
     current: Any = model
     for item in loc:

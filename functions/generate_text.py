@@ -44,6 +44,7 @@ class ToolIn(_Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     description: str | None = Field(None, max_length=4096)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}}, description="A JSON Schema.")
+    strict: StrictBool | None = Field(None, description="true: every call of this tool matches parameters, or the answer is a 502 (the gateway checks).")
 
 
 class NamedTool(_Strict):
@@ -108,7 +109,9 @@ def _message(m: ChatMessage, index: int, seen: list[vision.Pending]) -> Message:
 
 
 def _tools(body: GenerateTextRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
-    tools = tuple(Tool(t.name, t.description, t.parameters) for t in body.tools or [])
+    for number, tool in enumerate(body.tools or []):
+        generation.check_schema(tool.parameters, f"tools.{number}.parameters")
+    tools = tuple(Tool(t.name, t.description, t.parameters, t.strict) for t in body.tools or [])
     choice = body.toolChoice
     named = choice.name if isinstance(choice, NamedTool) else None
     return tools, generation.tool_choice(tools, choice if isinstance(choice, str) else None, named, "toolChoice")

@@ -136,7 +136,6 @@ def test_stream_ends_with_an_error_chunk_before_the_function_times_out(local, pr
         ({"logit_bias": {"1": 1}}, "logit_bias"),
         ({"modalities": ["text", "audio"]}, "modalities"),
         ({"stream_options": {"include_usage": True}}, "stream_options"),  # without stream, as OpenAI answers
-        ({"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]}, "tools.0.function.strict"),
         ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "audio": {"id": "a"}}]}, "messages.1.audio"),
         ({"messages": [{"role": "user", "content": "hi", "refusal": "no"}]}, "messages.0.refusal"),
         ({"no_such_field": 1}, "no_such_field"),
@@ -213,3 +212,61 @@ def test_role_chunk_leaves_when_the_provider_answers_not_with_the_first_token(lo
     assert b'"role":"assistant"' in first.replace(b" ", b"") and b"slow" not in first
     assert content_at - role_at > 0.3, (role_at, content_at)  # the role chunk did not wait for the first token (0.4 s later)
     assert content
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tool_choice": "garbage"}, "tool_choice"),
+        ({"tool_choice": {"type": "function", "function": {"nom": "f"}}}, "tool_choice.function.name"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "bad name", "schema": {}}}}, "response_format.json_schema.name"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": []}}}, "response_format.json_schema.schema"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, "hi"]}]}, "messages.0.content.1"),
+        ({"stop": 5}, "stop"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}]}, "messages.0.content.0"),
+        ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]}, "messages.0.content.0"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "prompt_cache_breakpoint": {"mode": "x"}}]}]},
+         "messages.0.content.0.prompt_cache_breakpoint"),
+        ({"messages": [{"role": "user", "content": [{"type": "refusal", "refusal": "no"}]}]}, "messages.0.content.0"),
+        ({"moderation": {"input": {"mode": "block"}}}, "moderation"),
+    ],
+)
+def test_param_is_the_field_path(local, providers, accounts, extra: dict[str, Any], param: str) -> None:
+    """OpenAI's param, and every details.fields[].field, is the path of the field sent: never a union member's tag."""
+    response = _chat(local, accounts["user"], **{"model": "openai-chat", "messages": [{"role": "user", "content": "hi"}], **extra})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]["param"] == param
+    assert providers["openai"].state["requests"] == []
+
+
+def test_native_fields_are_field_paths(local, providers, accounts) -> None:
+    body = {"modelId": "openai-chat", "prompt": "hi", "toolChoice": "garbage", "responseFormat": {"type": "jsonSchema", "schema": 5}}
+    response = local("generate_text").post("/", json=body, headers=accounts["user"].headers)
+    assert response.status_code == 400
+    assert {f["field"] for f in response.get_json()["error"]["details"]["fields"]} == {"toolChoice", "responseFormat.schema"}
+
+
+@pytest.mark.parametrize(("provider", "sent_as"), [("openai", 0), ("openrouter", 0), ("lmstudio", 0), ("huggingface", 1e-6), ("anthropic", 0), ("gemini", 0), ("ollama", 0)])
+def test_top_p_zero_is_the_likeliest_token(local, providers, accounts, provider: str, sent_as: float) -> None:
+    """OpenAI allows top_p 0: passed on where the provider takes 0; HF's servers (TGI, vLLM) want more than 0."""
+    response = _chat(local, accounts["user"], model=f"{provider}-chat", messages=[{"role": "user", "content": "hi"}], top_p=0)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    sent = providers[provider].state["requests"][-1]["body"]
+    value = sent.get("top_p", (sent.get("options") or {}).get("top_p", (sent.get("generationConfig") or {}).get("topP")))
+    assert value is not None and value == sent_as
+
+
+def test_message_fields_at_their_defaults_are_accepted(local, providers, accounts) -> None:
+    """A text part's prompt_cache_breakpoint (OpenAI's prompt cache: no answer changes) and an assistant's refusal part."""
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "prompt_cache_breakpoint": {"mode": "explicit"}}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot."}]},
+        {"role": "user", "content": [{"type": "text", "text": "again", "prompt_cache_breakpoint": None}]},
+    ]
+    response = _chat(local, accounts["user"], model="openai-chat", messages=messages, prompt_cache_options={"mode": "explicit"}, moderation=None)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    sent = providers["openai"].state["requests"][-1]["body"]
+    assert [m["content"] for m in sent["messages"]] == ["hi", "I cannot.", "again"]
+    assert not {"prompt_cache_options", "moderation"} & set(sent)

@@ -9,8 +9,7 @@ accepted: a documented field at null or its default changes nothing (issue 20).
 Fields today's gateway still refuses are :data:`KNOWN_REFUSED`, strict xfails.
 ``CreateResponse`` drives 200 more by the same rule. Every answer — completions,
 chunks, models, errors, responses and their events, embeddings, images — is
-validated against the description's schemas with ``jsonschema``; a family this
-branch does not serve yet is an xfail (:func:`_served`).
+validated against the description's schemas with ``jsonschema``; every family is served.
 
 The description is OpenAPI 3.1 with two dialects mixed: JSON Schema's
 ``anyOf [.., {"type": "null"}]`` and OpenAPI 3.0's ``nullable: true``, which a
@@ -367,13 +366,7 @@ class Known:
         return node, False
 
 
-KNOWN_REFUSED: tuple[Known, ...] = (
-    Known("reasoning_effort", "documented default 'medium' refused (only null accepted)", "medium"),
-    Known("verbosity", "documented default 'medium' refused (only null accepted)", "medium"),
-    Known("moderation", "documented field refused as unknown, even at null", None),
-    Known("tool_choice", "tool_choice allowed_tools refused (param names a validator literal)", kind="allowed_tools"),
-    Known("messages.*.content.*.prompt_cache_breakpoint", "text part's prompt_cache_breakpoint refused"),
-)
+KNOWN_REFUSED: tuple[Known, ...] = ()
 """What today's gateway still refuses of the generated requests: each is taken out of the requests
 :func:`test_generated_requests_at_null_or_default_are_accepted` sends, and checked on its own by
 :func:`test_known_refusals`, an xfail (strict) that starts failing once the gateway accepts it: then remove it here."""
@@ -626,14 +619,6 @@ def test_error_inside_a_stream_matches_the_description(local, conformance, accou
 # -- the other endpoint families (Responses, embeddings, images) --------------------------
 
 
-def _served(method: str, *path: str) -> None:
-    """xfail while this branch has no such route (each family is its own branch of issue 20); a real check once it does."""
-    import openai_api
-
-    if path not in openai_api.PATHS.get(method, {}):
-        pytest.xfail(f"{method} /v1/{'/'.join(path)} is not served on this branch yet")
-
-
 def _events(response: Any) -> list[dict[str, Any]]:
     """The payloads of a typed event stream (``event:`` then ``data:``), each checked to carry its event's name."""
     out = []
@@ -650,7 +635,6 @@ def _events(response: Any) -> list[dict[str, Any]]:
 
 def test_responses_match_the_description(local, conformance, accounts) -> None:
     """``POST /v1/responses``: a text answer, a function call and every streamed event: Response, ResponseStreamEvent."""
-    _served("POST", "responses")
     user = accounts["user"]
     tool = {"type": "function", "name": "lookup", "parameters": LOOKUP["function"]["parameters"]}
     text = local("openai").post("/v1/responses", json={"model": "openai-chat", "input": "hi"}, headers=user.headers)
@@ -676,7 +660,6 @@ def test_responses_match_the_description(local, conformance, accounts) -> None:
 
 def test_embeddings_match_the_description(local, conformance, accounts) -> None:
     """``POST /v1/embeddings``, floats and base64: CreateEmbeddingResponse; a refusal: ErrorResponse."""
-    _served("POST", "embeddings")
     from gateway import firebase
     from gateway.registry import registry
 
@@ -700,7 +683,6 @@ def test_embeddings_match_the_description(local, conformance, accounts) -> None:
 
 def test_images_match_the_description(local, conformance, accounts) -> None:
     """``POST /v1/images/generations``, as ``url`` and ``b64_json``: ImagesResponse."""
-    _served("POST", "images", "generations")
     from gateway import firebase
     from gateway.registry import registry
 
@@ -717,7 +699,6 @@ def test_images_match_the_description(local, conformance, accounts) -> None:
 
 def test_generated_responses_requests_at_null_or_default_are_accepted(local, conformance, accounts) -> None:
     """200 requests from ``CreateResponse`` (valid against it, every optional field absent, null or at its default): each a 200 ``Response``."""
-    _served("POST", "responses")
     bodies = json.loads(_responses_generated())
     for body in bodies:
         assert_valid("CreateResponse", body)

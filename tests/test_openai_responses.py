@@ -116,7 +116,7 @@ def test_function_call_round_trip(local, tooled, accounts) -> None:
 def test_strict_tool_calls_are_checked_against_their_parameters(local, tooled, accounts) -> None:
     tooled["openai"].state["tool_call"] = {"name": "get_weather", "arguments": {"town": "Paris"}}
     response = _create(local, accounts["user"], model="openai-chat", input="Weather?", tools=[WEATHER])
-    assert response.status_code == 502 and response.get_json()["error"]["param"] == "tools.0.strict"
+    assert response.status_code == 502 and response.get_json()["error"]["param"] == "tools"
     loose = _create(local, accounts["user"], model="openai-chat", input="Weather?", tools=[{**WEATHER, "strict": False}])
     assert loose.status_code == 200
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import openai as openai_sdk
 import pytest
@@ -237,3 +237,131 @@ def test_openai_sdk_runs_a_tool_call_unchanged(sdk, tooled) -> None:
         completion = stream.get_final_completion()
     assert json.loads(arguments) == ARGS
     assert completion.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+def _strict(strict: bool | None) -> dict[str, Any]:
+    return {**WEATHER, "function": {**WEATHER["function"], "strict": strict}}
+
+
+@pytest.mark.parametrize("provider", ["openai", "huggingface", "anthropic", "gemini", "ollama"])
+def test_strict_tool_is_honoured_and_a_matching_call_answered(local, tooled, accounts, provider: str) -> None:
+    """strict: true is sent where the provider's API takes it (OpenAI's family); every provider's call is checked."""
+    response = _chat(local, accounts["user"], **_ask(provider, tools=[_strict(True)]))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert json.loads(response.get_json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) == ARGS
+    sent = json.dumps(_sent(tooled[provider]))
+    if provider in ("openai", "huggingface"):
+        assert _sent(tooled[provider])["tools"][0]["function"]["strict"] is True
+    else:  # no such field in their API: the gateway's check is the guarantee
+        assert '"strict"' not in sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_strict_tool_call_breaking_its_schema_is_an_error(local, tooled, accounts, provider: str, stream: bool) -> None:
+    tooled[provider].state["tool_call"] = {"name": "get_weather", "arguments": {"city": 5}}
+    response = _chat(local, accounts["user"], **_ask(provider, tools=[_strict(True)], stream=stream))
+    if stream:  # the fragments went out as they came; the stream ends with an error instead of a finish
+        chunks = _chunks(response)
+        error = chunks[-1]["error"]
+        assert not any(choice["finish_reason"] for c in chunks for choice in c.get("choices") or [])
+    else:
+        assert response.status_code == 502, response.get_data(as_text=True)
+        error = response.get_json()["error"]
+    assert error["code"] == "provider_error" and error["param"] == "tools"
+    assert error["message"] == "The provider's call of tool 'get_weather' does not match its parameters at city: 5 is not of type 'string'"
+
+
+def test_strict_tool_call_cut_short_is_an_error(local, tooled, accounts) -> None:
+    tooled["openai"].state["tool_call"] = {"name": "get_weather", "arguments": '{"city": "Par'}
+    response = _chat(local, accounts["user"], **_ask("openai", tools=[_strict(True)]))
+    assert response.status_code == 502
+    assert response.get_json()["error"]["message"] == "The provider's call of tool 'get_weather' has arguments that are not valid JSON"
+
+
+@pytest.mark.parametrize("strict", [False, None])
+def test_tool_calls_are_passed_on_unchecked_without_strict(local, tooled, accounts, strict: bool | None) -> None:
+    """As OpenAI: without strict the model's arguments are not promised to match; the gateway relays them."""
+    tooled["openai"].state["tool_call"] = {"name": "get_weather", "arguments": {"city": 5}}
+    response = _chat(local, accounts["user"], **_ask("openai", tools=[_strict(strict)]))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert json.loads(response.get_json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) == {"city": 5}
+    assert _sent(tooled["openai"])["tools"][0]["function"].get("strict") is strict
+
+
+def test_native_strict_tool_is_checked(local, tooled, accounts) -> None:
+    """generate_text's tools take strict too (same check, same 502)."""
+    tooled["anthropic"].state["tool_call"] = {"name": "get_weather", "arguments": {"unit": "C"}}
+    tool = {"name": "get_weather", "parameters": WEATHER["function"]["parameters"], "strict": True}
+    response = local("generate_text").post("/", json={"modelId": "anthropic-chat", "prompt": "Weather?", "tools": [tool]}, headers=accounts["user"].headers)
+    assert response.status_code == 502, response.get_data(as_text=True)
+    assert response.get_json()["error"]["details"] == {"field": "tools", "tool": "get_weather", "path": "(root)"}
+    bad = local("generate_text").post("/", json={"modelId": "anthropic-chat", "prompt": "Weather?", "tools": [{**tool, "parameters": {"type": 5}}]}, headers=accounts["user"].headers)
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"]["fields"][0]["field"] == "tools.0.parameters"
+
+
+def test_tool_parameters_must_be_a_json_schema(local, tooled, accounts) -> None:
+    tools = [WEATHER, {"type": "function", "function": {"name": "f", "parameters": {"type": "nonsense"}}}]
+    response = _chat(local, accounts["user"], **_ask("openai", tools=tools))
+    assert response.status_code == 400 and response.get_json()["error"]["param"] == "tools.1.function.parameters"
+    assert tooled["openai"].state["requests"] == []
+
+
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+
+
+@pytest.mark.parametrize(("provider", "mode", "expected"), [("openai", "required", "required"), ("anthropic", "required", {"type": "any"}), ("openai", "auto", "auto")])
+def test_allowed_tools_are_the_only_tools_offered(local, tooled, accounts, provider: str, mode: str, expected: Any) -> None:
+    choice = {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}
+    response = _chat(local, accounts["user"], **_ask(provider, tools=[TIME, WEATHER], tool_choice=choice))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    sent = _sent(tooled[provider])
+    names = [t["name"] if provider == "anthropic" else t["function"]["name"] for t in sent["tools"]]
+    assert names == ["get_weather"] and sent["tool_choice"] == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"type": "function", "function": {"name": "nope"}}]}}},
+         "tool_choice.allowed_tools.tools.0.function.name"),
+        ({"tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "none", "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}},
+         "tool_choice.allowed_tools.mode"),
+        ({"tool_choice": {"type": "custom", "custom": {"name": "get_weather"}}}, "tool_choice"),
+        ({"tools": [WEATHER, {"type": "custom", "custom": {"name": "sql"}}]}, "tools.1"),
+        ({"tool_choice": {"type": "function", "function": {}}}, "tool_choice.function.name"),
+        ({"tool_choice": "garbage"}, "tool_choice"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}]}, "tools.0.function.strict"),
+    ],
+)
+def test_tool_choice_refusals_name_the_field(local, tooled, accounts, body: dict[str, Any], param: str) -> None:
+    response = _chat(local, accounts["user"], **{**_ask("openai"), **body})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]["param"] == param
+    assert tooled["openai"].state["requests"] == []
+
+
+def test_strict_tool_whose_ref_leads_nowhere_is_a_400_not_a_500(local, tooled, accounts) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "strict": True, "parameters": {"type": "object", "properties": {"city": {"$ref": "#/$defs/nope"}}}}}
+    response = _chat(local, accounts["user"], **_ask("anthropic", tools=[tool]))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]["param"] == "tools" and "$ref" in response.get_json()["error"]["message"]
+
+
+def test_openai_sdk_parses_strict_tool_calls_unchanged(sdk, tooled) -> None:
+    """``chat.completions.parse`` with ``pydantic_function_tool`` (which sends strict: true), through the emulator, on a
+    provider without strict: the gateway's check is what lets the SDK trust the arguments."""
+    import pydantic
+
+    class GetWeather(pydantic.BaseModel):
+        city: str
+        unit: Literal["C", "F"]
+
+    tool = openai_sdk.pydantic_function_tool(GetWeather, name="get_weather")
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    completion = _propagated(lambda: sdk.chat.completions.parse(model="gemini-chat", messages=messages, tools=[tool]))
+    assert completion.choices[0].message.tool_calls[0].function.parsed_arguments == GetWeather(city="Paris", unit="C")
+    tooled["gemini"].state["tool_call"] = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    with pytest.raises(openai_sdk.APIStatusError) as failed:
+        sdk.chat.completions.parse(model="gemini-chat", messages=messages, tools=[tool])
+    assert failed.value.status_code == 502 and "get_weather" in failed.value.message

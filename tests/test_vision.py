@@ -138,3 +138,15 @@ def test_images_only_in_user_messages(local, seeing, accounts) -> None:
     }
     response = local("openai").post("/v1/chat/completions", json=body, headers=accounts["user"].headers)
     assert response.status_code == 400 and response.get_json()["error"]["param"] == "messages.0.content.0"
+
+
+def test_image_part_with_a_cache_breakpoint_is_accepted(local, seeing, accounts) -> None:
+    """OpenAI's prompt_cache_breakpoint on an image part changes no answer: accepted, not passed on."""
+    part = {"type": "image_url", "image_url": {"url": _data_url(PNG), "detail": "low"}, "prompt_cache_breakpoint": {"mode": "explicit"}}
+    body = {"model": "openai-chat", "messages": [{"role": "user", "content": [part, {"type": "text", "text": "What?"}]}]}
+    response = local("openai").post("/v1/chat/completions", json=body, headers=accounts["user"].headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "prompt_cache_breakpoint" not in str(seeing["openai"].state["requests"][-1]["body"])
+    unknown = {**body, "messages": [{"role": "user", "content": [{**part, "zzz": 1}]}]}
+    refused = local("openai").post("/v1/chat/completions", json=unknown, headers=accounts["user"].headers)
+    assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "messages.0.content.0"  # unknown keys are not dropped

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
+import json
 import queue
 import threading
 import time
@@ -95,6 +97,8 @@ class Stream:
     started: float = field(default_factory=time.perf_counter)
     response_format: ResponseFormat | None = None
     """When set, the streamed text is checked as JSON before the stream may end well."""
+    tools: tuple[Tool, ...] = ()
+    """The request's tools: calls of a strict one are checked before the stream may end well."""
 
 
 def start_config() -> None:
@@ -166,13 +170,37 @@ def json_format(schema: dict[str, Any] | None, field_name: str, name: str = "res
     """Structured output: any JSON object (no ``schema``), or one matching ``schema``, which must itself be valid."""
     if schema is None:
         return ResponseFormat("json_object")
+    check_schema(schema, field_name)
+    return ResponseFormat("json_schema", schema, name, strict, description)
+
+
+def check_schema(schema: dict[str, Any], field_name: str) -> None:
+    """``schema`` must be a valid JSON Schema (its own metaschema's): a 400 naming ``field_name`` otherwise."""
+    text = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    problem = _cached_problem(text) if len(text) <= CACHED_SCHEMA_CHARS else _schema_problem(schema)
+    if problem is not None:
+        raise invalid(field_name, f"not a valid JSON Schema: {problem}")
+
+
+CACHED_SCHEMA_CHARS = 16_384
+"""Schemas up to this size (canonical JSON) have their verdict cached: clients send the same tools with every
+turn, and a check against the metaschema takes about 2 ms per tool. Larger ones are checked each time (memory)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_problem(text: str) -> str | None:
+    return _schema_problem(json.loads(text))
+
+
+def _schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema, or None."""
     import jsonschema
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.exceptions.SchemaError as err:
-        raise invalid(field_name, f"not a valid JSON Schema: {err.message}") from None
-    return ResponseFormat("json_schema", schema, name, strict, description)
+        return str(err.message)
+    return None
 
 
 def check_tools(model: Model, params: TextParams, field_name: str = "tools") -> None:
@@ -216,9 +244,7 @@ def check_json(fmt: ResponseFormat | None, text: str) -> None:
     if fmt.type == "json_object" and not isinstance(value, dict):
         raise GatewayError(ErrorCode.PROVIDER_ERROR, "The provider's answer is JSON but not an object (response_format)", {"field": "response_format"})
     if fmt.schema is not None:
-        import jsonschema
-
-        error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(fmt.schema)(fmt.schema).iter_errors(value))
+        error = _schema_error(fmt.schema, value, "response_format", "The response_format schema")
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             raise GatewayError(
@@ -226,6 +252,49 @@ def check_json(fmt: ResponseFormat | None, text: str) -> None:
                 f"The provider's answer does not match the response_format schema at {where}: {error.message}",
                 {"field": "response_format", "path": where},
             )
+
+
+def check_tool_calls(tools: tuple[Tool, ...], calls: list[ToolCall]) -> None:
+    """Every call of a ``strict`` tool must match its ``parameters``; otherwise a clear 502 naming the tool and the path.
+
+    Checked for every provider, also those that promise it (OpenAI's ``strict``): a truncated answer breaks any promise.
+    With a strict tool offered, a call of a tool that was not offered is refused the same way.
+    """
+    offered = {t.name: t for t in tools}
+    if not any(t.strict for t in tools):
+        return
+    for call in calls:
+        tool = offered.get(call.name)
+        if tool is None:
+            raise _bad_call(call.name, f"The provider called tool '{call.name}', which was not offered", "(name)")
+        if not tool.strict:
+            continue
+        try:
+            value = jsonload.loads(call.arguments)
+        except ValueError:  # jsonload.TooDeep included
+            raise _bad_call(call.name, f"The provider's call of tool '{call.name}' has arguments that are not valid JSON", "(root)") from None
+        error = _schema_error(tool.parameters, value, "tools", f"Tool '{call.name}': its parameters schema")
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            raise _bad_call(call.name, f"The provider's call of tool '{call.name}' does not match its parameters at {where}: {error.message}", where)
+
+
+def _schema_error(schema: dict[str, Any], value: Any, field_name: str, what: str) -> Any:
+    """How ``value`` best breaks ``schema`` (a ``jsonschema`` error), or None.
+
+    A ``$ref`` that leads nowhere (remote ones are never fetched) is the request's fault: a 400 naming ``field_name``, not a 500.
+    """
+    import jsonschema
+    import referencing.exceptions
+
+    try:
+        return jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
+    except referencing.exceptions.Unresolvable as err:
+        raise invalid(field_name, f"{what} has a $ref that cannot be resolved ({err})") from None
+
+
+def _bad_call(tool: str, message: str, path: str) -> GatewayError:
+    return GatewayError(ErrorCode.PROVIDER_ERROR, message, {"field": "tools", "tool": tool, "path": path})
 
 
 def normalize_finish(reason: str | None) -> str | None:
@@ -285,8 +354,11 @@ def key_error(provider: Provider, failure: secrets.SecretError | None) -> Gatewa
     )
 
 
-def chat_request(model: Model, params: TextParams) -> ChatRequest:
+def chat_request(model: Model, params: TextParams, adapter: Adapter | None = None) -> ChatRequest:
     config = model.config
+    top_p = params.top_p if params.top_p is not None else config.topP
+    if top_p == 0 and adapter is not None:
+        top_p = adapter.zero_top_p  # only the likeliest token, in the words the provider accepts
     system = params.system_prompt or config.systemPrompt
     messages = ([Message("system", system)] if system else []) + params.messages
     return ChatRequest(
@@ -294,7 +366,7 @@ def chat_request(model: Model, params: TextParams) -> ChatRequest:
         messages=messages,
         temperature=params.temperature if params.temperature is not None else config.temperature,
         max_tokens=_max_tokens(params.max_tokens if params.max_tokens is not None else config.maxTokens, config.maxTokensLimit),
-        top_p=params.top_p if params.top_p is not None else config.topP,
+        top_p=top_p,
         stop=params.stop,
         timeout=config.timeoutSeconds or DEFAULT_TIMEOUT_SECONDS,
         base_url=str(model.endpointURL) if model.endpointURL else None,
@@ -365,10 +437,11 @@ def complete(model: Model, params: TextParams, fields: dict[str, str] = OPENAI_F
     def run(candidate: Model) -> Result:
         adapter = adapter_for(candidate)
         _provider_can(adapter, params, fields)
-        request = chat_request(candidate, params)
+        request = chat_request(candidate, params, adapter)
         answer: Completion = call_provider(candidate, adapter, lambda: adapter.generate(request))
         if not answer.tool_calls:
             check_json(params.response_format, answer.text)
+        check_tool_calls(params.tools, answer.tool_calls)
         return Result(
             model=candidate,
             text=answer.text,
@@ -393,7 +466,7 @@ def open_stream(model: Model, params: TextParams, fields: dict[str, str] = OPENA
     def run(candidate: Model) -> Stream:
         adapter = adapter_for(candidate)
         _provider_can(adapter, params, fields)
-        request = chat_request(candidate, params)
+        request = chat_request(candidate, params, adapter)
 
         def first() -> tuple[Delta | ToolCallDelta | Final | None, Iterator[Delta | ToolCallDelta | Final]]:
             events = adapter.stream(request)
@@ -405,7 +478,7 @@ def open_stream(model: Model, params: TextParams, fields: dict[str, str] = OPENA
                 raise UpstreamError("provider stream was empty", kind="protocol") from None
 
         head, rest = call_provider(candidate, adapter, first)
-        return Stream(candidate, head, rest, adapter, response_format=params.response_format)
+        return Stream(candidate, head, rest, adapter, response_format=params.response_format, tools=params.tools)
 
     return _with_fallbacks(model, params, run)
 
@@ -463,6 +536,8 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
     before its function's timeout, so the platform never cuts a stream silently.
     """
     text: list[str] = []
+    calls: dict[int, list[str]] = {}  # the tool calls, reassembled when a tool is strict: index -> [name, arguments]
+    strict = any(t.strict for t in stream.tools)
     tracker.use(stream.model)
     with contextlib.closing(pump(stream, settings.SSE_HEARTBEAT_SECONDS.value, deadline, gone)) as events:
         try:
@@ -473,9 +548,14 @@ def relay(stream: Stream, tracker: Any, request_id: str, deadline: float | None 
                         text.append(item.text)
                 elif isinstance(item, ToolCallDelta):
                     tracker.sent((item.name or "") + item.arguments)
+                    call = calls.setdefault(item.index, ["", ""])
+                    if strict:
+                        call[0] = item.name if item.name is not None else call[0]
+                        call[1] += item.arguments
                 if isinstance(item, Final):
-                    if stream.response_format is not None:
+                    if stream.response_format is not None and not calls:  # as complete(): an answer of tool calls has no text to check
                         check_json(stream.response_format, "".join(text))
+                    check_tool_calls(stream.tools, [ToolCall("", name, arguments) for name, arguments in calls.values()])
                     # Far from every budget the settle waits until the edge has sent [DONE] (``tracker.flush``),
                     # still inside the response: durable before the response ends, and not in the client's way.
                     tracker.ok(stream.model, item.usage, cost(stream.model.pricing, item.usage, item.cost), later=True)

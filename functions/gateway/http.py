@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway import answers_held, jsonload, logs, settings
 from gateway.errors import ErrorCode, GatewayError, internal
+from gateway.fieldpath import field_path
 
 if TYPE_CHECKING:
     from gateway.auth import Caller
@@ -175,14 +176,18 @@ EXTRA_FIELD = "not accepted here: an unknown field, or one this gateway does not
 
 
 def validate(model: type[M], data: Mapping[str, Any]) -> M:
-    """Pydantic validation whose error names every bad field, first one in the message."""
+    """Pydantic validation whose error names every bad field by its path in the body, first one in the message."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": EXTRA_FIELD if err["type"] == "extra_forbidden" else err["msg"]}
-            for err in exc.errors(include_url=False, include_context=False, include_input=False)
-        ]
+        fields: list[dict[str, str]] = []
+        for err in exc.errors(include_url=False, include_context=False, include_input=False):
+            path = ".".join(str(p) for p in field_path(model, err["loc"])) or "body"  # a field path, never a union member's tag
+            entry = {"field": path, "message": EXTRA_FIELD if err["type"] == "extra_forbidden" else err["msg"]}
+            if entry not in fields:
+                fields.append(entry)
+        deeper = {f["field"].rsplit(".", n)[0] for f in fields for n in range(1, f["field"].count(".") + 1)}
+        fields = [f for f in fields if f["field"] not in deeper] or fields  # one member of a union got inside: its error says more
         first = fields[0]
         raise GatewayError(
             ErrorCode.INVALID_ARGUMENT, f"{first['field']}: {first['message']}", {"fields": fields}

@@ -119,7 +119,7 @@ class OpenAIServer(FakeUpstream):
 
     def tool_chat(self, body: dict[str, Any], call: dict[str, Any]) -> None:
         """A tool call in OpenAI's shape; streamed with the arguments in fragments."""
-        arguments = json.dumps(call["arguments"])
+        arguments = call["arguments"] if isinstance(call["arguments"], str) else json.dumps(call["arguments"])  # text: sent as is (cut short)
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body.get("model")}
         usage = self.counted(self.prompt_tokens(body), 7)
         usage.pop("cost", None)

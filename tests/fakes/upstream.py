@@ -19,7 +19,8 @@
 - ``tool_call``: ``{"name": ..., "arguments": {...}}``: when a request offers tools
   and its last turn is not a tool result, the fake calls that tool (in its
   provider's format, arguments streamed in fragments where the provider does);
-  after a tool result it answers ``Tool said: <result>``.
+  after a tool result it answers ``Tool said: <result>``. OpenAI's format only: ``arguments``
+  given as text is sent as it is (arguments cut short, not JSON).
 - ``usage`` (OpenAI's format): ``"none"`` to report no usage, or the usage object to
   report instead of the real counts (e.g. negative ones).
 - ``details``: ``{"cached": n, "reasoning": m, "cache_write": k}``: the answer's usage

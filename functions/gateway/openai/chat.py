@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from firebase_functions import https_fn
-from pydantic import Field, StrictBool, model_validator
+from pydantic import Discriminator, Field, StrictBool, Tag, model_validator
 
 from gateway import deploy, generation, http, openapi, sse, vision
 from gateway.errors import GatewayError, invalid
@@ -17,7 +17,9 @@ from gateway.openai.fields import Strict, at_default
 from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.schemas import Model
 
-IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "seed", "safety_identifier", "prompt_cache_key", "prompt_cache_retention"})
+IGNORED_FIELDS = frozenset(
+    {"user", "store", "metadata", "service_tier", "seed", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options"}
+)
 """OpenAI request fields accepted and ignored (README, "OpenAI-compatible API"): they change nothing an answer says.
 Every other field the gateway does not implement is refused with a 400 naming it (OpenAI's ``param``)."""
 
@@ -30,11 +32,12 @@ AT_DEFAULT: dict[str, tuple[Any, ...]] = {
     "modalities": (None, ["text"]),
     "prediction": (None,),
     "audio": (None,),
-    "reasoning_effort": (None,),
-    "verbosity": (None,),
+    "reasoning_effort": (None, "medium"),
+    "verbosity": (None, "medium"),
     "web_search_options": (None,),
     "functions": (None,),
     "function_call": (None,),
+    "moderation": (None,),
 }
 """Documented fields the gateway does not implement, accepted at the values that change nothing (real clients send
 them: ``logprobs: false``, ``frequency_penalty: 0``); any other value is a 400 naming the field."""
@@ -47,12 +50,19 @@ class FunctionSpec(Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     description: str | None = Field(None, max_length=4096)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    strict: StrictBool | None = Field(None, description="false or null: accepted; true (calls checked against the schema) is refused for now.")
+    strict: StrictBool | None = Field(None, description="true: every call of this tool matches parameters, or the answer is a 502 (the gateway checks).")
 
 
 class ToolSpec(Strict):
     type: Literal["function"]
     function: FunctionSpec
+
+
+class CustomToolSpec(Strict):
+    """OpenAI's free-form (text or grammar) tools: refused with a 400 naming the tool."""
+
+    type: Literal["custom"]
+    custom: dict[str, Any]
 
 
 class FunctionName(Strict):
@@ -62,6 +72,41 @@ class FunctionName(Strict):
 class NamedToolChoice(Strict):
     type: Literal["function"]
     function: FunctionName
+
+
+class AllowedTools(Strict):
+    mode: Literal["auto", "required"]
+    tools: list[NamedToolChoice] = Field(min_length=1, max_length=128)
+
+
+class AllowedToolsChoice(Strict):
+    """Only these tools this time: emulated by sending only them (OpenAI keeps the whole list for its prompt cache)."""
+
+    type: Literal["allowed_tools"]
+    allowed_tools: AllowedTools
+
+
+class CustomToolChoice(Strict):
+    type: Literal["custom"]
+    custom: dict[str, Any]
+
+
+def _choice_kind(value: Any) -> str | None:
+    return "mode" if isinstance(value, str) else value.get("type") if isinstance(value, dict) else None
+
+
+ToolChoiceSpec = Annotated[
+    Annotated[Literal["auto", "none", "required"], Tag("mode")]
+    | Annotated[NamedToolChoice, Tag("function")]
+    | Annotated[AllowedToolsChoice, Tag("allowed_tools")]
+    | Annotated[CustomToolChoice, Tag("custom")],
+    Discriminator(
+        _choice_kind,
+        custom_error_type="invalid_tool_choice",
+        custom_error_message="must be 'auto', 'none', 'required' or an object of type function, allowed_tools or custom",
+    ),
+]
+"""Only the member the value says it is reports errors (its ``type``), so they name the real field."""
 
 
 class FunctionCall(Strict):
@@ -117,13 +162,13 @@ class ChatCompletionRequest(Strict):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1, description="0: only the likeliest token (sent as a tiny positive value to servers that refuse 0).")
     stop: str | list[str] | None = None
     n: int | None = Field(None, ge=1, le=1)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    tools: list[ToolSpec] | None = Field(None, min_length=1, max_length=128)
-    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    tools: list[Annotated[ToolSpec | CustomToolSpec, Field(discriminator="type")]] | None = Field(None, min_length=1, max_length=128)
+    tool_choice: ToolChoiceSpec | None = None
     parallel_tool_calls: StrictBool | None = None
     response_format: Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")] | None = None
 
@@ -150,22 +195,32 @@ def _content(message: ChatMessage, index: int, images: list[vision.Pending]) -> 
     for number, part in enumerate(message.content):
         field = f"messages.{index}.content.{number}"
         kind = part.get("type")
+        _cache_breakpoint(part, field)
         if kind == "text":
-            if not isinstance(part.get("text"), str) or set(part) - {"type", "text"}:
+            if not isinstance(part.get("text"), str) or set(part) - {"type", "text", "prompt_cache_breakpoint"}:
                 raise invalid(field, "a text part is {\"type\": \"text\", \"text\": \"...\"}")
             texts.append(part["text"])
-        elif kind == "refusal" and message.role == "assistant":  # an assistant turn's refusal, as a history carries it
-            if not isinstance(part.get("refusal"), str) or set(part) - {"type", "refusal"}:
-                raise invalid(field, "a refusal part is {\"type\": \"refusal\", \"refusal\": \"...\"}")
+        elif kind == "refusal":  # an assistant turn's refusal, as its content parts carry it: its text is the turn's
+            if message.role != "assistant" or not isinstance(part.get("refusal"), str) or set(part) - {"type", "refusal"}:
+                raise invalid(field, "a refusal part is {\"type\": \"refusal\", \"refusal\": \"...\"}, in an assistant message")
             texts.append(part["refusal"])
         elif kind == "image_url":
             image = part.get("image_url")
             if message.role != "user" or not isinstance(image, dict) or not isinstance(image.get("url"), str) or set(image) - {"url", "detail"}:
                 raise invalid(field, "an image part is {\"type\": \"image_url\", \"image_url\": {\"url\": ...}}, in a user message")
+            if set(part) - {"type", "image_url", "prompt_cache_breakpoint"}:
+                raise invalid(field, "an image part is {\"type\": \"image_url\", \"image_url\": {\"url\": ...}}")
             vision.name(image["url"], index, field, images)
         else:
             raise invalid(field, f"content part type '{kind}' is not supported; send text or image_url")
     return "".join(texts)
+
+
+def _cache_breakpoint(part: dict[str, Any], field: str) -> None:
+    """``prompt_cache_breakpoint`` (``{"mode": "explicit"}``, OpenAI's prompt cache) is accepted and ignored: it changes no answer."""
+    mark = part.get("prompt_cache_breakpoint")
+    if mark is not None and (not isinstance(mark, dict) or set(mark) - {"mode"} or mark.get("mode", "explicit") != "explicit"):
+        raise invalid(f"{field}.prompt_cache_breakpoint", 'must be {"mode": "explicit"} or null')
 
 
 def _message(message: ChatMessage, index: int, images: list[vision.Pending]) -> Message:
@@ -183,13 +238,26 @@ def _message(message: ChatMessage, index: int, images: list[vision.Pending]) -> 
 
 
 def _tools(body: ChatCompletionRequest) -> tuple[tuple[Tool, ...], ToolChoice | None]:
+    """The tools and the choice; ``allowed_tools`` is emulated by offering only those tools, with its mode."""
+    tools: list[Tool] = []
     for number, spec in enumerate(body.tools or []):
-        if spec.function.strict:
-            raise invalid(f"tools.{number}.function.strict", "strict: true is not supported yet; send false or leave it out")
-    tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in body.tools or [])
+        if isinstance(spec, CustomToolSpec):
+            raise invalid(f"tools.{number}", "custom (free-form) tools are not supported; send function tools")
+        generation.check_schema(spec.function.parameters, f"tools.{number}.function.parameters")
+        tools.append(Tool(spec.function.name, spec.function.description, spec.function.parameters, spec.function.strict))
     choice = body.tool_choice
+    if isinstance(choice, CustomToolChoice):
+        raise invalid("tool_choice", "custom tools are not supported; choose a function tool")
+    if isinstance(choice, AllowedToolsChoice):
+        names = {t.name for t in tools}
+        for number, ref in enumerate(choice.allowed_tools.tools):
+            if ref.function.name not in names:
+                raise invalid(f"tool_choice.allowed_tools.tools.{number}.function.name", f"names '{ref.function.name}', which is not one of the tools")
+        allowed = {ref.function.name for ref in choice.allowed_tools.tools}
+        kept = tuple(t for t in tools if t.name in allowed)
+        return kept, generation.tool_choice(kept, choice.allowed_tools.mode, None, "tool_choice")
     named = choice.function.name if isinstance(choice, NamedToolChoice) else None
-    return tools, generation.tool_choice(tools, choice if isinstance(choice, str) else None, named, "tool_choice")
+    return tuple(tools), generation.tool_choice(tuple(tools), choice if isinstance(choice, str) else None, named, "tool_choice")
 
 
 def _response_format(body: ChatCompletionRequest) -> ResponseFormat | None:

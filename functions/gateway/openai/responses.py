@@ -25,8 +25,8 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import Field, StrictBool, model_validator
 
-from gateway import budgets, deploy, generation, http, jsonload, openapi, sse, vision
-from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway import budgets, deploy, generation, http, openapi, sse, vision
+from gateway.errors import GatewayError, invalid
 from gateway.openai import chat, stored
 from gateway.openai.errors import ERROR_MODEL, openai_error
 from gateway.openai.fields import Strict, at_default
@@ -256,7 +256,7 @@ def params_from(body: CreateResponse) -> tuple[generation.TextParams, list[visio
     if not any(m.role != "system" for m in messages) and body.previous_response_id is None:
         raise invalid("input", "needs at least one message")
     specs = tools_from(body)
-    tools = tuple(Tool(t.name, t.description, t.parameters or {"type": "object", "properties": {}}) for t in specs)
+    tools = tuple(Tool(t.name, t.description, t.parameters or {"type": "object", "properties": {}}, t.strict) for t in specs)  # strict: checked by generation
     params = generation.TextParams(
         messages=messages,
         temperature=body.temperature,
@@ -268,27 +268,6 @@ def params_from(body: CreateResponse) -> tuple[generation.TextParams, list[visio
         response_format=_response_format(body),
     )
     return params, images, specs
-
-
-def check_strict(specs: list[FunctionTool], calls: list[ToolCall]) -> None:
-    """Calls of a ``strict`` tool must match its parameters: a clear 502 naming the tool, never bad arguments passed on."""
-    import jsonschema
-
-    for number, spec in enumerate(specs):
-        if not spec.strict or spec.parameters is None:
-            continue
-        for call in (c for c in calls if c.name == spec.name):
-            try:
-                value = jsonload.loads(call.arguments or "{}")
-            except ValueError:
-                value = None
-            error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(spec.parameters)(spec.parameters).iter_errors(value))
-            if error is not None:
-                raise GatewayError(
-                    ErrorCode.PROVIDER_ERROR,
-                    f"The provider's call of '{spec.name}' does not match its parameters (strict): {error.message}",
-                    {"field": f"tools.{number}.strict"},
-                )
 
 
 # -- the answer ---------------------------------------------------------------------------------------------------
@@ -409,7 +388,6 @@ def create(ctx: http.Context, body: CreateResponse) -> https_fn.Response | dict[
         response.call_on_close(tracker.cut_off)
         return response
     result = generation.complete(model, params)
-    check_strict(specs, result.tool_calls)
     tracker.sent(result.text + "".join(c.name + c.arguments for c in result.tool_calls))
     tracker.ok(result.model, result.usage, result.cost, later=True)
     status, incomplete = _status(result.finish_reason)
@@ -511,11 +489,6 @@ def _events(
                 status, incomplete = _status(generation.normalize_finish(item.finish_reason))
                 yield from events.close_message("completed" if status == "completed" else "incomplete")
                 yield from events.close_calls()
-                try:
-                    check_strict(answer.specs, events.tool_calls())
-                except GatewayError as err:
-                    yield from _failed(events, err)
-                    continue
                 final = answer.response(status, events.output, usage_of(item.usage), incomplete)
                 if keep is not None:
                     final = keep.save(final)  # one write, before the last event: the response ends once it is durable

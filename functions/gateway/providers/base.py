@@ -51,6 +51,8 @@ class Tool:
     name: str
     description: str | None
     parameters: dict[str, Any]
+    strict: bool | None = None
+    """``true``: every call of this tool must match ``parameters`` (the gateway checks it, whatever the provider promises)."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,12 @@ class Adapter:
     """Whether ``parallel_tool_calls: false`` can be asked of the provider; if not, it is refused with a 400."""
     json_with_tools: ClassVar[bool] = True
     """Whether structured output and tools can go in one request (not where JSON is emulated with a forced tool)."""
+    strict_tools: ClassVar[bool] = False
+    """Whether the provider's API takes a tool's ``strict`` (OpenAI's ``tools[].function.strict``): then it is sent.
+    Calls of a strict tool are checked by the gateway for every provider (``generation.check_tool_calls``)."""
+    zero_top_p: ClassVar[float] = 0.0
+    """What ``top_p: 0`` (only the likeliest token) is sent as: 0 where the provider accepts it, else a tiny
+    positive value that keeps the same single token (servers such as vLLM and TGI want ``0 < top_p``)."""
     images_per_call: ClassVar[int] = 1
     """How many images one ``generate_images`` call may return (the core splits larger requests)."""
     embeddings: ClassVar[bool] = False

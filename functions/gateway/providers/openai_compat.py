@@ -76,9 +76,18 @@ def message_json(message: Message) -> dict[str, Any]:
     return out
 
 
-def tools_json(request: ChatRequest) -> list[dict[str, Any]]:
+def tools_json(request: ChatRequest, strict: bool = False) -> list[dict[str, Any]]:
+    """OpenAI's tool definitions; a tool's ``strict`` only where the provider takes it (``strict``)."""
     return [
-        {"type": "function", "function": {"name": t.name, **({"description": t.description} if t.description else {}), "parameters": t.parameters}}
+        {
+            "type": "function",
+            "function": {
+                "name": t.name,
+                **({"description": t.description} if t.description else {}),
+                "parameters": t.parameters,
+                **({"strict": t.strict} if strict and t.strict is not None else {}),
+            },
+        }
         for t in request.tools
     ]
 
@@ -106,6 +115,9 @@ class OpenAICompatible(Adapter):
     """``POST {base}/chat/completions``, ``GET {base}/models``."""
 
     type = "openai-compatible"
+    strict_tools = True
+    zero_top_p = 1e-6
+    """Any OpenAI-compatible URL: often vLLM or TGI, which refuse ``top_p: 0``."""
     embeddings = True
     embed_tokens = True
 
@@ -130,7 +142,7 @@ class OpenAICompatible(Adapter):
             if value is not None:
                 body[key] = value
         if request.tools:
-            body["tools"] = tools_json(request)
+            body["tools"] = tools_json(request, self.strict_tools)
             if request.tool_choice is not None:
                 body["tool_choice"] = tool_choice_json(request.tool_choice)
             if request.parallel_tool_calls is not None:
@@ -223,6 +235,7 @@ def _status_in(data: dict[str, Any]) -> int | None:
 
 class OpenAI(OpenAICompatible):
     type = "openai"
+    zero_top_p = 0.0
 
 
 class LMStudio(OpenAICompatible):
@@ -230,12 +243,14 @@ class LMStudio(OpenAICompatible):
 
     type = "lmstudio"
     needs_key = False
+    zero_top_p = 0.0  # llama.cpp: 0 keeps the likeliest token
 
 
 class OpenRouter(OpenAICompatible):
     """OpenAI's format plus app attribution headers and the cost OpenRouter reports in ``usage``."""
 
     type = "openrouter"
+    zero_top_p = 0.0
 
     def headers(self, url: str) -> dict[str, str]:
         headers = super().headers(url)

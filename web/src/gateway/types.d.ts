@@ -413,6 +413,8 @@ export interface ToolIn {
   description?: string | null;
   /** A JSON Schema. */
   parameters?: Record<string, unknown>;
+  /** true: every call of this tool matches parameters, or the answer is a 502 (the gateway checks). */
+  strict?: boolean | null;
 }
 
 export interface UsageDay {

@@ -24,11 +24,12 @@ const gateway = provider(TOKEN);
 const model = gateway.model(MODEL);
 const settings = { maxRetries: 0 };
 
+function weather(strict) {
+  return tool({ description: 'The weather in a city', inputSchema: z.object({ city: z.string() }), strict, execute: async () => TOOL_RESULT });
+}
+
 async function roundTrip(strict) {
-  const getWeather = tool({
-    description: 'The weather in a city', inputSchema: z.object({ city: z.string() }), strict, execute: async () => TOOL_RESULT,
-  });
-  const result = await generateText({ ...settings, model, prompt: 'Weather in Paris?', tools: { get_weather: getWeather }, stopWhen: stepCountIs(3) });
+  const result = await generateText({ ...settings, model, prompt: 'Weather in Paris?', tools: { get_weather: weather(strict) }, stopWhen: stepCountIs(3) });
   const calls = result.steps.flatMap((step) => step.toolCalls);
   expect(calls.length === 1 && calls[0].input.city === 'Paris', `tool calls ${JSON.stringify(calls)}`);
   expect(result.text === TOOL_ANSWER, `final ${result.text}`);
@@ -59,6 +60,17 @@ await run(CLIENTS[mode], {
   },
   tools: () => roundTrip(undefined),
   tools_strict: () => roundTrip(true),
+  stream_tools: async () => {
+    const errors = [];
+    const result = streamText({
+      ...settings, model, prompt: 'Weather in Paris?', tools: { get_weather: weather(undefined) }, stopWhen: stepCountIs(3), onError: ({ error }) => errors.push(error),
+    });
+    const text = await result.text;
+    if (errors.length) throw errors[0];
+    const calls = (await result.steps).flatMap((step) => step.toolCalls);
+    expect(calls.length === 1 && calls[0].input.city === 'Paris', `tool calls ${JSON.stringify(calls)}`);
+    expect(text === TOOL_ANSWER, `final ${text}`);
+  },
   structured: async () => {
     const { output } = await generateText({
       ...settings, model, prompt: 'Where is the Eiffel tower?', output: Output.object({ schema: z.object({ city: z.string(), country: z.string() }) }),

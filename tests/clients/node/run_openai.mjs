@@ -45,6 +45,15 @@ await run('openai-node', {
   },
   tools: () => roundTrip(WEATHER_TOOL),
   tools_strict: () => roundTrip({ ...WEATHER_TOOL, function: { ...WEATHER_TOOL.function, strict: true } }),
+  stream_tools: async () => {
+    const messages = [{ role: 'user', content: 'Weather in Paris?' }];
+    const first = await client.chat.completions.stream({ model: MODEL, messages, tools: [WEATHER_TOOL] }).finalChatCompletion();
+    const call = first.choices[0].message.tool_calls[0];
+    expect(call.function.name === 'get_weather' && JSON.parse(call.function.arguments).city === 'Paris', `tool call ${JSON.stringify(call)}`);
+    messages.push(first.choices[0].message, { role: 'tool', tool_call_id: call.id, content: TOOL_RESULT });
+    const second = await client.chat.completions.stream({ model: MODEL, messages, tools: [WEATHER_TOOL] }).finalChatCompletion();
+    expect(second.choices[0].message.content === TOOL_ANSWER, `final ${second.choices[0].message.content}`);
+  },
   structured: async () => {
     const answer = await client.chat.completions.parse({
       model: MODEL, messages: [{ role: 'user', content: 'Where is the Eiffel tower?' }], response_format: zodResponseFormat(City, 'city'),

@@ -37,6 +37,18 @@ def _round_trip(chat: ChatOpenAI, strict: bool | None) -> str:
     return "2 calls"
 
 
+def stream_tools() -> str:
+    bound = llm.bind_tools([get_weather])
+    messages: list = [HumanMessage("Weather in Paris?")]
+    chunks = list(bound.stream(messages))
+    first = sum(chunks[1:], chunks[0])
+    expect(len(first.tool_calls) == 1 and first.tool_calls[0]["args"] == {"city": "Paris"}, f"tool calls {first.tool_calls}")
+    messages += [first, ToolMessage(TOOL_RESULT, tool_call_id=first.tool_calls[0]["id"])]
+    text = "".join(chunk.text for chunk in bound.stream(messages))
+    expect(text == TOOL_ANSWER, f"final {text!r}")
+    return f"{len(chunks)} chunks"
+
+
 def include_usage() -> str:
     chunks = list(ChatOpenAI(model=MODEL, stream_usage=True, **SETTINGS).stream("Say hello"))
     usage = sum(chunks[1:], chunks[0]).usage_metadata
@@ -91,6 +103,7 @@ run("langchain-openai", {
     "include_usage": include_usage,
     "tools": lambda: _round_trip(llm, None),
     "tools_strict": lambda: _round_trip(llm, True),
+    "stream_tools": stream_tools,
     "structured": structured,
     "image": image,
     "history": history,

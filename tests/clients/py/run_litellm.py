@@ -46,6 +46,18 @@ def _round_trip(tool: dict) -> str:
     return "2 calls"
 
 
+def stream_tools() -> str:
+    messages: list = [{"role": "user", "content": "Weather in Paris?"}]
+    chunks = list(litellm.completion(messages=messages, tools=[WEATHER_TOOL], stream=True, **SETTINGS))
+    first = litellm.stream_chunk_builder(chunks, messages=messages)
+    call = first.choices[0].message.tool_calls[0]
+    expect(call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}, f"tool call {call}")
+    messages += [first.choices[0].message, {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT}]
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in litellm.completion(messages=messages, tools=[WEATHER_TOOL], stream=True, **SETTINGS) if chunk.choices)
+    expect(text == TOOL_ANSWER, f"final {text!r}")
+    return f"{len(chunks)} chunks"
+
+
 def structured() -> str:
     answer = litellm.completion(messages=[{"role": "user", "content": "Where is the Eiffel tower?"}], response_format=City, **SETTINGS)
     city = City.model_validate_json(answer.choices[0].message.content)
@@ -112,7 +124,7 @@ run("litellm", {
     "plain": plain, "stream": stream, "include_usage": include_usage,
     "tools": lambda: _round_trip(WEATHER_TOOL),
     "tools_strict": lambda: _round_trip({**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "strict": True}}),
-    "structured": structured, "image": image, "history": history, "async": async_stream,
+    "stream_tools": stream_tools, "structured": structured, "image": image, "history": history, "async": async_stream,
     "responses_text": responses_text, "responses_stream": responses_stream, "responses_tools": responses_tools, "embeddings": embeddings,
     "bad_token": lambda: expect_status(lambda: litellm.completion(messages=HI, **{**SETTINGS, "api_key": "not-a-token"}), 401),
     "rate_limit": lambda: expect_status(lambda: litellm.completion(messages=HI, **{**SETTINGS, "model": f"openai/{LIMITED_MODEL}"}), 429),

@@ -63,6 +63,18 @@ def round_trip(strict: bool | None) -> str:
     return "2 calls"
 
 
+def stream_tools() -> str:
+    tool = FunctionTool.from_defaults(fn=get_weather)
+    *_, first = chat.stream_chat_with_tools([tool], user_msg="Weather in Paris?")
+    calls = chat.get_tool_calls_from_response(first, error_on_no_tool_call=True)
+    expect(calls[0].tool_name == "get_weather" and calls[0].tool_kwargs == {"city": "Paris"}, f"tool calls {calls}")
+    history = [ChatMessage(role="user", content="Weather in Paris?"), first.message,
+               ChatMessage(role="tool", content=TOOL_RESULT, additional_kwargs={"tool_call_id": calls[0].tool_id})]
+    text = "".join(part.delta or "" for part in chat.stream_chat_with_tools([tool], chat_history=history))
+    expect(text == TOOL_ANSWER, f"final {text!r}")
+    return "2 streams"
+
+
 def structured() -> str:
     city = chat.structured_predict(City, PromptTemplate("Where is {place}?"), place="the Eiffel tower")
     expect(isinstance(city, City) and city.city == "Paris", f"output {city!r}")
@@ -90,7 +102,7 @@ def async_stream() -> None:
 
 run("llama-index OpenAILike", {
     "plain": plain, "stream": stream, "include_usage": include_usage,
-    "tools": lambda: round_trip(None), "tools_strict": lambda: round_trip(True),
+    "tools": lambda: round_trip(None), "tools_strict": lambda: round_trip(True), "stream_tools": stream_tools,
     "structured": structured, "image": image, "history": history, "async": async_stream,
     "bad_token": lambda: expect_status(lambda: llm(token="not-a-token").chat(HI), 401),
     "rate_limit": lambda: expect_status(lambda: llm(model=LIMITED_MODEL).chat(HI), 429),

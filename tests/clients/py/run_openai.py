@@ -55,6 +55,20 @@ def tools_strict() -> str:
     return _round_trip({**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "strict": True}})
 
 
+def stream_tools() -> str:
+    """A tool round trip streamed both ways, with the SDK's stream helper assembling the call."""
+    messages: list = [{"role": "user", "content": "Weather in Paris?"}]
+    with client.chat.completions.stream(model=MODEL, messages=messages, tools=[WEATHER_TOOL]) as events:
+        first = events.get_final_completion()
+    call = first.choices[0].message.tool_calls[0]
+    expect(call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}, f"tool call {call}")
+    messages += [first.choices[0].message.model_dump(), {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT}]
+    with client.chat.completions.stream(model=MODEL, messages=messages, tools=[WEATHER_TOOL]) as events:
+        second = events.get_final_completion()
+    expect(second.choices[0].message.content == TOOL_ANSWER, f"final {second.choices[0].message.content!r}")
+    return "2 streams"
+
+
 def structured() -> str:
     answer = client.chat.completions.parse(model=MODEL, messages=[{"role": "user", "content": "Where is the Eiffel tower?"}], response_format=City)
     parsed = answer.choices[0].message.parsed
@@ -129,7 +143,7 @@ def rate_limit() -> str:
 
 
 run("openai-python", {
-    "plain": plain, "stream": stream, "include_usage": include_usage, "tools": tools, "tools_strict": tools_strict,
+    "plain": plain, "stream": stream, "include_usage": include_usage, "tools": tools, "tools_strict": tools_strict, "stream_tools": stream_tools,
     "structured": structured, "image": image, "history": history, "async": async_stream,
     "responses_text": responses_text, "responses_stream": responses_stream, "responses_tools": responses_tools,
     "embeddings": embeddings, "bad_token": bad_token, "rate_limit": rate_limit,

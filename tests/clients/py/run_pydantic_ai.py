@@ -69,6 +69,23 @@ def round_trip(model: object, strict: bool) -> str:
     return f"{len(result.all_messages())} messages"
 
 
+def stream_tools() -> str:
+    agent = Agent(chat())
+
+    @agent.tool_plain(strict=False)
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return TOOL_RESULT
+
+    async def go() -> str:
+        async with agent.run_stream("Weather in Paris?") as result:
+            return "".join([piece async for piece in result.stream_text(delta=True)])
+
+    text = asyncio.run(go())
+    expect(text == TOOL_ANSWER, f"streamed {text!r}")
+    return "streamed"
+
+
 def structured() -> str:
     city = Agent(chat(), output_type=City).run_sync("Where is the Eiffel tower?").output
     expect(city.city == "Paris", f"output {city!r}")
@@ -102,6 +119,7 @@ def embeddings() -> str:
 run("pydantic-ai", {
     "plain": lambda: text(chat()), "stream": lambda: stream(chat()), "include_usage": include_usage,
     "tools": lambda: round_trip(chat(), False), "tools_strict": lambda: round_trip(chat(), True),
+    "stream_tools": stream_tools,
     "structured": structured, "image": image, "history": history, "async": async_run,
     "responses_text": lambda: text(responses()), "responses_stream": lambda: stream(responses()), "responses_tools": lambda: round_trip(responses(), False),
     "embeddings": embeddings,

@@ -64,6 +64,7 @@ FEATURES = {
     "responses_stream": "Responses API: streamed events",
     "responses_tools": "Responses API: a function call round trip",
     "embeddings": "embeddings",
+    "models": "`/v1/models` list and retrieve",
     "bad_token": "a bad token: the client's 401 error",
     "rate_limit": "a provider's 429: the client's rate-limit error",
 }
@@ -86,21 +87,21 @@ EXPECTED: dict[str, dict[str, str]] = {
     # The default provider call openai(id) speaks the Responses API: every feature goes through /v1/responses.
     "ai-sdk/openai": {
         **dict.fromkeys(("plain", "stream", "include_usage", "tools", "tools_strict", "stream_tools", "structured", "image", "history"), RESPONSES),
-        "rate_limit": RESPONSES, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS,
+        "rate_limit": RESPONSES, "async": NA, "models": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS,
     },
-    "ai-sdk/openai .chat()": {"tools_strict": STRICT, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS},
-    "ai-sdk/openai-compatible": {"tools_strict": STRICT, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS},
+    "ai-sdk/openai .chat()": {"tools_strict": STRICT, "models": NA, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS},
+    "ai-sdk/openai-compatible": {"tools_strict": STRICT, "models": NA, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS},
     "langchain-openai": {
-        "tools_strict": STRICT, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS,
+        "tools_strict": STRICT, "models": NA, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS,
     },
-    "litellm": {"tools_strict": STRICT, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS},
+    "litellm": {"tools_strict": STRICT, "models": NA, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS},
     "pydantic-ai": {
-        "tools_strict": STRICT,
+        "tools_strict": STRICT, "models": NA,
         "structured": STRICT,  # its default structured output is a tool with strict: true
         "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS,
     },
     "llama-index OpenAILike": {
-        "tools_strict": STRICT, "embeddings": NA,  # OpenAILikeEmbedding is another package
+        "tools_strict": STRICT, "models": NA, "embeddings": NA,  # OpenAILikeEmbedding is another package
         "responses_text": NA, "responses_stream": NA, "responses_tools": NA,  # OpenAILike speaks chat completions only
     },
 }

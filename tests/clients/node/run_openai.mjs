@@ -97,6 +97,12 @@ await run('openai-node', {
     const answer = await client.embeddings.create({ model: EMBED_MODEL, input: ['one', 'two'] });
     expect(answer.data.length === 2 && answer.data[0].embedding.length > 0, 'two vectors');
   },
+  models: async () => {
+    const ids = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids.includes(MODEL) && (await client.models.retrieve(MODEL)).id === MODEL, `listed ${ids}`);
+    return `${ids.length} models`;
+  },
   bad_token: () => expectStatus(
     () => new OpenAI({ baseURL: BASE_URL, apiKey: 'not-a-token', maxRetries: 0 }).chat.completions.create({ model: MODEL, messages: HI }), 401),
   rate_limit: () => expectStatus(() => client.chat.completions.create({ model: LIMITED_MODEL, messages: HI }), 429),

@@ -133,6 +133,12 @@ def embeddings() -> str:
     return f"dims={len(answer.data[0].embedding)}"
 
 
+def models() -> str:
+    ids = {model.id for model in client.models.list()}
+    expect(MODEL in ids and client.models.retrieve(MODEL).id == MODEL, f"listed {sorted(ids)}")
+    return f"{len(ids)} models"
+
+
 def bad_token() -> str:
     with openai.OpenAI(base_url=BASE_URL, api_key="not-a-token", max_retries=0) as bad:
         return expect_status(lambda: bad.chat.completions.create(model=MODEL, messages=HI), 401)
@@ -146,5 +152,5 @@ run("openai-python", {
     "plain": plain, "stream": stream, "include_usage": include_usage, "tools": tools, "tools_strict": tools_strict, "stream_tools": stream_tools,
     "structured": structured, "image": image, "history": history, "async": async_stream,
     "responses_text": responses_text, "responses_stream": responses_stream, "responses_tools": responses_tools,
-    "embeddings": embeddings, "bad_token": bad_token, "rate_limit": rate_limit,
+    "embeddings": embeddings, "models": models, "bad_token": bad_token, "rate_limit": rate_limit,
 })

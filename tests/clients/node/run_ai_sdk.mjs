@@ -65,7 +65,7 @@ await run(CLIENTS[mode], {
     const result = streamText({
       ...settings, model, prompt: 'Weather in Paris?', tools: { get_weather: weather(undefined) }, stopWhen: stepCountIs(3), onError: ({ error }) => errors.push(error),
     });
-    const text = await result.text;
+    const text = await result.text.catch((error) => { throw errors[0] ?? error; });
     if (errors.length) throw errors[0];
     const calls = (await result.steps).flatMap((step) => step.toolCalls);
     expect(calls.length === 1 && calls[0].input.city === 'Paris', `tool calls ${JSON.stringify(calls)}`);

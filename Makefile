@@ -17,4 +17,4 @@ seed:  ## reload seed data into the running dev stack
 	$(PY) seed/load.py
 
 clean:
-	rm -rf functions/venv node_modules .cache .stack
+	rm -rf functions/venv node_modules .cache .stack tests/clients/.venv tests/clients/.venv-llamaindex tests/clients/node/node_modules

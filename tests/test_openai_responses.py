@@ -204,6 +204,30 @@ def test_stored_response_continues_with_previous_response_id(local, providers, a
     assert [m["content"] for m in _sent(providers["openai"])["messages"]] == ["My name is Ada", REPLY, "What is my name?", "Ada it is", "And again?"]
 
 
+def test_item_references_name_the_callers_stored_output_items(local, providers, accounts) -> None:
+    """``@ai-sdk/openai`` sends earlier outputs as ``item_reference`` when responses are stored: each is the item it names."""
+    first = _create(local, accounts["user"], model="openai-chat", input="My name is Ada").get_json()
+    message_id = first["output"][0]["id"]
+    turn = [{"role": "user", "content": "My name is Ada"}, {"type": "item_reference", "id": message_id}, {"role": "user", "content": "And?"}]
+    second = _create(local, accounts["user"], model="openai-chat", input=turn)
+    assert second.status_code == 200, second.get_data(as_text=True)
+    assert [(m["role"], m["content"]) for m in _sent(providers["openai"])["messages"]] == [
+        ("user", "My name is Ada"), ("assistant", REPLY), ("user", "And?"),
+    ]
+    for who, ref in (("admin", message_id), ("user", "msg_unknown")):  # another user's item, or none: the same 404
+        refused = _create(local, accounts[who], model="openai-chat", input=[{"role": "user", "content": "x"}, {"type": "item_reference", "id": ref}])
+        assert refused.status_code == 404 and refused.get_json()["error"]["param"] == "input.1.id"
+
+
+def test_sdk_dumped_items_are_accepted_back(local, tooled, accounts) -> None:
+    """``item.model_dump()`` of the Python SDK's function call names ``async`` as ``async_`` and carries null extras."""
+    first = _create(local, accounts["user"], model="openai-chat", input="Weather?", tools=[WEATHER]).get_json()
+    call = next(i for i in first["output"] if i["type"] == "function_call")
+    dumped = {**call, "async_": None, "caller": None, "namespace": None}
+    items = [{"role": "user", "content": "Weather?"}, dumped, {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}]
+    assert _create(local, accounts["user"], model="openai-chat", input=items, tools=[WEATHER]).status_code == 200
+
+
 def test_get_and_delete_a_stored_response(local, providers, accounts) -> None:
     created = _create(local, accounts["user"], model="openai-chat", input="hi").get_json()
     client, user = local("openai"), accounts["user"].headers

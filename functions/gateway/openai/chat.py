@@ -112,10 +112,12 @@ ToolChoiceSpec = Annotated[
 class FunctionCall(Strict):
     name: str = Field(min_length=1, max_length=64)
     arguments: str = Field(max_length=100_000)
+    parsed_arguments: Any = Field(None, description="The SDKs' parse of arguments (their stream helpers' answers carry it): accepted, not passed on.")
 
 
 class ToolCallSpec(Strict):
     id: str = Field(min_length=1, max_length=128)
+    index: int | None = Field(None, description="A streamed call's position, as the SDKs' stream helpers keep it in their final answer: accepted, not passed on.")
     type: Literal["function"]
     function: FunctionCall
 
@@ -145,6 +147,7 @@ class ChatMessage(Strict):
     content: str | list[dict[str, Any]] | None = None
     refusal: str | None = Field(None, max_length=100_000, description="An assistant turn's refusal, as an answer carries it: its text is the turn's content.")
     annotations: list[dict[str, Any]] | None = Field(None, max_length=1000, description="An answer's citations sent back: accepted, not passed on.")
+    parsed: Any = Field(None, description="The SDKs' parse of content (ParsedChatCompletionMessage): accepted, not passed on; content is the turn.")
     name: str | None = Field(None, max_length=64, description="Accepted; providers without participant names ignore it.")
     tool_calls: list[ToolCallSpec] | None = Field(None, max_length=128, description="Assistant turns: the calls it made.")
     tool_call_id: str | None = Field(None, min_length=1, max_length=128, description="Tool turns: the call this answers.")
@@ -152,6 +155,7 @@ class ChatMessage(Strict):
 
 class StreamOptions(Strict):
     include_usage: StrictBool = False
+    include_obfuscation: StrictBool | None = Field(None, description="Accepted and ignored: the gateway's chunks carry no obfuscation padding.")
 
 
 class ChatCompletionRequest(Strict):

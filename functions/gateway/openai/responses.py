@@ -26,7 +26,7 @@ from firebase_functions import https_fn
 from pydantic import Field, StrictBool, model_validator
 
 from gateway import budgets, deploy, generation, http, openapi, sse, vision
-from gateway.errors import GatewayError, invalid
+from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.openai import chat, stored
 from gateway.openai.errors import ERROR_MODEL, openai_error
 from gateway.openai.fields import Strict, at_default
@@ -50,7 +50,8 @@ AT_DEFAULT: dict[str, tuple[Any, ...]] = {
 """Documented fields the gateway does not implement, accepted at the values that change nothing; others are a 400 naming them."""
 
 TOOL_AT_DEFAULT: dict[str, tuple[Any, ...]] = {"output_schema": (None,), "defer_loading": (None, False), "allowed_callers": (None,)}
-ITEM_AT_DEFAULT: dict[str, tuple[Any, ...]] = {"phase": (None,), "namespace": (None,), "caller": (None,)}
+ITEM_AT_DEFAULT: dict[str, tuple[Any, ...]] = {"phase": (None,), "namespace": (None,), "caller": (None,), "async": (None, False), "async_": (None, False)}
+"""Item fields at their defaults; ``async_`` is how the Python SDK's ``model_dump()`` names ``async``."""
 PART_AT_DEFAULT: dict[str, tuple[Any, ...]] = {"prompt_cache_breakpoint": (None,)}
 
 NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -103,6 +104,13 @@ class FunctionCallItem(Strict):
     name: str = Field(min_length=1, max_length=64)
     arguments: str = Field(max_length=100_000)
     status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+
+class ItemReference(Strict):
+    """An earlier output item of the caller's stored responses, by id (``@ai-sdk/openai`` sends them when ``store`` is on)."""
+
+    type: Literal["item_reference"]
+    id: str = Field(min_length=1, max_length=128)
 
 
 class FunctionCallOutputItem(Strict):
@@ -184,10 +192,16 @@ def items_of(value: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"role": "user", "content": value}] if isinstance(value, str) else value
 
 
+def references(items: list[dict[str, Any]]) -> list[str]:
+    """The ids of ``input``'s ``item_reference`` items, checked (read from the store once the request is admitted)."""
+    return [_parse(ItemReference, item, f"input.{i}").id for i, item in enumerate(items) if isinstance(item, dict) and item.get("type") == "item_reference"]
+
+
 def messages_from(items: list[dict[str, Any]], field: str, images: list[vision.Pending], offset: int = 0) -> list[Message]:
     """Input items as provider-neutral messages: an assistant message and the function calls after it are one turn.
 
     Images are named with their message's index plus ``offset`` (where these messages will stand in the request).
+    ``item_reference`` items are left out: :func:`create` puts the items they name in their place once admitted.
     """
     out: list[Message] = []
     for index, raw in enumerate(items):
@@ -207,12 +221,14 @@ def messages_from(items: list[dict[str, Any]], field: str, images: list[vision.P
                 out[-1] = dataclasses.replace(out[-1], tool_calls=(*out[-1].tool_calls, made))
             else:
                 out.append(Message("assistant", "", tool_calls=(made,)))
+        elif kind == "item_reference":
+            continue
         elif kind == "function_call_output":
             result = _parse(FunctionCallOutputItem, item, where)
             output = result.output if isinstance(result.output, str) else _parts_text(result.output, f"{where}.output", "tool", len(out) + offset, images)
             out.append(Message("tool", output, tool_call_id=result.call_id))
         else:
-            raise invalid(f"{where}.type", f"item type '{kind}' is not supported; send message, function_call or function_call_output items")
+            raise invalid(f"{where}.type", f"item type '{kind}' is not supported; send message, function_call, function_call_output or item_reference items")
     return out
 
 
@@ -361,6 +377,17 @@ def create(ctx: http.Context, body: CreateResponse) -> https_fn.Response | dict[
     params, images, specs = params_from(body)
     model, params, models = chat.admit(ctx, body.model, params, images, "max_output_tokens")
     items = items_of(body.input)
+    if ids := references(items):  # read once admitted, as a stored conversation is; their share reserved on top
+        found = stored.items(ctx.caller.uid, ids)
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") == "item_reference" and item["id"] not in found:  # another user's too
+                raise GatewayError(ErrorCode.NOT_FOUND, f"Item with id '{item['id']}' not found.", {"field": f"input.{index}.id"})
+        named = [found[i] for i in ids]
+        items = [found[item["id"]] if isinstance(item, dict) and item.get("type") == "item_reference" else item for item in items]
+        head = [Message("system", body.instructions)] if body.instructions else []
+        images = []  # the named items are outputs (text and calls): no images, but the others' places may move
+        params = dataclasses.replace(params, messages=head + messages_from(items, "input", images, offset=len(head)))
+        ctx.extend(budgets.history_ask(messages_from(named, "input", []), models))
     context: list[dict[str, Any]] = []
     if body.previous_response_id is not None:  # read once admitted; its share of the prompt reserved on top
         context = stored.context(ctx.caller.uid, body.previous_response_id)

@@ -4,7 +4,7 @@ Layout, written only by the gateway (``firestore.rules`` denies clients; they re
 
 - ``users/{uid}/responses/{resp_id}``: ``response`` (the answer as sent, JSON text), ``context`` (JSON text: every
   input item of the conversation so far, this request's included, then this response's output items: what a
-  ``previous_response_id`` continues from, in one read), ``model``, ``createdAt``, ``expiresAt`` (30 days, a
+  ``previous_response_id`` continues from, in one read), ``itemIds`` (its output items' ids, for ``item_reference``), ``model``, ``createdAt``, ``expiresAt`` (30 days, a
   Firestore TTL policy deletes it then, as OpenAI keeps responses 30 days).
 
 Kept as JSON text, not maps: a JSON Schema or tool arguments may hold arrays of arrays, which Firestore refuses.
@@ -55,6 +55,21 @@ def context(uid: str, response_id: str) -> list[dict[str, Any]]:
     return json.loads(_snapshot(uid, response_id, "previous_response_id").get("context"))  # type: ignore[no-any-return]
 
 
+def items(uid: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The caller's stored output items among ``ids`` (``item_reference``), by id: one query per 30 ids."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    wanted = set(ids)
+    found: dict[str, dict[str, Any]] = {}
+    collection = firebase.db().collection(USERS).document(uid).collection(RESPONSES)
+    for chunk in (sorted(wanted)[i : i + 30] for i in range(0, len(wanted), 30)):  # array_contains_any takes 30 values
+        for snap in collection.where(filter=FieldFilter("itemIds", "array_contains_any", chunk)).stream():
+            for item in json.loads(snap.get("response"))["output"]:
+                if item.get("id") in wanted:
+                    found[item["id"]] = item
+    return found
+
+
 def read(uid: str, response_id: str) -> dict[str, Any]:
     return json.loads(_snapshot(uid, response_id).get("response"))  # type: ignore[no-any-return]
 
@@ -79,7 +94,14 @@ class Keeper:
             logs.warn("response not stored: too large", responseId=response["id"], bytes=size)
             return {**response, "store": False}
         now = datetime.now(timezone.utc)
-        doc = {"response": text, "context": context, "model": response["model"], "createdAt": now, "expiresAt": now + KEEP}
+        doc = {
+            "response": text,
+            "context": context,
+            "itemIds": [item["id"] for item in response["output"]],  # for item_reference
+            "model": response["model"],
+            "createdAt": now,
+            "expiresAt": now + KEEP,
+        }
         from google.api_core import exceptions
 
         for attempt in (1, 2):

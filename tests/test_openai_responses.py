@@ -267,7 +267,7 @@ def test_viewer_is_refused(local, providers, accounts) -> None:
         ({"include": ["message.output_text.logprobs"]}, "include"),
         ({"reasoning": {"effort": "high"}}, "reasoning"),
         ({"background": True}, "background"),
-        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input.0.type"),
+        ({"input": [{"type": "reasoning", "id": "rs_1", "summary": []}]}, "input.0.type"),
         ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1", "detail": "auto"}]}]}, "input.0.content.0.file_id"),
         ({"input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}, "input.0.call_id"),
         ({"tool_choice": {"type": "file_search"}}, "tool_choice"),

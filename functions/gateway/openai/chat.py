@@ -13,7 +13,7 @@ from pydantic import Discriminator, Field, StrictBool, Tag, model_validator
 from gateway import deploy, generation, http, openapi, sse, vision
 from gateway.errors import GatewayError, invalid
 from gateway.openai.errors import ERROR_MODEL, openai_error
-from gateway.openai.fields import Strict, at_default
+from gateway.openai.fields import Strict, at_default, top_level
 from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, ToolChoice
 from gateway.schemas import Model
 
@@ -179,15 +179,9 @@ class ChatCompletionRequest(Strict):
     @model_validator(mode="before")
     @classmethod
     def _drop_ignored(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        kept = at_default({k: v for k, v in data.items() if k not in IGNORED_FIELDS}, AT_DEFAULT)
-        if isinstance(kept.get("messages"), list):  # an answer dumped back into the history (``model_dump()``) carries these
+        kept = top_level(data, IGNORED_FIELDS, AT_DEFAULT)
+        if isinstance(kept, dict) and isinstance(kept.get("messages"), list):  # an answer dumped back into the history (``model_dump()``) carries these
             kept["messages"] = [at_default(m, MESSAGE_AT_DEFAULT, f"messages.{i}.") for i, m in enumerate(kept["messages"])]
-        if "stream" in kept and kept["stream"] is None:
-            del kept["stream"]  # null: the default
-        if kept.get("stream_options") is not None and not kept.get("stream"):
-            raise invalid("stream_options", "only allowed when stream is true")
         return kept
 
 

@@ -41,3 +41,16 @@ def at_default(data: Any, fields: dict[str, tuple[Any, ...]], prefix: str = "") 
         if not any(_same(value, ok) for ok in harmless):
             raise invalid(f"{prefix}{name}", f"not supported by this gateway except at {' or '.join(_shown(ok) for ok in harmless)}")
     return kept
+
+
+def top_level(data: Any, ignored: frozenset[str], defaults: dict[str, tuple[Any, ...]]) -> Any:
+    """A request body's top level as every streaming family reads it: ``ignored`` fields dropped, ``defaults`` checked
+    (:func:`at_default`), ``stream: null`` the default, and ``stream_options`` only with ``stream: true`` (OpenAI's 400)."""
+    if not isinstance(data, dict):
+        return data
+    kept = at_default({k: v for k, v in data.items() if k not in ignored}, defaults)
+    if "stream" in kept and kept["stream"] is None:
+        del kept["stream"]
+    if kept.get("stream_options") is not None and not kept.get("stream"):
+        raise invalid("stream_options", "only allowed when stream is true")
+    return kept

@@ -29,7 +29,7 @@ from gateway import budgets, deploy, generation, http, openapi, sse, vision
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.openai import chat, stored
 from gateway.openai.errors import ERROR_MODEL, openai_error
-from gateway.openai.fields import Strict, at_default
+from gateway.openai.fields import Strict, at_default, top_level
 from gateway.providers.base import Delta, Final, Message, ResponseFormat, Tool, ToolCall, ToolCallDelta, Usage
 
 IGNORED_FIELDS = frozenset({"user", "service_tier", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options"})
@@ -133,7 +133,7 @@ class CreateResponse(Strict):
     text: TextParam | None = None
     max_output_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     store: StrictBool | None = None
@@ -143,14 +143,7 @@ class CreateResponse(Strict):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        kept = at_default({k: v for k, v in data.items() if k not in IGNORED_FIELDS}, AT_DEFAULT)
-        if "stream" in kept and kept["stream"] is None:
-            del kept["stream"]
-        if kept.get("stream_options") is not None and not kept.get("stream"):
-            raise invalid("stream_options", "only allowed when stream is true")
-        return kept
+        return top_level(data, IGNORED_FIELDS, AT_DEFAULT)
 
 
 def _parse(model: type[http.M], data: Any, prefix: str) -> http.M:
@@ -269,7 +262,7 @@ def params_from(body: CreateResponse) -> tuple[generation.TextParams, list[visio
     images: list[vision.Pending] = []
     head = [Message("system", body.instructions)] if body.instructions else []
     messages = head + messages_from(items_of(body.input), "input", images, offset=len(head))
-    if not any(m.role != "system" for m in messages) and body.previous_response_id is None:
+    if not any(m.role != "system" for m in messages) and body.previous_response_id is None and not references(items_of(body.input)):
         raise invalid("input", "needs at least one message")
     specs = tools_from(body)
     tools = tuple(Tool(t.name, t.description, t.parameters or {"type": "object", "properties": {}}, t.strict) for t in specs)  # strict: checked by generation

@@ -181,3 +181,10 @@ def test_openai_sdk_generates_images_unchanged(sdk, image_models, painter) -> No
     with pytest.raises(openai_sdk.BadRequestError) as big:
         sdk.images.generate(model="hf-image", prompt="x", size="1792x1024")
     assert big.value.param == "size"
+
+
+def test_image_models_are_listed_as_callable(local, image_models, accounts) -> None:
+    """``/v1/models`` shows what the caller can call, image models included (as OpenAI lists its own)."""
+    listed = {m["id"] for m in local("openai").get("/v1/models", headers=accounts["user"].headers).get_json()["data"]}
+    assert {"hf-image", "openai-image", "openai-chat"} <= listed
+    assert local("openai").get("/v1/models/hf-image", headers=accounts["user"].headers).status_code == 200

@@ -58,9 +58,12 @@ class Batch:
     latency_ms: float
 
 
+IMAGE_TYPES = ("image",)
+
+
 def image_model(model_id: str, field_name: str = "modelId") -> Model:
     """An enabled image model; 404 or 400 (naming ``field_name``) otherwise."""
-    return usable_model(model_id, ("image",), field_name)
+    return usable_model(model_id, IMAGE_TYPES, field_name)
 
 
 def check_side(value: int) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import embedding, generation, http, openapi, providers_store
+from gateway import embedding, generation, http, images, openapi, providers_store
 from gateway.errors import ErrorCode, GatewayError
 from gateway.registry import registry
 from gateway.schemas import Model
 
-TYPES = (*generation.TEXT_TYPES, *embedding.EMBEDDING_TYPES)
-"""The model types this API serves (chat completions and responses; embeddings), as OpenAI lists its embedding models too."""
+TYPES = (*generation.TEXT_TYPES, *embedding.EMBEDDING_TYPES, *images.IMAGE_TYPES)
+"""The model types this API serves (chat completions and responses, embeddings, images): OpenAI lists them all."""
 
 
 def _entry(model: Model) -> dict[str, Any]:

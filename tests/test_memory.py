@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import Worker
 
@@ -115,11 +116,13 @@ def _burst(url: str, headers: dict[str, str], body: dict[str, Any], count: int) 
     return answers
 
 
-def _burst_within_memory(stack, target: str, memory_mb: int, headers: dict[str, str], warm: dict[str, Any], body: dict[str, Any], what: str) -> list[httpx.Response]:
-    """``deploy.CONCURRENCY`` requests of ``body`` at once on one ``target`` instance (warmed with ``warm``), its RSS watched.
+def _burst_within_memory(
+    stack, target: str, memory_mb: int, headers: dict[str, str], warm: dict[str, Any], body: dict[str, Any], what: str, path: str = ""
+) -> list[httpx.Response]:
+    """``deploy.CONCURRENCY`` requests of ``body`` at once to ``path`` of one ``target`` instance (warmed with ``warm``), its RSS watched.
 
     The instance must stay within ``memory_mb`` (``MEMORY_TEST_LIMIT_MB`` raises it, only to measure past it),
-    every request must get an answer, and each one not served must be a 503 with ``Retry-After`` in the gateway's shape.
+    every request must get an answer, and each one not served must be a 503 with ``Retry-After`` in the function's error shape.
     """
     from gateway import deploy
 
@@ -127,15 +130,15 @@ def _burst_within_memory(stack, target: str, memory_mb: int, headers: dict[str, 
     worker = Worker(stack, target, env={"RATE_LIMITS_ENABLED": "false"})  # memory, not the per-minute limit, is measured
     worker.env.pop("THREADS", None)  # as deployed: main.py sets it to the concurrency
     with worker:
-        warmed = httpx.post(worker.url, json=warm, headers=headers, timeout=120)
+        warmed = httpx.post(worker.url + path, json=warm, headers=headers, timeout=120)
         assert warmed.status_code == 200, warmed.text[:300]
         with Peak(worker, limit_mb) as peak:
             started = time.monotonic()
-            answers = _burst(worker.url, headers, body, deploy.CONCURRENCY)
+            answers = _burst(worker.url + path, headers, body, deploy.CONCURRENCY)
             took = time.monotonic() - started
     statuses = [a.status_code if a is not None else None for a in answers]
     print(
-        f"\n{target}, {deploy.CONCURRENCY} requests at once, {what}: RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
+        f"\n{target}{path}, {deploy.CONCURRENCY} requests at once, {what}: RSS {peak.baseline_mb:.0f} MB warm, peak {peak.peak_mb:.0f} MB of {limit_mb} MiB; "
         f"{statuses.count(200)} answered, {statuses.count(503)} told to retry, {statuses.count(None)} lost; {took:.1f} s"
     )
     assert not peak.killed, f"the instance passed its {limit_mb} MiB ({peak.peak_mb:.0f} MB): Cloud Run would have killed it with every request on it"
@@ -143,7 +146,8 @@ def _burst_within_memory(stack, target: str, memory_mb: int, headers: dict[str, 
     served = [a for a in answers if a is not None and a.status_code == 200]
     for answer in answers:
         if answer is not None and answer.status_code == 503:
-            assert answer.json()["error"]["code"] == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
+            code = answer.json()["error"]["code"]  # the gateway's shape, or OpenAI's on the openai function
+            assert code.upper() == "UNAVAILABLE" and int(answer.headers["Retry-After"]) > 0
     return served
 
 
@@ -239,14 +243,21 @@ def test_the_answer_budget_pauses_readers_but_never_the_oldest() -> None:
     assert budget.held == 0
 
 
-def test_an_image_instance_at_its_concurrency_stays_within_its_memory(stack, emulators, providers) -> None:
-    """``generate_image``: ``CONCURRENCY`` requests for 4 photo-sized 1024×1024 images each (~16 MiB of base64 an answer)."""
-    from gateway import deploy, firebase
+def _noise_image_model(providers) -> None:
+    """``openai-image``, whose fake provider answers photo-sized images (random pixels: PNG cannot shrink them)."""
+    from gateway import firebase
 
     firebase.db().collection("models").document("openai-image").set(
         {"type": "image", "enabled": True, "name": "gpt-image-1", "provider": "openai", "config": {"timeoutSeconds": 120}, "pricing": {"perImage": 0.001}}
     )
     providers["openai"].state["noise"] = True
+
+
+def test_an_image_instance_at_its_concurrency_stays_within_its_memory(stack, emulators, providers) -> None:
+    """``generate_image``: ``CONCURRENCY`` requests for 4 photo-sized 1024×1024 images each (~16 MiB of base64 an answer)."""
+    from gateway import deploy
+
+    _noise_image_model(providers)
     user = emulators.sign_up("admin")
     body = {"modelId": "openai-image", "prompt": "a red fox in the snow", "width": 1024, "height": 1024, "numImages": 4}
     served = _burst_within_memory(
@@ -254,6 +265,25 @@ def test_an_image_instance_at_its_concurrency_stays_within_its_memory(stack, emu
         f"4 noise images of 1024x1024 each, answer budget {deploy.answer_budget_mb('generate_image')} MiB",
     )
     assert served and all(len(answer.json()["images"]) == 4 for answer in served)
+
+
+@pytest.mark.parametrize("response_format", ["url", "b64_json"])
+def test_openai_images_at_its_concurrency_stay_within_its_memory(stack, emulators, providers, response_format: str) -> None:
+    """``openai`` (512 MiB) serving ``/v1/images/generations``: the same burst as ``generate_image``'s, 4 images of 1024×1024 a request.
+
+    ``b64_json`` answers carry the images back as base64 (~16 MiB an answer, besides the provider's); ``url`` answers only links.
+    """
+    from gateway import deploy
+
+    _noise_image_model(providers)
+    user = emulators.sign_up("admin")
+    body = {"model": "openai-image", "prompt": "a red fox in the snow", "size": "1024x1024", "n": 4, "response_format": response_format}
+    served = _burst_within_memory(
+        stack, "openai", int(deploy.MEMORY), {"Authorization": f"Bearer {user.token}"}, {**body, "n": 1}, body,
+        f"4 noise images of 1024x1024 each as {response_format}, answer budget {deploy.answer_budget_mb('openai')} MiB",
+        path="/v1/images/generations",
+    )
+    assert served and all(len(answer.json()["data"]) == 4 and response_format in answer.json()["data"][0] for answer in served)
 
 
 def test_what_a_request_holds_is_given_back_when_its_error_handling_fails(local, providers, accounts, monkeypatch) -> None:

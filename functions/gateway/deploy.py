@@ -58,6 +58,10 @@ it. ``tests/test_concurrency.py`` measures both settings.
 - ``IMAGE_MEMORY`` 1 GiB for ``generate_image``: each image is held as base64
   text, bytes and a full Pillow decode (a 1024x1024 RGBA image is 4 MiB), up
   to 4 images a request, and many requests can reach that step together.
+  ``openai``'s ``/v1/images/generations`` runs the same code in ``MEMORY``:
+  its 16 MiB answer budget (``ANSWER_MB``) lets about one such request hold
+  its images at a time (peak RSS ~275 MB with 80 requests for 4 images of
+  1024x1024 arriving together, ``tests/test_memory.py``).
 - Timeouts: ``STREAM_TIMEOUT_SECONDS`` 3600 (the 2nd-gen HTTP maximum) for
   ``generate_text`` and ``openai``, whose streams can be long;
   ``PROVIDERS_TIMEOUT_SECONDS`` 540 for provider discovery, tests and imports;

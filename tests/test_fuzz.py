@@ -244,12 +244,13 @@ def _schema_output_mismatch(case: Any, body: Any) -> bool:
     """A 502 the gateway must answer here: the fake's one JSON answer cannot satisfy every schema a request may give,
     and like any provider it stops at the request's max tokens, which may cut the JSON short."""
     request = case.body if isinstance(case.body, dict) else {}
-    fmt = request.get("responseFormat") or request.get("response_format")
-    error = body.get("error") if isinstance(body, dict) else None
+    text = request.get("text")
+    fmt = request.get("responseFormat") or request.get("response_format") or (text.get("format") if isinstance(text, dict) else None)
+    error = (body if body.get("type") == "error" else body.get("error")) if isinstance(body, dict) else None  # a typed stream's error event
     code = str((error or {}).get("code", "")).upper()
     if not isinstance(fmt, dict) or code != "PROVIDER_ERROR":
         return False
-    asked = request.get("maxTokens") or request.get("max_completion_tokens") or request.get("max_tokens")  # as each edge reads them
+    asked = next((request[k] for k in ("maxTokens", "max_completion_tokens", "max_tokens", "max_output_tokens") if request.get(k)), None)  # as each edge reads them
     cut = isinstance(asked, int | float) and not isinstance(asked, bool) and asked < JSON_REPLY_WORDS  # 1.0 is a valid 1
     return fmt.get("type") in ("jsonSchema", "json_schema") or (fmt.get("type") in ("json", "json_object") and cut)
 
@@ -282,24 +283,33 @@ def error_shape(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 def stream_errors(ctx: Any, response: Any, case: Any) -> bool | None:
-    """A stream ends with [DONE], and a failure inside a 200 stream is an error event of a 4xx-class code, never a server error.
+    """A stream ends with [DONE] (a typed one with its final ``response.*`` event), and a failure inside a 200 stream is an error event of a 4xx-class code, never a server error.
 
     Lines are split as ``str.splitlines()`` splits them (so do ``iter_lines()`` clients): the fake's answer holds
     U+2028, U+2029 and U+0085 around a forged ``[DONE]``, which must stay inside their JSON strings.
     """
     if not response.headers.get("content-type", [""])[0].startswith("text/event-stream"):
         return None
-    events = [line[6:] for line in response.content.decode().splitlines() if line.startswith("data: ")]
-    assert events and events[-1] == "[DONE]", events[-3:]
-    for data in events[:-1]:
-        payload = json.loads(data)
-        if "error" in payload:
-            from gateway.errors import STATUS, ErrorCode
+    from gateway.errors import STATUS, ErrorCode
 
-            code = ErrorCode(str(payload["error"]["code"]).upper())
-            if STATUS[code] >= 500 and not _schema_output_mismatch(case, payload):
-                raise AssertionError(f"stream failed with {code.value}: {payload}")
+    events = [line[6:] for line in response.content.decode().splitlines() if line.startswith("data: ")]
+    typed = bool(events) and "sequence_number" in json.loads(events[0])  # the Responses API: typed events, no [DONE]
+    if typed:
+        payloads = [json.loads(data) for data in events]
+        assert payloads[-1]["type"] in TYPED_ENDS, [p["type"] for p in payloads[-3:]]
+        failures = [(p["code"], p) for p in payloads if p["type"] == "error"]
+    else:
+        assert events and events[-1] == "[DONE]", events[-3:]
+        failures = [(p["error"]["code"], p) for p in map(json.loads, events[:-1]) if "error" in p]
+    for raw, payload in failures:
+        code = ErrorCode(str(raw).upper())
+        if STATUS[code] >= 500 and not _schema_output_mismatch(case, payload):
+            raise AssertionError(f"stream failed with {code.value}: {payload}")
     return None
+
+
+TYPED_ENDS = ("response.completed", "response.incomplete", "response.failed")
+"""How a typed (Responses API) stream ends: the whole response, in its final state."""
 
 
 def _checks() -> list[Any]:

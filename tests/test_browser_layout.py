@@ -1,8 +1,8 @@
-"""Every page of the web app at a phone's and a desktop's size, as a user and as an admin: nothing wider than the
+"""Every page of the web app at a phone's, a tablet's and a desktop's size, as a user and as an admin: nothing wider than the
 screen, tables folded to cards on a phone, Sign out within reach, axe-core's accessibility rules all passing,
 and the pages usable from the keyboard alone.
 
-Screenshots of every page at both sizes go to .stack/screenshots/layout/ (not committed), for a person to look at.
+Screenshots of every page at each size go to .stack/screenshots/layout/ (not committed), for a person to look at.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import requests
 from conftest import PASSWORD, SCREENSHOTS
 
 AXE = Path(__file__).resolve().parents[1] / "web" / "node_modules" / "axe-core" / "axe.min.js"
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
+SIZES = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 768, "height": 1024}, "desktop": {"width": 1440, "height": 900}}
 CHAT = "openai-chat"
 
 # Each page, and what shows once its data has arrived.
@@ -200,6 +200,7 @@ def test_keyboard_alone_signs_in_chats_and_reaches_every_admin_page(web, data, a
     assert _focus_ring(page)["width"] >= 2
     page.keyboard.press("Enter")
     page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert _axe(page) == []  # the answer and its usage line too
 
     # Every admin page from the navigation (back up with Shift+Tab, then Enter), then on to its controls with Tab.
     for route, control in [("admin/models", "#models-table input[type=checkbox]"), ("admin/providers", "#providers-table button"), ("admin/health", "#health-page button"), ("admin/audit", "#audit-page button"), ("usage", "#signout")]:

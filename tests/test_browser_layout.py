@@ -214,3 +214,28 @@ def test_keyboard_alone_signs_in_chats_and_reaches_every_admin_page(web, data, a
     page.keyboard.press("Enter")  # Sign out, from the keyboard
     page.wait_for_selector("#signin")
     assert page.errors == []
+
+
+def test_admin_results_and_errors_fit_a_phone_and_pass_axe(web, data, accounts) -> None:
+    """What the admin pages show after an action (a test result, discovered models, an error) fits and passes axe too."""
+    page = _open(web, accounts["admin"], "phone", "admin/providers")
+    page.wait_for_selector(PAGES["admin/providers"])
+    row = page.locator('#providers-table tr[data-provider="openai"]')
+    row.locator("button", has_text="Test").click()
+    page.wait_for_selector("#provider-test-result")
+    row.locator("button", has_text="Discover").click()
+    page.wait_for_selector("#discovered input")
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "admin-providers-discovered-phone.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+
+    _show(page, web, "admin/models")
+    page.fill("#model-create [name=id]", "no-provider-model")
+    page.fill("#model-create [name=name]", "x")
+    page.fill("#model-create [name=provider]", "no-such-provider")
+    page.click("#model-create button[type=submit]")
+    page.wait_for_selector("#models-error:not([hidden])")
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "admin-models-error-phone.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+    assert page.errors == []

@@ -24,6 +24,7 @@ import { connectFirestoreEmulator, doc, getDoc, getFirestore } from "firebase/fi
 import { createGateway } from "../gateway/index.js";
 import { loadConfig } from "./config.js";
 import { alertBox, fill, h } from "./dom.js";
+import { startLayout } from "./layout.js";
 import { auditPage, healthPage } from "./pages/admin_health.js";
 import { modelsPage } from "./pages/admin_models.js";
 import { providersPage } from "./pages/admin_providers.js";
@@ -94,8 +95,8 @@ function signInForm(auth, emulated) {
     h(
       "form",
       { id: "signin", onsubmit: submit },
-      h("input", { id: "email", name: "email", type: "email", placeholder: "email", autocomplete: "username", required: true }),
-      h("input", { id: "password", name: "password", type: "password", placeholder: "password", autocomplete: "current-password", required: true }),
+      h("label", { className: "field" }, "Email", h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true })),
+      h("label", { className: "field" }, "Password", h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true })),
       h("button", { type: "submit" }, "Sign in"),
     )
   );
@@ -130,6 +131,7 @@ async function start() {
   const who = /** @type {HTMLElement} */ (document.getElementById("who"));
   const requestId = /** @type {HTMLElement} */ (document.getElementById("request-id"));
   const rateLimit = /** @type {HTMLElement} */ (document.getElementById("rate-limit"));
+  startLayout(root);
 
   const config = await loadConfig();
   const app = initializeApp(config.firebase);

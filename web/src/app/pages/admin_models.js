@@ -56,7 +56,7 @@ export function modelsPage(ctx) {
       const { models } = await ctx.gateway.models.list({ limit: 100 });
       fill(
         table,
-        h("tr", {}, ...["id", "provider", "type", "enabled", "fallbacks", "price in / out", ""].map((t) => h("th", {}, t))),
+        h("tr", {}, ...["id", "provider", "type", "enabled", "fallbacks", "price in / out", "actions"].map((t) => h("th", {}, t))),
         ...models.map(row),
       );
     } catch (err) {
@@ -68,10 +68,10 @@ export function modelsPage(ctx) {
     h(
       "form",
       { id: "model-create", onsubmit: create },
-      h("input", { name: "id", placeholder: "id (my-model)", required: true }),
-      h("input", { name: "name", placeholder: "provider's model name", required: true }),
-      h("input", { name: "provider", placeholder: "provider id", required: true }),
-      h("select", { name: "type" }, ...["text", "image", "multimodal", "embedding"].map((t) => h("option", { value: t }, t))),
+      h("label", { className: "field" }, "Model id", h("input", { name: "id", placeholder: "my-model", required: true })),
+      h("label", { className: "field" }, "Provider's model name", h("input", { name: "name", placeholder: "gpt-4o-mini", required: true })),
+      h("label", { className: "field" }, "Provider id", h("input", { name: "provider", placeholder: "openai", required: true })),
+      h("label", { className: "field" }, "Type", h("select", { name: "type" }, ...["text", "image", "multimodal", "embedding"].map((t) => h("option", { value: t }, t)))),
       h("button", { type: "submit" }, "Create"),
     )
   );

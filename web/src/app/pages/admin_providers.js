@@ -65,7 +65,7 @@ export function providersPage(ctx) {
       const { providers } = /** @type {any} */ (await ctx.gateway.providers.list());
       fill(
         table,
-        h("tr", {}, ...["id", "type", "base URL", "enabled", "key", "health", ""].map((t) => h("th", {}, t))),
+        h("tr", {}, ...["id", "type", "base URL", "enabled", "key", "health", "actions"].map((t) => h("th", {}, t))),
         ...providers.map((/** @type {import("../../gateway/types").Provider} */ p) => {
           const enabled = /** @type {HTMLInputElement} */ (
             h("input", { type: "checkbox", checked: p.enabled, "aria-label": `enable ${p.id}`, onchange: () => act(() => ctx.gateway.providers.update(p.id, { enabled: enabled.checked })) })
@@ -92,10 +92,10 @@ export function providersPage(ctx) {
     h(
       "form",
       { id: "provider-create", onsubmit: create, autocomplete: "off" },
-      h("input", { name: "id", placeholder: "id", required: true }),
-      h("select", { name: "type" }, ...TYPES.map((t) => h("option", { value: t }, t))),
-      h("input", { name: "baseUrl", placeholder: "https://api.example.com/v1", required: true }),
-      h("input", { name: "apiKey", type: "password", placeholder: "API key (stored in Secret Manager, never shown again)" }),
+      h("label", { className: "field" }, "Provider id", h("input", { name: "id", placeholder: "my-provider", required: true })),
+      h("label", { className: "field" }, "Type", h("select", { name: "type" }, ...TYPES.map((t) => h("option", { value: t }, t)))),
+      h("label", { className: "field" }, "Base URL", h("input", { name: "baseUrl", placeholder: "https://api.example.com/v1", required: true })),
+      h("label", { className: "field" }, "API key (stored in Secret Manager, never shown again)", h("input", { name: "apiKey", type: "password" })),
       h("button", { type: "submit" }, "Create"),
     )
   );

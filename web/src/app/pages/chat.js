@@ -23,7 +23,7 @@ export async function loadModels(gateway, select, keep) {
  */
 export function chatPage(ctx) {
   const select = /** @type {HTMLSelectElement} */ (h("select", { id: "chat-model", "aria-label": "Model" }));
-  const prompt = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "chat-prompt", rows: 3, placeholder: "Ask something" }));
+  const prompt = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "chat-prompt", rows: 3, placeholder: "Ask something", "aria-label": "Message" }));
   const send = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-send", type: "submit" }, "Send"));
   const stop = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-stop", type: "button", disabled: true }, "Stop"));
   const output = h("div", { id: "chat-output", className: "answer", "aria-live": "polite" });

@@ -72,7 +72,7 @@ export function imagesPage(ctx) {
     "section",
     { id: "images-page" },
     h("h2", {}, "Images"),
-    h("form", { onsubmit: generate }, h("label", {}, "Model ", select), prompt, go),
+    h("form", { onsubmit: generate }, h("label", { className: "field" }, "Model", select), h("label", { className: "field grow" }, "Prompt", prompt), go),
     error.box,
     meta,
     results,

@@ -1,0 +1,241 @@
+"""Every page of the web app at a phone's, a tablet's and a desktop's size, as a user and as an admin: nothing wider than the
+screen, tables folded to cards on a phone, Sign out within reach, axe-core's accessibility rules all passing,
+and the pages usable from the keyboard alone.
+
+Screenshots of every page at each size go to .stack/screenshots/layout/ (not committed), for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import PASSWORD, SCREENSHOTS
+
+AXE = Path(__file__).resolve().parents[1] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SIZES = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 768, "height": 1024}, "desktop": {"width": 1440, "height": 900}}
+CHAT = "openai-chat"
+
+# Each page, and what shows once its data has arrived.
+PAGES = {
+    "chat": f"#chat-model option[value={CHAT!r}]",
+    "images": "#image-model option[value='hf-image']",
+    "usage": "#usage-records td",
+    "admin/models": "#models-table td",
+    "admin/providers": "#providers-table td",
+    "admin/health": "#health-status",
+    "admin/audit": "#audit-table td",
+}
+USER_PAGES = ["chat", "images", "usage"]
+TABLES = {"usage": "#usage-records", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table", "admin/audit": "#audit-table"}
+
+
+@pytest.fixture
+def data(providers, accounts, emulators) -> None:
+    """An image model, a usage record for each account, and an audit entry: so every page has rows to lay out."""
+    from gateway import firebase
+
+    firebase.db().collection("models").document("hf-image").set(
+        {"name": "flux", "provider": "huggingface", "type": "image", "enabled": True, "pricing": {"perImage": 0.002}, "config": {"width": 256, "height": 256}}
+    )
+    for role in ("user", "admin"):
+        response = requests.post(emulators.url("generate_text"), json={"modelId": CHAT, "prompt": "hi"}, headers=accounts[role].headers, timeout=60)
+        assert response.status_code == 200, response.text
+    response = requests.patch(emulators.url("models", f"/{CHAT}"), json={"displayName": "OpenAI chat"}, headers=accounts["admin"].headers, timeout=60)
+    assert response.status_code == 200, response.text
+
+
+def _open(web: Any, account: Any, size: str, route: str = "chat") -> Any:
+    """A page at ``size``, signed in as ``account`` through the app's form."""
+    context = web.browser.new_context(viewport=SIZES[size])
+    web.contexts.append(context)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda err: page.errors.append(str(err)))
+    page.goto(f"{web.url}/#/{route}")
+    page.fill("#email", account.email)
+    page.fill("#password", PASSWORD)
+    page.click("#signin button[type=submit]")
+    page.wait_for_selector("#user-email")
+    return page
+
+
+def _show(page: Any, web: Any, route: str) -> None:
+    page.goto(f"{web.url}/#/{route}")
+    page.wait_for_selector(PAGES[route], state="attached", timeout=20_000)
+
+
+def _overflow(page: Any) -> int:
+    """How many CSS pixels the page is wider than the screen (0: no horizontal scroll)."""
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def _axe(page: Any) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as it is now: rule, impact and the first few elements."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document, { resultTypes: ['violations'] })).violations")
+    return [{"rule": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"][:3]], "count": len(v["nodes"])} for v in found]
+
+
+def _unlabelled(page: Any) -> list[str]:
+    """Form controls named by nothing but a placeholder (or nothing): no <label>, no aria-label(ledby)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+             .filter(e => !e.labels?.length && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+             .map(e => e.id || e.name || e.outerHTML.slice(0, 80))"""
+    )
+
+
+def _folded(page: Any, table: str) -> bool:
+    """On a phone, each row of ``table`` is a card: its cells are stacked, one under the other, at one left edge."""
+    boxes = page.eval_on_selector(
+        table,
+        """t => [...t.querySelectorAll('tr')].filter(r => r.querySelector('td')).slice(0, 2).map(r =>
+             [...r.querySelectorAll('td')].filter(c => c.getBoundingClientRect().height > 0).map(c => {
+               const b = c.getBoundingClientRect(); return [b.left, b.top]; }))""",
+    )
+    assert boxes, f"{table} has no rows"
+    return all(len({round(x) for x, _ in row}) == 1 and len({round(y) for _, y in row}) == len(row) for row in boxes)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("role", ["user", "admin"])
+def test_every_page_fits_the_screen_and_passes_axe(web, data, accounts, role, size, capsys) -> None:
+    """No page scrolls sideways; Sign out is on screen; tables are cards on a phone; axe-core finds nothing."""
+    shots = SCREENSHOTS / "layout"
+    shots.mkdir(parents=True, exist_ok=True)
+    page = _open(web, accounts[role], size)
+    width = SIZES[size]["width"]
+    problems: dict[str, Any] = {}
+    for route in PAGES if role == "admin" else USER_PAGES:
+        _show(page, web, route)
+        page.screenshot(path=str(shots / f"{role}-{route.replace('/', '-')}-{size}.png"), full_page=True)
+        found: dict[str, Any] = {}
+        if (extra := _overflow(page)) > 0:
+            found["overflow px"] = extra
+        signout = page.locator("#signout").bounding_box()
+        if not signout or signout["x"] < 0 or signout["x"] + signout["width"] > width:
+            found["sign out off screen"] = signout
+        if size == "phone" and route in TABLES and not _folded(page, TABLES[route]):
+            found["table not folded"] = TABLES[route]
+        if violations := _axe(page):
+            found["axe"] = violations
+        if unlabelled := _unlabelled(page):
+            found["no label"] = unlabelled
+        if found:
+            problems[route] = found
+    with capsys.disabled():
+        print(f"\n[layout] {role} {size}: " + (json.dumps(problems) if problems else "every page fits, axe: 0 violations"))
+    assert problems == {}, json.dumps(problems, indent=1)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_sign_in_page_fits_and_passes_axe(web, size) -> None:
+    page = web.browser.new_context(viewport=SIZES[size]).new_page()
+    web.contexts.append(page.context)
+    page.goto(f"{web.url}/")
+    page.wait_for_selector("#signin")
+    page.screenshot(path=str(SCREENSHOTS / "layout" / f"signin-{size}.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+    assert _unlabelled(page) == []
+
+
+def _tab_to(page: Any, selector: str, presses: int = 60, key: str = "Tab") -> int:
+    """Press Tab (or ``key``: Shift+Tab) until ``selector`` has the focus; how many presses it took."""
+    for count in range(1, presses + 1):
+        page.keyboard.press(key)
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return count
+    raise AssertionError(f"{selector} never got the focus from the keyboard")
+
+
+def _focus_ring(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => { const s = getComputedStyle(document.activeElement);
+                   return { style: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor }; }"""
+    )
+
+
+def test_keyboard_alone_signs_in_chats_and_reaches_every_admin_page(web, data, accounts) -> None:
+    """A skip link first, a visible 2px focus ring on whatever has the focus, and every page reached with Tab and Enter."""
+    page = web.browser.new_context(viewport=SIZES["desktop"]).new_page()
+    web.contexts.append(page.context)
+    page.errors = []
+    page.on("pageerror", lambda err: page.errors.append(str(err)))
+    page.goto(f"{web.url}/")
+    page.wait_for_selector("#signin")
+    # The first Tab offers to skip the header.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip"
+    assert page.locator("#skip").is_visible()
+    ring = _focus_ring(page)
+    assert ring["style"] != "none" and ring["width"] >= 2, ring
+
+    _tab_to(page, "#email")
+    assert _focus_ring(page)["width"] >= 2
+    page.keyboard.type(accounts["admin"].email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#user-email")
+    page.wait_for_selector(PAGES["chat"], state="attached")
+
+    # Skip link, on a fresh load: Enter moves the focus into the page, past the navigation.
+    page.reload()
+    page.wait_for_selector(PAGES["chat"], state="attached")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip"
+    page.keyboard.press("Enter")
+    _tab_to(page, "#chat-model", presses=30)
+    _tab_to(page, "#chat-prompt", presses=30)
+    page.keyboard.type("hi")
+    _tab_to(page, "#chat-send", presses=30)
+    assert _focus_ring(page)["width"] >= 2
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert _axe(page) == []  # the answer and its usage line too
+
+    # Every admin page from the navigation (back up with Shift+Tab, then Enter), then on to its controls with Tab.
+    for route, control in [("admin/models", "#models-table input[type=checkbox]"), ("admin/providers", "#providers-table button"), ("admin/health", "#health-page button"), ("admin/audit", "#audit-page button"), ("usage", "#signout")]:
+        _tab_to(page, f'nav a[data-route="{route}"]', presses=80, key="Shift+Tab")
+        assert _focus_ring(page)["width"] >= 2
+        page.keyboard.press("Enter")
+        page.wait_for_selector(PAGES[route], state="attached", timeout=20_000)
+        assert page.evaluate("location.hash") == f"#/{route}"
+        _tab_to(page, control, presses=80)
+        assert _focus_ring(page)["width"] >= 2, route
+    page.keyboard.press("Enter")  # Sign out, from the keyboard
+    page.wait_for_selector("#signin")
+    assert page.errors == []
+
+
+def test_admin_results_and_errors_fit_a_phone_and_pass_axe(web, data, accounts) -> None:
+    """What the admin pages show after an action (a test result, discovered models, an error) fits and passes axe too."""
+    page = _open(web, accounts["admin"], "phone", "admin/providers")
+    page.wait_for_selector(PAGES["admin/providers"])
+    row = page.locator('#providers-table tr[data-provider="openai"]')
+    row.locator("button", has_text="Test").click()
+    page.wait_for_selector("#provider-test-result")
+    row.locator("button", has_text="Discover").click()
+    page.wait_for_selector("#discovered input")
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "admin-providers-discovered-phone.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+
+    _show(page, web, "admin/models")
+    page.fill("#model-create [name=id]", "no-provider-model")
+    page.fill("#model-create [name=name]", "x")
+    page.fill("#model-create [name=provider]", "no-such-provider")
+    page.click("#model-create button[type=submit]")
+    page.wait_for_selector("#models-error:not([hidden])")
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "admin-models-error-phone.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+    assert page.errors == []

@@ -145,7 +145,8 @@ API = (
                description="Users and viewers see only enabled models of enabled providers, each without endpointURL, config.systemPrompt, "
                            "createdBy and updatedBy; admins see all of every model."),
     openapi.Op("POST", "/models", "Create a model", {201: "Model"}, body=ModelSpec, errors=(409,), examples=({"id": "openai-gpt-4o-mini", **EXAMPLE},),
-               description="provider must name an existing provider (400 otherwise); 409 ALREADY_EXISTS for a taken id."),
+               description="provider must name an existing provider, fallbacks other existing models, and name/displayName may not be blank "
+                           "(400 naming the field otherwise); 409 ALREADY_EXISTS for a taken id."),
     openapi.Op("GET", "/models/{id}", "Read a model", {200: "Model"}, params=ID,
                description="Users and viewers: an offered model without endpointURL, config.systemPrompt, createdBy and updatedBy; admins: all of any model."),
     openapi.Op("PUT", "/models/{id}", "Replace a model", {200: "Model"}, params=ID, body=openapi.Body(ModelSpec, "replace"), examples=(EXAMPLE,)),

@@ -175,8 +175,10 @@ def test_admin_disables_a_model_and_users_no_longer_see_it(app, providers, accou
 def test_admin_provider_pages(app, providers, accounts) -> None:
     page = app.open(accounts["admin"], "admin/providers")
     page.locator('#providers-table tr[data-provider="openai"] button', has_text="Test").click()
-    page.wait_for_selector("#provider-test-result")
-    assert re.match(r"openai: healthy, [\d.]+ ms, 2 models", page.inner_text("#provider-test-result"))
+    # The result shows in the provider's own row.
+    result = '#providers-table tr[data-provider="openai"] td.test-result[data-ok]'
+    page.wait_for_selector(result)
+    assert re.match(r"healthy, [\d.]+ ms, 2 models", page.inner_text(result))
     # A key typed into the create form is sent once and gone from the page.
     page.fill("#provider-create [name=id]", "made-in-browser")
     page.fill("#provider-create [name=baseUrl]", providers["lmstudio"].url + "/v1")
@@ -185,7 +187,7 @@ def test_admin_provider_pages(app, providers, accounts) -> None:
     page.wait_for_selector('#providers-table tr[data-provider="made-in-browser"]')
     assert page.input_value("#provider-create [name=apiKey]") == ""
     assert "sk-browser" not in page.content()
-    assert page.inner_text('#providers-table tr[data-provider="made-in-browser"] td:nth-child(5)') == "stored"
+    assert page.inner_text('#providers-table tr[data-provider="made-in-browser"] .key-state') == "stored"
     # Discovery lists the provider's own models; importing one adds it to the registry, disabled.
     page.locator('#providers-table tr[data-provider="openai"] button', has_text="Discover").click()
     page.wait_for_selector('#discovered input[value="fake-model-large"]')
@@ -204,4 +206,177 @@ def test_admin_provider_pages(app, providers, accounts) -> None:
     page.goto(f"{app.url}/#/usage")
     page.wait_for_selector("#usage-totals")
     app.screenshot(page, "usage")
+    assert page.errors == []
+
+
+def _admin_api(emulators: Any, accounts: Any, method: str, function: str, path: str = "", body: Any = None) -> Any:
+    import requests
+
+    return requests.request(method, emulators.url(function, path), json=body, headers=accounts["admin"].headers, timeout=30)
+
+
+def test_model_form_shows_the_apis_words_next_to_the_field_and_creates_a_whole_model(app, providers, accounts, emulators) -> None:
+    page = app.open(accounts["admin"], "admin/models")
+    page.wait_for_selector('#model-form select[name=provider] option[value="openai"]', state="attached")
+    page.wait_for_selector(f'#model-form select[name=fallbacks] option[value="{CHAT}"]', state="attached")
+    page.fill("#model-form [name=id]", "made-in-form")
+    page.fill("#model-form [name=name]", "   ")
+    page.select_option("#model-form select[name=provider]", "openai")
+    page.click("#model-form button[type=submit]")
+    note = '#model-form .field-error[data-field="name"]'
+    page.wait_for_selector(f"{note}:not([hidden])")
+    assert page.inner_text(note) == "must not be blank"
+    assert page.get_attribute("#model-form [name=name]", "aria-invalid") == "true"
+    assert page.input_value("#model-form [name=id]") == "made-in-form"  # what was typed stays
+
+    page.fill("#model-form [name=name]", "fake-model")
+    page.fill('#model-form [name="config.maxTokens"]', "0")
+    page.click("#model-form button[type=submit]")
+    note = '#model-form .field-error[data-field="config.maxTokens"]'
+    page.wait_for_selector(f"{note}:not([hidden])")
+    assert "greater than or equal to 1" in page.inner_text(note)
+    assert page.is_hidden('#model-form .field-error[data-field="name"]')
+
+    page.fill('#model-form [name="config.maxTokens"]', "256")
+    page.fill('#model-form [name="config.temperature"]', "0.3")
+    page.fill('#model-form [name="pricing.inputPer1M"]', "0.1")
+    page.fill('#model-form [name="pricing.outputPer1M"]', "0.2")
+    page.fill("#model-form [name=capabilities]", "chat, streaming")
+    page.select_option("#model-form select[name=fallbacks]", [CHAT])
+    page.click("#model-form button[type=submit]")
+    page.wait_for_selector('#models-table tr[data-model="made-in-form"]')
+    model = _admin_api(emulators, accounts, "GET", "models", "/made-in-form").json()
+    assert model["provider"] == "openai" and model["name"] == "fake-model" and model["fallbacks"] == [CHAT]
+    assert model["config"] == {"maxTokens": 256, "temperature": 0.3}
+    assert model["pricing"]["inputPer1M"] == 0.1 and model["pricing"]["outputPer1M"] == 0.2
+    assert model["capabilities"] == ["chat", "streaming"]
+    assert page.input_value("#model-form [name=id]") == ""
+
+    # Edit: the form fills from the row; a change is saved with PATCH.
+    page.locator('#models-table tr[data-model="made-in-form"] button', has_text="Edit").click()
+    assert page.input_value('#model-form [name="config.maxTokens"]') == "256"
+    page.fill('#model-form [name="config.maxTokens"]', "512")
+    page.click("#model-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#model-form [name=id]').value === ''")
+    assert _admin_api(emulators, accounts, "GET", "models", "/made-in-form").json()["config"]["maxTokens"] == 512
+    assert page.errors == []
+    app.screenshot(page, "admin-model-form")
+
+
+def test_non_admin_on_an_admin_page_is_told_admins_only(app, providers, accounts) -> None:
+    for role in ("user", "viewer"):
+        page = app.open(accounts[role], "admin/providers")
+        page.wait_for_selector("#admins-only")
+        assert "Admins only" in page.inner_text("#admins-only")
+        assert page.evaluate("location.hash") == "#/admin/providers"
+        assert page.locator("#providers-table").count() == 0
+        assert page.errors == []
+
+
+def test_sign_in_errors_do_not_say_whether_the_account_exists(app, accounts) -> None:
+    context = app.browser.new_context()
+    app.contexts.append(context)
+    page = context.new_page()
+    page.goto(f"{app.url}/#/chat")
+    messages = []
+    for email, password in ((accounts["user"].email, "wrong-password-1"), ("nobody-here@demo.test", "wrong-password-1")):
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("#signin button[type=submit]")
+        page.wait_for_selector("#signin-error:not([hidden])")
+        messages.append(page.inner_text("#signin-error"))
+        page.evaluate("document.querySelector('#signin-error').hidden = true")
+    assert messages == ["Wrong email or password."] * 2, messages
+
+
+def test_rate_limit_wait_is_said_once_and_counts_down(app, providers, accounts) -> None:
+    from gateway import firebase
+
+    firebase.db().collection("config").document("limits").set({"models": {CHAT: 1}})
+    page = app.open(accounts["user"])
+    _ask(page, CHAT)
+    # The minute's one request may already be spent (an earlier test, same user): then this first one is refused.
+    page.wait_for_function("document.querySelector('#chat-output[data-state=done]') || !document.querySelector('#chat-error').hidden")
+    if page.is_hidden("#chat-error"):
+        page.click("#chat-send")
+        page.wait_for_selector("#chat-error:not([hidden])")
+    assert page.get_attribute("#chat-error", "data-code") == "RATE_LIMITED"
+    text = page.inner_text("#chat-error")
+    assert len(re.findall(r"try again", text, re.IGNORECASE)) == 1, text
+    first = int(re.search(r"Try again in (\d+) s\.$", text).group(1))
+    page.wait_for_function(
+        f"(() => {{ const m = document.querySelector('#chat-error').textContent.match(/Try again in (\\d+) s/); return m && +m[1] < {first}; }})()",
+        timeout=15_000,
+    )
+
+
+def test_usage_page_reads_like_people_write(app, providers, accounts) -> None:
+    from datetime import datetime, timezone
+
+    from gateway import firebase
+
+    records = firebase.db().collection("usage").document(accounts["user"].uid).collection("records")
+    at = datetime.now(timezone.utc).replace(microsecond=123456)
+    records.document("ok-1").set({"at": at, "modelId": CHAT, "route": "generate_text", "status": "ok", "promptTokens": 10, "completionTokens": 5, "cost": 0.0012})
+    records.document("cancel-1").set(
+        {"at": at.replace(microsecond=0), "modelId": CHAT, "route": "generate_text", "status": "cancelled", "promptTokens": 0, "completionTokens": 0, "cost": None}
+    )
+    page = app.open(accounts["user"], "usage")
+    page.wait_for_selector("#usage-records td")
+    rows = page.eval_on_selector_all("#usage-records tr", "rows => rows.slice(1).map(r => [...r.cells].map(c => c.textContent))")
+    by_status = {r[3]: r for r in rows}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_status["ok"][0]), by_status["ok"]
+    assert by_status["ok"][5] == "$0.0012" and by_status["ok"][4] == "15"
+    assert by_status["cancelled"][4] == "unknown"
+    assert "$0.000000" not in page.inner_text("#usage-page")
+
+
+def test_image_prompt_is_bounded_and_the_favicon_is_served(app, providers, accounts) -> None:
+    missing: list[str] = []
+    page = app.open(accounts["user"], "images")
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.reload()
+    page.wait_for_selector("#image-prompt")
+    assert page.get_attribute("#image-prompt", "maxlength") == "2000"
+    icon = page.eval_on_selector("link[rel=icon]", "l => l.href")
+    assert page.request.get(icon).status == 200
+    assert missing == [], missing
+
+
+def test_providers_page_keeps_the_form_sets_a_key_and_deletes_with_its_models(app, providers, accounts, emulators) -> None:
+    page = app.open(accounts["admin"], "admin/providers")
+    page.fill("#provider-create [name=id]", "kept-form")
+    page.fill("#provider-create [name=baseUrl]", "ftp://example.com")
+    page.click("#provider-create button[type=submit]")
+    note = '#provider-create .field-error[data-field="baseUrl"]'
+    page.wait_for_selector(f"{note}:not([hidden])")
+    assert page.input_value("#provider-create [name=id]") == "kept-form"
+    assert page.input_value("#provider-create [name=baseUrl]") == "ftp://example.com"
+
+    page.fill("#provider-create [name=baseUrl]", providers["lmstudio"].url + "/v1")
+    page.click("#provider-create button[type=submit]")
+    row = '#providers-table tr[data-provider="kept-form"]'
+    page.wait_for_selector(row)
+    assert page.inner_text(f"{row} .key-state") == "none"
+    page.click(f"{row} details.set-key summary")
+    page.fill(f"{row} details.set-key input[type=password]", "sk-rotated-0123456789")
+    page.click(f"{row} details.set-key button[type=submit]")
+    page.wait_for_function(f"document.querySelector('{row} .key-state')?.textContent === 'stored'")
+    assert "sk-rotated" not in page.content()
+    assert _admin_api(emulators, accounts, "GET", "providers", "/kept-form").json()["hasKey"] is True
+
+    created = _admin_api(emulators, accounts, "POST", "models", body={"id": "uses-kept-form", "name": "x", "provider": "kept-form", "enabled": True})
+    assert created.status_code == 201, created.text
+    dialogs: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    page.locator(f"{row} button", has_text="Delete").click()
+    page.wait_for_selector(row, state="detached")
+    assert len(dialogs) == 2 and "used by 1 enabled model" in dialogs[1], dialogs
+    assert _admin_api(emulators, accounts, "GET", "providers", "/kept-form").status_code == 404
+    assert _admin_api(emulators, accounts, "GET", "models", "/uses-kept-form").json()["enabled"] is False
     assert page.errors == []

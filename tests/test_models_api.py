@@ -241,3 +241,48 @@ def test_users_and_viewers_see_a_public_view_admins_see_all(emulators, accounts,
     assert listing.status_code == 200, listing.text
     entry = next(m for m in listing.json()["data"] if m["id"] == spec["id"])
     assert set(entry) == {"id", "object", "created", "owned_by"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "   "}, "name"),
+        ({"displayName": " \t "}, "displayName"),
+        ({"provider": "nope-no-such-provider"}, "provider"),
+        ({"fallbacks": ["no-such-model-here"]}, "fallbacks"),
+    ],
+)
+def test_blank_labels_and_unknown_references_are_400_naming_the_field(
+    emulators, accounts, seeded, overrides: dict[str, Any], field: str
+) -> None:
+    spec = _spec(**overrides)
+    response = requests.post(emulators.url("models"), json=spec, headers=accounts["admin"].headers, timeout=30)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"].startswith(f"{field}:")
+    assert [f["field"] for f in error["details"]["fields"]] == [field]
+    assert requests.get(f"{emulators.url('models')}/{spec['id']}", headers=accounts["admin"].headers, timeout=30).status_code == 404
+
+
+def test_fallbacks_must_be_other_existing_models(emulators, accounts, seeded) -> None:
+    admin = accounts["admin"].headers
+    url = emulators.url("models")
+    other, spec = _spec(), _spec()
+    assert requests.post(url, json=other, headers=admin, timeout=30).status_code == 201
+    itself = requests.post(url, json={**spec, "fallbacks": [spec["id"]]}, headers=admin, timeout=30)
+    assert itself.status_code == 400 and itself.json()["error"]["message"].startswith("fallbacks:"), itself.text
+    assert spec["id"] in itself.json()["error"]["message"]
+
+    created = requests.post(url, json={**spec, "fallbacks": [other["id"]]}, headers=admin, timeout=30)
+    assert created.status_code == 201, created.text
+    for method, body in (("PATCH", {"fallbacks": ["gone-model-x"]}), ("PATCH", {"fallbacks": [spec["id"]]}), ("PUT", {**spec, "fallbacks": ["gone-model-x"]})):
+        response = requests.request(method, f"{url}/{spec['id']}", json=body, headers=admin, timeout=30)
+        assert response.status_code == 400, (method, body, response.text)
+        assert response.json()["error"]["details"]["fields"][0]["field"] == "fallbacks"
+    blank = requests.patch(f"{url}/{spec['id']}", json={"name": "  "}, headers=admin, timeout=30)
+    assert blank.status_code == 400 and blank.json()["error"]["message"].startswith("name:")
+
+    # a fallback deleted later does not block unrelated changes
+    assert requests.delete(f"{url}/{other['id']}", headers=admin, timeout=30).status_code == 204
+    patched = requests.patch(f"{url}/{spec['id']}", json={"enabled": False}, headers=admin, timeout=30)
+    assert patched.status_code == 200, patched.text

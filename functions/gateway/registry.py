@@ -124,6 +124,31 @@ class Registry:
         if not firebase.db().collection("providers").document(spec.provider).get().exists:
             raise invalid("provider", f"unknown provider '{spec.provider}' (no providers/{spec.provider} document)")
 
+    @staticmethod
+    def _check_labels(spec: ModelSpec) -> None:
+        """A name or displayName of spaces shows as a blank entry in every picker: refused on write (stored ones are still read)."""
+        if not spec.name.strip():
+            raise invalid("name", "must not be blank")
+        if spec.displayName is not None and not spec.displayName.strip():
+            raise invalid("displayName", "must not be blank (send null, or leave it out, to show name)")
+
+    def _check_fallbacks(self, spec: ModelSpec) -> None:
+        """Fallbacks name other existing models: a typo or the model itself would only fail when the model is down."""
+        if spec.id in spec.fallbacks:
+            raise invalid("fallbacks", f"'{spec.id}' is this model; a fallback must be another model")
+        if not spec.fallbacks:
+            return
+        refs = [firebase.db().collection(COLLECTION).document(f) for f in dict.fromkeys(spec.fallbacks)]
+        found = {snap.id for snap in firebase.db().get_all(refs) if snap.exists}
+        missing = [f for f in spec.fallbacks if f not in found]
+        if missing:
+            raise invalid("fallbacks", f"unknown model{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}")
+
+    def _check(self, spec: ModelSpec) -> None:
+        self._check_labels(spec)
+        self._check_provider(spec)
+        self._check_fallbacks(spec)
+
     def _stamp(self, spec: ModelSpec, before: dict[str, Any] | None, actor: str) -> dict[str, Any]:
         data = spec.model_dump(mode="json")
         data["config"] = spec.config.model_dump(exclude_none=True)
@@ -135,7 +160,7 @@ class Registry:
         return data
 
     def create(self, spec: ModelSpec, actor: str) -> Model:
-        self._check_provider(spec)
+        self._check(spec)
 
         def change(before: dict[str, Any] | None) -> dict[str, Any]:
             if before is not None:
@@ -145,7 +170,7 @@ class Registry:
         return self._stored(spec.id, self._write(spec.id, actor, "create", change))
 
     def replace(self, spec: ModelSpec, actor: str) -> Model:
-        self._check_provider(spec)
+        self._check(spec)
 
         def change(before: dict[str, Any] | None) -> dict[str, Any]:
             if before is None:
@@ -163,8 +188,11 @@ class Registry:
                 raise _not_found(model_id)
             current = {k: v for k, v in before.items() if k in ModelSpec.model_fields}
             spec = validate(ModelSpec, {**merge_patch(current, patch), "id": model_id})
+            self._check_labels(spec)
             if spec.provider != before.get("provider"):
                 self._check_provider(spec)
+            if spec.fallbacks != before.get("fallbacks", []):  # a fallback deleted since does not block other changes
+                self._check_fallbacks(spec)
             return self._stamp(spec, before, actor)
 
         return self._stored(model_id, self._write(model_id, actor, "update", change))

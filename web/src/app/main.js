@@ -86,6 +86,37 @@ async function roleOf(user, db) {
 }
 
 /**
+ * What a non-admin sees on an admin page's address.
+ * @param {string} title
+ * @param {string} role
+ */
+function adminsOnly(title, role) {
+  return h(
+    "section",
+    { id: "admins-only" },
+    h("h2", {}, title),
+    h("p", { className: "alert", role: "alert" }, `Admins only: this page needs the admin role, and you are signed in as ${role === "user" ? "a user" : `a ${role}`}.`),
+    h("p", {}, h("a", { href: "#/chat" }, "Back to chat")),
+  );
+}
+
+/** Firebase Auth codes that would tell whether an account exists: all read the same. */
+const BAD_CREDENTIALS = new Set(["auth/user-not-found", "auth/wrong-password", "auth/invalid-credential", "auth/invalid-login-credentials", "auth/invalid-email", "auth/user-disabled"]);
+
+/**
+ * A sign-in failure in words, never saying whether the account exists.
+ * @param {unknown} err
+ */
+export function signInMessage(err) {
+  const code = /** @type {{ code?: unknown }} */ (err ?? {}).code;
+  if (typeof code === "string" && BAD_CREDENTIALS.has(code)) return "Wrong email or password.";
+  if (code === "auth/too-many-requests") return "Too many failed attempts: wait a few minutes, or reset your password, then try again.";
+  if (code === "auth/network-request-failed") return "Could not reach the sign-in service: check your connection and try again.";
+  if (code === "auth/popup-closed-by-user" || code === "auth/cancelled-popup-request") return "Sign-in was cancelled.";
+  return "Sign-in failed; try again.";
+}
+
+/**
  * @param {ReturnType<typeof getAuth>} auth
  * @param {boolean} emulated
  */
@@ -108,12 +139,12 @@ function signInForm(auth, emulated) {
     try {
       await signInWithEmailAndPassword(auth, String(data.get("email")), String(data.get("password")));
     } catch (err) {
-      error.show(err);
+      error.show(new Error(signInMessage(err)));
     }
   }
   const google = emulated
     ? null
-    : h("button", { id: "google", type: "button", onclick: () => signInWithPopup(auth, new GoogleAuthProvider()).catch((err) => error.show(err)) }, "Sign in with Google");
+    : h("button", { id: "google", type: "button", onclick: () => signInWithPopup(auth, new GoogleAuthProvider()).catch((err) => error.show(new Error(signInMessage(err)))) }, "Sign in with Google");
   return h(
     "section",
     { id: "signin-page" },
@@ -164,12 +195,13 @@ async function start() {
   function route() {
     if (!ctx) return;
     const name = location.hash.replace(/^#\/?/, "") || "chat";
-    const target = ROUTES[name] && (!ROUTES[name].admin || ctx.role === "admin") ? name : "chat";
+    const target = ROUTES[name] ? name : "chat";
     for (const a of nav.querySelectorAll("a")) {
       if (a.dataset.route === target) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
-    fill(root, ROUTES[target].page(ctx));
+    // Say why rather than silently showing another page: a link shared by an admin should not look broken.
+    fill(root, ROUTES[target].admin && ctx.role !== "admin" ? adminsOnly(ROUTES[target].title, ctx.role) : ROUTES[target].page(ctx));
   }
 
   window.addEventListener("hashchange", route);

@@ -1,7 +1,8 @@
 // @ts-check
-/** Admin: providers (create with a key that is never shown again, test, discover and import). */
+/** Admin: providers (create with a key that is never shown again, set or rotate the key, test, discover and import, delete). */
 
-import { alertBox, fill, h } from "../dom.js";
+import { GatewayError } from "../../gateway/index.js";
+import { alertBox, field, fill, h, markFields, when } from "../dom.js";
 
 const TYPES = ["openai-compatible", "openai", "lmstudio", "openrouter", "ollama", "huggingface", "anthropic", "gemini"];
 
@@ -13,6 +14,8 @@ export function providersPage(ctx) {
   const table = h("table", { id: "providers-table" });
   const report = h("div", { id: "provider-report", "aria-live": "polite" });
   const error = alertBox("providers-error");
+  /** @type {Map<string, { text: string, ok: boolean | null }>} the last test of each provider, shown in its row */
+  const tested = new Map();
 
   /** @param {() => Promise<unknown>} call */
   async function act(call) {
@@ -27,14 +30,39 @@ export function providersPage(ctx) {
 
   /** @param {string} id */
   async function test(id) {
-    fill(report, `Testing ${id}…`);
+    tested.set(id, { text: "testing…", ok: null });
+    await draw();
     try {
       const r = /** @type {any} */ (await ctx.gateway.providers.test(id));
-      fill(report, h("p", { id: "provider-test-result" }, `${id}: ${r.status}, ${r.latencyMs} ms, ${r.modelCount ?? "?"} models${r.error ? ` (${r.error})` : ""}`));
+      tested.set(id, { text: `${r.status}, ${r.latencyMs} ms, ${r.modelCount ?? "?"} models${r.error ? ` (${r.error})` : ""}`, ok: r.status === "healthy" });
     } catch (err) {
-      fill(report);
+      tested.delete(id);
       error.show(err);
     }
+    await draw();
+  }
+
+  /** Store a new key for a provider (a new secret version); the input is emptied whatever the answer. @param {string} id @param {HTMLInputElement} key */
+  function setKey(id, key) {
+    const value = key.value;
+    key.value = "";
+    if (value) act(() => ctx.gateway.providers.update(id, { apiKey: value }));
+  }
+
+  /** Delete; while enabled models use it the API says so (409) and the admin may disable them first. @param {string} id */
+  async function remove(id) {
+    if (!confirm(`Delete provider ${id}?`)) return;
+    error.show(null);
+    try {
+      await ctx.gateway.providers.delete(id);
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === "CONFLICT" && confirm(`${err.message}.\n\nDisable those models and delete ${id}?`)) {
+        await act(() => ctx.gateway.providers.delete(id, { cascade: true }));
+        return;
+      }
+      error.show(err);
+    }
+    await draw();
   }
 
   /** @param {string} id */
@@ -65,11 +93,19 @@ export function providersPage(ctx) {
       const { providers } = /** @type {any} */ (await ctx.gateway.providers.list());
       fill(
         table,
-        h("tr", {}, ...["id", "type", "base URL", "enabled", "key", "health", "actions"].map((t) => h("th", {}, t))),
+        h("tr", {}, ...["id", "type", "base URL", "enabled", "key", "health", "last test", "actions"].map((t) => h("th", {}, t))),
         ...providers.map((/** @type {import("../../gateway/types").Provider} */ p) => {
           const enabled = /** @type {HTMLInputElement} */ (
             h("input", { type: "checkbox", checked: p.enabled, "aria-label": `enable ${p.id}`, onchange: () => act(() => ctx.gateway.providers.update(p.id, { enabled: enabled.checked })) })
           );
+          const key = /** @type {HTMLInputElement} */ (h("input", { type: "password", autocomplete: "new-password", "aria-label": `new key for ${p.id}`, placeholder: "new key" }));
+          const keyForm = h(
+            "details",
+            { className: "set-key" },
+            h("summary", {}, p.hasKey ? "Rotate key" : "Set key"),
+            h("form", { onsubmit: (/** @type {SubmitEvent} */ e) => (e.preventDefault(), setKey(p.id, key)) }, key, h("button", { type: "submit" }, "Save key")),
+          );
+          const result = tested.get(p.id);
           return h(
             "tr",
             { dataset: { provider: p.id } },
@@ -77,9 +113,20 @@ export function providersPage(ctx) {
             h("td", {}, p.type),
             h("td", {}, p.baseUrl),
             h("td", {}, enabled),
-            h("td", { title: p.secretName ?? "" }, p.hasKey ? "stored" : "none"),
-            h("td", {}, p.healthStatus ?? "unknown"),
-            h("td", {}, h("button", { type: "button", onclick: () => test(p.id) }, "Test"), h("button", { type: "button", onclick: () => discover(p.id) }, "Discover")),
+            h("td", { title: p.secretName ?? "" }, h("span", { className: "key-state" }, p.hasKey ? "stored" : "none"), keyForm),
+            h("td", { title: p.lastHealthCheck ? `checked ${when(p.lastHealthCheck)}` : "" }, p.healthStatus ?? "unknown"),
+            h(
+              "td",
+              { className: "test-result", "aria-live": "polite", dataset: result && result.ok !== null ? { ok: String(result.ok) } : {} },
+              result ? result.text : "",
+            ),
+            h(
+              "td",
+              { className: "nowrap" },
+              h("button", { type: "button", onclick: () => test(p.id) }, "Test"),
+              h("button", { type: "button", onclick: () => discover(p.id) }, "Discover"),
+              h("button", { type: "button", className: "danger", onclick: () => remove(p.id) }, "Delete"),
+            ),
           );
         }),
       );
@@ -92,27 +139,33 @@ export function providersPage(ctx) {
     h(
       "form",
       { id: "provider-create", onsubmit: create, autocomplete: "off" },
-      h("label", { className: "field" }, "Provider id", h("input", { name: "id", placeholder: "my-provider", required: true })),
-      h("label", { className: "field" }, "Type", h("select", { name: "type" }, ...TYPES.map((t) => h("option", { value: t }, t)))),
-      h("label", { className: "field" }, "Base URL", h("input", { name: "baseUrl", placeholder: "https://api.example.com/v1", required: true })),
-      h("label", { className: "field" }, "API key (stored in Secret Manager, never shown again)", h("input", { name: "apiKey", type: "password" })),
+      h("h3", {}, "New provider"),
+      field("id", h("input", { name: "id", placeholder: "my-provider", required: true })),
+      field("type", h("select", { name: "type" }, ...TYPES.map((t) => h("option", { value: t }, t)))),
+      field("base URL", h("input", { name: "baseUrl", placeholder: "https://api.example.com/v1", required: true })),
+      field("API key", h("input", { name: "apiKey", type: "password", autocomplete: "new-password", placeholder: "stored in Secret Manager, never shown again" })),
       h("button", { type: "submit" }, "Create"),
     )
   );
   /** @param {SubmitEvent} event */
-  function create(event) {
+  async function create(event) {
     event.preventDefault();
+    error.show(null);
+    markFields(form, null);
     const data = Object.fromEntries(new FormData(form));
-    form.reset(); // the key leaves the page now, whatever the answer
-    act(() =>
-      ctx.gateway.providers.create({
+    try {
+      await ctx.gateway.providers.create({
         id: String(data.id),
         type: /** @type {any} */ (data.type),
         baseUrl: String(data.baseUrl),
         enabled: false,
         ...(data.apiKey ? { apiKey: String(data.apiKey) } : {}),
-      }),
-    );
+      });
+      form.reset(); // stored: the key leaves the page
+      await draw();
+    } catch (err) {
+      if (!markFields(form, err)) error.show(err); // the form keeps what was typed, to correct it
+    }
   }
 
   draw();

@@ -12,6 +12,9 @@ import { collection, getDocs, limit, orderBy, query } from "firebase/firestore";
 import { alertBox, fill, h, money } from "../dom.js";
 import { loadModels } from "./chat.js";
 
+/** The longest prompt the page sends (the gateway's image route refuses longer ones with a 400 anyway). */
+const MAX_PROMPT = 2000;
+
 /**
  * @param {{ url: string, path: string, width?: number, height?: number, prompt?: string }} image
  * @param {string} className
@@ -31,7 +34,7 @@ function picture(image, className) {
  */
 export function imagesPage(ctx) {
   const select = /** @type {HTMLSelectElement} */ (h("select", { id: "image-model", "aria-label": "Image model" }));
-  const prompt = /** @type {HTMLInputElement} */ (h("input", { id: "image-prompt", placeholder: "a red fox in the snow", required: true }));
+  const prompt = /** @type {HTMLInputElement} */ (h("input", { id: "image-prompt", placeholder: "a red fox in the snow", required: true, maxLength: MAX_PROMPT, "aria-label": "Image prompt" }));
   const go = /** @type {HTMLButtonElement} */ (h("button", { id: "image-generate", type: "submit" }, "Generate"));
   const results = h("div", { id: "image-results", className: "grid" });
   const meta = h("p", { id: "image-meta", className: "meta" });

@@ -1,7 +1,7 @@
 // @ts-check
 /** The caller's own usage and daily quota. */
 
-import { alertBox, fill, h, money } from "../dom.js";
+import { alertBox, fill, h, money, when } from "../dom.js";
 
 /**
  * Today's use of one budget: used, and what requests in flight hold (reserved at their worst case).
@@ -22,8 +22,10 @@ function meter(label, used, reserved, budget, format) {
   );
 }
 
-/** @param {{ promptTokens?: number | null, completionTokens?: number | null, estimated?: boolean | null }} r */
+/** @param {{ status?: string, promptTokens?: number | null, completionTokens?: number | null, estimated?: boolean | null }} r */
 function tokens(r) {
+  // A cancelled request is booked before the provider reports anything: its zeros are not a count.
+  if (r.status === "cancelled" && !r.estimated) return "unknown";
   if (r.promptTokens == null && r.completionTokens == null) return "unknown";
   const count = String((r.promptTokens ?? 0) + (r.completionTokens ?? 0));
   return r.estimated ? `≈${count} (estimated)` : count;
@@ -58,7 +60,7 @@ export function usagePage(ctx) {
           { id: "usage-records" },
           h("tr", {}, h("th", {}, "when"), h("th", {}, "model"), h("th", {}, "route"), h("th", {}, "status"), h("th", {}, "tokens"), h("th", {}, "cost")),
           ...report.records.map((r) =>
-            h("tr", {}, h("td", {}, String(r.at)), h("td", {}, r.modelId), h("td", {}, r.route), h("td", {}, r.status), h("td", {}, tokens(r)), h("td", {}, money(r.cost))),
+            h("tr", {}, h("td", { title: String(r.at) }, h("time", { dateTime: String(r.at) }, when(/** @type {string} */ (r.at)))), h("td", {}, r.modelId), h("td", {}, r.route), h("td", {}, r.status), h("td", {}, tokens(r)), h("td", {}, money(r.cost))),
           ),
         ),
       );

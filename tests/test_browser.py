@@ -292,6 +292,7 @@ def test_hostile_markdown_is_rendered_but_never_runs(app, providers, accounts) -
     page.click(f"{out} pre button.copy-code")
     assert page.evaluate("navigator.clipboard.readText()") == "print('hi')\n"
     assert page.errors == []
+    app.screenshot(page, "chat-markdown")
 
 
 def test_history_is_listed_and_restored_after_reload(app, providers, accounts) -> None:

@@ -105,6 +105,8 @@ def test_stop_closes_the_upstream_connection(app, providers, accounts) -> None:
     assert _wait_for(lambda: fake.state.get("disconnected") is True), "the upstream kept streaming after Stop"
     shown = len(page.inner_text("#chat-output").split())
     assert 3 <= shown < 200
+    # The stopped answer's conversation (X-Conversation-Id, sent before any text) is the one the URL names.
+    assert re.fullmatch(r"#/chat/[A-Za-z0-9_-]+", page.evaluate("location.hash"))
 
 
 def test_image_is_shown_from_storage_and_listed_in_the_gallery(app, providers, accounts, image_model) -> None:
@@ -293,6 +295,12 @@ def test_hostile_markdown_is_rendered_but_never_runs(app, providers, accounts) -
     assert page.evaluate("navigator.clipboard.readText()") == "print('hi')\n"
     assert page.errors == []
     app.screenshot(page, "chat-markdown")
+    # The user's own message is text, never HTML.
+    _ask(page, CHAT, '<img src=x onerror="window.pwned=7"> *not emphasis*')
+    page.wait_for_function("document.querySelectorAll('#chat-thread .msg.user').length === 2")
+    assert _turns(page)[2] == ("user", '<img src=x onerror="window.pwned=7"> *not emphasis*')
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert page.evaluate("window.pwned") is None and page.locator("#chat-thread img").count() == 0
 
 
 def test_history_is_listed_and_restored_after_reload(app, providers, accounts) -> None:
@@ -325,6 +333,11 @@ def test_history_is_listed_and_restored_after_reload(app, providers, accounts) -
     assert page.locator("#chat-thread .msg").count() == 0 and page.evaluate("location.hash") == "#/chat"
     uid = accounts["user"].uid
     assert not firebase.db().collection("users").document(uid).collection("conversations").document(conversation).get().exists
+    # A URL naming a conversation that is gone says so and starts afresh.
+    page.goto(f"{app.url}/#/chat/{conversation}")
+    page.wait_for_selector("#chat-error:not([hidden])")
+    assert page.get_attribute("#chat-error", "data-code") == "NOT_FOUND"
+    assert page.evaluate("location.hash") == "#/chat"
     assert page.errors == []
     app.screenshot(page, "chat-history")
 

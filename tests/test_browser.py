@@ -361,3 +361,19 @@ def test_admin_default_model_is_one_that_works(app, providers, accounts) -> None
     page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
     assert page.locator("#chat-error:not([hidden])").count() == 0
     assert page.errors == []
+
+
+def test_new_chat_mid_answer_stops_it_and_stays_new(app, providers, accounts) -> None:
+    fake = providers["openai"]
+    fake.state.update(reply=" ".join(["word"] * 200), chunk_delay=0.1)
+    page = app.open(accounts["user"])
+    _ask(page, CHAT, "abandoned")
+    page.wait_for_function("window.chatTimings.length >= 2 && /^#\\/chat\\/./.test(location.hash)")
+    page.click("#chat-new")
+    assert _wait_for(lambda: fake.state.get("disconnected") is True), "the upstream kept streaming after New chat"
+    page.wait_for_function("document.querySelector('#chat-stop').disabled")
+    # The stopped answer's conversation did not come back: the thread and the URL stay new.
+    assert page.locator("#chat-thread .msg").count() == 0
+    assert page.evaluate("location.hash") == "#/chat"
+    assert page.locator("#chat-conversations button[aria-current]").count() == 0
+    assert page.errors == []

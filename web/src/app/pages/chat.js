@@ -99,9 +99,14 @@ export function chatPage(ctx) {
     turn.actions.append(regenerate);
   }
 
-  /** @param {string | null} id */
-  function adopt(id) {
-    if (!id || id === conversationId) return;
+  /**
+   * The conversation a turn was stored in becomes this thread's, unless the turn was left meanwhile
+   * (another conversation opened, or a new chat started, which stops it).
+   * @param {string | null} id
+   * @param {HTMLElement} turn
+   */
+  function adopt(id, turn) {
+    if (!id || id === conversationId || !turn.isConnected) return;
     conversationId = id;
     showInUrl(id);
     markOpen();
@@ -150,14 +155,14 @@ export function chatPage(ctx) {
     const request = { modelId: select.value, prompt: text, saveHistory: true, ...(conversationId ? { conversationId } : {}) };
     try {
       for await (const item of ctx.gateway.streamText(request, { signal: running.signal })) {
-        if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null);
+        if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null, turn.node);
         if (item.type === "delta") {
           answer += item.text;
           unseen.push(item.text.length);
           frame ||= requestAnimationFrame(draw);
         } else if (item.type === "done") {
           turn.meta.textContent = metaLine(item);
-          adopt(item.conversationId ?? null);
+          adopt(item.conversationId ?? null, turn.node);
         }
       }
       cancelAnimationFrame(frame);
@@ -173,7 +178,7 @@ export function chatPage(ctx) {
       if (stopped) {
         turn.meta.textContent = "Stopped.";
         status.textContent = "Stopped.";
-        if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null);
+        if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null, turn.node);
       } else {
         // A failed turn is not stored: take it out of the thread and give the question back to send again.
         error.show(err);

@@ -377,3 +377,27 @@ def test_new_chat_mid_answer_stops_it_and_stays_new(app, providers, accounts) ->
     assert page.evaluate("location.hash") == "#/chat"
     assert page.locator("#chat-conversations button[aria-current]").count() == 0
     assert page.errors == []
+
+
+def test_sidebar_pages_through_many_conversations(app, providers, accounts) -> None:
+    """More than a page (50) of conversations: the rest come with "More conversations", newest first."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway import firebase
+
+    mine = firebase.db().collection("users").document(accounts["user"].uid).collection("conversations")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    batch = firebase.db().batch()
+    for i in range(55):
+        at = start + timedelta(minutes=i)
+        batch.set(mine.document(f"c{i:02d}"), {"title": f"chat {i}", "modelId": CHAT, "createdAt": at, "updatedAt": at, "messageCount": 0})
+    batch.commit()
+    page = app.open(accounts["user"])
+    page.wait_for_selector("#chat-conversations[data-loaded]")
+    assert page.locator("#chat-conversations li").count() == 50
+    assert page.inner_text("#chat-conversations li:first-child button.open") == "chat 54"
+    page.click("#chat-more")
+    page.wait_for_function("document.querySelectorAll('#chat-conversations li').length === 55")
+    assert page.inner_text("#chat-conversations li:last-child button.open") == "chat 0"
+    assert page.is_hidden("#chat-more")
+    assert page.errors == []

@@ -19,6 +19,9 @@ export { loadModels };
 
 /** @typedef {import("../../gateway/types").ConversationMessage} ConversationMessage */
 
+/** Conversations listed at a time in the sidebar. */
+const PAGE = 50;
+
 /** The conversation named by the URL: `#/chat/<id>`. */
 function conversationInUrl() {
   const match = location.hash.match(/^#\/?chat\/([A-Za-z0-9_-]+)$/);
@@ -75,6 +78,7 @@ export function chatPage(ctx) {
   const status = h("p", { id: "chat-status", className: "chat-sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
   const list = h("ul", { id: "chat-conversations" });
   const newChat = h("button", { id: "chat-new", type: "button" }, "New chat");
+  const more = h("button", { id: "chat-more", type: "button", hidden: true }, "More conversations");
   const error = alertBox("chat-error");
   const form = /** @type {HTMLFormElement} */ (
     h("form", { id: "chat-composer", className: "composer", onsubmit: submit }, prompt, h("div", { className: "row" }, send, stop))
@@ -226,21 +230,41 @@ export function chatPage(ctx) {
     }
   }
 
+  /** @param {import("../../gateway/types").Conversation} c */
+  function listItem(c) {
+    return h(
+      "li",
+      { dataset: { conversation: c.id } },
+      h("button", { type: "button", className: "open", title: c.title, onclick: () => open(c.id) }, c.title),
+      h("button", { type: "button", className: "delete", "aria-label": `Delete “${c.title}”`, title: "Delete", onclick: () => remove(c.id) }, "×"),
+    );
+  }
+
+  /** The next page of the list, when there is one. */
+  let nextPage = /** @type {string | null} */ (null);
+
+  /** Read the list again from its first page (after a turn or a delete). */
   async function refreshList() {
     try {
-      const { conversations } = await ctx.gateway.conversations.list({ limit: 50 });
-      fill(
-        list,
-        ...conversations.map((c) =>
-          h(
-            "li",
-            { dataset: { conversation: c.id } },
-            h("button", { type: "button", className: "open", title: c.title, onclick: () => open(c.id) }, c.title),
-            h("button", { type: "button", className: "delete", "aria-label": `Delete “${c.title}”`, title: "Delete", onclick: () => remove(c.id) }, "×"),
-          ),
-        ),
-      );
+      const page = await ctx.gateway.conversations.list({ limit: PAGE });
+      fill(list, ...page.conversations.map(listItem));
+      nextPage = page.nextPageToken;
+      more.hidden = !nextPage;
       list.dataset.loaded = "true";
+      markOpen();
+    } catch (err) {
+      error.show(err);
+    }
+  }
+
+  async function loadMore() {
+    if (!nextPage) return;
+    try {
+      const page = await ctx.gateway.conversations.list({ limit: PAGE, pageToken: nextPage });
+      const shown = new Set([...list.querySelectorAll("li")].map((li) => /** @type {HTMLElement} */ (li).dataset.conversation));
+      list.append(...page.conversations.filter((c) => !shown.has(c.id)).map(listItem));
+      nextPage = page.nextPageToken;
+      more.hidden = !nextPage;
       markOpen();
     } catch (err) {
       error.show(err);
@@ -318,6 +342,7 @@ export function chatPage(ctx) {
   }
 
   newChat.addEventListener("click", startNew);
+  more.addEventListener("click", loadMore);
   const models = loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding", { admin: ctx.role === "admin", remember: "chat-model" });
   models.catch((err) => error.show(err));
   refreshList();
@@ -328,7 +353,7 @@ export function chatPage(ctx) {
   return h(
     "section",
     { id: "chat-page", className: "chat" },
-    h("nav", { className: "chat-sidebar", "aria-label": "Conversations" }, newChat, list),
+    h("nav", { className: "chat-sidebar", "aria-label": "Conversations" }, newChat, list, more),
     h(
       "div",
       { className: "chat-main" },

@@ -138,6 +138,9 @@ def test_viewer_sees_the_gateways_refusal(app, providers, accounts, emulators) -
     page.wait_for_selector("#chat-error:not([hidden])")
     assert page.inner_text("#chat-error") == expected
     assert page.get_attribute("#chat-error", "data-code") == "PERMISSION_DENIED"
+    # A refused turn is not stored: it leaves the thread, and the question is back in the composer to send again.
+    assert page.locator("#chat-thread .msg").count() == 0
+    assert page.input_value("#chat-prompt") == "hi"
     assert page.locator("nav a", has_text="Models").count() == 0  # no admin pages for a viewer
 
 

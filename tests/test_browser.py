@@ -31,6 +31,12 @@ def _ask(page: Any, model: str, prompt: str = "hi") -> None:
     page.click("#chat-send")
 
 
+def _turns(page: Any) -> list[tuple[str, str]]:
+    """The thread as the reader sees it: (role, text) per turn, oldest first."""
+    turns = page.eval_on_selector_all("#chat-thread .msg", "turns => turns.map(t => [t.dataset.role, t.querySelector('.body').innerText.trim()])")
+    return [(role, text) for role, text in turns]
+
+
 def _options(page: Any, select: str) -> list[str]:
     return page.eval_on_selector_all(f"{select} option", "options => options.map(o => o.value)")
 
@@ -99,6 +105,8 @@ def test_stop_closes_the_upstream_connection(app, providers, accounts) -> None:
     assert _wait_for(lambda: fake.state.get("disconnected") is True), "the upstream kept streaming after Stop"
     shown = len(page.inner_text("#chat-output").split())
     assert 3 <= shown < 200
+    # The stopped answer's conversation (X-Conversation-Id, sent before any text) is the one the URL names.
+    assert re.fullmatch(r"#/chat/[A-Za-z0-9_-]+", page.evaluate("location.hash"))
 
 
 def test_image_is_shown_from_storage_and_listed_in_the_gallery(app, providers, accounts, image_model) -> None:
@@ -130,6 +138,9 @@ def test_viewer_sees_the_gateways_refusal(app, providers, accounts, emulators) -
     page.wait_for_selector("#chat-error:not([hidden])")
     assert page.inner_text("#chat-error") == expected
     assert page.get_attribute("#chat-error", "data-code") == "PERMISSION_DENIED"
+    # A refused turn is not stored: it leaves the thread, and the question is back in the composer to send again.
+    assert page.locator("#chat-thread .msg").count() == 0
+    assert page.input_value("#chat-prompt") == "hi"
     assert page.locator("nav a", has_text="Models").count() == 0  # no admin pages for a viewer
 
 
@@ -140,6 +151,7 @@ def test_rate_limit_shows_when_to_retry(app, providers, accounts) -> None:
     page = app.open(accounts["user"])
     _ask(page, CHAT)
     page.wait_for_selector("#chat-output[data-state=done]")
+    page.fill("#chat-prompt", "hi again")
     page.click("#chat-send")
     page.wait_for_selector("#chat-error:not([hidden])")
     assert page.get_attribute("#chat-error", "data-code") == "RATE_LIMITED"
@@ -379,4 +391,188 @@ def test_providers_page_keeps_the_form_sets_a_key_and_deletes_with_its_models(ap
     assert len(dialogs) == 2 and "used by 1 enabled model" in dialogs[1], dialogs
     assert _admin_api(emulators, accounts, "GET", "providers", "/kept-form").status_code == 404
     assert _admin_api(emulators, accounts, "GET", "models", "/uses-kept-form").json()["enabled"] is False
+def test_chat_is_a_thread_enter_sends_and_focus_stays(app, providers, accounts) -> None:
+    """Turns stay in the thread; Enter sends, Shift+Enter is a new line; the composer is cleared and keeps focus."""
+    fake = providers["openai"]
+    fake.state.update(reply="first answer", chunk_delay=0.3)
+    page = app.open(accounts["user"])
+    page.wait_for_function(f"[...document.querySelectorAll('#chat-model option')].some(o => o.value === {CHAT!r})")
+    page.select_option("#chat-model", CHAT)
+    page.click("#chat-prompt")
+    page.keyboard.type("line one")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("line two")
+    assert page.input_value("#chat-prompt") == "line one\nline two"
+    assert page.locator("#chat-thread .msg").count() == 0  # Shift+Enter sent nothing
+    page.keyboard.press("Enter")
+    # The question shows at once, the composer is empty and focused, and a typing indicator waits for the first token.
+    page.wait_for_selector("#chat-typing")
+    assert _turns(page)[0] == ("user", "line one\nline two")
+    assert page.input_value("#chat-prompt") == ""
+    assert page.evaluate("document.activeElement.id") == "chat-prompt"
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert page.locator("#chat-typing").count() == 0
+    # Announced once, by a status region; the streaming text itself is not live.
+    assert page.get_attribute("#chat-status", "aria-live") == "polite"
+    assert page.inner_text("#chat-status") == "first answer"
+    assert page.locator("#chat-thread [aria-live]").count() == 0
+
+    fake.state.update(reply="second answer", chunk_delay=0)
+    page.keyboard.type("another")  # the focus is still in the composer
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#chat-thread .msg').length === 4 && document.querySelector('#chat-output').dataset.state === 'done'")
+    assert _turns(page) == [("user", "line one\nline two"), ("assistant", "first answer"), ("user", "another"), ("assistant", "second answer")]
+    # The second turn continued the same conversation: the gateway sent the first exchange with it.
+    sent = fake.state["requests"][-1]["body"]["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"] == ["line one\nline two", "first answer", "another"]
+
+    # Regenerate replaces the last answer, under the same question.
+    fake.state.update(reply="better answer")
+    page.click("#chat-regenerate")
+    page.wait_for_function(
+        "document.querySelector('#chat-output').innerText.trim() === 'better answer' && document.querySelector('#chat-output').dataset.state === 'done'"
+    )
+    assert _turns(page) == [("user", "line one\nline two"), ("assistant", "first answer"), ("user", "another"), ("assistant", "better answer")]
+    assert page.evaluate("document.activeElement.id") == "chat-prompt"
+    assert page.errors == []
+    app.screenshot(page, "chat-thread")
+
+
+HOSTILE = (
+    "Some **bold** text.\n\n"
+    '<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script>\n\n'
+    '[click me](javascript:window.pwned=3) and <a href="javascript:window.pwned=4">me</a> '
+    '<svg onload="window.pwned=5"></svg> <iframe src="javascript:window.pwned=6"></iframe>\n\n'
+    "```python\nprint('hi')\n```"
+)
+
+
+def test_hostile_markdown_is_rendered_but_never_runs(app, providers, accounts) -> None:
+    """The answer is Markdown through DOMPurify: formatting and code blocks show; scripts, handlers, javascript: links do not."""
+    providers["openai"].state.update(reply=HOSTILE)
+    page = app.open(accounts["user"])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _ask(page, CHAT)
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    out = "#chat-output"
+    assert page.inner_text(f"{out} strong") == "bold"
+    assert page.inner_text(f"{out} pre code") == "print('hi')\n"
+    for tag in ("img", "script", "svg", "iframe"):
+        assert page.locator(f"{out} {tag}").count() == 0, tag
+    assert page.eval_on_selector_all(f"{out} *", "nodes => nodes.flatMap(n => [...n.attributes].map(a => a.name)).filter(n => n.startsWith('on'))") == []
+    hrefs = page.eval_on_selector_all(f"{out} a", "links => links.map(a => a.getAttribute('href'))")
+    assert page.locator(f"{out} a").count() == 2 and not any(h and "javascript" in h.lower() for h in hrefs), hrefs
+    page.locator(f"{out} a", has_text="click me").click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.pwned") is None
+    # The code block's copy button copies the code alone.
+    page.click(f"{out} pre button.copy-code")
+    assert page.evaluate("navigator.clipboard.readText()") == "print('hi')\n"
+    assert page.errors == []
+    app.screenshot(page, "chat-markdown")
+    # The user's own message is text, never HTML.
+    _ask(page, CHAT, '<img src=x onerror="window.pwned=7"> *not emphasis*')
+    page.wait_for_function("document.querySelectorAll('#chat-thread .msg.user').length === 2")
+    assert _turns(page)[2] == ("user", '<img src=x onerror="window.pwned=7"> *not emphasis*')
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert page.evaluate("window.pwned") is None and page.locator("#chat-thread img").count() == 0
+
+
+def test_history_is_listed_and_restored_after_reload(app, providers, accounts) -> None:
+    from gateway import firebase
+
+    providers["openai"].state.update(reply="stored answer")
+    page = app.open(accounts["user"])
+    _ask(page, CHAT, "remember me")
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    page.wait_for_function("/^#\\/chat\\/[A-Za-z0-9_-]+$/.test(location.hash)")
+    conversation = page.evaluate("location.hash").rsplit("/", 1)[1]
+    item = f'#chat-conversations li[data-conversation="{conversation}"]'
+    page.wait_for_selector(item)
+    assert page.inner_text(f"{item} button.open") == "remember me"
+
+    page.reload()  # the URL names the conversation: its messages come back
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert _turns(page) == [("user", "remember me"), ("assistant", "stored answer")]
+    assert page.get_attribute(f"{item} button.open", "aria-current") == "true"
+
+    page.click("#chat-new")
+    assert page.locator("#chat-thread .msg").count() == 0
+    assert page.evaluate("location.hash") == "#/chat"
+    page.click(f"{item} button.open")
+    page.wait_for_function("document.querySelectorAll('#chat-thread .msg').length === 2")
+    assert _turns(page)[1] == ("assistant", "stored answer")
+
+    page.click(f"{item} button.delete")
+    page.wait_for_selector(item, state="detached")
+    assert page.locator("#chat-thread .msg").count() == 0 and page.evaluate("location.hash") == "#/chat"
+    uid = accounts["user"].uid
+    assert not firebase.db().collection("users").document(uid).collection("conversations").document(conversation).get().exists
+    # A URL naming a conversation that is gone says so and starts afresh.
+    page.goto(f"{app.url}/#/chat/{conversation}")
+    page.wait_for_selector("#chat-error:not([hidden])")
+    assert page.get_attribute("#chat-error", "data-code") == "NOT_FOUND"
+    assert page.evaluate("location.hash") == "#/chat"
+    assert page.errors == []
+    app.screenshot(page, "chat-history")
+
+
+def test_admin_default_model_is_one_that_works(app, providers, accounts) -> None:
+    """Admins are listed disabled models too: marked, not selectable, never the default."""
+    from gateway import firebase
+
+    db = firebase.db()
+    db.collection("providers").document("dead").set({"type": "openai", "baseUrl": "http://127.0.0.1:9/v1", "enabled": False, "hasKey": False})
+    db.collection("models").document("aaa-off").set({"name": "m", "displayName": "AAA off", "provider": "openai", "type": "text", "enabled": False})
+    db.collection("models").document("aab-dead").set({"name": "m", "displayName": "AAB dead provider", "provider": "dead", "type": "text", "enabled": True})
+    page = app.open(accounts["admin"])
+    page.wait_for_function("['aaa-off', 'aab-dead'].every(id => [...document.querySelectorAll('#chat-model option')].some(o => o.value === id))")
+    assert _options(page, "#chat-model")[:2] == ["aaa-off", "aab-dead"]  # listed first, by name
+    marked = page.eval_on_selector_all("#chat-model option:disabled", "options => options.map(o => [o.value, o.textContent])")
+    assert marked == [["aaa-off", "AAA off (disabled)"], ["aab-dead", "AAB dead provider (provider disabled)"]]
+    assert page.input_value("#chat-model") not in ("aaa-off", "aab-dead")
+    page.fill("#chat-prompt", "hi")
+    page.press("#chat-prompt", "Enter")
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert page.locator("#chat-error:not([hidden])").count() == 0
+    assert page.errors == []
+
+
+def test_new_chat_mid_answer_stops_it_and_stays_new(app, providers, accounts) -> None:
+    fake = providers["openai"]
+    fake.state.update(reply=" ".join(["word"] * 200), chunk_delay=0.1)
+    page = app.open(accounts["user"])
+    _ask(page, CHAT, "abandoned")
+    page.wait_for_function("window.chatTimings.length >= 2 && /^#\\/chat\\/./.test(location.hash)")
+    page.click("#chat-new")
+    assert _wait_for(lambda: fake.state.get("disconnected") is True), "the upstream kept streaming after New chat"
+    page.wait_for_function("document.querySelector('#chat-stop').disabled")
+    # The stopped answer's conversation did not come back: the thread and the URL stay new.
+    assert page.locator("#chat-thread .msg").count() == 0
+    assert page.evaluate("location.hash") == "#/chat"
+    assert page.locator("#chat-conversations button[aria-current]").count() == 0
+    assert page.errors == []
+
+
+def test_sidebar_pages_through_many_conversations(app, providers, accounts) -> None:
+    """More than a page (50) of conversations: the rest come with "More conversations", newest first."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway import firebase
+
+    mine = firebase.db().collection("users").document(accounts["user"].uid).collection("conversations")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    batch = firebase.db().batch()
+    for i in range(55):
+        at = start + timedelta(minutes=i)
+        batch.set(mine.document(f"c{i:02d}"), {"title": f"chat {i}", "modelId": CHAT, "createdAt": at, "updatedAt": at, "messageCount": 0})
+    batch.commit()
+    page = app.open(accounts["user"])
+    page.wait_for_selector("#chat-conversations[data-loaded]")
+    assert page.locator("#chat-conversations li").count() == 50
+    assert page.inner_text("#chat-conversations li:first-child button.open") == "chat 54"
+    page.click("#chat-more")
+    page.wait_for_function("document.querySelectorAll('#chat-conversations li').length === 55")
+    assert page.inner_text("#chat-conversations li:last-child button.open") == "chat 0"
+    assert page.is_hidden("#chat-more")
     assert page.errors == []

@@ -233,6 +233,28 @@ test("embed: vectors from the openai function with the same ID token; its errors
   assert.deepEqual(err.fields, ["model"]);
 });
 
+test("conversations: a stream's X-Conversation-Id before its text, then list, get, rename, delete", async () => {
+  const gateway = gatewayFor("user");
+  const stream = gateway.streamText({ modelId: config.models.chat, prompt: "remember this", saveHistory: true });
+  const first = await stream.next();
+  const id = gateway.lastResponse?.conversationId;
+  assert.ok(id, "no X-Conversation-Id");
+  assert.equal(first.value?.type, "delta");
+  let done = null;
+  for await (const event of stream) if (event.type === "done") done = event;
+  assert.equal(done?.conversationId, id);
+
+  const { conversations } = await gateway.conversations.list({ limit: 10 });
+  assert.equal(conversations[0].id, id);
+  const detail = await gateway.conversations.get(id, { limit: 10 });
+  assert.deepEqual(detail.messages.map((m) => [m.role, m.content]), [["user", "remember this"], ["assistant", config.reply]]);
+  assert.equal((await gateway.conversations.rename(id, "Renamed")).title, "Renamed");
+  // Another user's conversation is not theirs to read, admins included.
+  assert.equal((await failure(() => gatewayFor("admin").conversations.get(id))).code, "NOT_FOUND");
+  assert.equal(await gateway.conversations.delete(id), null);
+  assert.equal((await failure(() => gateway.conversations.get(id))).code, "NOT_FOUND");
+});
+
 test("usage shows the user's own records", async () => {
   const report = await gatewayFor("user").usage({ limit: 5 });
   assert.ok(report.totals.requests > 0);

@@ -27,6 +27,10 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").ProviderWrite} ProviderWrite */
 /** @typedef {import("./types").UsageReport} UsageReport */
 /** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
+/** @typedef {import("./types").ConversationList} ConversationList */
+/** @typedef {import("./types").ConversationDetail} ConversationDetail */
+/** @typedef {import("./types").Conversation} Conversation */
+/** @typedef {import("./types").ConversationQuery} ConversationQuery */
 
 /**
  * @typedef {object} EmbedRequest
@@ -35,7 +39,7 @@ import { readEvents } from "./sse.js";
  * @property {number} [dimensions]  a shorter vector, where the model's provider has it (else a 400 naming it)
  */
 
-/** @typedef {"health" | "models" | "generate_text" | "generate_image" | "openai" | "usage" | "providers"} FunctionName */
+/** @typedef {"health" | "models" | "generate_text" | "generate_image" | "openai" | "usage" | "providers" | "conversations"} FunctionName */
 
 /**
  * @typedef {object} RateLimit
@@ -51,6 +55,8 @@ import { readEvents } from "./sse.js";
  * @property {number} status
  * @property {string | null} requestId
  * @property {RateLimit | null} rateLimit
+ * @property {string | null} [conversationId]  `X-Conversation-Id` of a `generate_text` answer with history
+ *   (known before the first token, so a stopped stream still names its conversation)
  */
 
 /**
@@ -228,7 +234,13 @@ export function createGateway(options) {
         throw new GatewayError({ code: "NETWORK", message: `Could not reach the gateway (${fn})`, cause: err });
       }
       const requestId = response.headers.get("X-Request-Id");
-      lastResponse = { fn, status: response.status, requestId, rateLimit: rateLimitOf(response.headers) };
+      lastResponse = {
+        fn,
+        status: response.status,
+        requestId,
+        rateLimit: rateLimitOf(response.headers),
+        conversationId: response.headers.get("X-Conversation-Id"),
+      };
       options.onResponse?.(lastResponse);
       if (response.ok) return response;
       const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
@@ -378,6 +390,18 @@ export function createGateway(options) {
       update: (id, patch, call) => json("models", "PATCH", enc(id), patch, call),
       /** @param {string} id @param {CallOptions} [call] */
       delete: (id, call) => json("models", "DELETE", enc(id), undefined, call),
+    },
+
+    /** The caller's stored conversations (`generate_text` with `saveHistory` / `conversationId`). */
+    conversations: {
+      /** Most recently continued first. @param {ConversationQuery} [query] @param {CallOptions} [call] @returns {Promise<ConversationList>} */
+      list: (query, call) => json("conversations", "GET", queryString(query), undefined, call),
+      /** One conversation and a page of its messages, oldest first. @param {string} id @param {ConversationQuery} [query] @param {CallOptions} [call] @returns {Promise<ConversationDetail>} */
+      get: (id, query, call) => json("conversations", "GET", enc(id) + queryString(query), undefined, call),
+      /** @param {string} id @param {string} title @param {CallOptions} [call] @returns {Promise<Conversation>} */
+      rename: (id, title, call) => json("conversations", "PATCH", enc(id), { title }, call),
+      /** The conversation and all its messages. @param {string} id @param {CallOptions} [call] */
+      delete: (id, call) => json("conversations", "DELETE", enc(id), undefined, call),
     },
 
     /** Providers and their keys (admin only); a key sent as `apiKey` is never returned. */

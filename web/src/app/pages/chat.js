@@ -1,20 +1,64 @@
 // @ts-check
-/** Chat: pick a model, stream its answer, stop it. */
+/**
+ * Chat: a thread of turns (the user's message stays, the answer streams below it as Markdown),
+ * stored as a conversation by the gateway (`saveHistory`), listed in a sidebar and reopened from
+ * the URL (`#/chat/<conversationId>`).
+ *
+ * The sidebar is read through the `conversations` API when it changes (a turn, a delete), not kept by
+ * a Firestore listener: the Firestore emulator fails commits while it tears down a listener whose
+ * browser went away abruptly (see images.js); a live listener is a later step.
+ */
+
+import "../chat.css";
 
 import { alertBox, fill, h, money } from "../dom.js";
+import { renderMarkdown } from "../markdown.js";
+import { loadModels } from "../model_picker.js";
+
+export { loadModels };
+
+/** @typedef {import("../../gateway/types").ConversationMessage} ConversationMessage */
+
+/** Conversations listed at a time in the sidebar. */
+const PAGE = 50;
+
+/** The conversation named by the URL: `#/chat/<id>`. */
+function conversationInUrl() {
+  const match = location.hash.match(/^#\/?chat\/([A-Za-z0-9_-]+)$/);
+  return match ? match[1] : null;
+}
+
+/** @param {string | null} id */
+function showInUrl(id) {
+  // replaceState, not location.hash: a hashchange would make main.js draw the page again.
+  history.replaceState(null, "", id ? `#/chat/${id}` : "#/chat");
+}
+
+/** @param {string} text */
+function userTurn(text) {
+  return h("article", { className: "msg user", dataset: { role: "user" }, "aria-label": "You" }, h("div", { className: "body" }, text));
+}
+
+/** An assistant turn: its Markdown body, a line of metadata and its actions. */
+function assistantTurn() {
+  const body = h("div", { className: "body markdown" });
+  const meta = h("p", { className: "meta" });
+  const actions = h("div", { className: "actions" });
+  const node = h("article", { className: "msg assistant", dataset: { role: "assistant" }, "aria-label": "Assistant" }, body, meta, actions);
+  return { node, body, meta, actions };
+}
 
 /**
- * Fill a <select> with the models the caller may use, of the given kinds.
- * @param {import("../../gateway/index.js").Gateway} gateway
- * @param {HTMLSelectElement} select
- * @param {(model: import("../../gateway/types").Model) => boolean} keep
+ * @param {{ modelId?: string | null, finishReason?: string | null, usage?: { totalTokens?: number | null } | null, cost?: { total?: number | null } | number | null, latencyMs?: number | null }} info
  */
-export async function loadModels(gateway, select, keep) {
-  const { models } = await gateway.listModels({ limit: 100 });
-  const usable = models.filter(keep);
-  fill(select, ...usable.map((m) => h("option", { value: m.id }, m.displayName || m.id)));
-  select.disabled = usable.length === 0;
-  return usable;
+function metaLine(info) {
+  const tokens = info.usage?.totalTokens ?? "?";
+  const cost = typeof info.cost === "number" ? info.cost : info.cost?.total;
+  const parts = [info.modelId ?? "?"];
+  if (info.finishReason !== undefined) parts.push(info.finishReason ?? "?"); // a stored message has none
+  parts.push(`${tokens} tokens`, money(cost));
+  if (info.latencyMs !== undefined && info.latencyMs !== null) parts.push(`${info.latencyMs} ms`);
+  return parts.join(" · ");
 }
 
 /**
@@ -23,62 +67,301 @@ export async function loadModels(gateway, select, keep) {
  */
 export function chatPage(ctx) {
   const select = /** @type {HTMLSelectElement} */ (h("select", { id: "chat-model", "aria-label": "Model" }));
-  const prompt = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: "chat-prompt", rows: 3, placeholder: "Ask something", "aria-label": "Message" }));
+  const prompt = /** @type {HTMLTextAreaElement} */ (
+    h("textarea", { id: "chat-prompt", rows: 3, placeholder: "Ask something (Enter sends, Shift+Enter for a new line)", "aria-label": "Message" })
+  );
   const send = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-send", type: "submit" }, "Send"));
   const stop = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-stop", type: "button", disabled: true }, "Stop"));
-  const output = h("div", { id: "chat-output", className: "answer", "aria-live": "polite" });
-  const meta = h("p", { id: "chat-meta", className: "meta" });
+  const regenerate = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-regenerate", type: "button" }, "Regenerate"));
+  const thread = h("div", { id: "chat-thread", className: "thread" });
+  // Announced once per answer (when it is complete), never per token.
+  const status = h("p", { id: "chat-status", className: "chat-sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+  const list = h("ul", { id: "chat-conversations" });
+  const newChat = h("button", { id: "chat-new", type: "button" }, "New chat");
+  const more = h("button", { id: "chat-more", type: "button", hidden: true }, "More conversations");
   const error = alertBox("chat-error");
+  const form = /** @type {HTMLFormElement} */ (
+    h("form", { id: "chat-composer", className: "composer", onsubmit: submit }, prompt, h("div", { className: "row" }, send, stop))
+  );
+
   /** @type {AbortController | null} */
   let running = null;
+  /** The conversation this thread is stored in (null: the next turn starts one). */
+  let conversationId = /** @type {string | null} */ (null);
+  /** The last question asked, for Regenerate. */
+  let lastPrompt = /** @type {string | null} */ (null);
 
-  // The browser tests read these: when each piece of text reached the page.
+  // The browser tests read these: when each piece of text was drawn in the page.
   const timings = /** @type {Array<{ at: number, chars: number }>} */ ([]);
   /** @type {any} */ (window).chatTimings = timings;
 
-  async function ask(/** @type {SubmitEvent} */ event) {
-    event.preventDefault();
-    if (running || !prompt.value.trim()) return;
+  /** The newest answer carries the ids the tests and the status bar name. @param {ReturnType<typeof assistantTurn>} turn */
+  function makeCurrent(turn) {
+    for (const old of thread.querySelectorAll("#chat-output, #chat-meta")) old.removeAttribute("id");
+    turn.body.id = "chat-output";
+    turn.meta.id = "chat-meta";
+    turn.actions.append(regenerate);
+  }
+
+  /**
+   * The conversation a turn was stored in becomes this thread's, unless the turn was left meanwhile
+   * (another conversation opened, or a new chat started, which stops it).
+   * @param {string | null} id
+   * @param {HTMLElement} turn
+   */
+  function adopt(id, turn) {
+    if (!id || id === conversationId || !turn.isConnected) return;
+    conversationId = id;
+    showInUrl(id);
+    markOpen();
+  }
+
+  /**
+   * Ask `text`; with `again`, the last answer is replaced rather than a new question added.
+   * @param {string} text
+   * @param {boolean} again
+   */
+  async function ask(text, again) {
+    if (running || !text.trim() || select.disabled || !select.value) return;
     running = new AbortController();
+    error.show(null);
+    let question = /** @type {HTMLElement | null} */ (null);
+    const last = thread.lastElementChild;
+    if (again && last instanceof HTMLElement && last.dataset.role === "assistant") last.remove();
+    else thread.append((question = userTurn(text)));
+    lastPrompt = text;
+    const turn = assistantTurn();
+    const typing = h("span", { className: "typing", id: "chat-typing", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
+    turn.body.append(typing);
+    thread.append(turn.node);
+    makeCurrent(turn);
+    regenerate.hidden = true;
+    prompt.value = "";
+    prompt.focus();
     send.disabled = true;
     stop.disabled = false;
-    error.show(null);
-    output.textContent = "";
-    meta.textContent = "";
     timings.length = 0;
-    output.dataset.state = "streaming";
+    turn.body.dataset.state = "streaming";
+    thread.setAttribute("aria-busy", "true");
+    status.textContent = "Answering…";
+    turn.node.scrollIntoView({ block: "end" });
+    let answer = "";
+    // Markdown is parsed again from the start for each render: at most once a frame, however fast the chunks come.
+    /** Lengths of the chunks received since the last render. */
+    const unseen = /** @type {number[]} */ ([]);
+    let frame = 0;
+    const draw = () => {
+      frame = 0;
+      renderMarkdown(turn.body, answer);
+      const at = performance.now();
+      for (const chars of unseen.splice(0)) timings.push({ at, chars });
+    };
+    const request = { modelId: select.value, prompt: text, saveHistory: true, ...(conversationId ? { conversationId } : {}) };
     try {
-      for await (const item of ctx.gateway.streamText({ modelId: select.value, prompt: prompt.value }, { signal: running.signal })) {
+      for await (const item of ctx.gateway.streamText(request, { signal: running.signal })) {
+        if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null, turn.node);
         if (item.type === "delta") {
-          output.append(item.text);
-          timings.push({ at: performance.now(), chars: item.text.length });
+          answer += item.text;
+          unseen.push(item.text.length);
+          frame ||= requestAnimationFrame(draw);
         } else if (item.type === "done") {
-          const tokens = item.usage.totalTokens ?? "?";
-          meta.textContent = `${item.modelId} · ${item.finishReason ?? "?"} · ${tokens} tokens · ${money(item.cost?.total)} · ${item.latencyMs} ms`;
+          turn.meta.textContent = metaLine(item);
+          adopt(item.conversationId ?? null, turn.node);
         }
       }
-      output.dataset.state = "done";
+      cancelAnimationFrame(frame);
+      draw();
+      turn.body.dataset.state = "done";
+      status.textContent = turn.body.textContent || "The answer is empty.";
     } catch (err) {
-      output.dataset.state = running.signal.aborted ? "stopped" : "failed";
-      if (!running.signal.aborted) error.show(err);
-      else meta.textContent = "Stopped.";
+      const stopped = running.signal.aborted;
+      cancelAnimationFrame(frame);
+      if (answer) draw();
+      typing.remove();
+      turn.body.dataset.state = stopped ? "stopped" : "failed";
+      if (stopped) {
+        turn.meta.textContent = "Stopped.";
+        status.textContent = "Stopped.";
+        if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null, turn.node);
+      } else {
+        // A failed turn is not stored: take it out of the thread and give the question back to send again.
+        error.show(err);
+        status.textContent = "";
+        if (!answer) {
+          turn.node.remove();
+          question?.remove();
+        }
+        if (!prompt.value) prompt.value = text;
+      }
     } finally {
       running = null;
       send.disabled = false;
       stop.disabled = true;
+      regenerate.hidden = !thread.querySelector(".msg.assistant");
+      thread.removeAttribute("aria-busy");
+      prompt.focus();
+      refreshList();
     }
   }
 
+  /** @param {SubmitEvent} event */
+  function submit(event) {
+    event.preventDefault();
+    ask(prompt.value, false);
+  }
+
+  prompt.addEventListener("keydown", (event) => {
+    // On a touch keyboard Enter is the only way to a new line: there, Send sends.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !matchMedia("(pointer: coarse)").matches) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   stop.addEventListener("click", () => running?.abort());
-  loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding").catch((err) => error.show(err));
+  regenerate.addEventListener("click", () => lastPrompt !== null && ask(lastPrompt, true));
+  regenerate.hidden = true;
+
+  /** Mark the open conversation in the sidebar. */
+  function markOpen() {
+    for (const item of list.querySelectorAll("li")) {
+      const button = item.querySelector("button.open");
+      if (/** @type {HTMLElement} */ (item).dataset.conversation === conversationId) button?.setAttribute("aria-current", "true");
+      else button?.removeAttribute("aria-current");
+    }
+  }
+
+  /** @param {import("../../gateway/types").Conversation} c */
+  function listItem(c) {
+    return h(
+      "li",
+      { dataset: { conversation: c.id } },
+      h("button", { type: "button", className: "open", title: c.title, onclick: () => open(c.id) }, c.title),
+      h("button", { type: "button", className: "delete", "aria-label": `Delete “${c.title}”`, title: "Delete", onclick: () => remove(c.id) }, "×"),
+    );
+  }
+
+  /** The next page of the list, when there is one. */
+  let nextPage = /** @type {string | null} */ (null);
+
+  /** Read the list again from its first page (after a turn or a delete). */
+  async function refreshList() {
+    try {
+      const page = await ctx.gateway.conversations.list({ limit: PAGE });
+      fill(list, ...page.conversations.map(listItem));
+      nextPage = page.nextPageToken;
+      more.hidden = !nextPage;
+      list.dataset.loaded = "true";
+      markOpen();
+    } catch (err) {
+      error.show(err);
+    }
+  }
+
+  async function loadMore() {
+    if (!nextPage) return;
+    try {
+      const page = await ctx.gateway.conversations.list({ limit: PAGE, pageToken: nextPage });
+      const shown = new Set([...list.querySelectorAll("li")].map((li) => /** @type {HTMLElement} */ (li).dataset.conversation));
+      list.append(...page.conversations.filter((c) => !shown.has(c.id)).map(listItem));
+      nextPage = page.nextPageToken;
+      more.hidden = !nextPage;
+      markOpen();
+    } catch (err) {
+      error.show(err);
+    }
+  }
+
+  /** Show a stored conversation: its messages, its model. @param {string} id */
+  async function open(id) {
+    running?.abort();
+    error.show(null);
+    conversationId = id;
+    showInUrl(id);
+    markOpen();
+    fill(thread);
+    lastPrompt = null;
+    regenerate.hidden = true;
+    try {
+      /** @type {ConversationMessage[]} */
+      const messages = [];
+      let pageToken = /** @type {string | null | undefined} */ (undefined);
+      let modelId = /** @type {string | null | undefined} */ (null);
+      do {
+        const page = await ctx.gateway.conversations.get(id, { limit: 100, pageToken });
+        messages.push(...page.messages);
+        modelId = page.modelId;
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      if (conversationId !== id) return; // another conversation was opened meanwhile
+      for (const message of messages) {
+        if (message.role === "user") {
+          thread.append(userTurn(message.content ?? ""));
+          lastPrompt = message.content ?? null;
+        } else if (message.role === "assistant") {
+          const turn = assistantTurn();
+          renderMarkdown(turn.body, message.content ?? "");
+          turn.body.dataset.state = message.status === "cancelled" ? "stopped" : "done";
+          turn.meta.textContent = message.status === "cancelled" ? "Stopped." : metaLine(message);
+          thread.append(turn.node);
+          makeCurrent(turn);
+        }
+      }
+      regenerate.hidden = !thread.querySelector(".msg.assistant");
+      thread.dataset.conversation = id;
+      if (modelId && [...select.options].some((o) => o.value === modelId && !o.disabled)) select.value = modelId;
+    } catch (err) {
+      error.show(err);
+      conversationId = null;
+      showInUrl(null);
+    }
+    prompt.focus();
+  }
+
+  function startNew() {
+    running?.abort();
+    conversationId = null;
+    lastPrompt = null;
+    showInUrl(null);
+    fill(thread);
+    delete thread.dataset.conversation;
+    regenerate.hidden = true;
+    error.show(null);
+    markOpen();
+    prompt.focus();
+  }
+
+  /** @param {string} id */
+  async function remove(id) {
+    try {
+      await ctx.gateway.conversations.delete(id);
+      if (id === conversationId) startNew();
+    } catch (err) {
+      error.show(err);
+    }
+    await refreshList();
+  }
+
+  newChat.addEventListener("click", startNew);
+  more.addEventListener("click", loadMore);
+  const models = loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding", { admin: ctx.role === "admin", remember: "chat-model" });
+  models.catch((err) => error.show(err));
+  refreshList();
+  const restored = conversationInUrl();
+  if (restored) models.finally(() => open(restored));
+  queueMicrotask(() => prompt.focus());
 
   return h(
     "section",
-    { id: "chat-page" },
-    h("h2", {}, "Chat"),
-    h("form", { onsubmit: ask }, h("label", {}, "Model ", select), prompt, h("div", { className: "row" }, send, stop)),
-    error.box,
-    output,
-    meta,
+    { id: "chat-page", className: "chat" },
+    h("nav", { className: "chat-sidebar", "aria-label": "Conversations" }, newChat, list, more),
+    h(
+      "div",
+      { className: "chat-main" },
+      h("div", { className: "chat-head" }, h("h2", {}, "Chat"), h("label", {}, "Model ", select)),
+      thread,
+      error.box,
+      form,
+      status,
+    ),
   );
 }

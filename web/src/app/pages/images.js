@@ -70,7 +70,7 @@ export function imagesPage(ctx) {
   }
   showGallery();
 
-  loadModels(ctx.gateway, select, (m) => m.type === "image").catch((err) => error.show(err));
+  loadModels(ctx.gateway, select, (m) => m.type === "image", { admin: ctx.role === "admin" }).catch((err) => error.show(err));
   return h(
     "section",
     { id: "images-page" },

@@ -1,0 +1,2 @@
+// Vite's ambient types for the app: `import "./x.css"` and friends.
+/// <reference types="vite/client" />

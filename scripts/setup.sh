@@ -23,6 +23,24 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || { echo "setup: $PYTHON not found (the functions runtime is python311)" >&2; exit 1; }
 command -v npm >/dev/null || { echo "setup: npm not found (Node.js 20+ is needed for firebase-tools)" >&2; exit 1; }
 
+# The client matrix (tests/test_client_matrix.py): third-party OpenAI clients, pinned, kept apart from functions/venv
+# (the deployable requirements + test tools). Two Python venvs, exactly as locked (--no-deps: the locks list every
+# package): llama-index-llms-openai 0.8 needs openai<3 while the others run openai 3. Started first, in the
+# background, beside the other steps (they need only $PYTHON): they are the longest step of a first run.
+client_venvs=()
+client_venvs_started=$SECONDS
+for pair in .venv:requirements.txt .venv-llamaindex:requirements-llamaindex.txt; do
+  venv="tests/clients/${pair%%:*}" lock="tests/clients/${pair#*:}"
+  hash=$(sha256sum "$lock" | cut -c1-16)
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "$hash" ]; then
+    step "installing the client matrix's Python clients ($lock -> $venv, in the background)"
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+    ( "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" && echo "$hash" > "$venv/.installed" ) &
+    client_venvs+=("$!")
+  fi
+done
+
 stamp=functions/venv/.installed
 reqs_hash=$(cat functions/requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 if [ ! -x functions/venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$reqs_hash" ]; then
@@ -52,22 +70,6 @@ if [ ! -d web/node_modules ] || [ "$(cat web/node_modules/.installed 2>/dev/null
   step_done "web/ packages" "$t"
 fi
 
-# The client matrix (tests/test_client_matrix.py): third-party OpenAI clients, pinned, kept apart from functions/venv
-# (the deployable requirements + test tools). Two Python venvs, exactly as locked (--no-deps: the locks list every
-# package): llama-index-llms-openai 0.8 needs openai<3 while the others run openai 3. Then the node clients (npm ci).
-client_venvs=()
-client_venvs_started=$SECONDS
-for pair in .venv:requirements.txt .venv-llamaindex:requirements-llamaindex.txt; do
-  venv="tests/clients/${pair%%:*}" lock="tests/clients/${pair#*:}"
-  hash=$(sha256sum "$lock" | cut -c1-16)
-  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "$hash" ]; then
-    step "installing the client matrix's Python clients ($lock -> $venv, in the background)"
-    rm -rf "$venv"
-    "$PYTHON" -m venv "$venv"
-    ( "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" && echo "$hash" > "$venv/.installed" ) &
-    client_venvs+=("$!")
-  fi
-done
 clients_hash=$(sha256sum tests/clients/node/package-lock.json | cut -c1-16)
 if [ ! -d tests/clients/node/node_modules ] || [ "$(cat tests/clients/node/node_modules/.installed 2>/dev/null)" != "$clients_hash" ]; then
   t=$SECONDS; step "installing the client matrix's node clients (npm ci in tests/clients/node)"

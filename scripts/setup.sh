@@ -34,9 +34,9 @@ for pair in .venv:requirements.txt .venv-llamaindex:requirements-llamaindex.txt;
   hash=$(sha256sum "$lock" | cut -c1-16)
   if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "$hash" ]; then
     step "installing the client matrix's Python clients ($lock -> $venv, in the background)"
-    rm -rf "$venv"
-    "$PYTHON" -m venv "$venv"
-    ( "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" && echo "$hash" > "$venv/.installed" ) &
+    ( rm -rf "$venv" && "$PYTHON" -m venv "$venv" \
+      && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock" \
+      && echo "$hash" > "$venv/.installed" ) &
     client_venvs+=("$!")
   fi
 done

@@ -310,7 +310,7 @@ def test_rate_limit_wait_is_said_once_and_counts_down(app, providers, accounts) 
     # The minute's one request may already be spent (an earlier test, same user): then this first one is refused.
     page.wait_for_function("document.querySelector('#chat-output[data-state=done]') || !document.querySelector('#chat-error').hidden")
     if page.is_hidden("#chat-error"):
-        page.click("#chat-send")
+        _ask(page, CHAT, "again")  # the composer was cleared by the answered Send: ask anew
         page.wait_for_selector("#chat-error:not([hidden])")
     assert page.get_attribute("#chat-error", "data-code") == "RATE_LIMITED"
     text = page.inner_text("#chat-error")

@@ -240,3 +240,16 @@ def test_admin_results_and_errors_fit_a_phone_and_pass_axe(web, data, accounts) 
     assert _overflow(page) <= 0
     assert _axe(page) == []
     assert page.errors == []
+
+
+def test_conversation_list_fits_a_phone(web, data, accounts) -> None:
+    """A long conversation title is cut with an ellipsis inside the sidebar; its delete button stays on screen."""
+    page = _open(web, accounts["user"], "phone")
+    page.wait_for_selector(PAGES["chat"], state="attached")
+    page.fill("#chat-prompt", "A question long enough that its conversation's title is far wider than a phone's screen")
+    page.press("#chat-prompt", "Enter")
+    page.wait_for_selector(".chat-sidebar li .delete", timeout=20_000)
+    box = page.locator(".chat-sidebar li .delete").first.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= page.viewport_size["width"], box
+    assert page.evaluate("document.querySelector('.chat-sidebar ul').scrollWidth <= document.querySelector('.chat-sidebar').clientWidth")
+    assert _overflow(page) <= 0

@@ -1,0 +1,103 @@
+"""Send to first text, as a person sees it: the demo web app in Chromium against the emulator stack.
+
+    functions/venv/bin/python bench/web_chat.py [--runs 20]
+
+Starts its own stack (free ports, seeded like ``make dev``: the demo provider
+streams canned answers), signs in as user@demo.test and sends ``--runs``
+messages in one conversation. Each time is measured inside the page, on one
+clock (``performance.now()``): from the Send button's click event to the
+first mutation that puts answer text in ``#chat-output`` (the typing
+indicator does not count), and to the answer's ``done`` state. The network,
+the gateway (auth, registry, budget reservation, the ledger's commit), the
+SSE parse and the Markdown render are all inside it. The first Send is
+reported apart: it also pays the functions emulator's worker start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from stack import Stack  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+
+WATCH = """
+() => new Promise((resolve) => {
+  const send = document.querySelector('#chat-send');
+  let t0 = 0, first = 0;
+  const before = document.querySelectorAll('#chat-thread .msg').length;
+  const seen = () => {
+    const out = document.querySelector('#chat-output');
+    if (!t0 || !out || document.querySelectorAll('#chat-thread .msg').length < before + 2) return;
+    if (!first) {
+      const text = [...out.childNodes].filter((n) => !(n instanceof Element && n.classList.contains('typing')))
+        .map((n) => n.textContent).join('').trim();
+      if (text) first = performance.now();
+    }
+    if (first && out.dataset.state === 'done') { observer.disconnect(); resolve({ first: first - t0, done: performance.now() - t0 }); }
+  };
+  const observer = new MutationObserver(seen);
+  observer.observe(document.querySelector('#chat-thread'), { subtree: true, childList: true, characterData: true, attributes: true });
+  send.addEventListener('click', () => { t0 = performance.now(); }, { once: true, capture: true });
+  document.querySelector('#chat-prompt').value = 'Tell me something, please.';
+  send.click();
+})
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    logging.getLogger("google.api_core.bidi").setLevel(logging.CRITICAL)  # seed's listeners see the stack stop
+    threading.excepthook = lambda hook_args: None
+
+    stack = Stack(fresh_ports=True)
+    stack.start()
+    try:
+        os.environ.update(stack.env)
+        from seed import demo_provider, demo_users, load
+
+        load.load_all(actor="seed")
+        demo = demo_provider.start()
+        demo_provider.register(demo.url)
+        demo_users.create_all()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(stack.web_url)
+            page.fill("#email", "user@demo.test")
+            page.fill("#password", "demo-password")
+            page.press("#password", "Enter")
+            page.wait_for_selector("#chat-prompt")
+            page.wait_for_function("document.querySelector('#chat-model')?.value")
+            results = []
+            for _ in range(args.runs + 1):
+                results.append(page.evaluate(WATCH))
+                time.sleep(0.2)
+            browser.close()
+    finally:
+        stack.stop()
+    cold, warm = results[0], results[1:]
+    firsts = sorted(r["first"] for r in warm)
+    dones = sorted(r["done"] for r in warm)
+    print(f"first Send (worker start included): first text {cold['first']:.0f} ms, done {cold['done']:.0f} ms")
+    print(f"next {len(warm)} Sends: first text median {statistics.median(firsts):.0f} ms (min {firsts[0]:.0f}, max {firsts[-1]:.0f}); "
+          f"done median {statistics.median(dones):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

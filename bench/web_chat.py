@@ -95,8 +95,10 @@ def main() -> None:
     firsts = sorted(r["first"] for r in warm)
     dones = sorted(r["done"] for r in warm)
     print(f"first Send (worker start included): first text {cold['first']:.0f} ms, done {cold['done']:.0f} ms")
-    print(f"next {len(warm)} Sends: first text median {statistics.median(firsts):.0f} ms (min {firsts[0]:.0f}, max {firsts[-1]:.0f}); "
-          f"done median {statistics.median(dones):.0f} ms")
+    print(
+        f"next {len(warm)} Sends: first text median {statistics.median(firsts):.0f} ms (min {firsts[0]:.0f}, max {firsts[-1]:.0f}); "
+        f"done median {statistics.median(dones):.0f} ms"
+    )
 
 
 if __name__ == "__main__":

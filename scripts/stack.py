@@ -146,6 +146,16 @@ def cmdline(pid: int) -> bytes | None:
         return None
 
 
+KEEP_LOGS = 20
+
+
+def _prune_logs() -> None:
+    """Each run writes its own log; keep the newest few so ``.stack`` does not grow run after run."""
+    logs = sorted(STATE.glob("emulators-*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in logs[KEEP_LOGS:]:
+        old.unlink(missing_ok=True)
+
+
 class Stack:
     """One running Emulator Suite, in its own process group."""
 
@@ -172,6 +182,7 @@ class Stack:
         self.config_path = ROOT / f".firebase-stack-{os.getpid()}.json"
         self.tmpdir = STATE / f"tmp-{os.getpid()}"
         self.log_path = log_path or STATE / f"emulators-{os.getpid()}.log"
+        _prune_logs()
         self.process: subprocess.Popen[bytes] | None = None
         self.secret_manager: subprocess.Popen[bytes] | None = None
         self.started: dict[int, bytes | None] = {}  # firebase's descendants once ready, with their command lines

@@ -17,8 +17,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-demo-local-0123456789"
 REPLY = (
-    "This answer comes from the demo provider that make dev runs on your machine, word by word, "
-    "so you can see streaming, stopping and usage without any AI provider. "
+    "This answer comes from the **demo provider** that `make dev` runs on your machine, streamed word by word, "
+    "so you can try the gateway without any AI provider:\n\n"
+    "- streaming, **Stop** and *Regenerate*;\n"
+    "- conversations saved in the sidebar;\n"
+    "- usage and cost on the Usage page.\n\n"
+    "Code blocks get a copy button:\n\n"
+    "```python\nfrom openai import OpenAI\n\nclient = OpenAI(base_url=GATEWAY_URL, api_key=id_token)\n```\n\n"
     "Enable a real provider on the Providers page (or point Ollama at its default port) for real answers."
 )
 WORD_DELAY_SECONDS = 0.05

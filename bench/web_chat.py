@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import sys
 import threading
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from stack import Stack  # noqa: E402
+from stack import Stack, seed_demo  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -68,13 +67,7 @@ def main() -> None:
     stack = Stack(fresh_ports=True)
     stack.start()
     try:
-        os.environ.update(stack.env)
-        from seed import demo_provider, demo_users, load
-
-        load.load_all(actor="seed")
-        demo = demo_provider.start()
-        demo_provider.register(demo.url)
-        demo_users.create_all()
+        seed_demo(stack)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1440, "height": 900})

@@ -359,6 +359,18 @@ def _curl_example(stack: Stack) -> str:
     )
 
 
+def seed_demo(stack: Stack) -> tuple[Any, list[tuple[str, str]]]:
+    """Seed a started stack as ``make dev`` does (models, the demo provider, demo accounts), in this process's environment."""
+    os.environ.update(stack.env)
+    sys.path.insert(0, str(ROOT))
+    from seed import demo_provider, demo_users, load
+
+    load.load_all(actor="seed")
+    demo = demo_provider.start()
+    demo_provider.register(demo.url)
+    return demo, demo_users.create_all()
+
+
 def dev() -> None:
     started = time.monotonic()
     stack = Stack()
@@ -374,14 +386,7 @@ def dev() -> None:
         stack.start()
         stack.write_state()
         ready = time.monotonic() - started
-        os.environ.update(stack.env)
-        sys.path.insert(0, str(ROOT))
-        from seed import demo_provider, demo_users, load
-
-        load.load_all(actor="seed")
-        demo = demo_provider.start()
-        demo_provider.register(demo.url)
-        accounts = demo_users.create_all()
+        demo, accounts = seed_demo(stack)
         print(f"\nstack: ready in {ready:.1f} s (log: {stack.log_path})")
         print(f"  project      {PROJECT}  (demo project: offline, no Google login)")
         for name in ("auth", "firestore", "storage", "functions", "hosting", "secretmanager"):

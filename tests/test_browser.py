@@ -457,6 +457,8 @@ def test_hostile_markdown_is_rendered_but_never_runs(app, providers, accounts) -
     out = "#chat-output"
     assert page.inner_text(f"{out} strong") == "bold"
     assert page.inner_text(f"{out} pre code") == "print('hi')\n"
+    # highlighted: the fence named Python, so its built-in is coloured (spans built from the text, not the answer's HTML)
+    assert page.inner_text(f"{out} pre code .hljs-built_in") == "print"
     for tag in ("img", "script", "svg", "iframe"):
         assert page.locator(f"{out} {tag}").count() == 0, tag
     assert page.eval_on_selector_all(f"{out} *", "nodes => nodes.flatMap(n => [...n.attributes].map(a => a.name)).filter(n => n.startsWith('on'))") == []

@@ -9,7 +9,26 @@
  */
 
 import createDOMPurify from "dompurify";
+import hljs from "highlight.js/lib/core";
+import bash from "highlight.js/lib/languages/bash";
+import css from "highlight.js/lib/languages/css";
+import go from "highlight.js/lib/languages/go";
+import java from "highlight.js/lib/languages/java";
+import javascript from "highlight.js/lib/languages/javascript";
+import json from "highlight.js/lib/languages/json";
+import python from "highlight.js/lib/languages/python";
+import rust from "highlight.js/lib/languages/rust";
+import sql from "highlight.js/lib/languages/sql";
+import typescript from "highlight.js/lib/languages/typescript";
+import xml from "highlight.js/lib/languages/xml";
+import yaml from "highlight.js/lib/languages/yaml";
 import { Marked } from "marked";
+import "highlight.js/styles/github.css";
+
+// The languages answers use most, registered one by one: the full bundle is ~1 MB of grammars.
+for (const [name, grammar] of Object.entries({ bash, css, go, java, javascript, json, python, rust, sql, typescript, xml, yaml })) {
+  hljs.registerLanguage(name, grammar);
+}
 
 const marked = new Marked({ gfm: true, async: false });
 const purify = createDOMPurify(window);
@@ -35,6 +54,18 @@ export function markdownToHtml(text) {
 }
 
 /**
+ * Colour a code block whose fence names a language we know. highlight.js rebuilds the block from its
+ * text (escaped), so what it writes is no more than the sanitised text already was; an unknown or
+ * missing language stays plain rather than guessed (auto-detection is slow on every streamed chunk).
+ * @param {Element} code
+ */
+function highlight(code) {
+  const language = [...code.classList].find((c) => c.startsWith("language-"))?.slice("language-".length);
+  if (!language || !hljs.getLanguage(language)) return;
+  hljs.highlightElement(/** @type {HTMLElement} */ (code));
+}
+
+/**
  * Render `text` into `target` (replacing what was there: called again with each streamed chunk),
  * with a copy button on every code block.
  * @param {HTMLElement} target
@@ -44,6 +75,7 @@ export function renderMarkdown(target, text) {
   target.innerHTML = markdownToHtml(text);
   for (const pre of target.querySelectorAll("pre")) {
     const code = pre.querySelector("code") ?? pre;
+    highlight(code);
     const copy = document.createElement("button");
     copy.type = "button";
     copy.className = "copy-code";

@@ -36,7 +36,7 @@ block, the order rotated every round) so that noise hits every path alike:
 For every phase the CPU used by processes outside this bench's process tree
 (/proc/stat minus the tree's /proc/<pid>/stat) is printed: a run where it is
 high was a noisy one. Each server's own CPU per request is printed too.
-Ends with markdown tables for the README's "Measured" section.
+Ends with markdown tables for docs/measured.md.
 
 Not a test: nothing here runs under pytest or ``make test``.
 """
@@ -664,7 +664,7 @@ def report(paths: dict[str, Target], colds: list[Cold], imports: dict[str, list[
     # ---- markdown ----
     today = datetime.date.today().isoformat()
     n1, n16, ns = len(direct.c1), len(direct.c16), len(direct.streams)
-    print("\n---- markdown for README \"Measured\" ----\n")
+    print("\n---- markdown for docs/measured.md ----\n")
     print(f"`functions/venv/bin/python bench/run.py{' --quick' if args.quick else ''}`, one run, {today}, on {machine()}; "
           f"loopback, paths interleaved in blocks ({n1} requests per path at c=1, {n16} at c=16, {ns} streams).\n")
     cols = ("| path | added p50 / p99 ms, c=1 | × floor (p50 / p99) | added p50 / p99 ms, c=16 | × floor (p50 / p99) "

@@ -113,7 +113,7 @@ or, from a downloaded `openapi.json` and its commit:
 
     functions/venv/bin/python scripts/vendor_openai_spec.py --source openapi.json --commit SHA --date 2026-08-21T20:48:10Z
 
-then run the conformance test and update the README's note on the pinned commit.
+then run the conformance test and update the note on the pinned commit in docs/openai.md.
 """
 
 

@@ -246,12 +246,12 @@ def test_health_reports_the_missing_permission(local, app_check, providers, monk
     health.reset()
 
 
-def test_readme_iam_recipe_grants_the_token_verifier_role() -> None:
-    """The README's IAM table and its gcloud recipe grant the gateway's account the role replay protection needs."""
+def test_deploy_docs_iam_recipe_grants_the_token_verifier_role() -> None:
+    """docs/deploy.md's IAM table and its gcloud recipe grant the gateway's account the role replay protection needs."""
     from gateway import appcheck
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("### Service accounts and IAM", 1)[1].split("\n### ", 1)[0]
+    deploy_doc = (Path(__file__).parent.parent / "docs" / "deploy.md").read_text()
+    section = deploy_doc.split("### Service accounts and IAM", 1)[1].split("\n### ", 1)[0]
     row = next(line for line in section.splitlines() if line.startswith("| `GATEWAY_SERVICE_ACCOUNT`"))
     assert appcheck.VERIFIER_ROLE in row
     loop = next(line for line in section.splitlines() if line.startswith("for role in") and "eventarc.eventReceiver" in line)

@@ -14,7 +14,7 @@ requests in flight, the most Cloud Run sends one instance.
   start, the rest and the GET wait for them in gunicorn's queue. Measured up
   to :data:`BEFORE_CAP` seconds, then the worker is stopped.
 
-The numbers are printed (``pytest -s``) for the README.
+The numbers are printed (``pytest -s``) for docs/deploy.md, "Concurrency and threads".
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ the moment it passes the function's memory, as Cloud Run would.
 The instance must stay within its memory: at most ``deploy.VISION_SLOTS``
 requests hold images at once, the others wait for a slot or get a 503 with
 ``Retry-After`` in the gateway's error shape. Figures are printed
-(``pytest -s``) for the README's "Measured".
+(``pytest -s``) for docs/measured.md.
 """
 
 from __future__ import annotations

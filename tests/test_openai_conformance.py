@@ -46,13 +46,13 @@ from conftest import ROOT
 
 SPEC_DIR = ROOT / "tests" / "openai_spec"
 PINNED = "f85dbe223d40e1a31cba812ab2d755c7e98a92a3"
-"""The commit of openai/openai-openapi the vendored subset comes from (README, "OpenAI-compatible API")."""
+"""The commit of openai/openai-openapi the vendored subset comes from (docs/openai.md)."""
 URN = "urn:openai-openapi"
 REQUESTS = 500
 SEED = 20
 MODELS = ("openai-chat", "anthropic-chat", "gemini-chat", "ollama-chat")
 CANNOT_FORCE = frozenset({"ollama-chat"})
-"""Models whose provider cannot force a tool call (README's capability table)."""
+"""Models whose provider cannot force a tool call (the capability table in docs/openai.md)."""
 LIMITS = {"perMinute": {"openai": 10_000}, "quotas": {"user": {"dailyTokens": 100_000_000, "dailyCostUsd": 1_000.0}}}
 ABSENT = object()
 

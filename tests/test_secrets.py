@@ -249,17 +249,17 @@ def test_health_and_provider_admin_report_the_failed_read(local, providers, acco
     assert "sk-new-key-0123456789abcdef" not in stored.get_data(as_text=True)
 
 
-def test_readme_iam_recipe_grants_the_gateways_secrets_only() -> None:
-    """The README's IAM condition names the prefix the code gives every secret, and no Secret Manager role goes without it."""
+def test_deploy_docs_iam_recipe_grants_the_gateways_secrets_only() -> None:
+    """docs/deploy.md's IAM condition names the prefix the code gives every secret, and no Secret Manager role goes without it."""
     import re
     from pathlib import Path
 
     from gateway import secrets
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    prefixes = set(re.findall(r'startsWith\(\\?"projects/(?:\$N|PROJECT_NUMBER)/secrets/([A-Za-z0-9_-]*)\\?"\)', readme))
+    deploy_doc = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
+    prefixes = set(re.findall(r'startsWith\(\\?"projects/(?:\$N|PROJECT_NUMBER)/secrets/([A-Za-z0-9_-]*)\\?"\)', deploy_doc))
     assert prefixes == {secrets.PREFIX}
-    recipe = readme[readme.index("### Service accounts and IAM"):]
+    recipe = deploy_doc[deploy_doc.index("### Service accounts and IAM"):]
     recipe = recipe[recipe.index("```bash"):]
     recipe = recipe[: recipe.index("```", 7)].replace("\\\n", " ")
     recipe = re.sub(  # unroll the loops: one grant per line, its role named

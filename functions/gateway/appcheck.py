@@ -54,7 +54,7 @@ CONSUMABLE_ROUTES = frozenset({"generate_text", "generate_image", "openai"})
 """Routes whose tokens may be limited-use (one per generation)."""
 PERMISSION = "firebaseappcheck.appCheckTokens.verify"
 VERIFIER_ROLE = "roles/firebaseappcheck.tokenVerifier"
-"""The role holding :data:`PERMISSION`, which consuming limited-use tokens needs (README: Service accounts and IAM)."""
+"""The role holding :data:`PERMISSION`, which consuming limited-use tokens needs (docs/deploy.md: Service accounts and IAM)."""
 REMEDY = f"grant {VERIFIER_ROLE} (permission {PERMISSION}) to the service account the functions run as (GATEWAY_SERVICE_ACCOUNT)"
 PROBE_TOKEN = "gateway-health-probe"
 """Sent by :func:`probe`: not a token, so a permitted caller is told 'invalid', a caller without the role 'denied'."""

@@ -32,7 +32,7 @@ it. ``tests/test_concurrency.py`` measures both settings.
   change (deploy then offers to delete the old ones), not an env edit.
   ``scripts/stack.py`` uses the same region for the emulator URLs.
 - ``CPU`` 1 and ``CONCURRENCY`` 80: a request costs the gateway ~1-2 ms of
-  CPU (see README, Measured) and a stream mostly waits on its provider, so one
+  CPU (see docs/measured.md) and a stream mostly waits on its provider, so one
   vCPU keeps up with 80 at once (79 streams and a GET: every first byte
   within ~1 s, ``tests/test_concurrency.py``). 80 is Cloud Run's default and
   what the SDK resets to with ``cpu >= 1``; higher would pack more streams
@@ -94,7 +94,7 @@ it. ``tests/test_concurrency.py`` measures both settings.
   a prompt). The SDK has no public option for this: it reads the same
   attribute its own scheduler, task-queue and Eventarc decorators set, and
   ignores it harmlessly if a future SDK stops reading it (the deploy test
-  would then fail, and the README's one ``gcloud services enable`` command
+  would then fail, and the one ``gcloud services enable`` command in docs/deploy.md
   remains the way).
 """
 

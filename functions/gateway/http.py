@@ -171,7 +171,7 @@ class Handler:
     caller's profile are checked, instead of after."""
 
 
-EXTRA_FIELD = "not accepted here: an unknown field, or one this gateway does not support (see the README)"
+EXTRA_FIELD = "not accepted here: an unknown field, or one this gateway does not support (see docs/api.md and docs/openai.md)"
 """A field the request model does not declare is refused, never dropped: the caller must know it had no effect."""
 
 

@@ -4,7 +4,7 @@ The gateway names every provider's secret itself: ``AI_GATEWAY_PROVIDER_``
 plus the provider id in capitals, ``-`` and ``.`` as ``_`` (:func:`name_for`).
 No document or request chooses it, and this module reads and writes no other
 name (:func:`checked`), so an admin can point the gateway at no secret but
-the gateway's own, and the README's IAM recipe can grant access to exactly
+the gateway's own, and the IAM recipe in docs/deploy.md can grant access to exactly
 those (a condition on the :data:`PREFIX`). The key is read from
 ``projects/{project}/secrets/{name}/versions/{n}``, the version the provider
 document's ``keyVersion`` names (the one its ``keyBinding`` was made with;
@@ -58,7 +58,7 @@ READ_DEADLINE_SECONDS = 3.0
 CALL_TIMEOUT_SECONDS = 5.0
 
 PREFIX = "AI_GATEWAY_PROVIDER_"
-"""Every provider key's secret id starts with this (the README's IAM condition names it too)."""
+"""Every provider key's secret id starts with this (the IAM condition in docs/deploy.md names it too)."""
 NAME = re.compile(PREFIX + r"[A-Z0-9_]{1,200}")
 
 Kind = Literal["disabled", "denied", "unusable", "unavailable", "unbound"]
@@ -205,7 +205,7 @@ def classify(exc: Exception, name: str, writing: bool = False) -> SecretError:
             "(or deploy again: firebase deploy enables it)",
         )
     if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
-        scope = f'with the README\'s condition resource.name.startsWith("projects/<number>/secrets/{PREFIX}")'
+        scope = f'with docs/deploy.md\'s condition resource.name.startsWith("projects/<number>/secrets/{PREFIX}")'
         if writing:
             remedy = (
                 f"grant secretmanager.secrets.create on project {project} and roles/secretmanager.secretVersionAdder "

@@ -20,7 +20,7 @@ from gateway.schemas import Model
 IGNORED_FIELDS = frozenset(
     {"user", "store", "metadata", "service_tier", "seed", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options"}
 )
-"""OpenAI request fields accepted and ignored (README, "OpenAI-compatible API"): they change nothing an answer says.
+"""OpenAI request fields accepted and ignored (docs/openai.md): they change nothing an answer says.
 Every other field the gateway does not implement is refused with a 400 naming it (OpenAI's ``param``)."""
 
 AT_DEFAULT: dict[str, tuple[Any, ...]] = {

@@ -18,7 +18,7 @@ import { REGION } from "./deploy.js";
  * @property {string} functionsUrl
  * @property {{ auth: string, firestore: { host: string, port: number } } | null} emulators
  * @property {{ siteKey: string, debugToken?: string | boolean, limitedUse?: boolean } | null} appCheck
- *   App Check with reCAPTCHA Enterprise (README "App Check"); null: no App Check token is sent
+ *   App Check with reCAPTCHA Enterprise (docs/security.md, "App Check"); null: no App Check token is sent
  */
 
 /** @param {string} path */

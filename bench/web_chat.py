@@ -16,10 +16,8 @@ reported apart: it also pays the functions emulator's worker start.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from stack import Stack, seed_demo  # noqa: E402
+from stack import Stack, close_listeners, seed_demo  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -61,8 +59,6 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    logging.getLogger("google.api_core.bidi").setLevel(logging.CRITICAL)  # seed's listeners see the stack stop
-    threading.excepthook = lambda hook_args: None
 
     stack = Stack(fresh_ports=True)
     stack.start()
@@ -83,6 +79,7 @@ def main() -> None:
                 time.sleep(0.2)
             browser.close()
     finally:
+        close_listeners()
         stack.stop()
     cold, warm = results[0], results[1:]
     firsts = sorted(r["first"] for r in warm)

@@ -11,16 +11,14 @@ something in them, and writes ``docs/screenshots/*.png`` at desktop
 
 from __future__ import annotations
 
-import logging
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import Stack, seed_demo  # noqa: E402
+from stack import Stack, close_listeners, seed_demo  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -62,8 +60,6 @@ def shoot(page: Any, name: str, route: str | None = None, wait: str | None = Non
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    logging.getLogger("google.api_core.bidi").setLevel(logging.CRITICAL)  # seed's listeners see the stack stop
-    threading.excepthook = lambda hook_args: None
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack(fresh_ports=True)
     stack.start()
@@ -87,6 +83,7 @@ def main() -> None:
             shoot(admin, "models-desktop", "#/admin/models", wait="#models-page")
             browser.close()
     finally:
+        close_listeners()
         stack.stop()
 
 

@@ -371,6 +371,13 @@ def seed_demo(stack: Stack) -> tuple[Any, list[tuple[str, str]]]:
     return demo, demo_users.create_all()
 
 
+def close_listeners() -> None:
+    """Close the seed's registry listeners before the emulators go, so their threads end quietly instead of tracing."""
+    live = sys.modules.get("gateway.live")
+    if live is not None:
+        live.close_all()
+
+
 def dev() -> None:
     started = time.monotonic()
     stack = Stack()
@@ -409,6 +416,7 @@ def dev() -> None:
     finally:
         if stopping:
             print("\nstack: stopping ...", flush=True)
+        close_listeners()
         stack.stop()
         (STATE / "env.json").unlink(missing_ok=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from test_browser import CHAT, _admin_api, _options
+from test_browser_layout import _axe
 
 
 @pytest.fixture
@@ -166,6 +167,7 @@ def test_viewer_is_told_before_sending_why_they_cannot_generate(app, providers, 
     viewer = app.open(accounts["viewer"])
     viewer.wait_for_selector("#viewer-note")
     assert "generating needs the user role" in viewer.inner_text("#viewer-note")
+    assert _axe(viewer) == []
     viewer.goto(f"{app.url}/#/images")
     viewer.wait_for_selector("#viewer-note")
     viewer.goto(f"{app.url}/#/usage")

@@ -46,7 +46,7 @@ export function diff(before, after) {
       }
       return;
     }
-    if (JSON.stringify(a) === JSON.stringify(b)) return;
+    if (JSON.stringify(a ?? null) === JSON.stringify(b ?? null)) return; // null and absent read the same
     const name = prefix.split(".").pop() ?? "";
     out.push(HIDDEN.has(name) ? { path: prefix, old: undefined, new: undefined, hidden: true } : { path: prefix, old: a, new: b });
   }

@@ -31,7 +31,7 @@ function who(a, emails) {
 function changes(a) {
   const lines = diff(a.before, a.after);
   if (!lines.length) return h("span", { className: "meta" }, "no field changed");
-  return h(
+  const list = h(
     "ul",
     { className: "diff" },
     ...lines.map((c) =>
@@ -44,6 +44,9 @@ function changes(a) {
       ),
     ),
   );
+  // A whole document created or deleted is many lines: folded, so the updates between stay easy to scan.
+  if (a.action !== "update" && lines.length > 3) return h("details", {}, h("summary", {}, `${lines.length} fields`), list);
+  return list;
 }
 
 /**
@@ -86,9 +89,9 @@ export function auditPage(ctx) {
             { dataset: { record: doc.id, doc: `${a.collection}/${a.docId}` } },
             h("td", { className: "nowrap" }, at ? h("time", { dateTime: at.toISOString() }, when(at)) : "–"),
             h("td", {}, who(a, emails)),
-            h("td", {}, a.action),
+            h("td", { className: "nowrap" }, a.action),
             h("td", {}, h("code", {}, `${a.collection}/${a.docId}`)),
-            h("td", {}, a.via ?? ""),
+            h("td", { className: "nowrap" }, a.via ?? ""),
             h("td", {}, changes(a)),
           ),
         );

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import http, openapi, providers_store
+from gateway import audit, http, openapi, providers_store
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.registry import Query, registry
 from gateway.schemas import SLUG, ModelSpec, ModelType
@@ -82,9 +82,9 @@ def _get(ctx: http.Context) -> dict[str, Any]:
     return {"models": [m.public(admin=admin) for m in page], "nextPageToken": token}
 
 
-def _actor(ctx: http.Context) -> str:
+def _actor(ctx: http.Context) -> audit.Actor:
     assert ctx.caller is not None
-    return ctx.caller.uid
+    return audit.Actor(ctx.caller.uid, ctx.caller.email)
 
 
 def _body_for(ctx: http.Context, model_id: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import deploy, http, openapi, provider_admin, secrets
+from gateway import audit, deploy, http, openapi, provider_admin, secrets
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import SLUG, ModelType, Pricing, ProviderWrite
 
@@ -57,9 +57,9 @@ class DeleteParams(BaseModel):
     cascade: bool = Field(False, description="Disable the enabled models that use the provider first (audited) instead of a 409.")
 
 
-def _actor(ctx: http.Context) -> str:
+def _actor(ctx: http.Context) -> audit.Actor:
     assert ctx.caller is not None
-    return ctx.caller.uid
+    return audit.Actor(ctx.caller.uid, ctx.caller.email)
 
 
 def _no_route(ctx: http.Context) -> GatewayError:

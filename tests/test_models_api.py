@@ -71,6 +71,7 @@ def test_crud_round_trip_with_audit(emulators, accounts, seeded) -> None:
     records = _audits(model_id)
     assert [r["action"] for r in records] == ["create", "update", "update", "delete"]
     assert all(r["actor"] == accounts["admin"].uid and r["via"] == "api" for r in records)
+    assert all(r["actorEmail"] == accounts["admin"].email for r in records)  # the audit page names people, no lookup
     assert records[0]["before"] is None and records[0]["after"]["name"] == "llama3.2"
     assert records[1]["before"]["name"] == "llama3.2" and records[1]["after"]["name"] == "llama3.3"
     assert records[3]["after"] is None and records[3]["before"]["name"] == "llama3.3"

@@ -54,6 +54,9 @@ def test_crud_with_key_in_secret_manager(local, providers, accounts, capsys) -> 
     everything = json.dumps(stored, default=str) + created.get_data(as_text=True) + patched.get_data(as_text=True) + out.out + out.err
     audits = json.dumps(_audits("providers", "acme"), default=str)
     assert key not in everything and key not in audits
+    # the key's HMAC binding is a guessing oracle for a weak key: no audit record keeps it
+    assert "keyBinding" not in audits and "keyBinding" in stored
+    assert {r["actorEmail"] for r in _audits("providers", "acme")} == {admin.email}
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,26 @@ def test_migrate_secrets_moves_keys_out_of_the_secrets_old_documents_named(local
     assert after.status_code == 200, after.get_data(as_text=True)
     old = client.access_secret_version(request={"name": f"{parent}/secrets/OPENAI_API_KEY/versions/latest"})
     assert old.payload.data.decode() == KEYS["openai"]  # read, never changed or deleted
+
+
+def test_audit_backfill_names_people_and_drops_key_bindings(emulators, accounts, clean) -> None:
+    """Records from before actorEmail and before keyBinding was kept out: an operator's one run brings them up to date."""
+    from gateway import firebase
+    from seed import audit_backfill
+
+    audit = firebase.db().collection("audit")
+    admin = accounts["admin"]
+    audit.document("old-admin").set({"actor": admin.uid, "action": "update", "collection": "providers", "docId": "p",
+                                     "before": {"baseUrl": "a", "keyBinding": "f" * 64}, "after": {"baseUrl": "b", "keyBinding": "e" * 64}})
+    audit.document("old-gone").set({"actor": "no-such-uid-anymore", "action": "delete", "collection": "models", "docId": "m", "before": {"name": "x"}, "after": None})
+    audit.document("console").set({"actor": "console", "action": "create", "collection": "models", "docId": "c", "before": None, "after": {"name": "y"}})
+
+    assert audit_backfill.backfill(dry_run=True) == {"emails": 1, "scrubbed": 1}
+    assert "actorEmail" not in audit.document("old-admin").get().to_dict()  # a dry run changes nothing
+    assert audit_backfill.backfill() == {"emails": 1, "scrubbed": 1}
+    fixed = audit.document("old-admin").get().to_dict()
+    assert fixed["actorEmail"] == admin.email
+    assert fixed["before"] == {"baseUrl": "a"} and fixed["after"] == {"baseUrl": "b"}
+    assert "actorEmail" not in audit.document("old-gone").get().to_dict()  # Auth no longer knows it: it stays a uid
+    assert audit.document("console").get().to_dict() == {"actor": "console", "action": "create", "collection": "models", "docId": "c", "before": None, "after": {"name": "y"}}
+    assert audit_backfill.backfill() == {"emails": 0, "scrubbed": 0}  # once only

@@ -1,4 +1,9 @@
-"""The audit trail: ``audit/{id}`` records ``{actor, action, collection, docId, before, after, at, via}``.
+"""The audit trail: ``audit/{id}`` records ``{actor, actorEmail, action, collection, docId, before, after, at, via}``.
+
+``actor`` is a uid (or ``console``/a seed script's name); ``actorEmail`` is the
+caller's email when the API made the change (an :class:`Actor` carries it), so
+the admins' audit page names people without looking anyone up. ``before`` and
+``after`` never hold :data:`UNAUDITED` fields (a key's HMAC binding).
 
 API writes add their record in the same transaction as the change and stamp
 the changed document with ``lastAuditId``; a delete's record gets an id made
@@ -19,6 +24,23 @@ from typing import Any
 from gateway.schemas import MARKER_FIELD
 
 COLLECTION = "audit"
+UNAUDITED = frozenset({MARKER_FIELD, "keyBinding"})
+"""Fields kept out of a record: the audit marker, and ``keyBinding`` (an HMAC keyed with the provider's key: a guessing oracle)."""
+
+
+class Actor(str):
+    """A caller's uid that also carries their email, for the audit record only.
+
+    It is a ``str`` so every layer between the API and :func:`record` keeps
+    storing the uid (``createdBy``, ``updatedBy``) as before, unchanged.
+    """
+
+    email: str | None
+
+    def __new__(cls, uid: str, email: str | None = None) -> Actor:
+        actor = super().__new__(cls, uid)
+        actor.email = email
+        return actor
 
 
 def now() -> datetime:
@@ -41,10 +63,11 @@ def record(
     via: str,
 ) -> dict[str, Any]:
     def clean(data: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if data is None else {k: v for k, v in data.items() if k != MARKER_FIELD}
+        return None if data is None else {k: v for k, v in data.items() if k not in UNAUDITED}
 
     return {
-        "actor": actor,
+        "actor": str(actor),
+        "actorEmail": getattr(actor, "email", None),
         "action": action,
         "collection": collection,
         "docId": doc_id,

@@ -25,7 +25,8 @@ import { createGateway } from "../gateway/index.js";
 import { loadConfig } from "./config.js";
 import { alertBox, fill, h } from "./dom.js";
 import { startLayout } from "./layout.js";
-import { auditPage, healthPage } from "./pages/admin_health.js";
+import { auditPage } from "./pages/admin_audit.js";
+import { healthPage } from "./pages/admin_health.js";
 import { modelsPage } from "./pages/admin_models.js";
 import { providersPage } from "./pages/admin_providers.js";
 import { chatPage } from "./pages/chat.js";
@@ -97,6 +98,18 @@ function adminsOnly(title, role) {
     h("h2", {}, title),
     h("p", { className: "alert", role: "alert" }, `Admins only: this page needs the admin role, and you are signed in as ${role === "user" ? "a user" : `a ${role}`}.`),
     h("p", {}, h("a", { href: "#/chat" }, "Back to chat")),
+  );
+}
+
+/** Pages whose point is to generate, which the viewer role may not do. */
+const GENERATES = new Set(["chat", "images"]);
+
+/** Why a viewer's Send is refused, said before they try: the gateway answers 403 to a viewer's generation. */
+function viewerNote() {
+  return h(
+    "p",
+    { id: "viewer-note", className: "alert", role: "note" },
+    "You are signed in as a viewer: you can read the models and your usage, but generating needs the user role. Ask an admin for it.",
   );
 }
 
@@ -201,7 +214,8 @@ async function start() {
       else a.removeAttribute("aria-current");
     }
     // Say why rather than silently showing another page: a link shared by an admin should not look broken.
-    fill(root, ROUTES[target].admin && ctx.role !== "admin" ? adminsOnly(ROUTES[target].title, ctx.role) : ROUTES[target].page(ctx));
+    if (ROUTES[target].admin && ctx.role !== "admin") fill(root, adminsOnly(ROUTES[target].title, ctx.role));
+    else fill(root, ...(GENERATES.has(target) && ctx.role === "viewer" ? [viewerNote()] : []), ROUTES[target].page(ctx));
   }
 
   window.addEventListener("hashchange", route);

@@ -205,9 +205,10 @@ export function createGateway(options) {
    * @param {unknown} body
    * @param {AbortSignal | undefined} signal
    * @param {boolean} [anonymous]
+   * @param {number[]} [accept]  statuses that are answers too (health's 503 is its report)
    * @returns {Promise<Response>}
    */
-  async function send(fn, method, path, body, signal, anonymous = false) {
+  async function send(fn, method, path, body, signal, anonymous = false, accept = []) {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       /** @type {Record<string, string>} */
@@ -242,7 +243,7 @@ export function createGateway(options) {
         conversationId: response.headers.get("X-Conversation-Id"),
       };
       options.onResponse?.(lastResponse);
-      if (response.ok) return response;
+      if (response.ok || accept.includes(response.status)) return response;
       const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
       let parsed = null;
       try {
@@ -328,8 +329,8 @@ export function createGateway(options) {
       return lastResponse;
     },
 
-    /** `GET health` (no token). @param {CallOptions} [call] */
-    health: (call) => json("health", "GET", "", undefined, call),
+    /** `GET health` (no token): the report, also when it is 503 (every provider unhealthy). @param {CallOptions} [call] */
+    health: async (call = {}) => (await send("health", "GET", "", undefined, call.signal, true, [503])).json(),
 
     /**
      * Models the caller may use (users and viewers see enabled ones only).

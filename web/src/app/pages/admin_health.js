@@ -1,9 +1,8 @@
 // @ts-check
-/** Admin: provider health (the public `health` function) and the audit trail (Firestore, admins only). */
-
-import { collection, getDocs, limit, orderBy, query } from "firebase/firestore";
+/** Admin: provider health (the public `health` function), re-checked every 30 s while the page is shown, and on demand. */
 
 import { alertBox, fill, h } from "../dom.js";
+import { HEALTH_SECONDS, keepFresh } from "../refresh.js";
 
 /**
  * @param {import("../main.js").Context} ctx
@@ -12,53 +11,26 @@ import { alertBox, fill, h } from "../dom.js";
 export function healthPage(ctx) {
   const body = h("div", { id: "health-body" });
   const error = alertBox("health-error");
-  async function draw() {
-    error.show(null);
-    try {
-      const health = /** @type {any} */ (await ctx.gateway.health());
-      fill(
-        body,
-        h("p", { id: "health-status", dataset: { status: health.status } }, `Overall: ${health.status} (${health.summary.healthy}/${health.summary.total} providers healthy)`),
-        h(
-          "table",
-          {},
-          h("tr", {}, h("th", {}, "provider"), h("th", {}, "status"), h("th", {}, "latency"), h("th", {}, "error")),
-          ...Object.entries(health.providers).map(([id, p]) =>
-            h("tr", { dataset: { provider: id } }, h("td", {}, id), h("td", {}, p.status), h("td", {}, `${p.latencyMs ?? "?"} ms`), h("td", {}, p.error ?? "")),
-          ),
-        ),
-      );
-    } catch (err) {
-      error.show(err);
-    }
-  }
-  draw();
-  return h("section", { id: "health-page" }, h("h2", {}, "Health"), h("button", { type: "button", onclick: draw }, "Refresh"), error.box, body);
-}
+  const section = h("section", { id: "health-page" }, h("h2", {}, "Health"));
 
-/**
- * @param {import("../main.js").Context} ctx
- * @returns {HTMLElement}
- */
-export function auditPage(ctx) {
-  const table = h("table", { id: "audit-table" });
-  const error = alertBox("audit-error");
   async function draw() {
-    error.show(null);
-    try {
-      const snap = await getDocs(query(collection(ctx.db, "audit"), orderBy("at", "desc"), limit(50)));
-      fill(
-        table,
-        h("tr", {}, ...["when", "actor", "action", "document", "via"].map((t) => h("th", {}, t))),
-        ...snap.docs.map((doc) => {
-          const a = doc.data();
-          return h("tr", {}, h("td", {}, a.at?.toDate?.().toLocaleString() ?? ""), h("td", {}, a.actor), h("td", {}, a.action), h("td", {}, `${a.collection}/${a.docId}`), h("td", {}, a.via ?? ""));
-        }),
-      );
-    } catch (err) {
-      error.show(err);
-    }
+    const health = /** @type {any} */ (await ctx.gateway.health());
+    fill(
+      body,
+      h("p", { id: "health-status", dataset: { status: health.status } }, `Overall: ${health.status} (${health.summary.healthy}/${health.summary.total} providers healthy)`),
+      h(
+        "table",
+        {},
+        h("tr", {}, h("th", {}, "provider"), h("th", {}, "status"), h("th", {}, "latency"), h("th", {}, "error")),
+        ...Object.entries(health.providers).map(([id, p]) =>
+          h("tr", { dataset: { provider: id } }, h("td", {}, id), h("td", {}, p.status), h("td", {}, `${p.latencyMs ?? "?"} ms`), h("td", {}, p.error ?? "")),
+        ),
+      ),
+    );
   }
-  draw();
-  return h("section", { id: "audit-page" }, h("h2", {}, "Audit trail"), h("button", { type: "button", onclick: draw }, "Refresh"), error.box, table);
+
+  const fresh = keepFresh(section, HEALTH_SECONDS, draw, (err) => error.show(err));
+  fresh.label.id = "health-checked";
+  section.append(h("p", { className: "toolbar" }, fresh.button, " ", fresh.label), error.box, body);
+  return section;
 }

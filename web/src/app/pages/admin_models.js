@@ -15,6 +15,10 @@ const CONFIG = /** @type {const} */ ([
   ["temperature", "temperature"],
   ["topP", "top p"],
   ["timeoutSeconds", "timeout (s)"],
+  ["width", "image width (px)"],
+  ["height", "image height (px)"],
+  ["steps", "image steps"],
+  ["guidanceScale", "image guidance scale"],
 ]);
 const PRICING = /** @type {const} */ ([
   ["inputPer1M", "input $ per 1M tokens"],
@@ -104,6 +108,7 @@ export function modelsPage(ctx) {
     id: input("id", { placeholder: "my-model", required: true }),
     name: input("name", { placeholder: "the provider's model name", required: true }),
     displayName: input("displayName", { placeholder: "shown to users (optional)" }),
+    endpointURL: input("endpointURL", { type: "url", placeholder: "optional: called instead of the provider's base URL" }),
     provider: /** @type {HTMLSelectElement} */ (h("select", { name: "provider", required: true }, h("option", { value: "" }, "loading providers…"))),
     type: /** @type {HTMLSelectElement} */ (h("select", { name: "type" }, ...TYPES.map((t) => h("option", { value: t }, t)))),
     enabled: input("enabled", { type: "checkbox" }),
@@ -149,6 +154,7 @@ export function modelsPage(ctx) {
         field("model name", f.name),
         field("display name", f.displayName),
         field("provider", f.provider),
+        field("endpoint URL (admins only)", f.endpointURL),
         field("type", f.type),
         field("enabled", f.enabled),
         field("capabilities", f.capabilities),
@@ -168,6 +174,7 @@ export function modelsPage(ctx) {
     return {
       name: f.name.value,
       displayName: f.displayName.value === "" ? null : f.displayName.value,
+      endpointURL: f.endpointURL.value.trim() === "" ? null : f.endpointURL.value.trim(),
       provider: f.provider.value,
       type: /** @type {any} */ (f.type.value),
       enabled: f.enabled.checked,
@@ -211,6 +218,7 @@ export function modelsPage(ctx) {
     f.id.readOnly = true;
     f.name.value = m.name;
     f.displayName.value = m.displayName && m.displayName !== m.name ? m.displayName : "";
+    f.endpointURL.value = /** @type {any} */ (m).endpointURL ?? "";
     if (![...f.provider.options].some((o) => o.value === m.provider)) f.provider.append(h("option", { value: m.provider }, m.provider));
     f.provider.value = m.provider;
     f.type.value = m.type ?? "text";

@@ -3,6 +3,7 @@
 
 import { GatewayError } from "../../gateway/index.js";
 import { alertBox, field, fill, h, markFields, when } from "../dom.js";
+import { HEALTH_SECONDS, keepFresh } from "../refresh.js";
 
 const TYPES = ["openai-compatible", "openai", "lmstudio", "openrouter", "ollama", "huggingface", "anthropic", "gemini"];
 
@@ -16,6 +17,28 @@ export function providersPage(ctx) {
   const error = alertBox("providers-error");
   /** @type {Map<string, { text: string, ok: boolean | null }>} the last test of each provider, shown in its row */
   const tested = new Map();
+  /** @type {Record<string, { status: string, error?: string, latencyMs?: number | null }>} the last health report's providers */
+  let live = {};
+
+  /** A provider's health: the live report for an enabled one, else what its document last recorded. @param {import("../../gateway/types").Provider} p */
+  function healthText(p) {
+    const now = live[p.id];
+    if (now) return `${now.status}${now.error ? ` (${now.error})` : now.latencyMs !== null && now.latencyMs !== undefined ? `, ${now.latencyMs} ms` : ""}`;
+    return p.enabled ? (p.healthStatus ?? "unknown") : `${p.healthStatus ?? "unknown"} (disabled: not probed)`;
+  }
+
+  /** Re-read health and update only the health cells: the rows keep what the admin is typing (a key, a test result). */
+  async function checkHealth() {
+    const report = /** @type {any} */ (await ctx.gateway.health());
+    live = report.providers ?? {};
+    for (const cell of table.querySelectorAll("td.health")) {
+      const row = /** @type {HTMLElement} */ (cell.closest("tr"));
+      const p = shown.get(row.dataset.provider ?? "");
+      if (p) cell.textContent = healthText(p);
+    }
+  }
+  /** @type {Map<string, import("../../gateway/types").Provider>} the providers in the table */
+  const shown = new Map();
 
   /** @param {() => Promise<unknown>} call */
   async function act(call) {
@@ -91,6 +114,8 @@ export function providersPage(ctx) {
   async function draw() {
     try {
       const { providers } = /** @type {any} */ (await ctx.gateway.providers.list());
+      shown.clear();
+      for (const p of providers) shown.set(p.id, p);
       fill(
         table,
         h("tr", {}, ...["id", "type", "base URL", "enabled", "key", "health", "last test", "actions"].map((t) => h("th", {}, t))),
@@ -114,7 +139,7 @@ export function providersPage(ctx) {
             h("td", {}, p.baseUrl),
             h("td", {}, enabled),
             h("td", { title: p.secretName ?? "" }, h("span", { className: "key-state" }, p.hasKey ? "stored" : "none"), keyForm),
-            h("td", { title: p.lastHealthCheck ? `checked ${when(p.lastHealthCheck)}` : "" }, p.healthStatus ?? "unknown"),
+            h("td", { className: "health", title: p.lastHealthCheck ? `last recorded ${when(p.lastHealthCheck)}` : "" }, healthText(p)),
             h(
               "td",
               { className: "test-result", "aria-live": "polite", dataset: result && result.ok !== null ? { ok: String(result.ok) } : {} },
@@ -169,5 +194,10 @@ export function providersPage(ctx) {
   }
 
   draw();
-  return h("section", { id: "providers-page" }, h("h2", {}, "Providers"), error.box, form, table, report);
+  const section = h("section", { id: "providers-page" }, h("h2", {}, "Providers"), error.box, form);
+  const healthError = alertBox("providers-health-error");
+  const fresh = keepFresh(section, HEALTH_SECONDS, checkHealth, (err) => healthError.show(err), "Check health now");
+  fresh.label.id = "providers-checked";
+  section.append(h("p", { className: "toolbar" }, fresh.button, " ", fresh.label), healthError.box, table, report);
+  return section;
 }

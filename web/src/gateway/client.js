@@ -26,6 +26,8 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").UsageQuery} UsageQuery */
 /** @typedef {import("./types").ProviderWrite} ProviderWrite */
 /** @typedef {import("./types").UsageReport} UsageReport */
+/** @typedef {import("./types").ModelUsageQuery} ModelUsageQuery */
+/** @typedef {import("./types").MetricsReport} MetricsReport */
 /** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
 /** @typedef {import("./types").ConversationList} ConversationList */
 /** @typedef {import("./types").ConversationDetail} ConversationDetail */
@@ -376,6 +378,14 @@ export function createGateway(options) {
 
     /** Per-model totals (admin). @param {UsageQuery} [query] @param {CallOptions} [call] */
     usageByModel: (query, call) => json("usage", "GET", `/models${queryString(query)}`, undefined, call),
+
+    /**
+     * Dashboards' numbers (admin): totals, latency percentiles and per-day series by model, provider and route.
+     * @param {ModelUsageQuery} [query]  `from`/`to` as YYYY-MM-DD (default: the last 30 days)
+     * @param {CallOptions} [call]
+     * @returns {Promise<MetricsReport>}
+     */
+    usageMetrics: (query, call) => json("usage", "GET", `/metrics${queryString(query)}`, undefined, call),
 
     /** The registry of models (writes are admin only). */
     models: {

@@ -24,14 +24,15 @@ CHAT = "openai-chat"
 PAGES = {
     "chat": f"#chat-model option[value={CHAT!r}]",
     "images": "#image-model option[value='hf-image']",
-    "usage": "#usage-records td",
+    "usage": "#usage-tokens-chart canvas",
+    "admin/dashboard": "#dashboard-chart canvas",
     "admin/models": "#models-table td",
     "admin/providers": "#providers-table td",
     "admin/health": "#health-status",
     "admin/audit": "#audit-table td",
 }
 USER_PAGES = ["chat", "images", "usage"]
-TABLES = {"usage": "#usage-records", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table", "admin/audit": "#audit-table"}
+TABLES = {"usage": "#usage-records", "admin/dashboard": "#dashboard-models", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table", "admin/audit": "#audit-table"}
 
 
 @pytest.fixture

@@ -376,6 +376,15 @@ export function createGateway(options) {
     /** Per-model totals (admin). @param {UsageQuery} [query] @param {CallOptions} [call] */
     usageByModel: (query, call) => json("usage", "GET", `/models${queryString(query)}`, undefined, call),
 
+    /**
+     * Requests, errors, tokens, cost and latency percentiles per model, provider and route over from..to (admin),
+     * from the per-day aggregate documents (`documentsRead` says how many were read).
+     * @param {{ from?: string | null, to?: string | null }} [query]
+     * @param {CallOptions} [call]
+     * @returns {Promise<any>}
+     */
+    usageMetrics: (query, call) => json("usage", "GET", `/metrics${queryString(query)}`, undefined, call),
+
     /** The registry of models (writes are admin only). */
     models: {
       /** @param {ListModelsQuery} [query] @param {CallOptions} [call] @returns {Promise<ModelList>} */

@@ -1,8 +1,10 @@
 """``usage``: a user's own totals and recent records; admins read anyone's and the per-model totals.
 
 Routes: ``GET /usage`` (``uid`` admin only, ``from``/``to`` as YYYY-MM-DD,
-``limit`` ≤ 100 and ``pageToken`` for records) and ``GET /usage/models``
-(admin; per-model totals over ``from``/``to``).
+``limit`` ≤ 100 and ``pageToken`` for records), ``GET /usage/models``
+(admin; per-model totals over ``from``/``to``) and ``GET /usage/metrics``
+(admin; totals, latency percentiles and per-day series by model, provider and
+route over ``from``/``to``, read from the model day documents alone).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway import firebase, http, logs, openapi, userdays
+from gateway import firebase, http, logs, metrics, openapi, userdays
 from gateway.budgets import reset_at
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.usage import COLLECTION, MODEL_DAYS, MODELS_COLLECTION, quota_for
@@ -71,7 +73,15 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _day(row: dict[str, Any]) -> dict[str, Any]:
-    return {"date": row.get("date"), **{key: row.get(key, 0) for key in TOTALS}}
+    return {"date": row.get("date"), **{key: row.get(key, 0) for key in TOTALS}, "models": row.get("models", {})}
+
+
+def _user_day(day: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A user's day: the sum of its shards, with the per-model totals (``models``) summed too."""
+    models = metrics.total(row.get("models") for row in rows)
+    for sums in models.values():
+        sums["cost"] = round(sums.get("cost", 0.0), 10)
+    return {"date": day, **userdays.total(rows), "models": models}
 
 
 def _cursor(token: str) -> datetime:
@@ -122,7 +132,7 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
     ):
         row = snap.to_dict() or {}
         shards.setdefault(row.get("date", ""), []).append(row)
-    days = [{"date": day, **userdays.total(rows)} for day, rows in sorted(shards.items())]  # a day is the sum of its shards
+    days = [_user_day(day, rows) for day, rows in sorted(shards.items())]  # a day is the sum of its shards
     until = datetime.combine(end + timedelta(days=1), datetime.min.time(), timezone.utc)
     records_query = (
         user.collection("records")
@@ -149,11 +159,14 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
     }
 
 
-def _model_usage(ctx: http.Context) -> dict[str, Any]:
+def _model_days(start: date, end: date) -> tuple[list[tuple[str, str, dict[str, Any]]], int]:
+    """(modelId, day, the model's day totals) over start..end, by day, and how many documents that read.
+
+    One query over every model's day documents: a closed day is one compacted
+    document per model, an open one its shards (:func:`_day_total`).
+    """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = http.validate(ModelUsageQuery, ctx.request.args.to_dict())
-    start, end = _range(query)
     days: dict[tuple[str, str], list[Any]] = {}
     rows = (
         firebase.db()
@@ -162,28 +175,50 @@ def _model_usage(ctx: http.Context) -> dict[str, Any]:
         .where(filter=FieldFilter("date", "<=", end.isoformat()))
         .stream()
     )
+    read = 0
     for snap in rows:
+        read += 1
         row = snap.to_dict() or {}
         days.setdefault((row.get("modelId") or snap.reference.parent.parent.id, row.get("date", "")), []).append(snap)
+    totals = [(model_id, day, _day_total(model_id, day, snaps)) for (model_id, day), snaps in days.items()]
+    return sorted(totals, key=lambda t: (t[1], t[0])), read
+
+
+def _model_usage(ctx: http.Context) -> dict[str, Any]:
+    query = http.validate(ModelUsageQuery, ctx.request.args.to_dict())
+    start, end = _range(query)
     by_model: dict[str, list[dict[str, Any]]] = {}
-    for (model_id, day), snaps in days.items():
-        by_model.setdefault(model_id, []).append(_day_total(model_id, day, snaps))
+    for model_id, _, total in _model_days(start, end)[0]:
+        by_model.setdefault(model_id, []).append(total)
     models = [{"modelId": model_id, **_totals(rows)} for model_id, rows in sorted(by_model.items())]
     return {"from": start.isoformat(), "to": end.isoformat(), "models": models, "totals": _totals(models)}
+
+
+def _metrics(ctx: http.Context) -> dict[str, Any]:
+    """``GET /usage/metrics``: the dashboards' numbers, from the model day documents of the range alone."""
+    query = http.validate(ModelUsageQuery, ctx.request.args.to_dict())
+    start, end = _range(query)
+    rows, read = _model_days(start, end)
+    every_day = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+    return {"from": start.isoformat(), "to": end.isoformat(), "days": every_day, **metrics.report(rows), "documentsRead": read}
 
 
 def _day_total(model_id: str, day: str, snaps: list[Any]) -> dict[str, Any]:
     """One model's totals for one day: its compacted document, else the sum of its shards.
 
     A day no request can still be counted on (two days back) is compacted on
-    first read: the sum is written as ``{day}`` and the shards are deleted in
-    one batch, so later reports read one document per model and day.
+    first read: the sum (histograms and per-route maps summed key by key) is
+    written as ``{day}`` and the shards are deleted in one batch, so later
+    reports read one document per model and day.
     """
     rows = [snap.to_dict() or {} for snap in snaps]
     compacted = [row for row in rows if row.get("compacted")]
     if compacted:
         return compacted[0]
-    total = _totals(rows)
+    total = {**_totals(rows), **metrics.total({"latency": row.get("latency"), "routes": row.get("routes")} for row in rows)}
+    provider = next((row["provider"] for row in reversed(rows) if isinstance(row.get("provider"), str)), None)
+    if provider is not None:
+        total["provider"] = provider
     closed = (datetime.now(timezone.utc).date() - timedelta(days=2)).isoformat()
     if day <= closed and len(snaps) > 1 and len(snaps) < 500:
         db = firebase.db()
@@ -208,6 +243,11 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         if ctx.caller.role != "admin":
             raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read per-model usage", {"role": ctx.caller.role})
         return _model_usage(ctx)
+    if ctx.path == ["metrics"]:
+        assert ctx.caller is not None
+        if ctx.caller.role != "admin":
+            raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read usage metrics", {"role": ctx.caller.role})
+        return _metrics(ctx)
     raise GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.path}")
 
 
@@ -216,6 +256,9 @@ API = (
     openapi.Op("GET", "/usage", "The caller's usage (admins: anyone's)", {200: "UsageReport"}, query=UsageQuery,
                description="Totals, per-day totals and the latest records (paginated) over from..to, and the caller's quota."),
     openapi.Op("GET", "/usage/models", "Per-model totals", {200: "ModelUsageReport"}, query=ModelUsageQuery, roles=http.ADMIN),
+    openapi.Op("GET", "/usage/metrics", "Usage metrics for dashboards", {200: "MetricsReport"}, query=ModelUsageQuery, roles=http.ADMIN,
+               description="Totals, latency percentiles (from fixed log-spaced histograms: within 25% of the true value) and per-day "
+               "series by model, provider and route over from..to, read from the per-model day documents only."),
 )
 
 

@@ -30,7 +30,7 @@ def _models() -> list[tuple[type[Any], str]]:
     from generate_image import GenerateImageRequest
     from generate_text import GenerateTextRequest
     from models import ListParams
-    from usage_api import UsageQuery
+    from usage_api import ModelUsageQuery, UsageQuery
 
     from gateway import answers, schemas
 
@@ -39,6 +39,7 @@ def _models() -> list[tuple[type[Any], str]]:
         GenerateImageRequest,
         ListParams,
         UsageQuery,
+        ModelUsageQuery,
         ConversationQuery,
         ConversationPatch,
         schemas.ModelSpec,
@@ -54,6 +55,7 @@ def _models() -> list[tuple[type[Any], str]]:
         answers.ImageAnswer,
         answers.ModelList,
         answers.UsageReport,
+        answers.MetricsReport,
         answers.ConversationList,
         answers.ConversationDetail,
         answers.ErrorBody,

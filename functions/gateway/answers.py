@@ -142,8 +142,19 @@ class UsageTotals(_Answer):
     cost: float
 
 
+class UserModelDay(_Answer):
+    """One model's share of a user's day."""
+
+    requests: int
+    totalTokens: int
+    cost: float
+
+
 class UsageDay(UsageTotals):
     date: str
+    models: dict[str, UserModelDay] = Field(
+        default_factory=dict, description="The day's totals per model id (days booked before this breakdown existed: empty)."
+    )
 
 
 class UsageRecord(_Answer):
@@ -319,6 +330,62 @@ class ModelUsageReport(_Answer):
     to: str
     models: list[ModelTotals]
     totals: UsageTotals
+
+
+class LatencyPercentiles(_Answer):
+    """Latency in ms from summed histograms (bounds 1 ms to ~10 min in 1.25x steps), interpolated within the bucket:
+    within 25% of the true value. Null when no latency was counted."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    count: int = Field(description="Requests whose latency is in the histogram.")
+
+
+class MetricsDay(_Answer):
+    date: str
+    requests: int
+    errors: int
+    totalTokens: int
+    cost: float
+
+
+class MetricsTotals(_Answer):
+    requests: int
+    errors: int
+    promptTokens: int
+    completionTokens: int
+    totalTokens: int
+    cost: float
+    latencyMs: LatencyPercentiles
+
+
+class MetricsGroup(MetricsTotals):
+    """One provider's or route's totals (busiest first)."""
+
+    key: str
+    daily: list[MetricsDay] = Field(description="Only days with requests; the report's days lists every day of the range.")
+
+
+class MetricsModel(MetricsGroup):
+    """One model's totals."""
+
+    provider: str | None = Field(description="The provider that served it (null for days booked before the provider was kept).")
+
+
+class MetricsReport(_Answer):
+    """``GET usage/metrics`` (admin): dashboards' totals, latency percentiles and per-day series over ``from``..``to``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    days: list[str] = Field(description="Every day of the range, oldest first.")
+    totals: MetricsTotals
+    byModel: list[MetricsModel]
+    byProvider: list[MetricsGroup] = Field(description="Keyed by provider id; \"unknown\" for days booked before the provider was kept.")
+    byRoute: list[MetricsGroup] = Field(description="Keyed by the function route that booked it (generate_text, openai, generate_image...).")
+    documentsRead: int = Field(description="Firestore documents this answer read.")
 
 
 class ProviderList(_Answer):

@@ -755,8 +755,13 @@ def release(reservation: Reservation, lease: Lease | None = None) -> None:
         logs.error("a refused request's reservation could not be released", uid=reservation.uid, record=reservation.record_id, exception=type(exc).__name__)
 
 
-def settle_writes(batch: Any, reservation: Reservation, record: dict[str, Any], totals: dict[str, Any], cost: float) -> None:
-    """Add the settle of ``reservation`` to ``batch``: the record as booked, the day and the project cap moved from reserved to used."""
+def settle_writes(
+    batch: Any, reservation: Reservation, record: dict[str, Any], totals: dict[str, Any], cost: float, day_extra: dict[str, Any] | None = None
+) -> None:
+    """Add the settle of ``reservation`` to ``batch``: the record as booked, the day and the project cap moved from reserved to used.
+
+    ``day_extra``: more fields of the day's write (its per-model increments).
+    """
     from google.cloud import firestore
 
     db = firebase.db()
@@ -769,6 +774,7 @@ def settle_writes(batch: Any, reservation: Reservation, record: dict[str, Any], 
             **{key: firestore.Increment(value) for key, value in totals.items()},
             "reservedTokens": firestore.Increment(-reservation.tokens),
             "reservedCost": firestore.Increment(-reservation.cost),
+            **(day_extra or {}),
             "uid": reservation.uid,
             "date": reservation.day,
         },

@@ -12,10 +12,15 @@ nothing here is left for later. One commit per request, three documents
   estimated, at``);
 - ``usage/{uid}/days/{yyyy-mm-dd}-{shard}``: atomic increments of the same totals,
   on one of ``USAGE_DAY_SHARDS`` documents at random (:mod:`gateway.userdays`;
-  readers sum the day's documents);
+  readers sum the day's documents), and of the model's
+  ``models.<modelId>.{requests,totalTokens,cost}``;
 - ``usageModels/{modelId}/modelDays/{yyyy-mm-dd}-{shard}``: the per-model
   totals, spread over ``USAGE_MODEL_SHARDS`` documents so no document takes
   more than about one write per second per 100 requests/s; readers sum them.
+  Beside them a latency histogram (``latency.<bucket>``, :mod:`gateway.metrics`),
+  the provider, and per-route totals and histograms (``routes.<route>.*``).
+
+The breakdowns are more fields of the same three writes, never more writes.
 
 The record's id is made once per request, and the commit *creates* it: a
 retried commit whose first attempt landed fails as a whole, so increments are
@@ -46,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gateway import budgets, firebase, limits, logs, settings, userdays
+from gateway import budgets, firebase, limits, logs, metrics, settings, userdays
 from gateway.errors import GatewayError
 
 COLLECTION = "usage"
@@ -101,6 +106,41 @@ def _totals(entry: Entry) -> dict[str, int | float]:
     }
 
 
+ROUTE_TOTALS = ("requests", "errors", "promptTokens", "completionTokens", "totalTokens", "cost")
+"""What a model's day counts per route (beside the route's latency histogram)."""
+USER_MODEL_TOTALS = ("requests", "totalTokens", "cost")
+"""What a user's day counts per model."""
+
+
+def _user_extra(entry: Entry, totals: dict[str, int | float]) -> dict[str, Any]:
+    """The user's day's per-model increments (``models.<modelId>.*``): more fields of the write it already takes."""
+    from google.cloud import firestore
+
+    if not entry.model_id:
+        return {}
+    return {"models": {entry.model_id: {key: firestore.Increment(totals[key]) for key in USER_MODEL_TOTALS}}}
+
+
+def _model_extra(entry: Entry, totals: dict[str, int | float]) -> dict[str, Any]:
+    """The model's day's histogram and per-route increments (``latency.<bucket>``, ``routes.<route>.*``).
+
+    Nested maps (not dotted strings): the client quotes each key as one field-path
+    segment, so model ids and bucket names with dots or dashes stay one field.
+    A booking with no measured latency (one the sweep books) counts no latency.
+    """
+    from google.cloud import firestore
+
+    route: dict[str, Any] = {key: firestore.Increment(totals[key]) for key in ROUTE_TOTALS}
+    extra: dict[str, Any] = {"routes": {entry.route or "unknown": route}}
+    if entry.provider:
+        extra["provider"] = entry.provider
+    if entry.status != "unsettled":
+        one = {metrics.bucket(entry.latency_ms): firestore.Increment(1)}
+        extra["latency"] = one
+        route["latency"] = dict(one)
+    return extra
+
+
 def _fields(entry: Entry) -> dict[str, Any]:
     return {
         "uid": entry.uid,
@@ -139,23 +179,33 @@ def _commit(entry: Entry) -> None:
         day = reservation.day
         user = db.collection(COLLECTION).document(entry.uid)
         batch.create(user.collection("records").document(entry.id), {**_fields(entry), "at": entry.at, "unbooked": True})
-        batch.set(userdays.ref(entry.uid, day, userdays.pick()), {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+        batch.set(
+            userdays.ref(entry.uid, day, userdays.pick()),
+            {**increments, **_user_extra(entry, totals), "uid": entry.uid, "date": day, "updatedAt": entry.at},
+            merge=True,
+        )
         if reservation.tokens or reservation.cost:
             budgets.unreserve(batch, reservation.uid, day, reservation.tokens, reservation.cost, reservation.shards)
         budgets.book_cost(batch, day, entry.cost or 0.0)
     elif reservation is not None:
         day = reservation.day
-        budgets.settle_writes(batch, reservation, {**_fields(entry), "settledAt": firestore.SERVER_TIMESTAMP}, totals, entry.cost or 0.0)
+        budgets.settle_writes(
+            batch, reservation, {**_fields(entry), "settledAt": firestore.SERVER_TIMESTAMP}, totals, entry.cost or 0.0, _user_extra(entry, totals)
+        )
     else:
         day = day_of(entry.at)
         user = db.collection(COLLECTION).document(entry.uid)
         batch.create(user.collection("records").document(entry.id), {**_fields(entry), "at": entry.at})
         day_ref = userdays.ref(entry.uid, day, userdays.pick())
-        batch.set(day_ref, {**increments, "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+        batch.set(day_ref, {**increments, **_user_extra(entry, totals), "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
     if entry.model_id:
         shard = random.randrange(max(1, settings.USAGE_MODEL_SHARDS.value))
         ref = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(f"{day}-{shard}")
-        batch.set(ref, {**increments, "modelId": entry.model_id, "date": day, "shard": shard, "updatedAt": entry.at}, merge=True)
+        batch.set(
+            ref,
+            {**increments, **_model_extra(entry, totals), "modelId": entry.model_id, "date": day, "shard": shard, "updatedAt": entry.at},
+            merge=True,
+        )
     # Bounded: the client library would otherwise retry for a minute, holding the answer (and a stream
     # past its deadline) while Firestore struggles; record() tries once more, then logs the entry.
     batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)

@@ -26,6 +26,8 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").UsageQuery} UsageQuery */
 /** @typedef {import("./types").ProviderWrite} ProviderWrite */
 /** @typedef {import("./types").UsageReport} UsageReport */
+/** @typedef {import("./types").ModelUsageQuery} ModelUsageQuery */
+/** @typedef {import("./types").MetricsReport} MetricsReport */
 /** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
 /** @typedef {import("./types").ConversationList} ConversationList */
 /** @typedef {import("./types").ConversationDetail} ConversationDetail */
@@ -377,11 +379,10 @@ export function createGateway(options) {
     usageByModel: (query, call) => json("usage", "GET", `/models${queryString(query)}`, undefined, call),
 
     /**
-     * Requests, errors, tokens, cost and latency percentiles per model, provider and route over from..to (admin),
-     * from the per-day aggregate documents (`documentsRead` says how many were read).
-     * @param {{ from?: string | null, to?: string | null }} [query]
+     * Dashboards' numbers (admin): totals, latency percentiles and per-day series by model, provider and route.
+     * @param {ModelUsageQuery} [query]  `from`/`to` as YYYY-MM-DD (default: the last 30 days)
      * @param {CallOptions} [call]
-     * @returns {Promise<any>}
+     * @returns {Promise<MetricsReport>}
      */
     usageMetrics: (query, call) => json("usage", "GET", `/metrics${queryString(query)}`, undefined, call),
 

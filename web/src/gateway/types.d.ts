@@ -161,6 +161,15 @@ export interface JsonSchemaFormat {
   name?: string;
 }
 
+/** Latency in ms from summed histograms (bounds 1 ms to ~10 min in 1.25x steps), interpolated within the bucket: within 25% of the true value. Null when no latency was counted. */
+export interface LatencyPercentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  /** Requests whose latency is in the histogram. */
+  count: number;
+}
+
 /** Query string of `GET /models`. */
 export interface ListParams {
   type?: "text" | "image" | "multimodal" | "embedding" | null;
@@ -170,6 +179,70 @@ export interface ListParams {
   sort?: "name" | "-name" | "createdAt" | "-createdAt";
   limit?: number;
   pageToken?: string | null;
+}
+
+export interface MetricsDay {
+  date: string;
+  requests: number;
+  errors: number;
+  totalTokens: number;
+  cost: number;
+}
+
+/** One provider's or route's totals (busiest first). */
+export interface MetricsGroup {
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cost: number;
+  latencyMs: LatencyPercentiles;
+  key: string;
+  /** Only days with requests; the report's days lists every day of the range. */
+  daily: Array<MetricsDay>;
+}
+
+/** One model's totals. */
+export interface MetricsModel {
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cost: number;
+  latencyMs: LatencyPercentiles;
+  key: string;
+  /** Only days with requests; the report's days lists every day of the range. */
+  daily: Array<MetricsDay>;
+  /** The provider that served it (null for days booked before the provider was kept). */
+  provider: string | null;
+}
+
+/** `GET usage/metrics` (admin): dashboards' totals, latency percentiles and per-day series over `from`..`to`. */
+export interface MetricsReport {
+  from: string;
+  to: string;
+  /** Every day of the range, oldest first. */
+  days: Array<string>;
+  totals: MetricsTotals;
+  byModel: Array<MetricsModel>;
+  /** Keyed by provider id; "unknown" for days booked before the provider was kept. */
+  byProvider: Array<MetricsGroup>;
+  /** Keyed by the function route that booked it (generate_text, openai, generate_image...). */
+  byRoute: Array<MetricsGroup>;
+  /** Firestore documents this answer read. */
+  documentsRead: number;
+}
+
+export interface MetricsTotals {
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cost: number;
+  latencyMs: LatencyPercentiles;
 }
 
 /** A stored model: the spec plus what the server stamps on every write. */
@@ -229,6 +302,14 @@ export interface ModelSpec {
   pricing?: Pricing | null;
   capabilities?: Array<string>;
   fallbacks?: Array<string>;
+}
+
+/** Query string of `GET /usage/models`: the days to sum (default: the last 30, at most 366). */
+export interface ModelUsageQuery {
+  /** YYYY-MM-DD; default: 29 days before to. */
+  from?: string | null;
+  /** YYYY-MM-DD; default: today (UTC). */
+  to?: string | null;
 }
 
 export interface NamedTool {
@@ -432,6 +513,8 @@ export interface UsageDay {
   images: number;
   cost: number;
   date: string;
+  /** The day's totals per model id (days booked before this breakdown existed: empty). */
+  models?: Record<string, UserModelDay>;
 }
 
 /** Query string of `GET /usage`. */
@@ -498,5 +581,12 @@ export interface UsageTotals {
   /** Of totalTokens, those the gateway estimated because the provider did not say. */
   estimatedTokens: number;
   images: number;
+  cost: number;
+}
+
+/** One model's share of a user's day. */
+export interface UserModelDay {
+  requests: number;
+  totalTokens: number;
   cost: number;
 }

@@ -26,6 +26,7 @@ test("a chart in words: total, days with any, the busiest day, and each series",
 
 test("per-model totals: summed over the days, largest first; null when no day reports models", () => {
   assert.equal(modelTotals([{ date: "2026-11-01", totalTokens: 3 }]), null);
+  assert.equal(modelTotals([{ date: "2026-11-01", totalTokens: 3, models: {} }]), null); // booked before the breakdown existed
   const totals = modelTotals([
     { date: "2026-11-01", models: { a: { requests: 1, totalTokens: 10, cost: 0.5 } } },
     { date: "2026-11-02", models: { a: { requests: 2, totalTokens: 5, cost: 0.25 }, b: { requests: 1, totalTokens: 40, cost: 1 } } },

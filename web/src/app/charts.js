@@ -56,7 +56,7 @@ export function timeChart(spec) {
   const summary = summarise(spec);
   const plot = h("div", { className: "chart-plot", "aria-hidden": "true" });
   const legend =
-    series.length > 1
+    kind === "lines"
       ? h(
           "ul",
           { className: "chart-legend" },

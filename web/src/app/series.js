@@ -84,7 +84,7 @@ export function summarise(spec) {
   const peak = daily.indexOf(Math.max(...daily));
   const active = daily.filter((v) => v > 0).length;
   const parts = [`${format(total)} in total from ${span}`, `${active} of ${days.length} days with any`, `the most on ${days[peak]} (${format(daily[peak])})`];
-  if (series.length > 1) {
+  if (series.length > 1 || spec.kind === "lines") {
     const ranked = series.map((s) => ({ label: s.label, sum: s.values.reduce((a, b) => a + b, 0) })).sort((a, b) => b.sum - a.sum);
     parts.push(`by series: ${ranked.map((s) => `${s.label} ${format(s.sum)}`).join(", ")}`);
   }
@@ -93,12 +93,13 @@ export function summarise(spec) {
 
 
 /**
- * Per-model totals over the window from the days' `models` maps (absent from older gateways: null).
+ * Per-model totals over the window from the days' `models` maps (null when no day has any: not reported).
  * @param {Array<Record<string, any>>} days
  * @returns {Map<string, { requests: number, totalTokens: number, cost: number }> | null}
  */
 export function modelTotals(days) {
-  if (!days.some((d) => d.models && typeof d.models === "object")) return null;
+  // An older gateway sends no `models`; days booked before the breakdown existed send `{}`: neither is a zero.
+  if (!days.some((d) => d.models && typeof d.models === "object" && Object.keys(d.models).length > 0)) return null;
   /** @type {Map<string, { requests: number, totalTokens: number, cost: number }>} */
   const out = new Map();
   for (const day of days) {

@@ -9,13 +9,8 @@ import { count, daysBetween, lastDays, perDay, timeChart } from "../charts.js";
 import { alertBox, fill, h, money } from "../dom.js";
 import { plural } from "../series.js";
 
-/**
- * @typedef {{ p50: number | null, p95: number | null, p99: number | null, count: number }} Latency
- * @typedef {{ requests: number, errors: number, promptTokens: number, completionTokens: number, totalTokens: number, cost: number, latencyMs: Latency }} Totals
- * @typedef {{ date: string, requests: number, errors: number, totalTokens: number, cost: number }} DailyRow
- * @typedef {Totals & { key: string, provider?: string | null, daily: DailyRow[] }} Group
- * @typedef {{ from: string, to: string, days: string[], totals: Totals, byModel: Group[], byProvider: Group[], byRoute: Group[], documentsRead: number }} Metrics
- */
+/** @typedef {import("../../gateway/types.js").MetricsReport} Metrics */
+/** @typedef {import("../../gateway/types.js").MetricsGroup | import("../../gateway/types.js").MetricsModel} Group */
 
 const WINDOWS = [7, 30, 90];
 /** The measures a chart can show, and how each reads. */
@@ -78,7 +73,7 @@ function groupTable(id, caption, keyTitle, groups, withProvider) {
               "tr",
               { dataset: { key: g.key } },
               h("td", { className: "key" }, g.key),
-              withProvider ? h("td", {}, g.provider ?? "–") : null,
+              withProvider ? h("td", {}, ("provider" in g ? g.provider : null) ?? "–") : null,
               h("td", {}, count(g.requests)),
               h("td", {}, g.errors ? `${count(g.errors)} (${Math.round((100 * g.errors) / Math.max(1, g.requests))}%)` : "0"),
               h("td", {}, count(g.totalTokens)),
@@ -130,13 +125,13 @@ export function dashboardPage(ctx) {
     totals.textContent = "Loading…";
     const started = performance.now();
     try {
-      metrics = /** @type {Metrics} */ (await ctx.gateway.usageMetrics(lastDays(Number(windowSelect.value))));
+      metrics = await ctx.gateway.usageMetrics(lastDays(Number(windowSelect.value)));
       totals.textContent = totalsLine(metrics);
       redraw();
       fill(
         tables,
         h("h3", {}, "Latency and totals"),
-        h("p", { className: "meta" }, "Latency percentiles are over requests that reached a provider (ms, from the request to its last byte)."),
+        h("p", { className: "meta" }, "Latency percentiles (ms) are read off per-day histograms of 1.25× buckets, so each is within about 25% of the exact value; requests with no measured latency are not counted."),
         groupTable("dashboard-routes", "Per function (route)", "route", metrics.byRoute, false),
         groupTable("dashboard-models", "Per model", "model", metrics.byModel, true),
         groupTable("dashboard-providers", "Per provider", "provider", metrics.byProvider, false),

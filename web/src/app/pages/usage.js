@@ -22,7 +22,8 @@ const WINDOWS = [7, 30, 90];
  * @param {(n: number) => string} format
  */
 function meter(label, used, reserved, budget, format) {
-  const held = reserved > 0 ? `, ${format(reserved)} reserved by requests in flight` : "";
+  // Held at their worst case by requests in progress (and by the gateway's instances for their next ones), released as they settle.
+  const held = reserved > 0 ? `, ${format(reserved)} reserved for requests in progress` : "";
   if (budget === null) return h("p", {}, `${label}: ${format(used)} used today${held} (no daily limit)`);
   const share = budget > 0 ? Math.round((100 * (used + reserved)) / budget) : 100;
   return h(
@@ -73,6 +74,9 @@ function charts(report, days) {
   const rest = [...models.keys()].slice(6);
   const series = top.map((model) => ({ label: model, values: perDay(days, rows, (d) => d.models?.[model]?.totalTokens ?? 0) }));
   if (rest.length) series.push({ label: `${rest.length} others`, values: perDay(days, rows, (d) => rest.reduce((n, m) => n + (d.models?.[m]?.totalTokens ?? 0), 0)) });
+  // Days booked before the per-model breakdown existed: their tokens are shown, as not broken down, rather than lost.
+  const unknown = perDay(days, rows, (d) => Math.max(0, d.totalTokens - Object.values(d.models ?? {}).reduce((n, m) => n + (m?.totalTokens ?? 0), 0)));
+  if (unknown.some((v) => v > 0)) series.push({ label: "model not recorded", values: unknown });
   out.push(
     timeChart({ id: "usage-models-chart", title: "Tokens per day by model", days, series, format: count, kind: "lines" }),
     h(

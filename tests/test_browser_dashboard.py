@@ -65,7 +65,10 @@ def test_usage_page_charts_the_days_and_pages_the_ledger(web, providers, account
     assert re.search(r"Tokens per day [\d,]+ in total from \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d \(UTC\); 1 of 30 days with any", caption), caption
     assert page.get_attribute("#usage-tokens-chart .chart-plot", "aria-hidden") == "true"
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    page.click("#usage-tokens-chart summary")
+    assert page.is_hidden("#usage-tokens-chart table")
+    page.focus("#usage-tokens-chart summary")
+    page.keyboard.press("Enter")  # the numbers, from the keyboard
+    assert page.is_visible("#usage-tokens-chart table")
     assert page.inner_text("#usage-tokens-chart table tbody tr td") == today
     assert re.fullmatch(rf"{REQUESTS} requests, [\d,]+ tokens, 0 images, \$[\d.]+ from \d{{4}}-\d\d-\d\d to {today} \(UTC\)\.", page.inner_text("#usage-totals"))
     assert "Daily limits reset at" in page.inner_text("#usage-reset")

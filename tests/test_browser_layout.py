@@ -204,7 +204,7 @@ def test_keyboard_alone_signs_in_chats_and_reaches_every_admin_page(web, data, a
     assert _axe(page) == []  # the answer and its usage line too
 
     # Every admin page from the navigation (back up with Shift+Tab, then Enter), then on to its controls with Tab.
-    for route, control in [("admin/models", "#models-table input[type=checkbox]"), ("admin/providers", "#providers-table button"), ("admin/health", "#health-page button"), ("admin/audit", "#audit-page button"), ("usage", "#signout")]:
+    for route, control in [("admin/models", "#models-table input[type=checkbox]"), ("admin/providers", "#providers-table button"), ("admin/health", "#health-page button"), ("admin/audit", "#audit-page button"), ("admin/dashboard", "#dashboard-window"), ("usage", "#usage-window"), ("usage", "#signout")]:
         _tab_to(page, f'nav a[data-route="{route}"]', presses=80, key="Shift+Tab")
         assert _focus_ring(page)["width"] >= 2
         page.keyboard.press("Enter")

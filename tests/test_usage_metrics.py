@@ -193,7 +193,7 @@ def _writes_per_request(local, account, monkeypatch, **extra: Any) -> list[int]:
 
 
 def test_a_request_writes_as_many_documents_as_before(local, providers, member, accounts) -> None:
-    """The breakdowns are more fields of the ledger's writes, not more writes: the record, the user's day, the model's day."""
+    """The breakdowns are more fields of the ledger's writes, not more writes (batches and their writes as before)."""
     from gateway import auth, firebase
 
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -202,5 +202,36 @@ def test_a_request_writes_as_many_documents_as_before(local, providers, member, 
     auth.forget(member.uid)
     with pytest.MonkeyPatch.context() as monkeypatch:
         budgeted = _writes_per_request(local, member, monkeypatch)
-    print("WRITES", plain, budgeted)
-    assert plain == [4, 4] and budgeted == [4, 4], (plain, budgeted)
+    # Measured on the code before the breakdowns, the same: the reservation, then the settle (the record, the user's day,
+    # the project cap's shard, the model's day); under a user budget a lease's batch (2) first.
+    assert (plain, budgeted) == ([4, 4], [2, 4, 4])
+
+
+def test_a_30_day_window_reads_one_document_per_model_and_closed_day(local, providers, accounts) -> None:
+    """Three models booked every day of 30, five shards a day: the first report compacts the 28 closed days, later ones
+    read 28 documents per model plus the shards of today and yesterday."""
+    from gateway import firebase, metrics
+
+    today = datetime.now(timezone.utc).date()
+    batch = firebase.db().batch()
+    for model in ("a-chat", "b-chat", "c-chat"):
+        days = firebase.db().collection("usageModels").document(model).collection("modelDays")
+        for back in range(30):
+            day = (today - timedelta(days=back)).isoformat()
+            for shard in range(5):
+                batch.set(days.document(f"{day}-{shard}"), {
+                    "modelId": model, "provider": "openai", "date": day, "shard": shard, "requests": 1, "errors": 0, "promptTokens": 1,
+                    "completionTokens": 1, "totalTokens": 2, "cost": 0.001, "latency": {metrics.bucket(100.0): 1},
+                    "routes": {"generate_text": {"requests": 1, "errors": 0, "promptTokens": 1, "completionTokens": 1, "totalTokens": 2,
+                                                 "cost": 0.001, "latency": {metrics.bucket(100.0): 1}}},
+                })
+        batch.commit()
+        batch = firebase.db().batch()
+    first, second = (_metrics(local, accounts["admin"]).get_json() for _ in range(2))
+    assert first["documentsRead"] == 3 * 30 * 5
+    assert second["documentsRead"] == 3 * (28 + 2 * 5)
+    for report in (first, second):
+        assert report["totals"]["requests"] == 3 * 30 * 5 and report["totals"]["latencyMs"]["count"] == 450
+        assert [len(m["daily"]) for m in report["byModel"]] == [30, 30, 30]
+        assert _row(report["byRoute"], "generate_text")["requests"] == 450
+    assert first["byModel"] == second["byModel"]

@@ -261,6 +261,21 @@ test("usage shows the user's own records", async () => {
   assert.ok(report.records.length > 0 && report.records.every((r) => r.uid === report.uid));
 });
 
+test("usageMetrics: admins read the dashboards' numbers, users may not", async () => {
+  const to = new Date().toISOString().slice(0, 10);
+  const report = await gatewayFor("admin").usageMetrics({ to });
+  assert.equal(report.to, to);
+  assert.equal(report.days.length, 30);
+  assert.ok(report.totals.requests > 0 && report.totals.latencyMs.count > 0, JSON.stringify(report.totals));
+  const chat = report.byModel.find((m) => m.key === config.models.chat);
+  assert.ok(chat && chat.daily.at(-1)?.date === to, JSON.stringify(report.byModel));
+  assert.ok(report.byRoute.some((r) => r.key === "generate_text"));
+  const denied = await failure(() => gatewayFor("user").usageMetrics());
+  assert.equal(denied.code, "PERMISSION_DENIED");
+  const bad = await failure(() => gatewayFor("admin").usageMetrics({ from: "2026-02-30" }));
+  assert.equal(bad.status, 400);
+});
+
 test("admin: models CRUD, providers list and test, discovery", async () => {
   const gateway = gatewayFor("admin");
   const id = `client-test-${Date.now()}`;

@@ -20,7 +20,7 @@ REQUESTS = PAGE_SIZE + 3  # more than a page of the ledger
 
 @pytest.fixture
 def traffic(providers, accounts, emulators) -> dict[str, int]:
-    """A page and a bit of ledger for the user, on two models of two providers (and one for the admin)."""
+    """A page and a bit of ledger for the user, on two models of two providers; for the admin, one answer and one provider error."""
     sent = {"user": 0, "admin": 0}
     for i in range(REQUESTS - 1):  # one more is asked from the browser, in the test
         model = CHAT if i % 3 else "lmstudio-chat"
@@ -30,6 +30,10 @@ def traffic(providers, accounts, emulators) -> dict[str, int]:
     response = requests.post(emulators.url("generate_text"), json={"modelId": CHAT, "prompt": "hi"}, headers=accounts["admin"].headers, timeout=60)
     assert response.status_code == 200, response.text
     sent["admin"] += 1
+    providers["lmstudio"].state["faults"] = [{"status": 400, "body": {"error": {"message": "the fake refuses"}}}]
+    response = requests.post(emulators.url("generate_text"), json={"modelId": "lmstudio-chat", "prompt": "fail"}, headers=accounts["admin"].headers, timeout=60)
+    assert response.status_code >= 400, response.text
+    sent["errors"] = 1
     return sent
 
 
@@ -106,10 +110,13 @@ def test_admin_dashboard_shows_models_providers_and_latency_percentiles(web, pro
     page.wait_for_selector("#dashboard-source[data-documents]")
     load_ms = (time.monotonic() - started) * 1000
 
-    assert re.match(rf"{traffic['user'] + traffic['admin']} requests, 0 errors", page.inner_text("#dashboard-totals"))
+    requests_made = traffic["user"] + traffic["admin"] + traffic["errors"]
+    assert re.match(rf"{requests_made} requests, 1 error \(\d+\.\d%\), [\d,]+ tokens", page.inner_text("#dashboard-totals")), page.inner_text("#dashboard-totals")
     models = page.eval_on_selector_all("#dashboard-models tbody tr", "rows => rows.map(r => r.dataset.key)")
     assert set(models) >= {CHAT, "lmstudio-chat"}
     assert page.inner_text(f'#dashboard-models tr[data-key="{CHAT}"] td:nth-child(2)') == "openai"
+    assert page.inner_text(f'#dashboard-models tr[data-key="{CHAT}"] td:nth-child(4)') == "0"
+    assert re.fullmatch(r"1 \(\d+%\)", page.inner_text('#dashboard-models tr[data-key="lmstudio-chat"] td:nth-child(4)'))  # the refused one
     providers_shown = page.eval_on_selector_all("#dashboard-providers tbody tr", "rows => rows.map(r => r.dataset.key)")
     assert set(providers_shown) >= {"openai", "lmstudio"}
     assert page.locator("#dashboard-routes tbody tr").count() >= 1

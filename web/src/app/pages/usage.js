@@ -23,7 +23,7 @@ const WINDOWS = [7, 30, 90];
  */
 function meter(label, used, reserved, budget, format) {
   // Held at their worst case by requests in progress (and by the gateway's instances for their next ones), released as they settle.
-  const held = reserved > 0 ? `, ${format(reserved)} reserved for requests in progress` : "";
+  const held = reserved > 0 ? `, ${format(reserved)} reserved ahead (released as requests finish)` : "";
   if (budget === null) return h("p", {}, `${label}: ${format(used)} used today${held} (no daily limit)`);
   const share = budget > 0 ? Math.round((100 * (used + reserved)) / budget) : 100;
   return h(

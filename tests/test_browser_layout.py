@@ -24,14 +24,15 @@ CHAT = "openai-chat"
 PAGES = {
     "chat": f"#chat-model option[value={CHAT!r}]",
     "images": "#image-model option[value='hf-image']",
-    "usage": "#usage-records td",
+    "usage": "#usage-tokens-chart canvas",
+    "admin/dashboard": "#dashboard-chart canvas",
     "admin/models": "#models-table td",
     "admin/providers": "#providers-table td",
     "admin/health": "#health-status",
     "admin/audit": "#audit-table td",
 }
 USER_PAGES = ["chat", "images", "usage"]
-TABLES = {"usage": "#usage-records", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table", "admin/audit": "#audit-table"}
+TABLES = {"usage": "#usage-records", "admin/dashboard": "#dashboard-models", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table", "admin/audit": "#audit-table"}
 
 
 @pytest.fixture
@@ -203,7 +204,7 @@ def test_keyboard_alone_signs_in_chats_and_reaches_every_admin_page(web, data, a
     assert _axe(page) == []  # the answer and its usage line too
 
     # Every admin page from the navigation (back up with Shift+Tab, then Enter), then on to its controls with Tab.
-    for route, control in [("admin/models", "#models-table input[type=checkbox]"), ("admin/providers", "#providers-table button"), ("admin/health", "#health-page button"), ("admin/audit", "#audit-page button"), ("usage", "#signout")]:
+    for route, control in [("admin/models", "#models-table input[type=checkbox]"), ("admin/providers", "#providers-table button"), ("admin/health", "#health-page button"), ("admin/audit", "#audit-page button"), ("admin/dashboard", "#dashboard-window"), ("usage", "#usage-window"), ("usage", "#signout")]:
         _tab_to(page, f'nav a[data-route="{route}"]', presses=80, key="Shift+Tab")
         assert _focus_ring(page)["width"] >= 2
         page.keyboard.press("Enter")

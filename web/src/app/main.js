@@ -26,6 +26,7 @@ import { loadConfig } from "./config.js";
 import { alertBox, fill, h } from "./dom.js";
 import { startLayout } from "./layout.js";
 import { auditPage } from "./pages/admin_audit.js";
+import { dashboardPage } from "./pages/admin_dashboard.js";
 import { healthPage } from "./pages/admin_health.js";
 import { modelsPage } from "./pages/admin_models.js";
 import { providersPage } from "./pages/admin_providers.js";
@@ -68,6 +69,7 @@ const ROUTES = {
   chat: { title: "Chat", admin: false, page: chatPage },
   images: { title: "Images", admin: false, page: imagesPage },
   usage: { title: "Usage", admin: false, page: usagePage },
+  "admin/dashboard": { title: "Dashboard", admin: true, page: dashboardPage },
   "admin/models": { title: "Models", admin: true, page: modelsPage },
   "admin/providers": { title: "Providers", admin: true, page: providersPage },
   "admin/health": { title: "Health", admin: true, page: healthPage },

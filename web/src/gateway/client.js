@@ -242,7 +242,8 @@ export function createGateway(options) {
         conversationId: response.headers.get("X-Conversation-Id"),
       };
       options.onResponse?.(lastResponse);
-      if (response.ok) return response;
+      // health answers its report with 503 when every provider is down: still a report, not an error.
+      if (response.ok || (fn === "health" && response.status === 503)) return response;
       const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
       let parsed = null;
       try {
@@ -328,7 +329,7 @@ export function createGateway(options) {
       return lastResponse;
     },
 
-    /** `GET health` (no token). @param {CallOptions} [call] */
+    /** `GET health` (no token): the report, also when it is 503 (every provider down). @param {CallOptions} [call] */
     health: (call) => json("health", "GET", "", undefined, call),
 
     /**

@@ -71,12 +71,22 @@ export async function upload(load, uid, files) {
   );
 }
 
-/** Thumbnails of images (object URLs of the files), for a user turn or the composer. @param {File[]} files */
+/** One object URL per file, however often it is drawn (the composer's previews, then the question in the thread). */
+const URLS = /** @type {WeakMap<File, string>} */ (new WeakMap());
+
+/** @param {File} file */
+function urlOf(file) {
+  let url = URLS.get(file);
+  if (!url) URLS.set(file, (url = URL.createObjectURL(file)));
+  return url;
+}
+
+/** Thumbnails of images (object URLs of the files), for a user turn. @param {File[]} files */
 export function thumbnails(files) {
   return h(
     "ul",
     { className: "attachments", "aria-label": "Attached images" },
-    ...files.map((file) => h("li", {}, h("img", { src: URL.createObjectURL(file), alt: file.name, className: "thumb" }))),
+    ...files.map((file) => h("li", {}, h("img", { src: urlOf(file), alt: file.name, className: "thumb" }))),
   );
 }
 
@@ -102,7 +112,7 @@ export function attachControl(complain) {
         h(
           "li",
           {},
-          h("img", { src: URL.createObjectURL(file), alt: file.name, className: "thumb" }),
+          h("img", { src: urlOf(file), alt: file.name, className: "thumb" }),
           h("button", { type: "button", className: "remove", "aria-label": `Remove ${file.name}`, onclick: () => remove(i) }, "×"),
         ),
       ),

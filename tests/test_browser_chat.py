@@ -179,6 +179,11 @@ def test_a_tool_call_is_shown_as_its_name_and_arguments(app, providers, accounts
     assert page.errors == []
     app.screenshot(page, "chat-tool-call")
 
+    # Reopened from the URL: the stored answer has no text (calls are not stored), and says so rather than showing nothing.
+    page.reload()
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    assert page.inner_text("#chat-output") == "No text: the answer was empty, or only tool calls (which are not stored)."
+
 
 def test_a_json_answer_is_pretty_printed(app, providers, accounts) -> None:
     reply = {"city": "Paris", "days": [{"day": 1, "plan": "Louvre"}, {"day": 2, "plan": "Orsay"}]}

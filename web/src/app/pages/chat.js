@@ -378,7 +378,8 @@ export function chatPage(ctx) {
           lastPrompt = message.content ?? null;
         } else if (message.role === "assistant") {
           const turn = assistantTurn();
-          renderAnswer(turn.body, message.content ?? "", { final: true });
+          if (message.content) renderAnswer(turn.body, message.content, { final: true });
+          else turn.body.append(h("p", { className: "meta" }, "No text: the answer was empty, or only tool calls (which are not stored)."));
           turn.body.dataset.state = message.status === "cancelled" ? "stopped" : "done";
           turn.meta.textContent = message.status === "cancelled" ? finishWords("cancelled") : metaLine(message);
           thread.append(turn.node);

@@ -209,6 +209,7 @@ class Stack:
             "emulators": {
                 "auth": f"http://{self.host('auth')}",
                 "firestore": {"host": "127.0.0.1", "port": self.ports["firestore"]},
+                "storage": {"host": "127.0.0.1", "port": self.ports["storage"]},
             },
         }
 
@@ -264,6 +265,7 @@ class Stack:
         for path in (LAUNCHER, STANDIN, WEB_DIST / "index.html"):
             if not path.is_file():
                 sys.exit(f"stack: {path} is missing; run: bash scripts/setup.sh")
+        write_standin()  # built again only when its source is newer (a pull changed what it permits)
         STATE.mkdir(parents=True, exist_ok=True)
         if "hosting" in self.only:
             self.write_public()

@@ -254,3 +254,51 @@ def test_conversation_list_fits_a_phone(web, data, accounts) -> None:
     assert box is not None and box["x"] + box["width"] <= page.viewport_size["width"], box
     assert page.evaluate("document.querySelector('.chat-sidebar ul').scrollWidth <= document.querySelector('.chat-sidebar').clientWidth")
     assert _overflow(page) <= 0
+
+
+def test_chat_extras_fit_a_phone_and_pass_axe(web, data, accounts, providers) -> None:
+    """The picker's health and capabilities, attached images, the options, a tool call and a JSON answer; and a viewer's chat."""
+    import base64
+
+    from gateway import firebase
+
+    firebase.db().collection("models").document(CHAT).update({"capabilities": ["chat", "vision", "tools"]})
+    providers["openai"].state["tool_call"] = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    for _ in range(20):  # the functions' registry follows its Firestore listener
+        page = _open(web, accounts["user"], "phone")
+        page.wait_for_selector("#chat-model[data-health=loaded]")
+        page.select_option("#chat-model", CHAT)
+        if "Tools: yes" in page.inner_text("#chat-model-caps"):
+            break
+    page.set_input_files("#chat-attach", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png}])
+    page.click("#chat-options summary")
+    page.fill("#chat-tools", json.dumps([{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]))
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "user-chat-composer-phone.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+    assert _unlabelled(page) == []
+    page.fill("#chat-prompt", "Weather in Paris?")
+    page.click("#chat-send")
+    page.wait_for_selector(".tool-call", timeout=20_000)
+    page.wait_for_selector("#chat-send:not([disabled])")
+
+    providers["openai"].state["json_reply"] = {"city": "Paris", "days": [{"day": 1, "plan": "A very long plan for the day " * 3}]}
+    page.fill("#chat-tools", "")
+    page.check("#chat-json")
+    page.fill("#chat-prompt", "As JSON")
+    page.click("#chat-send")
+    page.wait_for_selector("#chat-output[data-format=json]", timeout=20_000)
+    page.wait_for_selector("#chat-send:not([disabled])")
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "user-chat-answers-phone.png"), full_page=True)
+    assert _overflow(page) <= 0
+    assert _axe(page) == []
+    assert page.errors == []
+
+    viewer = _open(web, accounts["viewer"], "phone")
+    viewer.wait_for_selector("#chat-readonly")
+    viewer.wait_for_selector(PAGES["chat"], state="attached")
+    viewer.screenshot(path=str(SCREENSHOTS / "layout" / "viewer-chat-phone.png"), full_page=True)
+    assert _overflow(viewer) <= 0
+    assert _axe(viewer) == []
+    assert viewer.errors == []

@@ -16,7 +16,8 @@ import { REGION } from "./deploy.js";
  * @typedef {object} AppConfig
  * @property {Record<string, string>} firebase
  * @property {string} functionsUrl
- * @property {{ auth: string, firestore: { host: string, port: number } } | null} emulators
+ * @property {{ auth: string, firestore: { host: string, port: number }, storage?: { host: string, port: number } } | null} emulators
+ *   the Storage emulator is used by chat's image attachments (an older gateway-config.json may not name it)
  * @property {{ siteKey: string, debugToken?: string | boolean, limitedUse?: boolean } | null} appCheck
  *   App Check with reCAPTCHA Enterprise (docs/security.md, "App Check"); null: no App Check token is sent
  */

@@ -22,6 +22,7 @@ import {
 import { connectFirestoreEmulator, doc, getDoc, getFirestore } from "firebase/firestore";
 
 import { createGateway } from "../gateway/index.js";
+import { storageLoader } from "./attachments.js";
 import { loadConfig } from "./config.js";
 import { alertBox, fill, h } from "./dom.js";
 import { startLayout } from "./layout.js";
@@ -41,6 +42,7 @@ import { usagePage } from "./pages/usage.js";
  * @property {import("firebase/firestore").Firestore} db
  * @property {import("firebase/auth").User} user
  * @property {string} role
+ * @property {import("./attachments.js").StorageLoader} storage  Cloud Storage (its SDK loaded on first use)
  */
 
 /** @typedef {import("./config.js").AppConfig} AppConfig */
@@ -187,6 +189,8 @@ async function start() {
     connectAuthEmulator(auth, config.emulators.auth, { disableWarnings: true });
     connectFirestoreEmulator(db, config.emulators.firestore.host, config.emulators.firestore.port);
   }
+  // Chat's image attachments upload to Storage; the SDK is loaded, and connected to the emulator when there is one, on the first upload.
+  const storage = storageLoader(app, config.emulators?.storage ?? null);
   const gateway = createGateway({
     baseUrl: config.functionsUrl,
     auth,
@@ -230,7 +234,7 @@ async function start() {
       return;
     }
     const role = await roleOf(user, db);
-    ctx = { gateway, db, user, role };
+    ctx = { gateway, db, user, role, storage };
     const visible = Object.entries(ROUTES).filter(([, r]) => !r.admin || role === "admin");
     fill(nav, ...visible.map(([name, r]) => h("a", { href: `#/${name}`, dataset: { route: name } }, r.title)));
     nav.hidden = false;

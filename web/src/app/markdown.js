@@ -73,23 +73,29 @@ function highlight(code) {
  */
 export function renderMarkdown(target, text) {
   target.innerHTML = markdownToHtml(text);
-  for (const pre of target.querySelectorAll("pre")) {
-    const code = pre.querySelector("code") ?? pre;
-    highlight(code);
-    const copy = document.createElement("button");
-    copy.type = "button";
-    copy.className = "copy-code";
-    copy.textContent = "Copy";
-    copy.setAttribute("aria-label", "Copy code");
-    copy.addEventListener("click", async () => {
-      try {
-        await navigator.clipboard.writeText(code.textContent ?? "");
-        copy.textContent = "Copied";
-      } catch {
-        copy.textContent = "Copy failed";
-      }
-      setTimeout(() => (copy.textContent = "Copy"), 1500);
-    });
-    pre.prepend(copy);
-  }
+  for (const pre of target.querySelectorAll("pre")) addCopyButton(/** @type {HTMLElement} */ (pre));
+}
+
+/**
+ * A "Copy" button at the top of a code block, copying its code's text.
+ * @param {HTMLElement} pre
+ */
+export function addCopyButton(pre) {
+  const code = pre.querySelector("code") ?? pre;
+  highlight(code);
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "copy-code";
+  copy.textContent = "Copy";
+  copy.setAttribute("aria-label", "Copy code");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(code.textContent ?? "");
+      copy.textContent = "Copied";
+    } catch {
+      copy.textContent = "Copy failed";
+    }
+    setTimeout(() => (copy.textContent = "Copy"), 1500);
+  });
+  pre.prepend(copy);
 }

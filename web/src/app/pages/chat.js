@@ -11,9 +11,11 @@
 
 import "../chat.css";
 
+import { ToolCalls, finishWords, renderAnswer, toolCallsBlock } from "../answer_parts.js";
+import { attachControl, thumbnails, upload } from "../attachments.js";
+import { composerOptions } from "../composer_options.js";
 import { alertBox, fill, h, money } from "../dom.js";
-import { renderMarkdown } from "../markdown.js";
-import { loadModels } from "../model_picker.js";
+import { loadModels, modelStatus } from "../model_picker.js";
 
 export { loadModels };
 
@@ -34,9 +36,29 @@ function showInUrl(id) {
   history.replaceState(null, "", id ? `#/chat/${id}` : "#/chat");
 }
 
-/** @param {string} text */
-function userTurn(text) {
-  return h("article", { className: "msg user", dataset: { role: "user" }, "aria-label": "You" }, h("div", { className: "body" }, text));
+/** Roles that may generate (generate_text's): a viewer reads only. */
+const CAN_GENERATE = new Set(["user", "admin"]);
+
+/**
+ * @param {string} text
+ * @param {File[]} [images]  shown under the text
+ */
+function userTurn(text, images = []) {
+  return h(
+    "article",
+    { className: "msg user", dataset: { role: "user" }, "aria-label": "You" },
+    h("div", { className: "body" }, text),
+    images.length ? thumbnails(images) : null,
+  );
+}
+
+/** What a viewer sees instead of the composer. @param {string} role */
+function readOnlyNote(role) {
+  return h(
+    "p",
+    { id: "chat-readonly", className: "notice", role: "note" },
+    `You are signed in as ${role === "viewer" ? "a viewer" : `“${role}”`}: you can read your conversations, but only users and admins can send messages. Ask an admin for the user role to chat.`,
+  );
 }
 
 /** An assistant turn: its Markdown body, a line of metadata and its actions. */
@@ -55,7 +77,7 @@ function metaLine(info) {
   const tokens = info.usage?.totalTokens ?? "?";
   const cost = typeof info.cost === "number" ? info.cost : info.cost?.total;
   const parts = [info.modelId ?? "?"];
-  if (info.finishReason !== undefined) parts.push(info.finishReason ?? "?"); // a stored message has none
+  if (info.finishReason !== undefined) parts.push(finishWords(info.finishReason)); // a stored message has none
   parts.push(`${tokens} tokens`, money(cost));
   if (info.latencyMs !== undefined && info.latencyMs !== null) parts.push(`${info.latencyMs} ms`);
   return parts.join(" · ");
@@ -80,9 +102,26 @@ export function chatPage(ctx) {
   const newChat = h("button", { id: "chat-new", type: "button" }, "New chat");
   const more = h("button", { id: "chat-more", type: "button", hidden: true }, "More conversations");
   const error = alertBox("chat-error");
+  const canSend = CAN_GENERATE.has(ctx.role);
+  const attach = attachControl((message) => error.show(message === null ? null : new Error(message)));
+  const options = composerOptions();
   const form = /** @type {HTMLFormElement} */ (
-    h("form", { id: "chat-composer", className: "composer", onsubmit: submit }, prompt, h("div", { className: "row" }, send, stop))
+    h("form", { id: "chat-composer", className: "composer", onsubmit: submit }, prompt, attach.box, options.box, h("div", { className: "row" }, send, stop))
   );
+  /** The models the picker offers (callable ones). @type {import("../../gateway/types").Model[]} */
+  let callable = [];
+  const selectedModel = () => callable.find((m) => m.id === select.value);
+  const modelLine = modelStatus(select, selectedModel);
+  /** What the composer offers follows the selected model: images for vision models, tools for tools models. */
+  function offer() {
+    const capabilities = new Set(selectedModel()?.capabilities ?? []);
+    attach.offer(capabilities.has("vision"));
+    options.offerTools(capabilities.has("tools"));
+    modelLine.draw();
+  }
+  select.addEventListener("change", offer);
+  select.addEventListener("health", offer);
+  offer();
 
   /** @type {AbortController | null} */
   let running = null;
@@ -90,6 +129,8 @@ export function chatPage(ctx) {
   let conversationId = /** @type {string | null} */ (null);
   /** The last question asked, for Regenerate. */
   let lastPrompt = /** @type {string | null} */ (null);
+  /** The last question's images (the files shown, their uploaded paths), for Regenerate. */
+  let lastImages = /** @type {{ files: File[], paths: string[] } | null} */ (null);
 
   // The browser tests read these: when each piece of text was drawn in the page.
   const timings = /** @type {Array<{ at: number, chars: number }>} */ ([]);
@@ -117,19 +158,31 @@ export function chatPage(ctx) {
   }
 
   /**
-   * Ask `text`; with `again`, the last answer is replaced rather than a new question added.
+   * Ask `text`; with `again`, the last answer is replaced rather than a new question added (with the same images).
    * @param {string} text
    * @param {boolean} again
    */
   async function ask(text, again) {
-    if (running || !text.trim() || select.disabled || !select.value) return;
+    if (running || !canSend || !text.trim() || select.disabled || !select.value) return;
+    /** @type {ReturnType<typeof options.fields>} */
+    let extra;
+    try {
+      extra = options.fields();
+    } catch (err) {
+      error.show(err);
+      return;
+    }
     running = new AbortController();
+    const signal = running.signal;
     error.show(null);
+    const asJson = extra.responseFormat !== undefined;
+    const files = again ? (lastImages?.files ?? []) : [...attach.files];
     let question = /** @type {HTMLElement | null} */ (null);
     const last = thread.lastElementChild;
     if (again && last instanceof HTMLElement && last.dataset.role === "assistant") last.remove();
-    else thread.append((question = userTurn(text)));
+    else thread.append((question = userTurn(text, files)));
     lastPrompt = text;
+    if (!again) attach.clear();
     const turn = assistantTurn();
     const typing = h("span", { className: "typing", id: "chat-typing", "aria-hidden": "true" }, h("span"), h("span"), h("span"));
     turn.body.append(typing);
@@ -143,65 +196,90 @@ export function chatPage(ctx) {
     timings.length = 0;
     turn.body.dataset.state = "streaming";
     thread.setAttribute("aria-busy", "true");
-    status.textContent = "Answering…";
+    status.textContent = files.length ? "Uploading images…" : "Answering…";
     turn.node.scrollIntoView({ block: "end" });
     let answer = "";
+    const calls = new ToolCalls();
     // Markdown is parsed again from the start for each render: at most once a frame, however fast the chunks come.
     /** Lengths of the chunks received since the last render. */
     const unseen = /** @type {number[]} */ ([]);
     let frame = 0;
-    const draw = () => {
+    /** @param {boolean} final */
+    const paint = (final) => {
       frame = 0;
-      renderMarkdown(turn.body, answer);
+      renderAnswer(turn.body, answer, { json: asJson, final });
+      if (calls.list.length) turn.body.append(toolCallsBlock(calls.list));
       const at = performance.now();
       for (const chars of unseen.splice(0)) timings.push({ at, chars });
     };
-    const request = { modelId: select.value, prompt: text, saveHistory: true, ...(conversationId ? { conversationId } : {}) };
+    const draw = () => paint(false);
     try {
-      for await (const item of ctx.gateway.streamText(request, { signal: running.signal })) {
+      const images = again && lastImages ? lastImages.paths : files.length ? await upload(ctx.storage, ctx.user.uid, files) : [];
+      if (signal.aborted) throw signal.reason;
+      lastImages = images.length ? { files, paths: images } : null;
+      status.textContent = "Answering…";
+      const request = {
+        modelId: select.value,
+        prompt: text,
+        saveHistory: true,
+        ...(conversationId ? { conversationId } : {}),
+        ...(images.length ? { images } : {}),
+        ...extra,
+      };
+      for await (const item of ctx.gateway.streamText(request, { signal })) {
         if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null, turn.node);
         if (item.type === "delta") {
           answer += item.text;
           unseen.push(item.text.length);
           frame ||= requestAnimationFrame(draw);
+        } else if (item.type === "toolCall") {
+          calls.add(item);
+          frame ||= requestAnimationFrame(draw);
         } else if (item.type === "done") {
           turn.meta.textContent = metaLine(item);
+          turn.meta.dataset.finish = item.finishReason ?? "";
           adopt(item.conversationId ?? null, turn.node);
         }
       }
       cancelAnimationFrame(frame);
-      draw();
+      paint(true);
       turn.body.dataset.state = "done";
       status.textContent = turn.body.textContent || "The answer is empty.";
     } catch (err) {
-      const stopped = running.signal.aborted;
+      const stopped = signal.aborted;
       cancelAnimationFrame(frame);
-      if (answer) draw();
+      if (answer || calls.list.length) paint(true);
       typing.remove();
       turn.body.dataset.state = stopped ? "stopped" : "failed";
       if (stopped) {
-        turn.meta.textContent = "Stopped.";
-        status.textContent = "Stopped.";
+        turn.meta.textContent = finishWords("cancelled");
+        status.textContent = finishWords("cancelled");
         if (ctx.gateway.lastResponse?.fn === "generate_text") adopt(ctx.gateway.lastResponse.conversationId ?? null, turn.node);
       } else {
-        // A failed turn is not stored: take it out of the thread and give the question back to send again.
+        // A failed turn is not stored: take it out of the thread and give the question (and its images) back to send again.
         error.show(err);
         status.textContent = "";
-        if (!answer) {
+        if (!answer && !calls.list.length) {
           turn.node.remove();
           question?.remove();
         }
         if (!prompt.value) prompt.value = text;
+        if (!again && files.length && !attach.files.length) attach.restore(files);
       }
     } finally {
       running = null;
       send.disabled = false;
       stop.disabled = true;
-      regenerate.hidden = !thread.querySelector(".msg.assistant");
+      showRegenerate();
       thread.removeAttribute("aria-busy");
       prompt.focus();
       refreshList();
     }
+  }
+
+  /** Regenerate shows under the last answer, for those who may generate. */
+  function showRegenerate() {
+    regenerate.hidden = !canSend || !thread.querySelector(".msg.assistant");
   }
 
   /** @param {SubmitEvent} event */
@@ -280,6 +358,7 @@ export function chatPage(ctx) {
     markOpen();
     fill(thread);
     lastPrompt = null;
+    lastImages = null;
     regenerate.hidden = true;
     try {
       /** @type {ConversationMessage[]} */
@@ -299,14 +378,15 @@ export function chatPage(ctx) {
           lastPrompt = message.content ?? null;
         } else if (message.role === "assistant") {
           const turn = assistantTurn();
-          renderMarkdown(turn.body, message.content ?? "");
+          if (message.content) renderAnswer(turn.body, message.content, { final: true });
+          else turn.body.append(h("p", { className: "meta" }, "No text: the answer was empty, or only tool calls (which are not stored)."));
           turn.body.dataset.state = message.status === "cancelled" ? "stopped" : "done";
-          turn.meta.textContent = message.status === "cancelled" ? "Stopped." : metaLine(message);
+          turn.meta.textContent = message.status === "cancelled" ? finishWords("cancelled") : metaLine(message);
           thread.append(turn.node);
           makeCurrent(turn);
         }
       }
-      regenerate.hidden = !thread.querySelector(".msg.assistant");
+      showRegenerate();
       thread.dataset.conversation = id;
       if (modelId && [...select.options].some((o) => o.value === modelId && !o.disabled)) select.value = modelId;
     } catch (err) {
@@ -321,6 +401,7 @@ export function chatPage(ctx) {
     running?.abort();
     conversationId = null;
     lastPrompt = null;
+    lastImages = null;
     showInUrl(null);
     fill(thread);
     delete thread.dataset.conversation;
@@ -344,7 +425,10 @@ export function chatPage(ctx) {
   newChat.addEventListener("click", startNew);
   more.addEventListener("click", loadMore);
   const models = loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding", { admin: ctx.role === "admin", remember: "chat-model" });
-  models.catch((err) => error.show(err));
+  models.then((list) => {
+    callable = list;
+    offer();
+  }, (err) => error.show(err));
   refreshList();
   const restored = conversationInUrl();
   if (restored) models.finally(() => open(restored));
@@ -357,10 +441,10 @@ export function chatPage(ctx) {
     h(
       "div",
       { className: "chat-main" },
-      h("div", { className: "chat-head" }, h("h2", {}, "Chat"), h("label", {}, "Model ", select)),
+      h("div", { className: "chat-head" }, h("h2", {}, "Chat"), h("div", { className: "model-pick" }, h("label", {}, "Model ", select), modelLine.line)),
       thread,
       error.box,
-      form,
+      canSend ? form : readOnlyNote(ctx.role),
       status,
     ),
   );

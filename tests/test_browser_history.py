@@ -1,0 +1,153 @@
+"""The chat page's conversation sidebar is live: a Firestore listener on the caller's own conversations.
+
+Two tabs of one user see each other's new, renamed and deleted conversations without a reload; a
+user never sees another's; a title is renamed from the keyboard, with the API's words on a refusal;
+a listener that fails says so quietly and listens again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+CHAT = "openai-chat"
+ITEM = '#chat-conversations li[data-conversation="{}"]'
+
+
+@pytest.fixture
+def app(providers, web) -> Any:
+    return web
+
+
+def _mine(uid: str) -> Any:
+    from gateway import firebase
+
+    return firebase.db().collection("users").document(uid).collection("conversations")
+
+
+def _store(uid: str, conversation_id: str, title: str, minutes: int = 0) -> None:
+    """A conversation as the gateway stores it (the Admin SDK: rules do not apply)."""
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    _mine(uid).document(conversation_id).set({"title": title, "modelId": CHAT, "createdAt": at, "updatedAt": at, "messageCount": 0})
+
+
+def _titles(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#chat-conversations li button.open", "buttons => buttons.map(b => b.textContent)")
+
+
+def _ask(page: Any, prompt: str) -> None:
+    page.wait_for_function(f"[...document.querySelectorAll('#chat-model option')].some(o => o.value === {CHAT!r})")
+    page.select_option("#chat-model", CHAT)
+    page.fill("#chat-prompt", prompt)
+    page.click("#chat-send")
+
+
+def test_history_is_live_across_two_tabs(app, providers, accounts) -> None:
+    """A conversation started, renamed and deleted in tab A shows in tab B's sidebar, with no reload of B."""
+    providers["openai"].state.update(reply="an answer")
+    a = app.open(accounts["user"])
+    b = app.open(accounts["user"])
+    b.wait_for_selector("#chat-conversations[data-loaded]", state="attached")
+    b.evaluate("window.notReloaded = true")
+
+    _ask(a, "first from tab A")
+    a.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    a.wait_for_function("/^#\\/chat\\/[A-Za-z0-9_-]+$/.test(location.hash)")
+    conversation = a.evaluate("location.hash").rsplit("/", 1)[1]
+    item = ITEM.format(conversation)
+    b.wait_for_selector(f"{item} button.open")
+    assert b.inner_text(f"{item} button.open") == "first from tab A"
+
+    # Renamed in A (Enter saves): B's title follows.
+    a.click(f"{item} button.rename")
+    a.fill(f"#rename-{conversation}", "Renamed in A")
+    a.press(f"#rename-{conversation}", "Enter")
+    a.wait_for_function(f"document.querySelector('{item} button.open').textContent === 'Renamed in A'")
+    b.wait_for_function(f"document.querySelector('{item} button.open')?.textContent === 'Renamed in A'")
+    assert b.get_attribute(f"{item} button.rename", "aria-label") == "Rename “Renamed in A”"
+
+    # Deleted in A: gone from B.
+    a.click(f"{item} button.delete")
+    a.wait_for_selector(item, state="detached")
+    b.wait_for_selector(item, state="detached")
+    assert not _mine(accounts["user"].uid).document(conversation).get().exists
+    assert b.evaluate("window.notReloaded") is True
+    assert a.errors == [] and b.errors == []
+
+
+def test_sidebar_never_shows_another_users_conversations(app, accounts) -> None:
+    """Only the caller's own conversations are listed, also as they arrive live."""
+    _store(accounts["user"].uid, "mine-1", "mine, before")
+    _store(accounts["admin"].uid, "theirs-1", "the admin's, before")
+    page = app.open(accounts["user"])
+    page.wait_for_selector("#chat-conversations[data-loaded]", state="attached")
+    assert _titles(page) == ["mine, before"]
+    # Written while the page listens: the other user's first, then one of the caller's, which must show.
+    _store(accounts["admin"].uid, "theirs-2", "the admin's, later", minutes=5)
+    _store(accounts["user"].uid, "mine-2", "mine, later", minutes=5)
+    page.wait_for_selector(ITEM.format("mine-2"))
+    assert _titles(page) == ["mine, later", "mine, before"]
+    admin = app.open(accounts["admin"])
+    admin.wait_for_selector("#chat-conversations[data-loaded]", state="attached")
+    admin.wait_for_selector(ITEM.format("theirs-2"))
+    assert _titles(admin) == ["the admin's, later", "the admin's, before"]
+    assert page.errors == [] and admin.errors == []
+
+
+def test_rename_from_the_keyboard_escape_cancels_and_errors_are_said(app, accounts) -> None:
+    uid = accounts["user"].uid
+    _store(uid, "trip", "Trip")
+    page = app.open(accounts["user"])
+    item = ITEM.format("trip")
+    page.wait_for_selector(item)
+
+    # Reached and opened from the keyboard; the input is labelled and holds the title.
+    page.focus(f"{item} button.rename")
+    page.keyboard.press("Enter")
+    field = page.get_by_label("New title for “Trip”")
+    assert field.evaluate("e => e === document.activeElement")
+    assert field.input_value() == "Trip"
+    # Escape cancels: nothing sent, the title stays, the focus goes back to the rename button.
+    page.keyboard.type(" to Lisbon")
+    page.keyboard.press("Escape")
+    assert page.locator(f"{item} form").count() == 0
+    assert page.inner_text(f"{item} button.open") == "Trip"
+    assert page.evaluate(f"document.activeElement === document.querySelector('{item} button.rename')")
+    assert _mine(uid).document("trip").get().get("title") == "Trip"
+
+    # A title the API refuses: its words next to the input, which stays open and is marked invalid.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("   ")
+    page.keyboard.press("Enter")
+    problem = page.locator("#rename-error-trip")
+    problem.wait_for(state="visible")
+    assert "title" in problem.inner_text()
+    assert page.get_attribute("#rename-trip", "aria-invalid") == "true"
+    assert page.get_attribute("#rename-trip", "aria-describedby") == "rename-error-trip"
+
+    # Then a good one: saved with Enter, shown, stored.
+    page.fill("#rename-trip", "  Trip to Lisbon ")
+    page.press("#rename-trip", "Enter")
+    page.wait_for_selector(f"{item} form", state="detached")
+    assert page.inner_text(f"{item} button.open") == "Trip to Lisbon"
+    assert _mine(uid).document("trip").get().get("title") == "Trip to Lisbon"
+    assert page.errors == []
+
+
+def test_a_renamed_title_keeps_its_place_and_a_live_change_keeps_the_input(app, accounts) -> None:
+    """A conversation arriving while a title is being edited does not close the editor or take its text."""
+    uid = accounts["user"].uid
+    _store(uid, "older", "Older", minutes=1)
+    page = app.open(accounts["user"])
+    page.wait_for_selector(ITEM.format("older"))
+    page.click(f"{ITEM.format('older')} button.rename")
+    page.fill("#rename-older", "Half typed")
+    _store(uid, "newer", "Newer", minutes=2)
+    page.wait_for_selector(ITEM.format("newer"))
+    assert _titles(page) == ["Newer", "Older"]
+    assert page.input_value("#rename-older") == "Half typed"
+    assert page.evaluate("document.activeElement.id") == "rename-older"
+    assert page.errors == []

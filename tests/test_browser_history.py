@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from conftest import PASSWORD, ROOT
+
 CHAT = "openai-chat"
 ITEM = '#chat-conversations li[data-conversation="{}"]'
 
@@ -150,4 +152,60 @@ def test_a_renamed_title_keeps_its_place_and_a_live_change_keeps_the_input(app, 
     assert _titles(page) == ["Newer", "Older"]
     assert page.input_value("#rename-older") == "Half typed"
     assert page.evaluate("document.activeElement.id") == "rename-older"
+    assert page.errors == []
+
+
+def _rules(emulators: Any, content: str) -> None:
+    """Load Firestore rules into the running emulator (as firebase-tools does when firestore.rules changes)."""
+    import requests
+
+    url = f"{emulators.firestore}/emulator/v1/projects/{emulators.project}:securityRules"
+    response = requests.put(url, json={"rules": {"files": [{"name": "firestore.rules", "content": content}]}}, timeout=10)
+    response.raise_for_status()
+
+
+CLOSED = "rules_version = '2';\nservice cloud.firestore { match /databases/{db}/documents { match /{document=**} { allow read, write: if false; } } }"
+
+
+def test_a_refused_listener_says_so_quietly_and_listens_again(app, accounts, emulators) -> None:
+    """A listener the emulator refuses leaves the page working: a quiet line in the sidebar, then the list once it may read."""
+    _store(accounts["user"].uid, "kept", "Kept")
+    _rules(emulators, CLOSED)
+    try:
+        page = app.open(accounts["user"])
+        page.wait_for_selector("#chat-list-status:not([hidden])")
+        assert page.get_attribute("#chat-list-status", "data-code") == "permission-denied"
+        assert "Conversation list not up to date" in page.inner_text("#chat-list-status")
+        # The rest of the page works meanwhile: the models came through the gateway.
+        page.wait_for_function(f"[...document.querySelectorAll('#chat-model option')].some(o => o.value === {CHAT!r})")
+    finally:
+        _rules(emulators, (ROOT / "firestore.rules").read_text())
+    page.click("#chat-list-retry")
+    page.wait_for_selector(ITEM.format("kept"))
+    assert page.is_hidden("#chat-list-status")
+    assert page.errors == []
+
+
+def test_leaving_the_page_and_signing_out_stop_the_listener(app, accounts) -> None:
+    """The sidebar listens while the chat page is shown, and stops when another page is, or the user signs out."""
+    _store(accounts["user"].uid, "users-own", "The user's own")
+    page = app.open(accounts["user"])
+    page.wait_for_selector(ITEM.format("users-own"))
+    assert page.evaluate("window.chatListeners") == 1
+    page.click("nav#nav a[data-route=images]")
+    page.wait_for_selector("#image-model", state="attached")
+    assert page.evaluate("window.chatListeners") == 0
+    page.click("nav#nav a[data-route=chat]")
+    page.wait_for_selector(ITEM.format("users-own"))
+    assert page.evaluate("window.chatListeners") == 1
+    page.click("#signout")
+    page.wait_for_selector("#signin")
+    assert page.evaluate("window.chatListeners") == 0
+    # The next user in this tab sees only their own list, from one listener.
+    page.fill("#email", accounts["admin"].email)
+    page.fill("#password", PASSWORD)
+    page.click("#signin button[type=submit]")
+    page.wait_for_selector("#chat-conversations[data-loaded]", state="attached")
+    assert page.locator("#chat-conversations li").count() == 0
+    assert page.evaluate("window.chatListeners") == 1
     assert page.errors == []

@@ -23,6 +23,14 @@ import { describe, h } from "./dom.js";
 /** Conversations added to the list at a time. */
 export const PAGE = 50;
 
+/** Sidebar listeners open in this tab; the browser tests read it (`window.chatListeners`) to see that leaving stops them. */
+let listening = 0;
+/** @param {number} change */
+function count(change) {
+  listening += change;
+  /** @type {any} */ (window).chatListeners = listening;
+}
+
 /** Waits before listening again after a failure, in seconds (the last one repeats). */
 const BACKOFF = [1, 2, 5, 10, 30];
 
@@ -57,11 +65,20 @@ export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onErr
   let failures = 0;
   let stopped = false;
 
+  /** Stop the current listener, if any. */
+  function unlisten() {
+    if (!unsubscribe) return;
+    unsubscribe();
+    unsubscribe = null;
+    count(-1);
+  }
+
   function listen() {
     clearTimeout(timer);
-    unsubscribe?.();
+    unlisten();
     if (stopped) return;
     const mine = query(collection(db, "users", uid, "conversations"), orderBy("updatedAt", "desc"), limit(shown + 1));
+    count(+1);
     unsubscribe = onSnapshot(mine, {
       next(snapshot) {
         failures = 0;
@@ -72,7 +89,7 @@ export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onErr
         if (!snapshot.metadata.fromCache) list.dataset.loaded = "true";
       },
       error(err) {
-        unsubscribe = null;
+        unlisten(); // a failed listener is already stopped by the SDK; this only forgets it
         const wait = BACKOFF[Math.min(failures, BACKOFF.length - 1)];
         failures += 1;
         status.hidden = false;
@@ -231,8 +248,7 @@ export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onErr
     stop() {
       stopped = true;
       clearTimeout(timer);
-      unsubscribe?.();
-      unsubscribe = null;
+      unlisten();
     },
   };
 }

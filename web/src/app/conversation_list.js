@@ -207,9 +207,13 @@ export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onErr
     async function remove() {
       try {
         await gateway.conversations.delete(id);
+        // A keyboard user stays in the list: on the next conversation's (else the previous one's) delete button.
+        const neighbour = /** @type {HTMLElement | null} */ ((node.nextElementSibling ?? node.previousElementSibling)?.querySelector("button.delete") ?? null);
+        const hadFocus = node.contains(document.activeElement);
         node.remove(); // at once in this tab; the listener confirms it (and tells the others)
         items.delete(id);
         onDeleted(id);
+        if (hadFocus) neighbour?.focus();
       } catch (err) {
         onError(err);
       }

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from test_browser import COLD_START
 
 from conftest import PASSWORD, ROOT
 
@@ -55,7 +56,7 @@ def test_history_is_live_across_two_tabs(app, providers, accounts) -> None:
     b.evaluate("window.notReloaded = true")
 
     _ask(a, "first from tab A")
-    a.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    a.wait_for_selector("#chat-output[data-state=done]", timeout=COLD_START)
     a.wait_for_function("/^#\\/chat\\/[A-Za-z0-9_-]+$/.test(location.hash)")
     conversation = a.evaluate("location.hash").rsplit("/", 1)[1]
     item = ITEM.format(conversation)
@@ -208,4 +209,19 @@ def test_leaving_the_page_and_signing_out_stop_the_listener(app, accounts) -> No
     page.wait_for_selector("#chat-conversations[data-loaded]", state="attached")
     assert page.locator("#chat-conversations li").count() == 0
     assert page.evaluate("window.chatListeners") == 1
+    assert page.errors == []
+
+
+def test_delete_from_the_keyboard_keeps_the_focus_in_the_list(app, accounts) -> None:
+    uid = accounts["user"].uid
+    _store(uid, "first", "First", minutes=2)
+    _store(uid, "second", "Second", minutes=1)
+    page = app.open(accounts["user"])
+    page.wait_for_selector(ITEM.format("second"))
+    assert page.get_attribute(f"{ITEM.format('first')} button.delete", "aria-label") == "Delete “First”"
+    page.focus(f"{ITEM.format('first')} button.delete")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(ITEM.format("first"), state="detached")
+    assert page.evaluate(f"document.activeElement === document.querySelector('{ITEM.format('second')} button.delete')")
+    assert not _mine(uid).document("first").get().exists
     assert page.errors == []

@@ -254,6 +254,20 @@ def test_conversation_list_fits_a_phone(web, data, accounts) -> None:
     assert box is not None and box["x"] + box["width"] <= page.viewport_size["width"], box
     assert page.evaluate("document.querySelector('.chat-sidebar ul').scrollWidth <= document.querySelector('.chat-sidebar').clientWidth")
     assert _overflow(page) <= 0
+    # Its rename control too, open with the API's refusal next to it: on screen, labelled, no axe violation.
+    rename = page.locator(".chat-sidebar li .rename").first.bounding_box()
+    assert rename is not None and rename["x"] + rename["width"] <= page.viewport_size["width"], rename
+    page.locator(".chat-sidebar li .rename").first.click()
+    page.fill(".chat-sidebar .rename-form input", " ")
+    page.press(".chat-sidebar .rename-form input", "Enter")
+    page.wait_for_selector(".chat-sidebar .rename-form .alert:not([hidden])")
+    for control in (".rename-form input", ".rename-form button[type=submit]", ".rename-form .alert"):
+        box = page.locator(f".chat-sidebar {control}").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"], (control, box)
+    assert _overflow(page) <= 0
+    assert _unlabelled(page) == []
+    assert _axe(page) == []
+    page.screenshot(path=str(SCREENSHOTS / "layout" / "user-chat-rename-phone.png"), full_page=True)
 
 
 def test_chat_extras_fit_a_phone_and_pass_axe(web, data, accounts, providers) -> None:

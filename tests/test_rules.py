@@ -249,6 +249,26 @@ def test_own_conversations_read_only(emulators, accounts, docs, path: str) -> No
         assert _write(emulators, f"{path}/new-doc", accounts["user"].token, {"content": "x"}) == 403
 
 
+def test_the_sidebars_query_is_the_owners_only(emulators, accounts, docs) -> None:
+    """The web sidebar's listener query (own conversations, newest first, a limit) as a client runs it: the owner only."""
+    query = {
+        "structuredQuery": {
+            "from": [{"collectionId": "conversations"}],
+            "orderBy": [{"field": {"fieldPath": "updatedAt"}, "direction": "DESCENDING"}],
+            "limit": 51,
+        }
+    }
+
+    def run(token: str | None) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.post(f"{_url(emulators, 'users/' + docs['uid'])}:runQuery", json=query, headers=headers, timeout=10).status_code
+
+    assert run(accounts["user"].token) == 200
+    for role in ("viewer", "admin"):
+        assert run(accounts[role].token) == 403
+    assert run(None) == 403
+
+
 def test_audit_trail_read_only_for_admins(emulators, accounts, docs) -> None:
     from gateway import firebase
 

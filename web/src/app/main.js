@@ -43,6 +43,7 @@ import { usagePage } from "./pages/usage.js";
  * @property {import("firebase/auth").User} user
  * @property {string} role
  * @property {import("./attachments.js").StorageLoader} storage  Cloud Storage (its SDK loaded on first use)
+ * @property {(cleanup: () => void) => void} onLeave  run `cleanup` when the page is left (another page, sign-out, the tab closed)
  */
 
 /** @typedef {import("./config.js").AppConfig} AppConfig */
@@ -210,6 +211,19 @@ async function start() {
 
   /** @type {Context | null} */
   let ctx = null;
+  /** What the page on screen asked to run when it is left: its Firestore listeners stop there. */
+  const cleanups = /** @type {Array<() => void>} */ ([]);
+  /** @param {() => void} cleanup */
+  const onLeave = (cleanup) => void cleanups.push(cleanup);
+  function leave() {
+    for (const cleanup of cleanups.splice(0)) {
+      try {
+        cleanup();
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  }
 
   function route() {
     if (!ctx) return;
@@ -219,14 +233,20 @@ async function start() {
       if (a.dataset.route === target) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
+    leave();
     // Say why rather than silently showing another page: a link shared by an admin should not look broken.
     if (ROUTES[target].admin && ctx.role !== "admin") fill(root, adminsOnly(ROUTES[target].title, ctx.role));
     else fill(root, ...(GENERATES.has(target) && ctx.role === "viewer" ? [viewerNote()] : []), ROUTES[target].page(ctx));
   }
 
   window.addEventListener("hashchange", route);
+  // A closed tab (or one put in the back/forward cache) stops its listeners first: a listen stream
+  // cut off without its unlisten is what the Firestore emulator handles worst. Shown again: drawn again.
+  window.addEventListener("pagehide", leave);
+  window.addEventListener("pageshow", (event) => event.persisted && route());
   onAuthStateChanged(auth, async (user) => {
     if (!user) {
+      leave();
       ctx = null;
       nav.hidden = true;
       fill(who);
@@ -234,11 +254,11 @@ async function start() {
       return;
     }
     const role = await roleOf(user, db);
-    ctx = { gateway, db, user, role, storage };
+    ctx = { gateway, db, user, role, storage, onLeave };
     const visible = Object.entries(ROUTES).filter(([, r]) => !r.admin || role === "admin");
     fill(nav, ...visible.map(([name, r]) => h("a", { href: `#/${name}`, dataset: { route: name } }, r.title)));
     nav.hidden = false;
-    fill(who, h("span", { id: "user-email" }, `${user.email ?? user.uid} (${role})`), h("button", { id: "signout", type: "button", onclick: () => signOut(auth) }, "Sign out"));
+    fill(who, h("span", { id: "user-email" }, `${user.email ?? user.uid} (${role})`), h("button", { id: "signout", type: "button", onclick: () => (leave(), signOut(auth)) }, "Sign out"));
     route();
   });
 }

@@ -4,9 +4,9 @@
  * stored as a conversation by the gateway (`saveHistory`), listed in a sidebar and reopened from
  * the URL (`#/chat/<conversationId>`).
  *
- * The sidebar is read through the `conversations` API when it changes (a turn, a delete), not kept by
- * a Firestore listener: the Firestore emulator fails commits while it tears down a listener whose
- * browser went away abruptly (see images.js); a live listener is a later step.
+ * The sidebar is live (a Firestore listener, ../conversation_list.js): a conversation started,
+ * renamed or deleted in another tab shows here without a reload. Its listener stops when the page
+ * is left (`ctx.onLeave`).
  */
 
 import "../chat.css";
@@ -14,15 +14,13 @@ import "../chat.css";
 import { ToolCalls, finishWords, renderAnswer, toolCallsBlock } from "../answer_parts.js";
 import { attachControl, thumbnails, upload } from "../attachments.js";
 import { composerOptions } from "../composer_options.js";
+import { conversationSidebar } from "../conversation_list.js";
 import { alertBox, fill, h, money } from "../dom.js";
 import { loadModels, modelStatus } from "../model_picker.js";
 
 export { loadModels };
 
 /** @typedef {import("../../gateway/types").ConversationMessage} ConversationMessage */
-
-/** Conversations listed at a time in the sidebar. */
-const PAGE = 50;
 
 /** The conversation named by the URL: `#/chat/<id>`. */
 function conversationInUrl() {
@@ -98,13 +96,23 @@ export function chatPage(ctx) {
   const thread = h("div", { id: "chat-thread", className: "thread" });
   // Announced once per answer (when it is complete), never per token.
   const status = h("p", { id: "chat-status", className: "chat-sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
-  const list = h("ul", { id: "chat-conversations" });
   const newChat = h("button", { id: "chat-new", type: "button" }, "New chat");
-  const more = h("button", { id: "chat-more", type: "button", hidden: true }, "More conversations");
   const error = alertBox("chat-error");
   const canSend = CAN_GENERATE.has(ctx.role);
   const attach = attachControl((message) => error.show(message === null ? null : new Error(message)));
   const options = composerOptions();
+  const sidebar = conversationSidebar({
+    db: ctx.db,
+    uid: ctx.user.uid,
+    gateway: ctx.gateway,
+    onOpen: (id) => open(id),
+    onDeleted: (id) => id === conversationId && startNew(),
+    onError: (err) => error.show(err),
+  });
+  ctx.onLeave(() => {
+    sidebar.stop();
+    running?.abort();
+  });
   const form = /** @type {HTMLFormElement} */ (
     h("form", { id: "chat-composer", className: "composer", onsubmit: submit }, prompt, attach.box, options.box, h("div", { className: "row" }, send, stop))
   );
@@ -273,7 +281,6 @@ export function chatPage(ctx) {
       showRegenerate();
       thread.removeAttribute("aria-busy");
       prompt.focus();
-      refreshList();
     }
   }
 
@@ -301,52 +308,7 @@ export function chatPage(ctx) {
 
   /** Mark the open conversation in the sidebar. */
   function markOpen() {
-    for (const item of list.querySelectorAll("li")) {
-      const button = item.querySelector("button.open");
-      if (/** @type {HTMLElement} */ (item).dataset.conversation === conversationId) button?.setAttribute("aria-current", "true");
-      else button?.removeAttribute("aria-current");
-    }
-  }
-
-  /** @param {import("../../gateway/types").Conversation} c */
-  function listItem(c) {
-    return h(
-      "li",
-      { dataset: { conversation: c.id } },
-      h("button", { type: "button", className: "open", title: c.title, onclick: () => open(c.id) }, c.title),
-      h("button", { type: "button", className: "delete", "aria-label": `Delete “${c.title}”`, title: "Delete", onclick: () => remove(c.id) }, "×"),
-    );
-  }
-
-  /** The next page of the list, when there is one. */
-  let nextPage = /** @type {string | null} */ (null);
-
-  /** Read the list again from its first page (after a turn or a delete). */
-  async function refreshList() {
-    try {
-      const page = await ctx.gateway.conversations.list({ limit: PAGE });
-      fill(list, ...page.conversations.map(listItem));
-      nextPage = page.nextPageToken;
-      more.hidden = !nextPage;
-      list.dataset.loaded = "true";
-      markOpen();
-    } catch (err) {
-      error.show(err);
-    }
-  }
-
-  async function loadMore() {
-    if (!nextPage) return;
-    try {
-      const page = await ctx.gateway.conversations.list({ limit: PAGE, pageToken: nextPage });
-      const shown = new Set([...list.querySelectorAll("li")].map((li) => /** @type {HTMLElement} */ (li).dataset.conversation));
-      list.append(...page.conversations.filter((c) => !shown.has(c.id)).map(listItem));
-      nextPage = page.nextPageToken;
-      more.hidden = !nextPage;
-      markOpen();
-    } catch (err) {
-      error.show(err);
-    }
+    sidebar.markOpen(conversationId);
   }
 
   /** Show a stored conversation: its messages, its model. @param {string} id */
@@ -411,25 +373,12 @@ export function chatPage(ctx) {
     prompt.focus();
   }
 
-  /** @param {string} id */
-  async function remove(id) {
-    try {
-      await ctx.gateway.conversations.delete(id);
-      if (id === conversationId) startNew();
-    } catch (err) {
-      error.show(err);
-    }
-    await refreshList();
-  }
-
   newChat.addEventListener("click", startNew);
-  more.addEventListener("click", loadMore);
   const models = loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding", { admin: ctx.role === "admin", remember: "chat-model" });
   models.then((list) => {
     callable = list;
     offer();
   }, (err) => error.show(err));
-  refreshList();
   const restored = conversationInUrl();
   if (restored) models.finally(() => open(restored));
   queueMicrotask(() => prompt.focus());
@@ -437,7 +386,7 @@ export function chatPage(ctx) {
   return h(
     "section",
     { id: "chat-page", className: "chat" },
-    h("nav", { className: "chat-sidebar", "aria-label": "Conversations" }, newChat, list, more),
+    h("nav", { className: "chat-sidebar", "aria-label": "Conversations" }, newChat, sidebar.status, sidebar.list, sidebar.more),
     h(
       "div",
       { className: "chat-main" },

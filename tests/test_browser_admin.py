@@ -165,11 +165,14 @@ def test_health_rechecks_while_shown_pauses_when_hidden_and_never_overlaps(app, 
 
 def test_viewer_is_told_before_sending_why_they_cannot_generate(app, providers, accounts) -> None:
     viewer = app.open(accounts["viewer"])
-    viewer.wait_for_selector("#viewer-note")
-    assert "generating needs the user role" in viewer.inner_text("#viewer-note")
+    # Chat says it once, in its composer's place (not a second, general note above it).
+    viewer.wait_for_selector("#chat-readonly")
+    assert viewer.locator("#viewer-note").count() == 0
     assert _axe(viewer) == []
     viewer.goto(f"{app.url}/#/images")
     viewer.wait_for_selector("#viewer-note")
+    assert "generating needs the user role" in viewer.inner_text("#viewer-note")
+    assert _axe(viewer) == []
     viewer.goto(f"{app.url}/#/usage")
     viewer.wait_for_selector('nav a[data-route="usage"][aria-current="page"]')
     assert viewer.locator("#viewer-note").count() == 0

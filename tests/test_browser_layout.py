@@ -249,7 +249,9 @@ def test_conversation_list_fits_a_phone(web, data, accounts) -> None:
     page.wait_for_selector(PAGES["chat"], state="attached")
     page.fill("#chat-prompt", "A question long enough that its conversation's title is far wider than a phone's screen")
     page.press("#chat-prompt", "Enter")
-    page.wait_for_selector(".chat-sidebar li .delete", timeout=20_000)
+    page.wait_for_selector(".chat-sidebar li .delete", state="attached", timeout=20_000)
+    page.click("#chat-sidebar-toggle")  # on a phone the list is folded behind its button
+    page.wait_for_selector(".chat-sidebar li .delete")
     box = page.locator(".chat-sidebar li .delete").first.bounding_box()
     assert box is not None and box["x"] + box["width"] <= page.viewport_size["width"], box
     assert page.evaluate("document.querySelector('.chat-sidebar ul').scrollWidth <= document.querySelector('.chat-sidebar').clientWidth")
@@ -316,3 +318,92 @@ def test_chat_extras_fit_a_phone_and_pass_axe(web, data, accounts, providers) ->
     assert _overflow(viewer) <= 0
     assert _axe(viewer) == []
     assert viewer.errors == []
+
+
+def _composer_on_screen(page: Any) -> bool:
+    """The composer (its message box and Send) lies wholly inside the window, above the fixed status bar."""
+    return page.evaluate(
+        """() => { const c = document.querySelector('#chat-composer').getBoundingClientRect();
+                   const bar = document.querySelector('#status').getBoundingClientRect();
+                   return c.top >= 0 && c.bottom <= bar.top + 1 && c.height > 0; }"""
+    )
+
+
+def test_chat_docks_its_composer_and_follows_the_answer_on_a_desktop(web, data, accounts, providers) -> None:
+    """A thread taller than the window: the composer stays at the bottom of the window wherever the thread is scrolled,
+    the newest answer is in view when it ends, the sidebar stays on screen, and the chat uses the wide window."""
+    providers["openai"].state["reply"] = "A long answer line.\n\n" * 40
+    page = _open(web, accounts["user"], "desktop")
+    page.wait_for_selector(PAGES["chat"], state="attached")
+    page.select_option("#chat-model", CHAT)
+    for n in (1, 2):
+        page.fill("#chat-prompt", f"Question {n}")
+        page.press("#chat-prompt", "Enter")
+        page.wait_for_function("n => document.querySelectorAll('#chat-thread .msg').length === 2 * n && document.querySelector('#chat-output')?.dataset.state === 'done'", arg=n, timeout=30_000)
+    assert page.evaluate("document.scrollingElement.scrollHeight > 2 * innerHeight")  # the thread is long
+    # Followed to the end: the last answer's end is in view, just above the composer.
+    assert page.evaluate("document.querySelector('#chat-output').getBoundingClientRect().bottom <= document.querySelector('#chat-composer').getBoundingClientRect().top + 1")
+    assert page.evaluate("document.scrollingElement.scrollHeight - (scrollY + innerHeight) <= 2")
+    assert _composer_on_screen(page)
+    # Scrolled back to the top to read: the composer and the conversation list are still on screen.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.mouse.wheel(0, 400)
+    page.wait_for_function("scrollY > 0")
+    assert _composer_on_screen(page)
+    item = page.locator(".chat-sidebar li .open").first.bounding_box()
+    assert item is not None and 0 <= item["y"] < page.viewport_size["height"], item
+    # A third answer while the reader is up the thread: the page is not pulled down under them.
+    page.fill("#chat-prompt", "Question 3")
+    page.press("#chat-prompt", "Enter")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_function("document.querySelectorAll('#chat-thread .msg').length === 6 && document.querySelector('#chat-output')?.dataset.state === 'done'", timeout=30_000)
+    assert page.evaluate("scrollY") < 50
+    # The chat is not a narrow card on a wide window; the toggle is for phones only.
+    assert page.evaluate("document.querySelector('#chat-page').getBoundingClientRect().width") > 1200
+    assert not page.locator("#chat-sidebar-toggle").is_visible()
+    assert page.locator("#chat-conversations").is_visible()
+    assert _axe(page) == []
+    assert page.errors == []
+
+
+def test_chat_folds_its_conversation_list_on_a_phone(web, data, accounts) -> None:
+    """On a phone the conversation list waits behind a "Conversations" button (keyboard usable, aria-expanded), closes
+    when a conversation is opened, and the composer stays at the bottom of the screen."""
+    page = _open(web, accounts["user"], "phone")
+    page.wait_for_selector(PAGES["chat"], state="attached")
+    page.fill("#chat-prompt", "Hello from a phone")
+    page.press("#chat-prompt", "Enter")
+    page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
+    page.wait_for_selector(".chat-sidebar li .open", state="attached", timeout=20_000)
+    toggle = page.locator("#chat-sidebar-toggle")
+    assert toggle.is_visible()
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert toggle.get_attribute("aria-controls") == page.eval_on_selector(".chat-sidebar", "n => n.id")
+    assert not page.locator("#chat-conversations").is_visible()
+    assert _composer_on_screen(page)
+    assert _axe(page) == []
+    # Opened from the keyboard; Escape folds it again, the focus back on the button.
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "true"
+    page.wait_for_selector("#chat-conversations li .open")
+    assert _axe(page) == []
+    page.locator(".chat-sidebar li .rename").first.click()  # Escape in a rename cancels the rename only
+    page.press(".chat-sidebar .rename-form input", "Escape")
+    assert toggle.get_attribute("aria-expanded") == "true"
+    page.focus("#chat-new")
+    page.keyboard.press("Escape")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.id") == "chat-sidebar-toggle"
+    # Opening a conversation (and New chat) folds the list.
+    toggle.click()
+    page.locator(".chat-sidebar li .open").first.click()
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert not page.locator("#chat-conversations").is_visible()
+    page.wait_for_selector("#chat-thread .msg.assistant")
+    toggle.click()
+    page.click("#chat-new")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert _composer_on_screen(page)
+    assert _overflow(page) <= 0
+    assert page.errors == []

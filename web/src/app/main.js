@@ -106,8 +106,8 @@ function adminsOnly(title, role) {
   );
 }
 
-/** Pages whose point is to generate, which the viewer role may not do. */
-const GENERATES = new Set(["chat", "images"]);
+/** Pages whose point is to generate, which the viewer role may not do (the chat page says so itself, in its composer's place). */
+const GENERATES = new Set(["images"]);
 
 /** Why a viewer's Send is refused, said before they try: the gateway answers 403 to a viewer's generation. */
 function viewerNote() {

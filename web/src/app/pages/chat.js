@@ -7,6 +7,10 @@
  * The sidebar is live (a Firestore listener, ../conversation_list.js): a conversation started,
  * renamed or deleted in another tab shows here without a reload. Its listener stops when the page
  * is left (`ctx.onLeave`).
+ *
+ * Laid out like the chat apps people know (chat.css): the composer stays at the bottom of the window
+ * while the thread scrolls, the newest answer is followed as it streams unless the reader scrolled up,
+ * and on a phone the conversation list folds behind a "Conversations" button.
  */
 
 import "../chat.css";
@@ -32,6 +36,21 @@ function conversationInUrl() {
 function showInUrl(id) {
   // replaceState, not location.hash: a hashchange would make main.js draw the page again.
   history.replaceState(null, "", id ? `#/chat/${id}` : "#/chat");
+}
+
+/** Within this many pixels of the end, the reader is "at the bottom": a streaming answer is followed. */
+const FOLLOW_SLACK = 80;
+
+/** Whether the window is scrolled to (near) the end of the page. */
+function atBottom() {
+  const page = document.scrollingElement ?? document.documentElement;
+  return page.scrollHeight - (page.scrollTop + window.innerHeight) <= FOLLOW_SLACK;
+}
+
+/** Scroll the window to the end of the page (the thread's end sits just above the docked composer). */
+function toBottom() {
+  const page = document.scrollingElement ?? document.documentElement;
+  window.scrollTo({ top: page.scrollHeight });
 }
 
 /** Roles that may generate (generate_text's): a viewer reads only. */
@@ -88,7 +107,7 @@ function metaLine(info) {
 export function chatPage(ctx) {
   const select = /** @type {HTMLSelectElement} */ (h("select", { id: "chat-model", "aria-label": "Model" }));
   const prompt = /** @type {HTMLTextAreaElement} */ (
-    h("textarea", { id: "chat-prompt", rows: 3, placeholder: "Ask something (Enter sends, Shift+Enter for a new line)", "aria-label": "Message" })
+    h("textarea", { id: "chat-prompt", rows: 2, placeholder: "Ask something (Enter sends, Shift+Enter for a new line)", "aria-label": "Message" })
   );
   const send = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-send", type: "submit" }, "Send"));
   const stop = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-stop", type: "button", disabled: true }, "Stop"));
@@ -97,6 +116,10 @@ export function chatPage(ctx) {
   // Announced once per answer (when it is complete), never per token.
   const status = h("p", { id: "chat-status", className: "chat-sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
   const newChat = h("button", { id: "chat-new", type: "button" }, "New chat");
+  // On a phone the list folds behind this button (chat.css hides the button on wider screens, where the list always shows).
+  const toggle = /** @type {HTMLButtonElement} */ (
+    h("button", { id: "chat-sidebar-toggle", className: "chat-toggle", type: "button", "aria-expanded": "false", "aria-controls": "chat-sidebar" }, "Conversations")
+  );
   const error = alertBox("chat-error");
   const canSend = CAN_GENERATE.has(ctx.role);
   const attach = attachControl((message) => error.show(message === null ? null : new Error(message)));
@@ -105,17 +128,43 @@ export function chatPage(ctx) {
     db: ctx.db,
     uid: ctx.user.uid,
     gateway: ctx.gateway,
-    onOpen: (id) => open(id),
+    onOpen: (id) => {
+      fold(false);
+      open(id);
+    },
     onDeleted: (id) => id === conversationId && startNew(),
     onError: (err) => error.show(err),
   });
+  /** Whether the reader is following the end of the thread: scrolling up to read stops it, back to the end resumes it. */
+  let follow = true;
+  const onScroll = () => {
+    follow = atBottom();
+  };
+  window.addEventListener("scroll", onScroll, { passive: true });
+  // The docked composer sits just above the fixed status bar, whose height depends on how its line wraps.
+  const statusBar = document.getElementById("status");
+  const measure = new ResizeObserver(() => page.style.setProperty("--status-bar", `${statusBar?.offsetHeight ?? 0}px`));
+  if (statusBar) measure.observe(statusBar);
   ctx.onLeave(() => {
     sidebar.stop();
     running?.abort();
+    window.removeEventListener("scroll", onScroll);
+    measure.disconnect();
   });
   const form = /** @type {HTMLFormElement} */ (
-    h("form", { id: "chat-composer", className: "composer", onsubmit: submit }, prompt, attach.box, options.box, h("div", { className: "row" }, send, stop))
+    h(
+      "form",
+      { id: "chat-composer", className: "composer", onsubmit: submit },
+      prompt,
+      h("div", { className: "composer-bar" }, h("div", { className: "composer-tools" }, attach.box, options.box), h("div", { className: "composer-send" }, stop, send)),
+    )
   );
+  /** The message box grows with its text, up to a third of the window (then it scrolls). */
+  function grow() {
+    prompt.style.height = "auto";
+    prompt.style.height = `${Math.min(prompt.scrollHeight + 2, Math.round(window.innerHeight / 3))}px`;
+  }
+  prompt.addEventListener("input", grow);
   /** The models the picker offers (callable ones). @type {import("../../gateway/types").Model[]} */
   let callable = [];
   const selectedModel = () => callable.find((m) => m.id === select.value);
@@ -205,7 +254,9 @@ export function chatPage(ctx) {
     turn.body.dataset.state = "streaming";
     thread.setAttribute("aria-busy", "true");
     status.textContent = files.length ? "Uploading images…" : "Answering…";
-    turn.node.scrollIntoView({ block: "end" });
+    grow();
+    follow = true;
+    toBottom();
     let answer = "";
     const calls = new ToolCalls();
     // Markdown is parsed again from the start for each render: at most once a frame, however fast the chunks come.
@@ -217,6 +268,7 @@ export function chatPage(ctx) {
       frame = 0;
       renderAnswer(turn.body, answer, { json: asJson, final });
       if (calls.list.length) turn.body.append(toolCallsBlock(calls.list));
+      if (follow) toBottom();
       const at = performance.now();
       for (const chars of unseen.splice(0)) timings.push({ at, chars });
     };
@@ -272,6 +324,7 @@ export function chatPage(ctx) {
           question?.remove();
         }
         if (!prompt.value) prompt.value = text;
+        grow();
         if (!again && files.length && !attach.files.length) attach.restore(files);
       }
     } finally {
@@ -281,6 +334,7 @@ export function chatPage(ctx) {
       showRegenerate();
       thread.removeAttribute("aria-busy");
       prompt.focus();
+      if (follow) toBottom(); // the usage line and Regenerate came last
     }
   }
 
@@ -350,6 +404,8 @@ export function chatPage(ctx) {
       }
       showRegenerate();
       thread.dataset.conversation = id;
+      follow = true;
+      toBottom();
       if (modelId && [...select.options].some((o) => o.value === modelId && !o.disabled)) select.value = modelId;
     } catch (err) {
       error.show(err);
@@ -373,7 +429,16 @@ export function chatPage(ctx) {
     prompt.focus();
   }
 
-  newChat.addEventListener("click", startNew);
+  /** Open or fold the conversation list (a phone's; on wider screens it always shows). @param {boolean} on */
+  function fold(on) {
+    toggle.setAttribute("aria-expanded", String(on));
+    nav.classList.toggle("open", on);
+  }
+  toggle.addEventListener("click", () => fold(toggle.getAttribute("aria-expanded") !== "true"));
+  newChat.addEventListener("click", () => {
+    fold(false);
+    startNew();
+  });
   const models = loadModels(ctx.gateway, select, (m) => m.type !== "image" && m.type !== "embedding", { admin: ctx.role === "admin", remember: "chat-model" });
   models.then((list) => {
     callable = list;
@@ -383,18 +448,27 @@ export function chatPage(ctx) {
   if (restored) models.finally(() => open(restored));
   queueMicrotask(() => prompt.focus());
 
-  return h(
+  const nav = h("nav", { id: "chat-sidebar", className: "chat-sidebar", "aria-label": "Conversations" }, newChat, sidebar.status, sidebar.list, sidebar.more);
+  nav.addEventListener("keydown", (event) => {
+    // Escape folds a phone's open list and gives the focus back to its button (unless it cancelled a rename).
+    if (event.key === "Escape" && !event.defaultPrevented && toggle.getAttribute("aria-expanded") === "true") {
+      fold(false);
+      toggle.focus();
+    }
+  });
+  const page = h(
     "section",
     { id: "chat-page", className: "chat" },
-    h("nav", { className: "chat-sidebar", "aria-label": "Conversations" }, newChat, sidebar.status, sidebar.list, sidebar.more),
+    toggle,
+    nav,
     h(
       "div",
       { className: "chat-main" },
       h("div", { className: "chat-head" }, h("h2", {}, "Chat"), h("div", { className: "model-pick" }, h("label", {}, "Model ", select), modelLine.line)),
       thread,
-      error.box,
-      canSend ? form : readOnlyNote(ctx.role),
+      h("div", { id: "chat-dock", className: "chat-dock" }, error.box, canSend ? form : readOnlyNote(ctx.role)),
       status,
     ),
   );
+  return page;
 }

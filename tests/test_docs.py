@@ -25,7 +25,7 @@ README_MAX_LINES = 200
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
-LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<img\s[^>]*\bsrc=\"([^\"]+)\"")
 
 
 def pages() -> list[Path]:
@@ -67,7 +67,7 @@ def anchors(path: Path) -> set[str]:
 
 def links(path: Path) -> list[str]:
     """Every inline link target in the file's prose (code spans hold examples, not links)."""
-    return [target for line in prose(path) for target in LINK.findall(CODE_SPAN.sub("", line))]
+    return [link or image for line in prose(path) for link, image in LINK.findall(CODE_SPAN.sub("", line))]
 
 
 def relative(target: str) -> bool:

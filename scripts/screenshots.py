@@ -75,11 +75,11 @@ def main() -> None:
             phone = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
             sign_in(phone, stack.web_url + conversation, "user@demo.test")
             shoot(phone, "chat-phone", wait="#chat-thread .msg.assistant")
-            shoot(desktop, "usage-desktop", "#/usage", wait="#usage-page")
+            shoot(desktop, "usage-desktop", "#/usage", wait="#usage-page canvas")
             admin = browser.new_page(viewport=DESKTOP)
             sign_in(admin, stack.web_url, "admin@demo.test")
             chat(admin)
-            shoot(admin, "dashboard-desktop", "#/admin/dashboard", wait="#dashboard-page")
+            shoot(admin, "dashboard-desktop", "#/admin/dashboard", wait="#dashboard-tables table")
             shoot(admin, "models-desktop", "#/admin/models", wait="#models-page")
             browser.close()
     finally:

@@ -25,9 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from stack import Stack, close_listeners, seed_demo  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
+from screenshots import seeded_browser, sign_in  # noqa: E402
 
 WATCH = """
 () => new Promise((resolve) => {
@@ -57,30 +55,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
-
-    stack = Stack(fresh_ports=True)
-    stack.start()
-    try:
-        seed_demo(stack)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(stack.web_url)
-            page.fill("#email", "user@demo.test")
-            page.fill("#password", "demo-password")
-            page.press("#password", "Enter")
-            page.wait_for_selector("#chat-prompt")
-            page.wait_for_function("document.querySelector('#chat-model')?.value")
-            results = []
-            for _ in range(args.runs + 1):
-                results.append(page.evaluate(WATCH))
-                time.sleep(0.2)
-            browser.close()
-    finally:
-        close_listeners()
-        stack.stop()
+    with seeded_browser() as (stack, browser):
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        sign_in(page, stack.web_url, "user@demo.test")
+        results = []
+        for _ in range(args.runs + 1):
+            results.append(page.evaluate(WATCH))
+            time.sleep(0.2)
     cold, warm = results[0], results[1:]
     firsts = sorted(r["first"] for r in warm)
     dones = sorted(r["done"] for r in warm)

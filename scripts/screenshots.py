@@ -12,6 +12,8 @@ something in them, and writes ``docs/screenshots/*.png`` at desktop
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,34 +59,43 @@ def shoot(page: Any, name: str, route: str | None = None, wait: str | None = Non
     print(f"wrote docs/screenshots/{name}.png")
 
 
-def main() -> None:
+@contextmanager
+def seeded_browser() -> Iterator[tuple[Stack, Any]]:
+    """A stack on free ports seeded as ``make dev`` seeds it, and Chromium; both stopped on leaving."""
     from playwright.sync_api import sync_playwright
 
-    OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack(fresh_ports=True)
     stack.start()
     try:
         seed_demo(stack)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            desktop = browser.new_page(viewport=DESKTOP)
-            sign_in(desktop, stack.web_url, "user@demo.test")
-            chat(desktop)
-            shoot(desktop, "chat-desktop")
-            conversation = desktop.evaluate("location.hash")
-            phone = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
-            sign_in(phone, stack.web_url + conversation, "user@demo.test")
-            shoot(phone, "chat-phone", wait="#chat-thread .msg.assistant")
-            shoot(desktop, "usage-desktop", "#/usage", wait="#usage-page canvas")
-            admin = browser.new_page(viewport=DESKTOP)
-            sign_in(admin, stack.web_url, "admin@demo.test")
-            chat(admin)
-            shoot(admin, "dashboard-desktop", "#/admin/dashboard", wait="#dashboard-tables table")
-            shoot(admin, "models-desktop", "#/admin/models", wait="#models-page")
-            browser.close()
+            try:
+                yield stack, browser
+            finally:
+                browser.close()
     finally:
         close_listeners()
         stack.stop()
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with seeded_browser() as (stack, browser):
+        desktop = browser.new_page(viewport=DESKTOP)
+        sign_in(desktop, stack.web_url, "user@demo.test")
+        chat(desktop)
+        shoot(desktop, "chat-desktop")
+        conversation = desktop.evaluate("location.hash")
+        phone = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+        sign_in(phone, stack.web_url + conversation, "user@demo.test")
+        shoot(phone, "chat-phone", wait="#chat-thread .msg.assistant")
+        shoot(desktop, "usage-desktop", "#/usage", wait="#usage-page canvas")
+        admin = browser.new_page(viewport=DESKTOP)
+        sign_in(admin, stack.web_url, "admin@demo.test")
+        chat(admin)
+        shoot(admin, "dashboard-desktop", "#/admin/dashboard", wait="#dashboard-tables table")
+        shoot(admin, "models-desktop", "#/admin/models", wait="#models-page")
 
 
 if __name__ == "__main__":

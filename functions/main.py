@@ -35,6 +35,7 @@ MODULES = {
     "health": "health",
     "models": "models",
     "openai": "openai_api",
+    "orgs": "orgs_api",
     "providers": "providers_api",
     "usage": "usage_api",
     "audit_model_edits": "model_audit",

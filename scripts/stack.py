@@ -403,7 +403,7 @@ def dev() -> None:
         print(f"  demo provider {demo.url}  (models demo-chat, demo-image, demo-embed: canned answers, no AI provider)")
         print(f"\nWeb app: {stack.web_url}  (sign in as user@demo.test or admin@demo.test)")
         print("\nFunctions:")
-        for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers"):
+        for name in ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers", "orgs"):
             print(f"  {name:<12} {stack.function_url(name)}")
         print("\nDemo accounts (password: demo-password):")
         for email, role in accounts:

@@ -29,7 +29,7 @@ PYTHON = FUNCTIONS / "venv" / "bin" / "python"
 PROJECT = "demo-ai-gateway"
 FIREBASE_CONFIG = {"projectId": PROJECT, "storageBucket": f"{PROJECT}.firebasestorage.app"}
 
-HTTPS = ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers")
+HTTPS = ("health", "models", "generate_text", "generate_image", "openai", "usage", "conversations", "providers", "orgs")
 TRIGGER = "audit_model_edits"
 SCHEDULED = "settle_leftovers"
 

@@ -41,6 +41,10 @@ class Caller:
     claims: dict[str, Any]
     profile: dict[str, Any]
     """The ``users/{uid}`` document (cached), e.g. for quotas."""
+    org: str | None = None
+    """The organisation the request is for (``gateway.orgs.attach``); None: none named, project-wide as before."""
+    org_role: str | None = None
+    """The caller's role in :attr:`org` (``owner``, ``admin``, ``member``, ``viewer``; project admins: ``owner``)."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
 ADMIN = frozenset({"admin"})
-ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Firebase-AppCheck"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Firebase-AppCheck, X-Org-Id, OpenAI-Organization"
 EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Conversation-Id, Server-Timing"
 
 M = TypeVar("M", bound=BaseModel)
@@ -303,6 +303,7 @@ def serve(
         method=request.method,
         uid=caller.uid if caller else None,
         role=caller.role if caller else None,
+        org=caller.org if caller else None,
         status=response.status_code,
         latencyMs=latency_ms,
         **({"ledgerMs": ledger_ms} if ledger_ms is not None else {}),
@@ -395,6 +396,9 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
                 f"Role '{ctx.caller.role}' may not {ctx.request.method} {ctx.route}",
                 {"role": ctx.caller.role, "allowedRoles": sorted(handler.roles)},
             )
+        from gateway import orgs
+
+        ctx.caller = orgs.attach(ctx.request, ctx.route, ctx.caller)  # membership of the organisation it names, on every request
     result = handler.call(ctx)
     ctx.confirm(on_refusal=result.close if isinstance(result, Response) else None)  # before the first byte, whatever the handler did
     if isinstance(result, Response):

@@ -37,6 +37,7 @@ FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("usage", "usage_api"),
     ("conversations", "conversations_api"),
     ("providers", "providers_api"),
+    ("orgs", "orgs_api"),
 )
 """Every HTTPS function (its name, then its module)."""
 
@@ -100,9 +101,9 @@ class Op:
 
 
 def _answer_model(name: str) -> type[BaseModel]:
-    from gateway import answers, schemas
+    from gateway import answers, orgs, schemas
 
-    model = getattr(answers, name, None) or getattr(schemas, name)
+    model = getattr(answers, name, None) or getattr(orgs, name, None) or getattr(schemas, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), name
     return model
 

@@ -32,7 +32,7 @@ def _models() -> list[tuple[type[Any], str]]:
     from models import ListParams
     from usage_api import ModelUsageQuery, UsageQuery
 
-    from gateway import answers, schemas
+    from gateway import answers, orgs, schemas
 
     requests = [
         GenerateTextRequest,
@@ -44,6 +44,10 @@ def _models() -> list[tuple[type[Any], str]]:
         ConversationPatch,
         schemas.ModelSpec,
         schemas.ProviderWrite,
+        orgs.OrgCreate,
+        orgs.OrgPatch,
+        orgs.MemberAdd,
+        orgs.MemberPatch,
     ]
     replies = [
         schemas.Model,
@@ -60,6 +64,10 @@ def _models() -> list[tuple[type[Any], str]]:
         answers.ConversationDetail,
         answers.ErrorBody,
         answers.CreateEmbeddingResponse,
+        orgs.OrgList,
+        orgs.OrgDetail,
+        orgs.MemberList,
+        orgs.OrgDeleted,
     ]
     return [(m, "validation") for m in requests] + [(m, "serialization") for m in replies]
 

@@ -122,6 +122,7 @@ TRUSTED = {
     "email": "admin@demo.test",
     "billingPlan": "enterprise",
     "limits": {"perMinute": 1_000_000},
+    "defaultOrg": "acme",  # gateway/orgs.py reads it (honoured only for a member); set through PUT orgs/default
 }
 
 
@@ -292,3 +293,42 @@ def test_server_only_collections_are_closed(emulators, accounts, docs, path: str
     for role in ("admin", "user", "viewer"):
         assert _get(emulators, path, accounts[role].token) == 403
         assert _write(emulators, path, accounts[role].token, {"x": "y"}) == 403
+
+
+@pytest.fixture(scope="module")
+def org_docs(emulators, accounts, docs) -> dict[str, str]:
+    """Two organisations: the user account is a member of ``rules-org``, the viewer of ``rules-other``."""
+    from gateway import firebase
+
+    db = firebase.db()
+    for org_id, uid in (("rules-org", accounts["user"].uid), ("rules-other", accounts["viewer"].uid)):
+        db.collection("orgs").document(org_id).set({"name": org_id, "settings": {}})
+        db.collection("orgs").document(org_id).collection("members").document(uid).set({"uid": uid, "role": "member"})
+    return {"member": accounts["user"].uid, "other": accounts["viewer"].uid}
+
+
+def test_a_member_reads_their_organisation_and_its_members(emulators, accounts, org_docs) -> None:
+    token = accounts["user"].token
+    assert _get(emulators, "orgs/rules-org", token) == 200
+    assert _get(emulators, f"orgs/rules-org/members/{org_docs['member']}", token) == 200
+    assert _get(emulators, "orgs/rules-org/members", token) == 200
+    assert _get(emulators, "orgs/rules-org", accounts["admin"].token) == 200
+
+
+def test_a_non_member_reads_no_organisation_nor_its_members(emulators, accounts, org_docs) -> None:
+    token = accounts["user"].token
+    assert _get(emulators, "orgs/rules-other", token) == 403
+    assert _get(emulators, f"orgs/rules-other/members/{org_docs['other']}", token) == 403
+    assert _get(emulators, "orgs/rules-other/members", token) == 403
+    assert _get(emulators, "orgs/no-such-org", token) == 403  # the same answer: whether it exists is not told
+    assert _get(emulators, "orgs", token) == 403
+    assert _get(emulators, "orgs/rules-org", None) == 403
+
+
+def test_nobody_writes_organisations_or_members(emulators, accounts, org_docs) -> None:
+    for role in ("user", "admin"):
+        token = accounts[role].token
+        assert _write(emulators, "orgs/rules-org", token, {"name": "hacked"}) == 403
+        assert _write(emulators, f"orgs/rules-org/members/{org_docs['member']}", token, {"role": "owner"}) == 403
+        assert _write(emulators, f"orgs/rules-other/members/{accounts[role].uid}", token, {"role": "owner"}) == 403
+        assert _write(emulators, "orgs/new-org", token, {"name": "mine"}) == 403

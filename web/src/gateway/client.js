@@ -33,6 +33,15 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").ConversationDetail} ConversationDetail */
 /** @typedef {import("./types").Conversation} Conversation */
 /** @typedef {import("./types").ConversationQuery} ConversationQuery */
+/** @typedef {import("./types").Org} Org */
+/** @typedef {import("./types").OrgList} OrgList */
+/** @typedef {import("./types").OrgDetail} OrgDetail */
+/** @typedef {import("./types").OrgCreate} OrgCreate */
+/** @typedef {import("./types").OrgPatch} OrgPatch */
+/** @typedef {import("./types").OrgDeleted} OrgDeleted */
+/** @typedef {import("./types").Member} Member */
+/** @typedef {import("./types").MemberList} MemberList */
+/** @typedef {import("./types").MemberAdd} MemberAdd */
 
 /**
  * @typedef {object} EmbedRequest
@@ -41,7 +50,7 @@ import { readEvents } from "./sse.js";
  * @property {number} [dimensions]  a shorter vector, where the model's provider has it (else a 400 naming it)
  */
 
-/** @typedef {"health" | "models" | "generate_text" | "generate_image" | "openai" | "usage" | "providers" | "conversations"} FunctionName */
+/** @typedef {"health" | "models" | "generate_text" | "generate_image" | "openai" | "usage" | "providers" | "conversations" | "orgs"} FunctionName */
 
 /**
  * @typedef {object} RateLimit
@@ -76,6 +85,9 @@ import { readEvents } from "./sse.js";
  *   (`true`: `generate_text`, `generate_image`, `openai`), the ones the gateway's `APP_CHECK_CONSUME` names
  * @property {boolean | { maxRetries?: number, maxWaitSeconds?: number }} [retryOn429]
  *   wait `Retry-After` and try again (default off: the error carries `retryAfter`)
+ * @property {string | null | (() => string | null | undefined)} [org]  the organisation every call is for, sent as
+ *   `X-Org-Id` (a function: asked on each call, e.g. an organisation switcher's current value); none: the user's
+ *   default organisation, if any (docs/orgs.md)
  * @property {number} [refreshMarginSeconds]  refresh a token this close to its expiry (default 60)
  * @property {(info: ResponseInfo) => void} [onResponse]  called with every answer's headers
  * @property {typeof fetch} [fetch]
@@ -221,6 +233,8 @@ export function createGateway(options) {
         headers.Authorization = `Bearer ${idToken}`;
         const appCheckToken = options.getAppCheckToken ? await options.getAppCheckToken(limitedUse.has(fn)) : null;
         if (appCheckToken) headers["X-Firebase-AppCheck"] = appCheckToken;
+        const org = typeof options.org === "function" ? options.org() : options.org;
+        if (org) headers["X-Org-Id"] = org;
       }
       if (body !== undefined) headers["Content-Type"] = "application/json";
       /** @type {Response} */
@@ -440,6 +454,32 @@ export function createGateway(options) {
        * @param {CallOptions} [call]
        */
       import: (id, models, call) => json("providers", "POST", `${enc(id)}/models/import`, { models }, call),
+    },
+
+    /** Organisations and their members (docs/orgs.md): members read, org owners/admins manage, project admins create and delete. */
+    orgs: {
+      /** The caller's organisations with their org role (project admins: all, paged). @param {{ limit?: number, pageToken?: string }} [query] @param {CallOptions} [call] @returns {Promise<OrgList>} */
+      list: (query, call) => json("orgs", "GET", queryString(query), undefined, call),
+      /** An organisation and its members. @param {string} id @param {CallOptions} [call] @returns {Promise<OrgDetail>} */
+      get: (id, call) => json("orgs", "GET", enc(id), undefined, call),
+      /** Project admins. @param {OrgCreate} org @param {CallOptions} [call] @returns {Promise<Org>} */
+      create: (org, call) => json("orgs", "POST", "", org, call),
+      /** Name and/or settings (org owners and admins). @param {string} id @param {OrgPatch} patch @param {CallOptions} [call] @returns {Promise<Org>} */
+      update: (id, patch, call) => json("orgs", "PATCH", enc(id), patch, call),
+      /** The organisation and its members (project admins); retry to finish an interrupted delete. @param {string} id @param {CallOptions} [call] @returns {Promise<OrgDeleted>} */
+      delete: (id, call) => json("orgs", "DELETE", enc(id), undefined, call),
+      /** The organisation used when a call names none (`null`: none). @param {string | null} orgId @param {CallOptions} [call] @returns {Promise<{ defaultOrg: string | null }>} */
+      setDefault: (orgId, call) => json("orgs", "PUT", "/default", { orgId }, call),
+      members: {
+        /** @param {string} id @param {{ limit?: number, pageToken?: string }} [query] @param {CallOptions} [call] @returns {Promise<MemberList>} */
+        list: (id, query, call) => json("orgs", "GET", `${enc(id)}/members${queryString(query)}`, undefined, call),
+        /** A Firebase Auth user, by email. @param {string} id @param {MemberAdd} member @param {CallOptions} [call] @returns {Promise<Member>} */
+        add: (id, member, call) => json("orgs", "POST", `${enc(id)}/members`, member, call),
+        /** @param {string} id @param {string} uid @param {MemberAdd["role"]} role @param {CallOptions} [call] @returns {Promise<Member>} */
+        update: (id, uid, role, call) => json("orgs", "PATCH", `${enc(id)}/members${enc(uid)}`, { role }, call),
+        /** @param {string} id @param {string} uid @param {CallOptions} [call] */
+        remove: (id, uid, call) => json("orgs", "DELETE", `${enc(id)}/members${enc(uid)}`, undefined, call),
+      },
     },
   };
 }

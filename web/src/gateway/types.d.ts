@@ -181,6 +181,30 @@ export interface ListParams {
   pageToken?: string | null;
 }
 
+export interface Member {
+  uid: string;
+  role: "owner" | "admin" | "member" | "viewer";
+  email?: string | null;
+  addedAt?: string | null;
+  addedBy?: string | null;
+}
+
+/** Body of `POST /orgs/{id}/members`: a Firebase Auth user, found by email. */
+export interface MemberAdd {
+  email: string;
+  role?: "owner" | "admin" | "member" | "viewer";
+}
+
+export interface MemberList {
+  members: Array<Member>;
+  nextPageToken?: string | null;
+}
+
+/** Body of `PATCH /orgs/{id}/members/{uid}`. */
+export interface MemberPatch {
+  role: "owner" | "admin" | "member" | "viewer";
+}
+
 export interface MetricsDay {
   date: string;
   requests: number;
@@ -329,6 +353,64 @@ export interface OpenAIEmbeddingUsage {
   total_tokens: number;
 }
 
+/** An organisation as the API answers it; `role` is the caller's org role (project admins: `owner`). */
+export interface Org {
+  id: string;
+  name: string;
+  createdAt?: string | null;
+  createdBy?: string | null;
+  settings: OrgSettings;
+  role?: "owner" | "admin" | "member" | "viewer" | null;
+}
+
+/** Body of `POST /orgs` (project admins). */
+export interface OrgCreate {
+  /** Lowercase letters, digits and dashes, 3 to 40 long; not 'default'. */
+  id: string;
+  name: string;
+  settings?: OrgSettings;
+  /** A Firebase Auth user made the first owner. */
+  ownerEmail?: string | null;
+}
+
+export interface OrgDeleted {
+  deleted: string;
+  membersDeleted: number;
+}
+
+export interface OrgDetail {
+  id: string;
+  name: string;
+  createdAt?: string | null;
+  createdBy?: string | null;
+  settings: OrgSettings;
+  role?: "owner" | "admin" | "member" | "viewer" | null;
+  members: Array<Member>;
+}
+
+export interface OrgList {
+  orgs: Array<Org>;
+  nextPageToken?: string | null;
+}
+
+/** Body of `PATCH /orgs/{id}` (org owners and admins): the fields given replace the stored ones. */
+export interface OrgPatch {
+  name?: string | null;
+  settings?: OrgSettings | null;
+}
+
+/** What an organisation may spend and use. Stored and validated; enforced by a later release (docs/orgs.md). */
+export interface OrgSettings {
+  /** The organisation's daily cost cap in USD. */
+  dailyCostUsd?: number | null;
+  /** The organisation's monthly cost cap in USD. */
+  monthlyCostUsd?: number | null;
+  /** Default quotas per org role. */
+  defaultQuotas?: Record<string, RoleQuota>;
+  /** Project-wide model ids shared with this organisation. */
+  sharedModels?: Array<string>;
+}
+
 /** Prices in USD; a missing price means unknown, never free. */
 export interface Pricing {
   inputPer1M?: number | null;
@@ -398,6 +480,12 @@ export interface Quota {
   /** Of usedTokens, those the gateway estimated. */
   estimatedTokens: number;
   resetAt: string;
+}
+
+/** A default per-day quota for members of one org role. */
+export interface RoleQuota {
+  dailyTokens?: number | null;
+  dailyCostUsd?: number | null;
 }
 
 /** An image in Cloud Storage: `url` is a Firebase download URL, `path` its object. */

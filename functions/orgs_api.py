@@ -88,10 +88,10 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
 
 def _delete(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     assert ctx.caller is not None
+    if len(ctx.path) == 1 and ctx.caller.role != "admin":  # refused whatever the id: it is no business of theirs
+        raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only project admins delete organisations", {"role": ctx.caller.role})
     match _path(ctx):
         case [org_id] if org_id != "default":
-            if ctx.caller.role != "admin":
-                raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only project admins delete organisations", {"role": ctx.caller.role})
             return org_admin.delete_org(org_id, _actor(ctx))
         case [org_id, "members", uid] if org_id != "default":
             org_admin.remove_member(org_id, uid, ctx.caller, _actor(ctx))
@@ -108,7 +108,7 @@ MEMBER = {**ID, "uid": {"type": "string", "pattern": UID, "description": "A memb
 API = (
     openapi.Op("GET", "/orgs", "List organisations", {200: "OrgList"}, query=tenancy.PageParams,
                description="The caller's organisations with their org role; project admins: every organisation, paged by id."),
-    openapi.Op("POST", "/orgs", "Create an organisation", {201: "Org"}, body=tenancy.OrgCreate, errors=(409,), roles=("admin",),
+    openapi.Op("POST", "/orgs", "Create an organisation", {201: "Org"}, body=tenancy.OrgCreate, errors=(404, 409), roles=("admin",),
                examples=({"id": "acme", "name": "Acme", "ownerEmail": "owner@acme.test"},),
                description="Project admins only; ownerEmail (a Firebase Auth user, 404 naming email when unknown) becomes its first owner."),
     openapi.Op("PUT", "/orgs/default", "Set the caller's default organisation", {200: "DefaultOrgSet"}, body=tenancy.DefaultOrg,

@@ -409,7 +409,7 @@ def test_deep_nesting_is_a_400_naming_the_body(seeded: World, method: str, path:
     raw = seeded.schema.raw_schema["paths"][path][method.lower()]
     role = next(r for r in ROLES if _allowed(raw, r))
     examples = [e["value"] for e in raw["requestBody"]["content"]["application/json"].get("examples", {}).values() if isinstance(e.get("value"), dict)]
-    url = seeded.base_url + path.replace("{id}", PROVIDER if path.startswith("/providers/") else MODELS[0])
+    url = seeded.base_url + path.replace("{id}", PROVIDER if path.startswith("/providers/") else MODELS[0]).replace("{uid}", "some-uid")
 
     @settings(max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(depth=st.integers(65, 50_000), opener=st.sampled_from(['[', '{"a":']), example=st.sampled_from(examples or [{}]), data=st.data())
@@ -487,7 +487,7 @@ RESERVED_IDS = ("__x__", "__", "_a", "a" * 65)
 def test_ids_firestore_refuses_are_named_not_crashed(seeded: World, method: str, path: str, value: str) -> None:
     operation = seeded.schema[path][method]
     body = {"body": {}, "media_type": "application/json"} if "requestBody" in seeded.schema.raw_schema["paths"][path][method.lower()] else {}
-    case = operation.Case(path_parameters={"id": value}, **body)
+    case = operation.Case(path_parameters={"id": value, **({"uid": "some-uid"} if "{uid}" in path else {})}, **body)
     response = case.call_and_validate(base_url=seeded.base_url, headers=seeded.headers["admin"], checks=_checks(), timeout=60)
     assert response.status_code in (400, 404), response.content
     if response.status_code == 400:

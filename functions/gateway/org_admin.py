@@ -119,7 +119,11 @@ def get_org(org_id: str, caller: Caller) -> dict[str, Any]:
 
 
 def list_members(org_id: str, caller: Caller, limit: int, token: str | None, role: str | None = None) -> dict[str, Any]:
+    import re
+
     role = role or role_of(org_id, caller)
+    if token is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", token):
+        raise invalid("pageToken", "not a page token of this list")
     snaps, next_token = _page(orgs.org_ref(org_id).collection(orgs.MEMBERS), limit, token)
     return {"members": [member_view(s.id, s.to_dict() or {}) for s in snaps], "nextPageToken": next_token}
 

@@ -219,3 +219,22 @@ def test_cors_allows_the_org_header(local) -> None:
 def _request_log(capsys) -> dict[str, Any]:
     entries = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     return [e for e in entries if e.get("message") == "request"][-1]
+
+
+def test_served_by_the_functions_emulator(emulators, acme) -> None:
+    """Registered in main.py like the others: the emulator serves it, X-Org-Id crosses CORS and the edge."""
+    import requests
+
+    listed = requests.get(emulators.url("orgs"), headers=acme["viewer"].headers, timeout=60)
+    assert listed.status_code == 200 and [o["id"] for o in listed.json()["orgs"]] == [ORG]
+    refused = requests.get(emulators.url("models"), headers={**acme["outsider"].headers, "X-Org-Id": ORG}, timeout=60)
+    assert refused.status_code == 403
+
+
+def test_default_org_can_be_cleared(local, acme) -> None:
+    from gateway import firebase
+
+    member = acme["member"]
+    assert _call(local, member, "PUT", "/default", {"orgId": ORG}).status_code == 200
+    assert _call(local, member, "PUT", "/default", {"orgId": None}).get_json() == {"defaultOrg": None}
+    assert "defaultOrg" not in (firebase.db().collection("users").document(member.uid).get().to_dict() or {})

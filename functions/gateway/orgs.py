@@ -8,7 +8,8 @@ now; nothing enforces them yet (docs/orgs.md).
 
 A request names its organisation with ``X-Org-Id`` (on the ``openai`` edge
 also ``OpenAI-Organization``, what the official SDKs send for
-``organization=``), else the caller's ``users/{uid}.defaultOrg`` while they
+``organization=`` or ``OPENAI_ORG_ID``: honoured when the caller is a member
+of it, ignored otherwise, since it often holds an OpenAI id), else the caller's ``users/{uid}.defaultOrg`` while they
 are still a member, else none: a deployment without organisations behaves
 exactly as before and reads nothing more. A named organisation is checked on
 every request against its member document, cached per instance for
@@ -227,8 +228,13 @@ def attach(request: Request, route: str, caller: Caller) -> Caller:
     """``caller`` with the organisation the request is for and their org role; 403 when it names one they are not in."""
     named = request.headers.get(HEADER)
     field = HEADER
-    if named is None and route == "openai" and request.headers.get(OPENAI_HEADER) is not None:
-        named, field = request.headers.get(OPENAI_HEADER), OPENAI_HEADER
+    if named is None and route == "openai" and (hint := (request.headers.get(OPENAI_HEADER) or "").strip()):
+        # A hint, not a demand: the SDKs send OPENAI_ORG_ID from the environment, an OpenAI id ("org-...") that
+        # names nothing here. Honoured when the caller is a member; else ignored, so such clients keep working
+        # (in no organisation they are not in: isolation holds either way). X-Org-Id is the strict form.
+        role = role_in(hint, caller) if valid_id(hint) else None
+        if role is not None:
+            return dataclasses.replace(caller, org=hint, org_role=role)
     if named is not None:
         org_id = named.strip()
         role = role_in(org_id, caller) if org_id else None

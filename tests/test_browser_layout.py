@@ -352,11 +352,16 @@ def test_chat_docks_its_composer_and_follows_the_answer_on_a_desktop(web, data, 
     assert _composer_on_screen(page)
     item = page.locator(".chat-sidebar li .open").first.bounding_box()
     assert item is not None and 0 <= item["y"] < page.viewport_size["height"], item
-    # A third answer while the reader is up the thread: the page is not pulled down under them.
+    # A third answer, streamed slowly; the reader scrolls up (the wheel, as a person does) while it streams: the page
+    # is not pulled down under them, whatever chunk is drawn meanwhile.
+    providers["openai"].state["chunk_delay"] = 0.02
     page.fill("#chat-prompt", "Question 3")
     page.press("#chat-prompt", "Enter")
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_function("document.querySelectorAll('#chat-thread .msg').length === 6 && document.querySelector('#chat-output')?.dataset.state === 'done'", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#chat-thread .msg').length === 6 && document.querySelector('#chat-output')?.innerText.includes('long answer')", timeout=30_000)
+    page.mouse.move(700, 400)
+    page.mouse.wheel(0, -100_000)
+    page.wait_for_function("scrollY < 50")
+    page.wait_for_function("document.querySelector('#chat-output')?.dataset.state === 'done'", timeout=30_000)
     assert page.evaluate("scrollY") < 50
     # The chat is not a narrow card on a wide window; the toggle is for phones only.
     assert page.evaluate("document.querySelector('#chat-page').getBoundingClientRect().width") > 1200

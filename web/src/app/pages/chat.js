@@ -141,6 +141,19 @@ export function chatPage(ctx) {
     follow = atBottom();
   };
   window.addEventListener("scroll", onScroll, { passive: true });
+  // A reader reaching up (wheel, touch, keys) stops following at once, before their scroll lands: a chunk drawn
+  // in between must not pull them back down. The scroll that follows decides again where they are.
+  /** @param {Event} e */
+  const onReachUp = (e) => {
+    if (e instanceof WheelEvent && e.deltaY >= 0) return;
+    if (e instanceof KeyboardEvent) {
+      if (!["PageUp", "Home", "ArrowUp"].includes(e.key)) return;
+      if (e.target instanceof Element && e.target.closest("textarea, input, select")) return;
+    }
+    follow = false;
+  };
+  const reachUp = /** @type {const} */ (["wheel", "touchmove", "keydown"]);
+  for (const type of reachUp) window.addEventListener(type, onReachUp, { passive: true });
   // The docked composer sits just above the fixed status bar, whose height depends on how its line wraps.
   const statusBar = document.getElementById("status");
   const measure = new ResizeObserver(() => page.style.setProperty("--status-bar", `${statusBar?.offsetHeight ?? 0}px`));
@@ -149,6 +162,7 @@ export function chatPage(ctx) {
     sidebar.stop();
     running?.abort();
     window.removeEventListener("scroll", onScroll);
+    for (const type of reachUp) window.removeEventListener(type, onReachUp);
     measure.disconnect();
   });
   const form = /** @type {HTMLFormElement} */ (

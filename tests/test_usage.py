@@ -144,6 +144,8 @@ def test_usage_function_for_users_and_admins(local, providers, member, accounts)
 
 def test_the_records_view_answers_the_same_pages_alone(local, providers, member, accounts) -> None:
     """``view=records`` is a page turn's answer: the records and the next token only, page for page as the full answer."""
+    from gateway import answers
+
     for _ in range(5):
         _ask(local, member)
     usage = local("usage")
@@ -155,6 +157,7 @@ def test_the_records_view_answers_the_same_pages_alone(local, providers, member,
         assert records.status_code == 200, records.get_json()
         answer = records.get_json()
         assert set(answer) == {"uid", "from", "to", "records", "nextPageToken"}  # no totals, days or quota
+        answers.UsageRecordsPage.model_validate(answer)  # the shape docs/openapi.json and the web types say
         assert (answer["uid"], answer["from"], answer["to"]) == (member.uid, page["from"], page["to"])
         full.append([r["id"] for r in page["records"]])
         alone.append([r["id"] for r in answer["records"]])

@@ -177,7 +177,8 @@ def test_the_records_view_answers_the_same_pages_alone(local, providers, member,
 def test_an_unknown_view_is_a_400_naming_view(local, accounts, view: str) -> None:
     response = local("usage").get("/", query_string={"view": view}, headers=accounts["user"].headers)
     assert response.status_code == 400, response.get_json()
-    assert response.get_json()["error"]["details"]["fields"][0]["field"] == "view"
+    error = response.get_json()["error"]
+    assert error["details"]["fields"][0]["field"] == "view" and error["message"] == "view: Input should be 'full' or 'records'", error
 
 
 @pytest.mark.parametrize("to", ["0001-01-01", "9999-12-31"])

@@ -15,6 +15,7 @@ from test_browser import CHAT, _ask
 
 # Vite names a chunk after its first module: the charts (uPlot) are charts-<hash>.js, a page pages/x.js is x-<hash>.js.
 CHARTS = re.compile(r"/assets/charts-[\w-]+\.js$")
+HIGHLIGHT = re.compile(r"/assets/highlight-[\w-]+\.js$")
 LAZY = re.compile(r"/assets/(charts|highlight|usage|images|admin_\w+)-[\w-]+\.js$")
 
 # When #email shows, from the navigation's start (the page's own clock, not the test's round trips).
@@ -61,11 +62,16 @@ def test_sign_in_page_loads_no_page_chunk(browser, stack, capsys) -> None:
         )
 
 
-def test_chat_loads_without_the_charts_chunk_and_the_dashboard_fetches_it(web, providers, accounts) -> None:
+def test_chat_loads_without_the_charts_chunk_and_the_dashboard_fetches_it_on_first_visit(web, providers, accounts) -> None:
     page = web.open(accounts["admin"])
     _ask(page, CHAT, "hi")
     page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
-    assert not [name for name in _scripts(page) if CHARTS.search(name)], _scripts(page)
+    assert not [name for name in _scripts(page) if CHARTS.search(name) or HIGHLIGHT.search(name)], _scripts(page)
+    # highlight.js comes with the first code block that names a language, and colours it.
+    providers["openai"].state.update(reply="Here:\n\n```python\nprint('hi')\n```")
+    _ask(page, CHAT, "some code")
+    page.wait_for_selector("#chat-output pre code .hljs-built_in", timeout=20_000)
+    assert [name for name in _scripts(page) if HIGHLIGHT.search(name)]
 
     # The dashboard's chunk is held back a moment: the page says it is loading, then draws when it comes.
     held: list[Any] = []

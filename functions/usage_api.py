@@ -1,7 +1,8 @@
 """``usage``: a user's own totals and recent records; admins read anyone's and the per-model totals.
 
 Routes: ``GET /usage`` (``uid`` admin only, ``from``/``to`` as YYYY-MM-DD,
-``limit`` ≤ 100 and ``pageToken`` for records), ``GET /usage/models``
+``limit`` ≤ 100 and ``pageToken`` for records; ``view=records`` for a page of
+records alone), ``GET /usage/models``
 (admin; per-model totals over ``from``/``to``) and ``GET /usage/metrics``
 (admin; totals, latency percentiles and per-day series by model, provider and
 route over ``from``/``to``, read from the model day documents alone).
@@ -13,7 +14,7 @@ import base64
 import binascii
 import json
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -42,6 +43,11 @@ class UsageQuery(ModelUsageQuery):
     uid: str | None = Field(None, pattern=r"^[^/]{1,128}$", description="Another user's usage (admins only): a Firebase Auth uid.")
     limit: int = Field(20, ge=1, le=100, description="Records per page.")
     pageToken: str | None = Field(None, max_length=512)
+    view: Literal["full", "records"] = Field(
+        "full",
+        description="records: only a page of records and nextPageToken (no totals, days or quota), "
+        "for paging the ledger without summing the window's days again.",
+    )
 
     @field_validator("uid")
     @classmethod
@@ -113,7 +119,6 @@ def _quota(ctx: http.Context, user: Any, days: list[dict[str, Any]]) -> dict[str
 
 
 def _user_usage(ctx: http.Context) -> dict[str, Any]:
-    from google.cloud import firestore
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     assert ctx.caller is not None
@@ -123,6 +128,9 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
         raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read another user's usage", {"field": "uid"})
     start, end = _range(query)
     user = firebase.db().collection(COLLECTION).document(uid)
+    if query.view == "records":  # a page turn: the day shards are not read at all
+        records, token = _records(user, start, end, query)
+        return {"uid": uid, "from": start.isoformat(), "to": end.isoformat(), "records": records, "nextPageToken": token}
     shards: dict[str, list[dict[str, Any]]] = {}
     for snap in (
         user.collection("days")
@@ -133,20 +141,7 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
         row = snap.to_dict() or {}
         shards.setdefault(row.get("date", ""), []).append(row)
     days = [_user_day(day, rows) for day, rows in sorted(shards.items())]  # a day is the sum of its shards
-    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), timezone.utc)
-    records_query = (
-        user.collection("records")
-        .where(filter=FieldFilter("at", ">=", datetime.combine(start, datetime.min.time(), timezone.utc)))
-        .where(filter=FieldFilter("at", "<", until))
-        .order_by("at", direction=firestore.Query.DESCENDING)
-    )
-    if query.pageToken:
-        records_query = records_query.start_after({"at": _cursor(query.pageToken)})
-    snaps = list(records_query.limit(query.limit + 1).stream())
-    records = [{"id": s.id, **(s.to_dict() or {})} for s in snaps[: query.limit]]
-    token = None
-    if len(snaps) > query.limit:
-        token = base64.urlsafe_b64encode(json.dumps({"at": records[-1]["at"].isoformat()}).encode()).decode().rstrip("=")
+    records, token = _records(user, start, end, query)
     return {
         "uid": uid,
         "from": start.isoformat(),
@@ -157,6 +152,28 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
         "records": records,
         "nextPageToken": token,
     }
+
+
+def _records(user: Any, start: date, end: date, query: UsageQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the user's records over start..end, newest first, and the token of the next page (None: the last)."""
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), timezone.utc)
+    records_query = (
+        user.collection("records")
+        .where(filter=FieldFilter("at", ">=", datetime.combine(start, datetime.min.time(), timezone.utc)))
+        .where(filter=FieldFilter("at", "<", until))
+        .order_by("at", direction=firestore.Query.DESCENDING)
+    )
+    if query.pageToken:
+        records_query = records_query.start_after({"at": _cursor(query.pageToken)})
+    snaps = list(records_query.limit(query.limit + 1).stream())  # one more, to know whether there is a next page
+    records = [{"id": s.id, **(s.to_dict() or {})} for s in snaps[: query.limit]]
+    token = None
+    if len(snaps) > query.limit:
+        token = base64.urlsafe_b64encode(json.dumps({"at": records[-1]["at"].isoformat()}).encode()).decode().rstrip("=")
+    return records, token
 
 
 def _model_days(start: date, end: date) -> tuple[list[tuple[str, str, dict[str, Any]]], int]:
@@ -253,8 +270,9 @@ def _get(ctx: http.Context) -> dict[str, Any]:
 
 ROUTES = {"GET": http.Handler(_get, roles=http.ALL_ROLES)}
 API = (
-    openapi.Op("GET", "/usage", "The caller's usage (admins: anyone's)", {200: "UsageReport"}, query=UsageQuery,
-               description="Totals, per-day totals and the latest records (paginated) over from..to, and the caller's quota."),
+    openapi.Op("GET", "/usage", "The caller's usage (admins: anyone's)", {200: ("UsageReport", "UsageRecordsPage")}, query=UsageQuery,
+               description="Totals, per-day totals and the latest records (paginated) over from..to, and the caller's quota; "
+               "with view=records, a page of records alone (UsageRecordsPage), which reads no day documents."),
     openapi.Op("GET", "/usage/models", "Per-model totals", {200: "ModelUsageReport"}, query=ModelUsageQuery, roles=http.ADMIN),
     openapi.Op("GET", "/usage/metrics", "Usage metrics for dashboards", {200: "MetricsReport"}, query=ModelUsageQuery, roles=http.ADMIN,
                description="Totals, latency percentiles (from fixed log-spaced histograms: within 25% of the true value) and per-day "

@@ -59,6 +59,7 @@ def _models() -> list[tuple[type[Any], str]]:
         answers.ImageAnswer,
         answers.ModelList,
         answers.UsageReport,
+        answers.UsageRecordsPage,
         answers.MetricsReport,
         answers.ConversationList,
         answers.ConversationDetail,

@@ -41,18 +41,28 @@ def _ledger_ids(page: Any) -> list[str]:
     return page.eval_on_selector_all("#usage-records tbody tr", "rows => rows.map(r => r.dataset.id)")
 
 
-def _usage_reads(uid: str) -> int:
-    """What one load of the usage page reads: the window's day shards and a page of records (+1 to know if there is more)."""
+def _usage_reads(uid: str) -> tuple[int, int]:
+    """What the usage page reads: (a load: the window's day shards and a page of records, +1 to know if there is
+    more; a page turn with view=records: that page of records alone, the day shards not read again)."""
     from gateway import firebase
 
     user = firebase.db().collection("usage").document(uid)
     shards = sum(1 for _ in user.collection("days").stream())  # all of them are in the window (made today)
     records = sum(1 for _ in user.collection("records").stream())
-    return shards + min(records, PAGE_SIZE + 1)
+    return shards + min(records, PAGE_SIZE + 1), min(records, PAGE_SIZE + 1)
+
+
+def _usage_calls(page: Any) -> list[dict[str, list[str]]]:
+    """The query strings of the page's calls to the usage function, in order (recorded by the test's listener)."""
+    from urllib.parse import parse_qs, urlparse
+
+    return [parse_qs(urlparse(url).query) for url in page.usage_calls]
 
 
 def test_usage_page_charts_the_days_and_pages_the_ledger(web, providers, accounts, traffic, capsys) -> None:
     page = web.open(accounts["user"])
+    page.usage_calls = []
+    page.on("request", lambda r: r.resource_type == "fetch" and r.method == "GET" and "/usage" in r.url and page.usage_calls.append(r.url))
     _ask(page, CHAT, "one from the browser")
     page.wait_for_selector("#chat-output[data-state=done]", timeout=20_000)
 
@@ -91,6 +101,11 @@ def test_usage_page_charts_the_days_and_pages_the_ledger(web, providers, account
     page.click("#usage-newer")
     page.wait_for_function("document.querySelector('#usage-page-info').textContent === 'Requests 1 to 10'")
     assert _ledger_ids(page) == first
+    # The load asked for the whole report; each page turn for its records alone (the totals and charts stay).
+    calls = _usage_calls(page)
+    assert [call.get("view") for call in calls] == [None, ["records"], ["records"]], calls
+    assert "pageToken" in calls[1] and "pageToken" not in calls[2]
+    assert page.inner_text("#usage-totals").startswith(f"{REQUESTS} requests")
 
     # Another window: everything is asked anew over 7 days.
     page.select_option("#usage-window", "7")
@@ -98,7 +113,11 @@ def test_usage_page_charts_the_days_and_pages_the_ledger(web, providers, account
     assert page.errors == []
     web.screenshot(page, "usage-charts")
     with capsys.disabled():
-        print(f"\n[dashboard] usage page: {_usage_reads(accounts['user'].uid)} Firestore documents read per load, charts and ledger shown {load_ms:.0f} ms after navigation")
+        load, turn = _usage_reads(accounts["user"].uid)
+        print(
+            f"\n[dashboard] usage page: {load} Firestore documents read per load, charts and ledger shown {load_ms:.0f} ms after navigation; "
+            f"at most {turn} per Older/Newer click (view=records; the whole report, as before, read {load})"
+        )
 
 
 def test_admin_dashboard_shows_models_providers_and_latency_percentiles(web, providers, accounts, traffic, capsys) -> None:

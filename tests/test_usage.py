@@ -142,6 +142,45 @@ def test_usage_function_for_users_and_admins(local, providers, member, accounts)
     assert backwards.status_code == 400
 
 
+def test_the_records_view_answers_the_same_pages_alone(local, providers, member, accounts) -> None:
+    """``view=records`` is a page turn's answer: the records and the next token only, page for page as the full answer."""
+    from gateway import answers
+
+    for _ in range(5):
+        _ask(local, member)
+    usage = local("usage")
+    full, alone, token_full, token_alone = [], [], None, None
+    while True:
+        query = {"limit": 2, **({"pageToken": token_full} if token_full else {})}
+        page = usage.get("/", query_string=query, headers=member.headers).get_json()
+        records = usage.get("/", query_string={**query, "view": "records", **({"pageToken": token_alone} if token_alone else {})}, headers=member.headers)
+        assert records.status_code == 200, records.get_json()
+        answer = records.get_json()
+        assert set(answer) == {"uid", "from", "to", "records", "nextPageToken"}  # no totals, days or quota
+        answers.UsageRecordsPage.model_validate(answer)  # the shape docs/openapi.json and the web types say
+        assert (answer["uid"], answer["from"], answer["to"]) == (member.uid, page["from"], page["to"])
+        full.append([r["id"] for r in page["records"]])
+        alone.append([r["id"] for r in answer["records"]])
+        assert answer["records"] == page["records"]
+        token_full, token_alone = page["nextPageToken"], answer["nextPageToken"]
+        if not token_full:
+            break
+    assert full == alone and [len(p) for p in full] == [2, 2, 1] and token_alone is None
+    # An admin pages another user's records the same way; the full view is the default and may be asked by name.
+    theirs = usage.get("/", query_string={"uid": member.uid, "view": "records", "limit": 2}, headers=accounts["admin"].headers).get_json()
+    assert [r["id"] for r in theirs["records"]] == full[0]
+    named = usage.get("/", query_string={"view": "full", "limit": 2}, headers=member.headers).get_json()
+    assert named["totals"]["requests"] == 5 and [r["id"] for r in named["records"]] == full[0]
+
+
+@pytest.mark.parametrize("view", ["totals", "RECORDS", ""])
+def test_an_unknown_view_is_a_400_naming_view(local, accounts, view: str) -> None:
+    response = local("usage").get("/", query_string={"view": view}, headers=accounts["user"].headers)
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["details"]["fields"][0]["field"] == "view" and error["message"] == "view: Input should be 'full' or 'records'", error
+
+
 @pytest.mark.parametrize("to", ["0001-01-01", "9999-12-31"])
 def test_a_range_at_the_ends_of_the_calendar_is_a_400(local, accounts, to: str) -> None:
     """Found by the fuzz run: ``to=0001-01-01`` was a 500 (the default 30-day range started before year 1)."""

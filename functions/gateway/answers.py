@@ -212,6 +212,18 @@ class UsageReport(_Answer):
     nextPageToken: str | None
 
 
+class UsageRecordsPage(_Answer):
+    """``GET usage?view=records``: one page of the records alone, for turning pages without summing the days again."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    uid: str
+    from_: str = Field(alias="from")
+    to: str
+    records: list[UsageRecord]
+    nextPageToken: str | None
+
+
 class Conversation(_Answer):
     """A stored chat of the caller's (``users/{uid}/conversations/{id}``); the counters sum its stored answers."""
 

@@ -316,7 +316,13 @@ def _operation(function: str, op: Op, handler: Any, error_model: str, refs: Any,
     for status, reply in sorted(op.answers.items()):
         items = reply if isinstance(reply, tuple) else (reply,)
         response: dict[str, Any] = {"description": _describe(items), "headers": dict(request_id)}
-        content = dict(_media(item, refs) for item in items if item is not None)
+        content: dict[str, Any] = {}
+        for media_type, media in (_media(item, refs) for item in items if item is not None):
+            if media_type in content:  # two JSON answers of one status (by a query parameter): either
+                first = content[media_type]["schema"]
+                content[media_type] = {"schema": {"anyOf": [*first.get("anyOf", [first]), media["schema"]]}}
+            else:
+                content[media_type] = media
         if content:
             response["content"] = content
         out["responses"][str(status)] = response

@@ -26,14 +26,7 @@ import { storageLoader } from "./attachments.js";
 import { loadConfig } from "./config.js";
 import { alertBox, fill, h } from "./dom.js";
 import { startLayout } from "./layout.js";
-import { auditPage } from "./pages/admin_audit.js";
-import { dashboardPage } from "./pages/admin_dashboard.js";
-import { healthPage } from "./pages/admin_health.js";
-import { modelsPage } from "./pages/admin_models.js";
-import { providersPage } from "./pages/admin_providers.js";
 import { chatPage } from "./pages/chat.js";
-import { imagesPage } from "./pages/images.js";
-import { usagePage } from "./pages/usage.js";
 
 /**
  * What every page gets.
@@ -67,17 +60,62 @@ async function appCheckTokens(app, settings) {
   return async (limitedUse) => (await (limitedUse ? getLimitedUseToken(appCheck) : getToken(appCheck))).token;
 }
 
-/** @type {Record<string, { title: string, admin: boolean, page: (ctx: Context) => HTMLElement }>} */
+/** @typedef {(ctx: Context) => HTMLElement} Page */
+
+/**
+ * The pages. Chat (the first page after sign-in) is in the first chunk; the others, and what only they use
+ * (uPlot for the charts), are separate chunks fetched on their first visit, so signing in and chatting
+ * don't wait for them.
+ * @type {Record<string, { title: string, admin: boolean, page: Page | (() => Promise<Page>) }>}
+ */
 const ROUTES = {
   chat: { title: "Chat", admin: false, page: chatPage },
-  images: { title: "Images", admin: false, page: imagesPage },
-  usage: { title: "Usage", admin: false, page: usagePage },
-  "admin/dashboard": { title: "Dashboard", admin: true, page: dashboardPage },
-  "admin/models": { title: "Models", admin: true, page: modelsPage },
-  "admin/providers": { title: "Providers", admin: true, page: providersPage },
-  "admin/health": { title: "Health", admin: true, page: healthPage },
-  "admin/audit": { title: "Audit", admin: true, page: auditPage },
+  images: { title: "Images", admin: false, page: () => import("./pages/images.js").then((m) => m.imagesPage) },
+  usage: { title: "Usage", admin: false, page: () => import("./pages/usage.js").then((m) => m.usagePage) },
+  "admin/dashboard": { title: "Dashboard", admin: true, page: () => import("./pages/admin_dashboard.js").then((m) => m.dashboardPage) },
+  "admin/models": { title: "Models", admin: true, page: () => import("./pages/admin_models.js").then((m) => m.modelsPage) },
+  "admin/providers": { title: "Providers", admin: true, page: () => import("./pages/admin_providers.js").then((m) => m.providersPage) },
+  "admin/health": { title: "Health", admin: true, page: () => import("./pages/admin_health.js").then((m) => m.healthPage) },
+  "admin/audit": { title: "Audit", admin: true, page: () => import("./pages/admin_audit.js").then((m) => m.auditPage) },
 };
+
+/** The pages whose chunk has loaded: drawn at once on the next visit. @type {Map<string, Page>} */
+const loaded = new Map();
+
+/**
+ * A page's function, its chunk fetched first when it is a lazy one.
+ * @param {string} name
+ * @returns {Page | Promise<Page>}
+ */
+function pageOf(name) {
+  const page = ROUTES[name].page;
+  if (name === "chat") return /** @type {Page} */ (page);
+  const known = loaded.get(name);
+  if (known) return known;
+  return /** @type {() => Promise<Page>} */ (page)().then((fn) => (loaded.set(name, fn), fn));
+}
+
+/** What shows while a page's chunk is on its way. @param {string} title */
+function loadingPage(title) {
+  return h("section", { id: "page-loading", "aria-busy": "true" }, h("h2", {}, title), h("p", { className: "meta", role: "status" }, "Loading…"));
+}
+
+/**
+ * A page whose chunk could not be fetched: most often a deploy since this tab opened (the chunks' names are
+ * hashes of their content, and the old ones are gone) or the network. A reload gets the new app.
+ * @param {string} title
+ * @param {unknown} err
+ */
+function chunkFailed(title, err) {
+  console.error(err);
+  return h(
+    "section",
+    { id: "page-load-error" },
+    h("h2", {}, title),
+    h("p", { className: "alert", role: "alert" }, "This page could not be loaded: the app may have been updated since this tab was opened, or the network is down. Reload to get the current version."),
+    h("button", { id: "page-reload", type: "button", onclick: () => location.reload() }, "Reload"),
+  );
+}
 
 /**
  * The caller's role as the gateway resolves it: the custom claim, else `users/{uid}.role`.
@@ -225,8 +263,12 @@ async function start() {
     }
   }
 
+  /** Counts route() calls: a page whose chunk arrives after another route was asked for is not drawn. */
+  let routing = 0;
+
   function route() {
     if (!ctx) return;
+    const ticket = ++routing;
     const name = location.hash.replace(/^#\/?/, "") || "chat";
     const target = ROUTES[name] ? name : "chat";
     for (const a of nav.querySelectorAll("a")) {
@@ -235,8 +277,19 @@ async function start() {
     }
     leave();
     // Say why rather than silently showing another page: a link shared by an admin should not look broken.
-    if (ROUTES[target].admin && ctx.role !== "admin") fill(root, adminsOnly(ROUTES[target].title, ctx.role));
-    else fill(root, ...(GENERATES.has(target) && ctx.role === "viewer" ? [viewerNote()] : []), ROUTES[target].page(ctx));
+    if (ROUTES[target].admin && ctx.role !== "admin") {
+      fill(root, adminsOnly(ROUTES[target].title, ctx.role));
+      return;
+    }
+    /** @param {Page} page */
+    const draw = (page) => {
+      if (ticket !== routing || !ctx) return; // left (or signed out) while the chunk was loading
+      fill(root, ...(GENERATES.has(target) && ctx.role === "viewer" ? [viewerNote()] : []), page(ctx));
+    };
+    const page = pageOf(target);
+    if (!(page instanceof Promise)) return draw(page);
+    fill(root, loadingPage(ROUTES[target].title));
+    page.then(draw, (err) => ticket === routing && fill(root, chunkFailed(ROUTES[target].title, err)));
   }
 
   window.addEventListener("hashchange", route);

@@ -9,26 +9,7 @@
  */
 
 import createDOMPurify from "dompurify";
-import hljs from "highlight.js/lib/core";
-import bash from "highlight.js/lib/languages/bash";
-import css from "highlight.js/lib/languages/css";
-import go from "highlight.js/lib/languages/go";
-import java from "highlight.js/lib/languages/java";
-import javascript from "highlight.js/lib/languages/javascript";
-import json from "highlight.js/lib/languages/json";
-import python from "highlight.js/lib/languages/python";
-import rust from "highlight.js/lib/languages/rust";
-import sql from "highlight.js/lib/languages/sql";
-import typescript from "highlight.js/lib/languages/typescript";
-import xml from "highlight.js/lib/languages/xml";
-import yaml from "highlight.js/lib/languages/yaml";
 import { Marked } from "marked";
-import "highlight.js/styles/github.css";
-
-// The languages answers use most, registered one by one: the full bundle is ~1 MB of grammars.
-for (const [name, grammar] of Object.entries({ bash, css, go, java, javascript, json, python, rust, sql, typescript, xml, yaml })) {
-  hljs.registerLanguage(name, grammar);
-}
 
 const marked = new Marked({ gfm: true, async: false });
 const purify = createDOMPurify(window);
@@ -53,16 +34,41 @@ export function markdownToHtml(text) {
   return purify.sanitize(html, { FORBID_TAGS, FORBID_ATTR: ["style"] });
 }
 
+/** highlight.js once its chunk (./highlight.js) has loaded. @type {import("highlight.js").HLJSApi | null} */
+let hljs = null;
+/** The chunk on its way. @type {Promise<void> | null} */
+let loading = null;
+/** Code blocks drawn before it arrived: coloured then, if still on the page (a streamed answer redraws its blocks). */
+const waiting = new Set();
+
 /**
  * Colour a code block whose fence names a language we know. highlight.js rebuilds the block from its
  * text (escaped), so what it writes is no more than the sanitised text already was; an unknown or
  * missing language stays plain rather than guessed (auto-detection is slow on every streamed chunk).
+ * The first such block fetches highlight.js (~20 kB gzipped), the blocks stay plain until it comes.
  * @param {Element} code
  */
 function highlight(code) {
   const language = [...code.classList].find((c) => c.startsWith("language-"))?.slice("language-".length);
-  if (!language || !hljs.getLanguage(language)) return;
-  hljs.highlightElement(/** @type {HTMLElement} */ (code));
+  if (!language) return;
+  if (hljs) {
+    if (hljs.getLanguage(language)) hljs.highlightElement(/** @type {HTMLElement} */ (code));
+    return;
+  }
+  waiting.add(code);
+  loading ??= import("./highlight.js").then(
+    (module) => {
+      hljs = module.hljs;
+      for (const block of waiting) if (block.isConnected) highlight(block);
+      waiting.clear();
+    },
+    (err) => {
+      // Plain code is still readable: say why in the console, and try again on the next block.
+      console.error(err);
+      loading = null;
+      waiting.clear();
+    },
+  );
 }
 
 /**

@@ -26,6 +26,7 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").UsageQuery} UsageQuery */
 /** @typedef {import("./types").ProviderWrite} ProviderWrite */
 /** @typedef {import("./types").UsageReport} UsageReport */
+/** @typedef {import("./types").UsageRecordsPage} UsageRecordsPage */
 /** @typedef {import("./types").ModelUsageQuery} ModelUsageQuery */
 /** @typedef {import("./types").MetricsReport} MetricsReport */
 /** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
@@ -389,6 +390,15 @@ export function createGateway(options) {
      * @returns {Promise<UsageReport>}
      */
     usage: (query, call) => json("usage", "GET", queryString(query), undefined, call),
+
+    /**
+     * One page of the caller's records alone (`view=records`): what a page turn needs, without the window's totals
+     * (the gateway reads no day documents for it).
+     * @param {Omit<UsageQuery, "view">} [query]
+     * @param {CallOptions} [call]
+     * @returns {Promise<UsageRecordsPage>}
+     */
+    usageRecords: (query, call) => json("usage", "GET", queryString({ ...query, view: "records" }), undefined, call),
 
     /** Per-model totals (admin). @param {UsageQuery} [query] @param {CallOptions} [call] */
     usageByModel: (query, call) => json("usage", "GET", `/models${queryString(query)}`, undefined, call),

@@ -616,6 +616,8 @@ export interface UsageQuery {
   /** Records per page. */
   limit?: number;
   pageToken?: string | null;
+  /** records: only a page of records and nextPageToken (no totals, days or quota), for paging the ledger without summing the window's days again. */
+  view?: "full" | "records";
 }
 
 /** One generation in the ledger. */
@@ -642,6 +644,15 @@ export interface UsageRecord {
   cost?: number | null;
   latencyMs?: number | null;
   at: unknown;
+}
+
+/** `GET usage?view=records`: one page of the records alone, for turning pages without summing the days again. */
+export interface UsageRecordsPage {
+  uid: string;
+  from: string;
+  to: string;
+  records: Array<UsageRecord>;
+  nextPageToken: string | null;
 }
 
 /** `GET usage`: totals over `from`..`to`, per day, and the latest records (paginated). */

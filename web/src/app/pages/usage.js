@@ -180,7 +180,7 @@ export function usagePage(ctx) {
     }
   }
 
-  /** @param {import("../../gateway/types.js").UsageReport} report */
+  /** @param {import("../../gateway/types.js").UsageReport | import("../../gateway/types.js").UsageRecordsPage} report */
   function showRecords(report) {
     tokensSeen[pageIndex + 1] = report.nextPageToken;
     fill(records, report.records.length ? recordsTable(report.records) : h("p", { id: "usage-records-empty" }, "No requests in this window."));
@@ -190,7 +190,7 @@ export function usagePage(ctx) {
     pageInfo.textContent = report.records.length ? `Requests ${first} to ${first + report.records.length - 1}` : "";
   }
 
-  /** Another page of the ledger (the totals and charts stay). @param {number} step */
+  /** Another page of the ledger: the records alone (the totals and charts stay, and the gateway does not sum the days again). @param {number} step */
   async function turn(step) {
     const target = pageIndex + step;
     const token = tokensSeen[target];
@@ -198,7 +198,7 @@ export function usagePage(ctx) {
     error.show(null);
     newer.disabled = older.disabled = true;
     try {
-      const report = await ctx.gateway.usage({ ...range, limit: PAGE_SIZE, pageToken: token ?? undefined });
+      const report = await ctx.gateway.usageRecords({ ...range, limit: PAGE_SIZE, pageToken: token ?? undefined });
       pageIndex = target;
       showRecords(report);
     } catch (err) {

@@ -62,7 +62,7 @@ def _uid(ctx: http.Context) -> str:
 
 def _get(ctx: http.Context) -> dict[str, Any]:
     conversation_id = _id(ctx, required=False)
-    query = http.validate(ConversationQuery, ctx.request.args.to_dict())
+    query = http.validate(ConversationQuery, http.query(ctx.request))
     if conversation_id is None:
         return history.list_for(_uid(ctx), query.limit, query.pageToken)
     return history.read(_uid(ctx), conversation_id, query.limit, query.pageToken)

@@ -67,7 +67,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         if model is None or not (_is_admin(ctx) or providers_store.offered(model)):
             raise GatewayError(ErrorCode.NOT_FOUND, f"Model '{model_id}' not found", {"id": model_id})
         return model.public(admin=_is_admin(ctx))
-    params = http.validate(ListParams, ctx.request.args.to_dict())
+    params = http.validate(ListParams, http.query(ctx.request))
     query = Query(
         type=params.type,
         provider=params.provider,

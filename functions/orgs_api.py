@@ -40,7 +40,7 @@ def _path(ctx: http.Context) -> list[str]:
 
 
 def _page(ctx: http.Context) -> tenancy.PageParams:
-    return http.validate(tenancy.PageParams, ctx.request.args.to_dict())
+    return http.validate(tenancy.PageParams, http.query(ctx.request))
 
 
 def _get(ctx: http.Context) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         case [provider_id]:
             return provider_admin.get(provider_id).public()
         case [provider_id, "models"]:
-            params = http.validate(DiscoverParams, ctx.request.args.to_dict())
+            params = http.validate(DiscoverParams, http.query(ctx.request))
             return {"provider": provider_id, "models": provider_admin.discover(provider_id, refresh=params.refresh)}
     raise _no_route(ctx)
 
@@ -137,7 +137,7 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
 def _delete(ctx: http.Context) -> dict[str, Any]:
     if len(_checked(ctx)) != 1:
         raise _no_route(ctx)
-    params = http.validate(DeleteParams, ctx.request.args.to_dict())
+    params = http.validate(DeleteParams, http.query(ctx.request))
     disabled = provider_admin.delete(ctx.path[0], _actor(ctx), cascade=params.cascade)
     return {"deleted": ctx.path[0], "disabledModels": disabled}
 

@@ -122,7 +122,7 @@ def _user_usage(ctx: http.Context) -> dict[str, Any]:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     assert ctx.caller is not None
-    query = http.validate(UsageQuery, ctx.request.args.to_dict())
+    query = http.validate(UsageQuery, http.query(ctx.request))
     uid = query.uid or ctx.caller.uid
     if uid != ctx.caller.uid and ctx.caller.role != "admin":
         raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read another user's usage", {"field": "uid"})
@@ -202,7 +202,7 @@ def _model_days(start: date, end: date) -> tuple[list[tuple[str, str, dict[str, 
 
 
 def _model_usage(ctx: http.Context) -> dict[str, Any]:
-    query = http.validate(ModelUsageQuery, ctx.request.args.to_dict())
+    query = http.validate(ModelUsageQuery, http.query(ctx.request))
     start, end = _range(query)
     by_model: dict[str, list[dict[str, Any]]] = {}
     for model_id, _, total in _model_days(start, end)[0]:
@@ -213,7 +213,7 @@ def _model_usage(ctx: http.Context) -> dict[str, Any]:
 
 def _metrics(ctx: http.Context) -> dict[str, Any]:
     """``GET /usage/metrics``: the dashboards' numbers, from the model day documents of the range alone."""
-    query = http.validate(ModelUsageQuery, ctx.request.args.to_dict())
+    query = http.validate(ModelUsageQuery, http.query(ctx.request))
     start, end = _range(query)
     rows, read = _model_days(start, end)
     every_day = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]

@@ -181,6 +181,14 @@ def test_an_unknown_view_is_a_400_naming_view(local, accounts, view: str) -> Non
     assert error["details"]["fields"][0]["field"] == "view" and error["message"] == "view: Input should be 'full' or 'records'", error
 
 
+def test_a_query_parameter_given_twice_is_a_400_naming_it(local, accounts) -> None:
+    """Found by the fuzz run: ``limit=9&limit=b8`` answered 200 with the first value; which one counts would be a guess."""
+    response = local("usage").get("/?view=records&limit=9&limit=b8", headers=accounts["user"].headers)
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["details"]["fields"][0]["field"] == "limit" and error["message"] == "limit: given more than once", error
+
+
 @pytest.mark.parametrize("to", ["0001-01-01", "9999-12-31"])
 def test_a_range_at_the_ends_of_the_calendar_is_a_400(local, accounts, to: str) -> None:
     """Found by the fuzz run: ``to=0001-01-01`` was a 500 (the default 30-day range started before year 1)."""

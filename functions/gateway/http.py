@@ -20,7 +20,7 @@ from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from gateway import answers_held, jsonload, logs, settings
-from gateway.errors import ErrorCode, GatewayError, internal
+from gateway.errors import ErrorCode, GatewayError, internal, invalid
 from gateway.fieldpath import field_path
 
 if TYPE_CHECKING:
@@ -173,6 +173,14 @@ class Handler:
 
 EXTRA_FIELD = "not accepted here: an unknown field, or one this gateway does not support (see docs/api.md and docs/openai.md)"
 """A field the request model does not declare is refused, never dropped: the caller must know it had no effect."""
+
+
+def query(request: Request) -> dict[str, str]:
+    """The query string, one value per name: a name given twice is refused, since which one counts would be a guess."""
+    for name in request.args:
+        if len(request.args.getlist(name)) > 1:
+            raise invalid(name, "given more than once")
+    return request.args.to_dict()
 
 
 def validate(model: type[M], data: Mapping[str, Any]) -> M:

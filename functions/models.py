@@ -14,7 +14,7 @@ from typing import Any, Literal
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import audit, http, openapi, providers_store
+from gateway import http, openapi, providers_store
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.registry import Query, registry
 from gateway.schemas import SLUG, ModelSpec, ModelType
@@ -82,10 +82,6 @@ def _get(ctx: http.Context) -> dict[str, Any]:
     return {"models": [m.public(admin=admin) for m in page], "nextPageToken": token}
 
 
-def _actor(ctx: http.Context) -> audit.Actor:
-    assert ctx.caller is not None
-    return audit.Actor(ctx.caller.uid, ctx.caller.email)
-
 
 def _body_for(ctx: http.Context, model_id: str) -> dict[str, Any]:
     body = ctx.json()
@@ -101,14 +97,14 @@ def _create(ctx: http.Context) -> tuple[dict[str, Any], int]:
             headers={"Allow": "GET, PUT, PATCH, DELETE, OPTIONS"},
         )
     spec = ctx.parse(ModelSpec)
-    return registry().create(spec, _actor(ctx)).public(admin=True), 201
+    return registry().create(spec, http.actor(ctx)).public(admin=True), 201
 
 
 def _replace(ctx: http.Context) -> dict[str, Any]:
     model_id = _model_id(ctx, required=True)
     assert model_id is not None
     spec = ctx.parse(ModelSpec, _body_for(ctx, model_id))
-    return registry().replace(spec, _actor(ctx)).public(admin=True)
+    return registry().replace(spec, http.actor(ctx)).public(admin=True)
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
@@ -116,13 +112,13 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
     assert model_id is not None
     body = _body_for(ctx, model_id)
     body.pop("id")
-    return registry().patch(model_id, body, _actor(ctx)).public(admin=True)
+    return registry().patch(model_id, body, http.actor(ctx)).public(admin=True)
 
 
 def _delete(ctx: http.Context) -> https_fn.Response:
     model_id = _model_id(ctx, required=True)
     assert model_id is not None
-    registry().delete(model_id, _actor(ctx))
+    registry().delete(model_id, http.actor(ctx))
     return https_fn.Response(status=204)
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from firebase_functions import https_fn
 
 from gateway import deploy, generation, http
-from gateway.errors import ErrorCode, GatewayError
 from gateway.openai import chat, embeddings, images, models, responses
 from gateway.openai.errors import ERROR_MODEL, openai_error
 
@@ -43,7 +42,7 @@ def _dispatch(ctx: http.Context) -> Any:
     for pattern, route in PATHS[ctx.request.method].items():
         if len(pattern) == len(path) and all(p in ("*", s) for p, s in zip(pattern, path, strict=True)):
             return route(ctx, *(s for p, s in zip(pattern, path, strict=True) if p == "*"))
-    raise GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.method} {ctx.request.path}")
+    raise http.no_route(ctx)
 
 
 ROUTES = {

@@ -14,20 +14,13 @@ from typing import Any
 
 from firebase_functions import https_fn
 
-from gateway import audit, http, openapi, org_admin
+from gateway import http, openapi, org_admin
 from gateway import orgs as tenancy
 from gateway.errors import ErrorCode, GatewayError, invalid
 
 UID = r"^[A-Za-z0-9_-]{1,128}$"
 
 
-def _actor(ctx: http.Context) -> audit.Actor:
-    assert ctx.caller is not None
-    return audit.Actor(ctx.caller.uid, ctx.caller.email)
-
-
-def _no_route(ctx: http.Context) -> GatewayError:
-    return GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.method} {ctx.request.path}")
 
 
 def _path(ctx: http.Context) -> list[str]:
@@ -54,7 +47,7 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         case [org_id, "members"] if org_id != "default":
             page = _page(ctx)
             return org_admin.list_members(org_id, ctx.caller, page.limit, page.pageToken)
-    raise _no_route(ctx)
+    raise http.no_route(ctx)
 
 
 def _post(ctx: http.Context) -> tuple[dict[str, Any], int]:
@@ -63,27 +56,27 @@ def _post(ctx: http.Context) -> tuple[dict[str, Any], int]:
         case []:
             if ctx.caller.role != "admin":
                 raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only project admins create organisations", {"role": ctx.caller.role})
-            return org_admin.create_org(ctx.parse(tenancy.OrgCreate), _actor(ctx)), 201
+            return org_admin.create_org(ctx.parse(tenancy.OrgCreate), http.actor(ctx)), 201
         case [org_id, "members"] if org_id != "default":
-            return org_admin.add_member(org_id, ctx.parse(tenancy.MemberAdd), ctx.caller, _actor(ctx)), 201
-    raise _no_route(ctx)
+            return org_admin.add_member(org_id, ctx.parse(tenancy.MemberAdd), ctx.caller, http.actor(ctx)), 201
+    raise http.no_route(ctx)
 
 
 def _put(ctx: http.Context) -> dict[str, Any]:
     assert ctx.caller is not None
     if _path(ctx) != ["default"]:
-        raise _no_route(ctx)
-    return org_admin.set_default(ctx.parse(tenancy.DefaultOrg).orgId, ctx.caller, _actor(ctx))
+        raise http.no_route(ctx)
+    return org_admin.set_default(ctx.parse(tenancy.DefaultOrg).orgId, ctx.caller, http.actor(ctx))
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
     assert ctx.caller is not None
     match _path(ctx):
         case [org_id] if org_id != "default":
-            return org_admin.update_org(org_id, ctx.parse(tenancy.OrgPatch), ctx.caller, _actor(ctx))
+            return org_admin.update_org(org_id, ctx.parse(tenancy.OrgPatch), ctx.caller, http.actor(ctx))
         case [org_id, "members", uid] if org_id != "default":
-            return org_admin.update_member(org_id, uid, ctx.parse(tenancy.MemberPatch).role, ctx.caller, _actor(ctx))
-    raise _no_route(ctx)
+            return org_admin.update_member(org_id, uid, ctx.parse(tenancy.MemberPatch).role, ctx.caller, http.actor(ctx))
+    raise http.no_route(ctx)
 
 
 def _delete(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
@@ -92,11 +85,11 @@ def _delete(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
         raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only project admins delete organisations", {"role": ctx.caller.role})
     match _path(ctx):
         case [org_id] if org_id != "default":
-            return org_admin.delete_org(org_id, _actor(ctx))
+            return org_admin.delete_org(org_id, http.actor(ctx))
         case [org_id, "members", uid] if org_id != "default":
-            org_admin.remove_member(org_id, uid, ctx.caller, _actor(ctx))
+            org_admin.remove_member(org_id, uid, ctx.caller, http.actor(ctx))
             return https_fn.Response(status=204)
-    raise _no_route(ctx)
+    raise http.no_route(ctx)
 
 
 ROUTES = {

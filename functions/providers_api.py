@@ -14,8 +14,8 @@ from typing import Any
 from firebase_functions import https_fn
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import audit, deploy, http, openapi, provider_admin, secrets
-from gateway.errors import ErrorCode, GatewayError, invalid
+from gateway import deploy, http, openapi, provider_admin, secrets
+from gateway.errors import invalid
 from gateway.schemas import SLUG, ModelType, Pricing, ProviderWrite
 
 
@@ -57,13 +57,6 @@ class DeleteParams(BaseModel):
     cascade: bool = Field(False, description="Disable the enabled models that use the provider first (audited) instead of a 409.")
 
 
-def _actor(ctx: http.Context) -> audit.Actor:
-    assert ctx.caller is not None
-    return audit.Actor(ctx.caller.uid, ctx.caller.email)
-
-
-def _no_route(ctx: http.Context) -> GatewayError:
-    return GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.method} {ctx.request.path}")
 
 
 def _checked(ctx: http.Context) -> list[str]:
@@ -100,45 +93,45 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         case [provider_id, "models"]:
             params = http.validate(DiscoverParams, http.query(ctx.request))
             return {"provider": provider_id, "models": provider_admin.discover(provider_id, refresh=params.refresh)}
-    raise _no_route(ctx)
+    raise http.no_route(ctx)
 
 
 def _post(ctx: http.Context) -> tuple[dict[str, Any], int] | dict[str, Any]:
     match _checked(ctx):
         case []:
             body = http.validate(ProviderWrite, _body(ctx))
-            return provider_admin.save(body, _actor(ctx), create=True).public(), 201
+            return provider_admin.save(body, http.actor(ctx), create=True).public(), 201
         case [provider_id, "test"]:
             return provider_admin.test(provider_id)
         case [provider_id, "models", "import"]:
             request = ctx.parse(ImportRequest)
             wanted = [item.model_dump(exclude_unset=True) for item in request.models]
-            return provider_admin.import_models(provider_id, wanted, _actor(ctx))
-    raise _no_route(ctx)
+            return provider_admin.import_models(provider_id, wanted, http.actor(ctx))
+    raise http.no_route(ctx)
 
 
 def _put(ctx: http.Context) -> dict[str, Any]:
     if len(_checked(ctx)) != 1:
-        raise _no_route(ctx)
+        raise http.no_route(ctx)
     body = ctx.parse(ProviderWrite, _body_for(ctx, ctx.path[0]))
-    return provider_admin.save(body, _actor(ctx), create=False).public()
+    return provider_admin.save(body, http.actor(ctx), create=False).public()
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
     if len(_checked(ctx)) != 1:
-        raise _no_route(ctx)
+        raise http.no_route(ctx)
     provider_id = ctx.path[0]
     patch = _body_for(ctx, provider_id)
     key = {"apiKey": patch.pop("apiKey")} if "apiKey" in patch else {}  # null: drop the stored key
     body = http.validate(ProviderWrite, {**provider_admin.merged(provider_id, patch), **key})
-    return provider_admin.save(body, _actor(ctx), create=False).public()
+    return provider_admin.save(body, http.actor(ctx), create=False).public()
 
 
 def _delete(ctx: http.Context) -> dict[str, Any]:
     if len(_checked(ctx)) != 1:
-        raise _no_route(ctx)
+        raise http.no_route(ctx)
     params = http.validate(DeleteParams, http.query(ctx.request))
-    disabled = provider_admin.delete(ctx.path[0], _actor(ctx), cascade=params.cascade)
+    disabled = provider_admin.delete(ctx.path[0], http.actor(ctx), cascade=params.cascade)
     return {"deleted": ctx.path[0], "disabledModels": disabled}
 
 

@@ -24,6 +24,7 @@ from gateway.errors import ErrorCode, GatewayError, internal, invalid
 from gateway.fieldpath import field_path
 
 if TYPE_CHECKING:
+    from gateway import audit
     from gateway.auth import Caller
 
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
@@ -200,6 +201,19 @@ def validate(model: type[M], data: Mapping[str, Any]) -> M:
         raise GatewayError(
             ErrorCode.INVALID_ARGUMENT, f"{first['field']}: {first['message']}", {"fields": fields}
         ) from None
+
+
+def no_route(ctx: Context) -> GatewayError:
+    """The 404 for a method and path that no route of the function serves."""
+    return GatewayError(ErrorCode.NOT_FOUND, f"No route {ctx.request.method} {ctx.request.path}")
+
+
+def actor(ctx: Context) -> audit.Actor:
+    """Who an admin write is by, for its audit record: the caller's uid, carrying their email."""
+    from gateway import audit  # admin edges only: the hot paths never import the audit module through here
+
+    assert ctx.caller is not None
+    return audit.Actor(ctx.caller.uid, ctx.caller.email)
 
 
 def _too_large(limit: int) -> GatewayError:

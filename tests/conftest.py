@@ -131,6 +131,23 @@ def emulator_retry(setup: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def eventually(check: Callable[[], T], timeout: float = 15.0) -> T:
+    """``check()``'s value once it stops raising ``AssertionError`` or ``StopIteration``.
+
+    A write through one function reaches another function's registry through
+    that instance's Firestore listener, a moment later (in production too):
+    what another service answers is asserted once the listener has reported.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except (AssertionError, StopIteration):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def reset(emulators: Emulators) -> None:
     """An empty Firestore with the seed providers, and cold caches in this process."""
     from gateway import auth, budgets, health, limits

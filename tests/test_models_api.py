@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import requests
 
+from conftest import eventually
+
 
 def _spec(**overrides: Any) -> dict[str, Any]:
     spec = {
@@ -204,8 +206,13 @@ def test_models_of_a_disabled_provider_are_not_offered_to_users(emulators, accou
     assert {usable["id"], stranded["id"]} <= listed("admin")
     openai_url = emulators.url("openai")
     for role in ("user", "viewer", "admin"):  # OpenAI's listing shows what the caller can call: for admins too
-        ids = {m["id"] for m in requests.get(f"{openai_url}/v1/models", headers=accounts[role].headers, timeout=30).json()["data"]}
-        assert usable["id"] in ids and stranded["id"] not in ids
+
+        def offered(headers: dict[str, str] = accounts[role].headers) -> None:
+            data = requests.get(f"{openai_url}/v1/models", headers=headers, timeout=30).json()["data"]
+            ids = {m["id"] for m in data}
+            assert usable["id"] in ids and stranded["id"] not in ids
+
+        eventually(offered)  # the openai function learns of the new models through its listener
         one = requests.get(f"{openai_url}/v1/models/{stranded['id']}", headers=accounts[role].headers, timeout=30)
         assert one.status_code == 404 and one.json()["error"]["type"] == "not_found_error"
         assert requests.get(f"{openai_url}/v1/models/{usable['id']}", headers=accounts[role].headers, timeout=30).status_code == 200
@@ -238,9 +245,12 @@ def test_users_and_viewers_see_a_public_view_admins_see_all(emulators, accounts,
         assert model["config"]["systemPrompt"] == secret_prompt
         assert model["createdBy"] == model["updatedBy"] == accounts["admin"].uid
 
-    listing = requests.get(emulators.url("openai", "/v1/models"), headers=accounts["viewer"].headers, timeout=30)
-    assert listing.status_code == 200, listing.text
-    entry = next(m for m in listing.json()["data"] if m["id"] == spec["id"])
+    def listed() -> dict[str, Any]:
+        listing = requests.get(emulators.url("openai", "/v1/models"), headers=accounts["viewer"].headers, timeout=30)
+        assert listing.status_code == 200, listing.text
+        return next(m for m in listing.json()["data"] if m["id"] == spec["id"])
+
+    entry = eventually(listed)  # the openai function learns of the new model through its listener
     assert set(entry) == {"id", "object", "created", "owned_by"}
 
 

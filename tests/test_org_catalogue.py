@@ -230,3 +230,14 @@ def test_org_keys_come_from_the_environment_under_the_emulators(monkeypatch) -> 
     name = secrets.name_for("local-llm", "acme")
     monkeypatch.setenv(name, "from-the-env-0123456789")
     assert secrets.from_environment(name) == "from-the-env-0123456789"
+
+
+def test_a_demoted_org_admin_cannot_write_on_a_cached_role(local, tenants) -> None:
+    from gateway import orgs
+
+    _acme_catalogue(local, tenants)
+    headers = _h(tenants["orgadmin"], ACME)
+    assert local("models").get("/acme-chat", headers=headers).status_code == 200  # the org role is cached now
+    orgs.member_ref(ACME, tenants["orgadmin"].uid).update({"role": "member"})  # as another instance would: this cache is not told
+    refused = local("models").patch("/acme-chat", json={"enabled": False}, headers=headers)
+    assert refused.status_code == 403, refused.get_data(as_text=True)

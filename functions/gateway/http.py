@@ -433,6 +433,8 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
         ctx.caller = orgs.attach(ctx.request, ctx.route, ctx.caller)  # membership of the organisation it names, on every request
         if not allowed and (ctx.caller.org is None or ctx.caller.org_role not in handler.org_roles):
             raise _role_denied(ctx, handler)
+        if not allowed and ctx.request.method != "GET" and orgs.role_now(ctx.caller.org, ctx.caller) not in handler.org_roles:
+            raise _role_denied(ctx, handler)  # a write by an org role is decided on the member document read now, not cached
     result = handler.call(ctx)
     ctx.confirm(on_refusal=result.close if isinstance(result, Response) else None)  # before the first byte, whatever the handler did
     if isinstance(result, Response):

@@ -223,6 +223,12 @@ def role_in(org_id: str, caller: Caller) -> str | None:
     return _cached((org_id, caller.uid), read)
 
 
+def role_now(org_id: str, caller: Caller) -> str | None:
+    """The caller's org role read now, not from the cache (which it refreshes): what an org manager's write is decided on."""
+    forget(org_id, caller.uid)
+    return role_in(org_id, caller)
+
+
 def _denied(field: str) -> GatewayError:
     return GatewayError(
         ErrorCode.PERMISSION_DENIED,

@@ -207,7 +207,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     body = ctx.parse(GenerateTextRequest)
     assert ctx.caller is not None
     params, images = params_from(body)
-    model = generation.text_model(body.modelId)
+    model = generation.text_model(body.modelId, org=ctx.caller.org)
     generation.check_limits(model, params)
     generation.check_tools(model, params)
     if images:

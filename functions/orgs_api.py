@@ -96,7 +96,8 @@ ROUTES = {
     method: http.Handler(handler, roles=http.ALL_ROLES)
     for method, handler in (("GET", _get), ("POST", _post), ("PUT", _put), ("PATCH", _patch), ("DELETE", _delete))
 }
-ID = {"id": {"type": "string", "pattern": tenancy.ORG_ID, "description": "An organisation id."}}
+ID = {"id": {"type": "string", "pattern": tenancy.ORG_ID, "minLength": tenancy.ORG_ID_LENGTH[0], "maxLength": tenancy.ORG_ID_LENGTH[1],
+              "description": "An organisation id."}}
 MEMBER = {**ID, "uid": {"type": "string", "pattern": UID, "description": "A member's Firebase Auth uid."}}
 API = (
     openapi.Op("GET", "/orgs", "List organisations", {200: "OrgList"}, query=tenancy.PageParams,

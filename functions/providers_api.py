@@ -1,4 +1,9 @@
-"""``providers``: provider administration (admin only).
+"""``providers``: provider administration (project admins; org owners and admins on their organisation's providers).
+
+With no organisation the project-wide ``providers/{id}``; in organisation X
+(``X-Org-Id`` or the caller's default) X's own ``orgs/X/providers/{id}``,
+whose keys go to ``AI_GATEWAY_ORG_<X>__<ID>``; nothing here reaches another
+organisation's (another's id is a 404, as a missing one).
 
 Routes: ``GET /``, ``GET /{id}``, ``POST /``, ``PUT /{id}``, ``PATCH /{id}``,
 ``DELETE /{id}[?cascade=true]``, ``POST /{id}/test``, ``GET /{id}/models``
@@ -72,7 +77,8 @@ def _body(ctx: http.Context) -> dict[str, Any]:
     if "secretName" in body:
         raise invalid(
             "secretName",
-            f"not accepted: the gateway names the key's secret itself ({secrets.PREFIX}<ID>); send the key as apiKey",
+            f"not accepted: the gateway names the key's secret itself ({secrets.PREFIX}<ID>, {secrets.ORG_PREFIX}<ORG>__<ID>); "
+            "send the key as apiKey",
         )
     return body
 
@@ -84,29 +90,37 @@ def _body_for(ctx: http.Context, provider_id: str) -> dict[str, Any]:
     return {**body, "id": provider_id}
 
 
+def _org(ctx: http.Context) -> str | None:
+    """The catalogue the request acts on: its organisation's, else the project-wide one."""
+    assert ctx.caller is not None
+    return ctx.caller.org
+
+
 def _get(ctx: http.Context) -> dict[str, Any]:
+    org = _org(ctx)
     match _checked(ctx):
         case []:
-            return {"providers": [p.public() for p in provider_admin.all_providers()]}
+            return {"providers": [p.public() for p in provider_admin.all_providers(org)]}
         case [provider_id]:
-            return provider_admin.get(provider_id).public()
+            return provider_admin.get(provider_id, org).public()
         case [provider_id, "models"]:
             params = http.validate(DiscoverParams, http.query(ctx.request))
-            return {"provider": provider_id, "models": provider_admin.discover(provider_id, refresh=params.refresh)}
+            return {"provider": provider_id, "org": org, "models": provider_admin.discover(provider_id, refresh=params.refresh, org=org)}
     raise http.no_route(ctx)
 
 
 def _post(ctx: http.Context) -> tuple[dict[str, Any], int] | dict[str, Any]:
+    org = _org(ctx)
     match _checked(ctx):
         case []:
             body = http.validate(ProviderWrite, _body(ctx))
-            return provider_admin.save(body, http.actor(ctx), create=True).public(), 201
+            return provider_admin.save(body, http.actor(ctx), create=True, org=org).public(), 201
         case [provider_id, "test"]:
-            return provider_admin.test(provider_id)
+            return {**provider_admin.test(provider_id, org), "org": org}
         case [provider_id, "models", "import"]:
             request = ctx.parse(ImportRequest)
             wanted = [item.model_dump(exclude_unset=True) for item in request.models]
-            return provider_admin.import_models(provider_id, wanted, http.actor(ctx))
+            return {**provider_admin.import_models(provider_id, wanted, http.actor(ctx), org), "org": org}
     raise http.no_route(ctx)
 
 
@@ -114,7 +128,7 @@ def _put(ctx: http.Context) -> dict[str, Any]:
     if len(_checked(ctx)) != 1:
         raise http.no_route(ctx)
     body = ctx.parse(ProviderWrite, _body_for(ctx, ctx.path[0]))
-    return provider_admin.save(body, http.actor(ctx), create=False).public()
+    return provider_admin.save(body, http.actor(ctx), create=False, org=_org(ctx)).public()
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
@@ -123,20 +137,20 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
     provider_id = ctx.path[0]
     patch = _body_for(ctx, provider_id)
     key = {"apiKey": patch.pop("apiKey")} if "apiKey" in patch else {}  # null: drop the stored key
-    body = http.validate(ProviderWrite, {**provider_admin.merged(provider_id, patch), **key})
-    return provider_admin.save(body, http.actor(ctx), create=False).public()
+    body = http.validate(ProviderWrite, {**provider_admin.merged(provider_id, patch, _org(ctx)), **key})
+    return provider_admin.save(body, http.actor(ctx), create=False, org=_org(ctx)).public()
 
 
 def _delete(ctx: http.Context) -> dict[str, Any]:
     if len(_checked(ctx)) != 1:
         raise http.no_route(ctx)
     params = http.validate(DeleteParams, http.query(ctx.request))
-    disabled = provider_admin.delete(ctx.path[0], http.actor(ctx), cascade=params.cascade)
-    return {"deleted": ctx.path[0], "disabledModels": disabled}
+    disabled = provider_admin.delete(ctx.path[0], http.actor(ctx), cascade=params.cascade, org=_org(ctx))
+    return {"deleted": ctx.path[0], "org": _org(ctx), "disabledModels": disabled}
 
 
 ROUTES = {
-    method: http.Handler(handler, roles=http.ADMIN)
+    method: http.Handler(handler, roles=http.ADMIN, org_roles=http.ORG_MANAGERS)
     for method, handler in (("GET", _get), ("POST", _post), ("PUT", _put), ("PATCH", _patch), ("DELETE", _delete))
 }
 ID = {"id": {"type": "string", "pattern": SLUG, "description": "A provider id."}}

@@ -151,12 +151,12 @@ def test_import_creates_and_updates_in_one_audited_batch(local, providers, accou
     admin = accounts["admin"]
     result = _call(local, admin, "POST", "/openrouter/models/import", json={"models": [{"name": "fake-model"}, {"name": "fake-model-large", "id": "big-one", "enabled": True}]})
     assert result.status_code == 200, result.get_data(as_text=True)
-    assert result.get_json() == {"created": ["openrouter-fake-model", "big-one"], "updated": []}
+    assert result.get_json() == {"created": ["openrouter-fake-model", "big-one"], "updated": [], "org": None}
     model = registry().get("openrouter-fake-model")
     assert model is not None and model.enabled is False and model.pricing.inputPer1M == 0.15 and model.provider == "openrouter"
     assert registry().get("big-one").enabled is True
     again = _call(local, admin, "POST", "/openrouter/models/import", json={"models": [{"name": "fake-model", "displayName": "Renamed"}]}).get_json()
-    assert again == {"created": [], "updated": ["openrouter-fake-model"]}
+    assert again == {"created": [], "updated": ["openrouter-fake-model"], "org": None}
     assert registry().get("openrouter-fake-model").displayName == "Renamed"
     assert [r["action"] for r in _audits("models", "openrouter-fake-model")] == ["create", "update"]
 

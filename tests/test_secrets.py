@@ -258,7 +258,7 @@ def test_deploy_docs_iam_recipe_grants_the_gateways_secrets_only() -> None:
 
     deploy_doc = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
     prefixes = set(re.findall(r'startsWith\(\\?"projects/(?:\$N|PROJECT_NUMBER)/secrets/([A-Za-z0-9_-]*)\\?"\)', deploy_doc))
-    assert prefixes == {secrets.PREFIX}
+    assert prefixes == {secrets.PREFIX, secrets.ORG_PREFIX}  # project-wide and organisations' provider keys
     recipe = deploy_doc[deploy_doc.index("### Service accounts and IAM"):]
     recipe = recipe[recipe.index("```bash"):]
     recipe = recipe[: recipe.index("```", 7)].replace("\\\n", " ")
@@ -269,7 +269,7 @@ def test_deploy_docs_iam_recipe_grants_the_gateways_secrets_only() -> None:
         flags=re.S,
     )
     keys = re.search(r"^KEYS=(.*)$", recipe, re.M)
-    assert keys and f"secrets/{secrets.PREFIX}" in keys.group(1)
+    assert keys and f"secrets/{secrets.PREFIX}" in keys.group(1) and f"secrets/{secrets.ORG_PREFIX}" in keys.group(1)
     grants = [line for line in recipe.splitlines() if "add-iam-policy-binding" in line]
     secret_grants = [line for line in grants if "roles/secretmanager." in line]
     assert len(secret_grants) == 3 and all('--condition "$KEYS"' in line for line in secret_grants), secret_grants

@@ -400,6 +400,18 @@ class MetricsReport(_Answer):
     documentsRead: int = Field(description="Firestore documents this answer read.")
 
 
+class BatchOpResult(_Answer):
+    op: Literal["create", "update", "enable", "disable", "delete"]
+    id: str
+
+
+class ModelBatchResult(_Answer):
+    """``POST models/batch``: every operation, in order, once all were written."""
+
+    org: str | None = Field(None, description="The organisation whose catalogue it is (null: project-wide).")
+    results: list[BatchOpResult]
+
+
 class ProviderList(_Answer):
     """``GET providers``."""
 
@@ -411,6 +423,7 @@ class ProviderTest(_Answer):
 
     provider: str
     status: Literal["healthy", "unhealthy"]
+    org: str | None = Field(None, description="The organisation whose catalogue it is (null: project-wide).")
     reachable: bool | None
     authValid: bool | None = Field(description="null when the key could not be read or the provider was not reached.")
     modelCount: int | None
@@ -438,6 +451,7 @@ class Discovery(_Answer):
     """``GET providers/{id}/models``."""
 
     provider: str
+    org: str | None = Field(None, description="The organisation whose catalogue it is (null: project-wide).")
     models: list[DiscoveredModel]
 
 
@@ -446,6 +460,7 @@ class ImportResult(_Answer):
 
     created: list[str]
     updated: list[str]
+    org: str | None = Field(None, description="The organisation whose catalogue it is (null: project-wide).")
 
 
 class ProviderDeleted(_Answer):
@@ -453,6 +468,7 @@ class ProviderDeleted(_Answer):
 
     deleted: str
     disabledModels: list[str]
+    org: str | None = Field(None, description="The organisation whose catalogue it is (null: project-wide).")
 
 
 class OpenAIModel(_Answer):

@@ -50,7 +50,7 @@ def now() -> datetime:
 def delete_record_id(collection: str, doc_id: str, update_time: Any) -> str:
     """The id of the record of deleting the version of a document last written at ``update_time``."""
     stamp = update_time.timestamp_pb()
-    return f"delete-{collection}-{doc_id}-{stamp.seconds}.{stamp.nanos:09d}"
+    return f"delete-{collection.replace('/', '.')}-{doc_id}-{stamp.seconds}.{stamp.nanos:09d}"  # a sub-collection's "/" would nest
 
 
 def record(
@@ -75,7 +75,16 @@ def record(
         "after": clean(after),
         "at": now(),
         "via": via,
+        "org": org_of(collection, doc_id),
     }
+
+
+def org_of(collection: str, doc_id: str) -> str | None:
+    """The organisation a written document belongs to, from its path: ``orgs/{org}/...`` or ``orgs/{org}`` itself."""
+    parts = collection.split("/")
+    if parts[0] != "orgs":
+        return None
+    return parts[1] if len(parts) > 1 else doc_id
 
 
 def is_api_write(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:

@@ -51,9 +51,9 @@ class Result:
     latency_ms: float
 
 
-def embedding_model(model_id: str, field_name: str = "model") -> Model:
-    """An enabled model of type ``embedding``; 404, or 400 naming the field for a model of another type."""
-    return usable_model(model_id, EMBEDDING_TYPES, field_name)
+def embedding_model(model_id: str, field_name: str = "model", org: str | None = None) -> Model:
+    """An enabled model of type ``embedding`` a request in ``org`` may call; 404, or 400 naming the field for a model of another type."""
+    return usable_model(model_id, EMBEDDING_TYPES, field_name, org)
 
 
 def _estimate(item: str | tuple[int, ...]) -> int:
@@ -75,7 +75,7 @@ def check_inputs(params: EmbedParams, field_name: str = "input") -> None:
 
 def check_provider(model: Model, params: EmbedParams, fields: dict[str, str]) -> None:
     """What the model's provider cannot do is refused before anything is counted (from the adapter class: no key read)."""
-    provider = providers_store.get(model.provider)
+    provider = providers_store.of(model)
     cls: type[Adapter] | None = adapter_class(provider.type) if provider is not None else None
     if cls is None:
         return  # no provider, or a disabled one: adapter_for answers 503 after admission, as for text

@@ -71,6 +71,8 @@ class TextParams:
     response_format: ResponseFormat | None = None
     priced_only: bool = False
     """A cost budget applies: fallbacks without prices are never tried (they could not be booked)."""
+    org: str | None = None
+    """The request's organisation: fallbacks are only the models it may call (``Registry.fallback``)."""
 
 
 @dataclass
@@ -110,9 +112,9 @@ def start_config() -> None:
     limits.start()
 
 
-def text_model(model_id: str, field_name: str = "modelId") -> Model:
-    """An enabled text or multimodal model; 404 or 400 (naming the field) otherwise."""
-    return usable_model(model_id, TEXT_TYPES, field_name)
+def text_model(model_id: str, field_name: str = "modelId", org: str | None = None) -> Model:
+    """An enabled text or multimodal model a request in ``org`` may call; 404 or 400 (naming the field) otherwise."""
+    return usable_model(model_id, TEXT_TYPES, field_name, org)
 
 
 def completion_limit(model: Model, params: TextParams) -> int:
@@ -135,7 +137,7 @@ def admission(ctx: Any, model: Model, params: TextParams, images: int, field_nam
     from gateway import budgets
 
     limit = completion_limit(model, params)
-    params = dataclasses.replace(params, max_tokens=limit)
+    params = dataclasses.replace(params, max_tokens=limit, org=ctx.caller.org)
     caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
     models = list(_candidates(model, params, vision=images > 0))
     if caps.costed:
@@ -321,7 +323,7 @@ def cost(pricing: Pricing | None, usage: Usage, reported: float | None) -> dict[
 
 def adapter_for(model: Model) -> Adapter:
     """The model's provider adapter with its current key; 503 or 502 when the provider cannot be used."""
-    provider = providers_store.get(model.provider)
+    provider = providers_store.of(model)
     if provider is None:
         raise GatewayError(ErrorCode.UNAVAILABLE, f"Provider '{model.provider}' is not configured", {"provider": model.provider})
     if not provider.enabled:
@@ -408,7 +410,7 @@ def _candidates(model: Model, params: TextParams, vision: bool | None = None) ->
     if vision is None:
         vision = any(m.images for m in params.messages)
     for fallback_id in model.fallbacks:
-        fallback = registry().get(fallback_id)
+        fallback = registry().fallback(model, fallback_id, params.org)
         if fallback is not None and fallback.enabled and fallback.type in TEXT_TYPES and fallback.id != model.id:
             needs = ({"tools"} if params.tools else set()) | ({"vision"} if vision else set())
             if needs <= set(fallback.capabilities) and not (params.priced_only and budgets.text_prices(fallback) is None):

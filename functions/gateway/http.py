@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 ALL_ROLES = frozenset({"admin", "user", "viewer"})
 ADMIN = frozenset({"admin"})
+ORG_MANAGERS = frozenset({"owner", "admin"})
+"""Org roles that manage their organisation's catalogue (``gateway.orgs.MANAGERS``)."""
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, X-Firebase-AppCheck, X-Org-Id, OpenAI-Organization"
 EXPOSED_HEADERS = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Conversation-Id, Server-Timing"
 
@@ -165,6 +167,9 @@ class Handler:
 
     call: Callable[[Context], Response | dict[str, Any] | tuple[dict[str, Any], int]]
     roles: Collection[str] = ALL_ROLES
+    org_roles: Collection[str] = ()
+    """Org roles that may call it too, in the organisation the request is for (org managers on their own catalogue):
+    a caller whose project role is not in ``roles`` is let in when the request names an organisation where they hold one."""
     public: bool = False
     reads: Collection[Callable[[], None]] = ()
     """Starts of the config listeners (``gateway.live``) the method reads: run before the caller is
@@ -395,6 +400,14 @@ def _preflight(origin: str | None, cors_origin: str | None, allow: str) -> Respo
     return response
 
 
+def _role_denied(ctx: Context, handler: Handler) -> GatewayError:
+    assert ctx.caller is not None
+    details: dict[str, Any] = {"role": ctx.caller.role, "allowedRoles": sorted(handler.roles)}
+    if handler.org_roles:
+        details |= {"orgRole": ctx.caller.org_role, "allowedOrgRoles": sorted(handler.org_roles)}
+    return GatewayError(ErrorCode.PERMISSION_DENIED, f"Role '{ctx.caller.role}' may not {ctx.request.method} {ctx.route}", details)
+
+
 def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Response:
     handler = handlers.get(ctx.request.method)
     if handler is None:
@@ -412,15 +425,16 @@ def _dispatch(ctx: Context, handlers: Mapping[str, Handler], allow: str) -> Resp
         verdict = appcheck.start(ctx.request, ctx.route, ctx.request_id)  # beside the ID token's check, not before it
         ctx.caller = auth.authenticate(ctx.request)  # a bad ID token is refused first, whatever App Check says
         ctx.app_check = verdict(ctx.caller.role == "admin")
-        if ctx.caller.role not in handler.roles:
-            raise GatewayError(
-                ErrorCode.PERMISSION_DENIED,
-                f"Role '{ctx.caller.role}' may not {ctx.request.method} {ctx.route}",
-                {"role": ctx.caller.role, "allowedRoles": sorted(handler.roles)},
-            )
+        allowed = ctx.caller.role in handler.roles
+        if not allowed and not handler.org_roles:
+            raise _role_denied(ctx, handler)
         from gateway import orgs
 
         ctx.caller = orgs.attach(ctx.request, ctx.route, ctx.caller)  # membership of the organisation it names, on every request
+        if not allowed and (ctx.caller.org is None or ctx.caller.org_role not in handler.org_roles):
+            raise _role_denied(ctx, handler)
+        if not allowed and ctx.request.method != "GET" and orgs.role_now(ctx.caller.org, ctx.caller) not in handler.org_roles:
+            raise _role_denied(ctx, handler)  # a write by an org role is decided on the member document read now, not cached
     result = handler.call(ctx)
     ctx.confirm(on_refusal=result.close if isinstance(result, Response) else None)  # before the first byte, whatever the handler did
     if isinstance(result, Response):

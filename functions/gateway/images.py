@@ -61,9 +61,9 @@ class Batch:
 IMAGE_TYPES = ("image",)
 
 
-def image_model(model_id: str, field_name: str = "modelId") -> Model:
-    """An enabled image model; 404 or 400 (naming ``field_name``) otherwise."""
-    return usable_model(model_id, IMAGE_TYPES, field_name)
+def image_model(model_id: str, field_name: str = "modelId", org: str | None = None) -> Model:
+    """An enabled image model a request in ``org`` may call; 404 or 400 (naming ``field_name``) otherwise."""
+    return usable_model(model_id, IMAGE_TYPES, field_name, org)
 
 
 def check_side(value: int) -> int:
@@ -120,8 +120,8 @@ def create(ctx: Any, model_id: str, params: ImageParams, field_name: str = "mode
     cost budget an unpriced model is a 400 naming ``field_name``. The ledger
     entry is settled with the images kept, after the answer (``later``).
     """
-    model = image_model(model_id, field_name)
     assert ctx.caller is not None
+    model = image_model(model_id, field_name, ctx.caller.org)
     caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
     if caps.costed and budgets.image_price(model) is None:
         raise budgets.unpriced(model, field_name, "perImage")

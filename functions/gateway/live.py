@@ -110,24 +110,50 @@ class Reopen:
 _all: list[Live[Any]] = []
 
 
-class Live(Generic[T]):
-    """The valid documents of a collection (or of one document) by id, pushed by a listener.
+def _time(value: Any) -> Any:
+    """A snapshot's time as a datetime: a collection group query's snapshots carry protobuf Timestamps instead."""
+    if value is not None and hasattr(value, "ToDatetime"):
+        from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 
-    ``parse(id, data)`` turns a stored document into ``T`` or None (invalid,
-    logged by the parser); it runs once per document version.
+        return DatetimeWithNanoseconds.from_timestamp_pb(value)
+    return value
+
+
+def org_key(snap: Any) -> tuple[str | None, str] | None:
+    """A collection group's document keyed by (organisation, id): ``x/{id}`` is (None, id), ``orgs/{org}/x/{id}`` is (org, id).
+
+    Any other place a sub-collection of that name might appear is not the catalogue's: None (left out).
+    """
+    owner = snap.reference.parent.parent
+    if owner is None:
+        return (None, snap.id)
+    if owner.parent.id == "orgs" and owner.parent.parent is None:
+        return (owner.id, snap.id)
+    return None
+
+
+class Live(Generic[T]):
+    """The valid documents of a collection (or of one document, or of a collection group) by key, pushed by a listener.
+
+    ``parse(key, data)`` turns a stored document into ``T`` or None (invalid,
+    logged by the parser); it runs once per document version. The key is the
+    document id, or for a collection group (``group=True``) :func:`org_key`'s
+    (organisation, id): one listener holds the project-wide documents and every
+    organisation's.
     """
 
-    def __init__(self, path: str, parse: Callable[[str, dict[str, Any]], T | None]) -> None:
+    def __init__(self, path: str, parse: Callable[[Any, dict[str, Any]], T | None], group: bool = False) -> None:
         self.path = path
         self.parse = parse
+        self.group = group
         self.reads = 0
         """Direct reads made (cold starts, invalidations, safety net, listener down)."""
         self.pushes = 0
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._first = threading.Event()
-        self._data: dict[str, T] | None = None
-        self._versions: dict[str, tuple[Any, T | None]] = {}
+        self._data: dict[Any, T] | None = None
+        self._versions: dict[Any, tuple[Any, T | None]] = {}
         self._read_time: datetime | None = None
         self._confirmed = 0.0
         self._stale = False
@@ -141,6 +167,8 @@ class Live(Generic[T]):
     def _ref(self) -> Any:
         parts = self.path.split("/")
         db = firebase.db()
+        if self.group:
+            return db.collection_group(self.path)
         return db.collection(parts[0]) if len(parts) == 1 else db.collection(parts[0]).document(parts[1])
 
     def _listening(self) -> bool:
@@ -154,8 +182,11 @@ class Live(Generic[T]):
         if (watch is None or not watch.is_active) and now >= self._retry_at:
             self._subscribe(now)
 
-    def current(self) -> dict[str, T]:
-        """Every valid document by id, as fresh as the bounds in the module docstring allow."""
+    def _key(self, snap: Any) -> Any:
+        return org_key(snap) if self.group else snap.id
+
+    def current(self) -> dict[Any, T]:
+        """Every valid document by key, as fresh as the bounds in the module docstring allow."""
         self.start()
         now = time.monotonic()
         data = self._data
@@ -208,10 +239,10 @@ class Live(Generic[T]):
     def _on_snapshot(self, docs: list[Any], changes: Any, read_time: datetime) -> None:
         self.pushes += 1
         self._backoff.reset()
-        self._apply((d for d in docs if d.exists), read_time)
+        self._apply((d for d in docs if d.exists), _time(read_time))
         self._first.set()
 
-    def _reload(self, held: dict[str, T] | None = None) -> dict[str, T]:
+    def _reload(self, held: dict[Any, T] | None = None) -> dict[Any, T]:
         """Read the documents directly. With ``held`` (a re-read of data still valid), a request that finds
         another thread re-reading serves ``held`` instead of waiting for that read."""
         if not self._reload_lock.acquire(blocking=held is None):
@@ -226,7 +257,7 @@ class Live(Generic[T]):
             listening = held is not None and self._listening()
             got = self._ref().get()
             snaps = got if isinstance(got, list) else [got]
-            times = [s.read_time for s in snaps if s.read_time is not None]
+            times = [_time(s.read_time) for s in snaps if s.read_time is not None]
             read_time = max(times) if times else None
             missed = listening and self._missed([s for s in snaps if s.exists], read_time)
             self._apply((s for s in snaps if s.exists), read_time, pushes_before=pushes)
@@ -245,8 +276,8 @@ class Live(Generic[T]):
         with self._lock:
             versions = dict(self._versions)
         for snap in snaps:
-            updated = snap.update_time
-            known = versions.get(snap.id)
+            updated = _time(snap.update_time)
+            known = versions.get(self._key(snap))
             if (known is None or known[0] != updated) and updated is not None and (read_time - updated).total_seconds() > WATCHDOG_GRACE_SECONDS:
                 return True
         return False
@@ -257,10 +288,14 @@ class Live(Generic[T]):
                 return  # an older state than the one held
             if read_time is None and pushes_before is not None and self.pushes != pushes_before and self._data is not None:
                 return  # an empty collection's answer carries no time: a push that came during the read is as new
-            versions: dict[str, tuple[Any, T | None]] = {}
+            versions: dict[Any, tuple[Any, T | None]] = {}
             for snap in snaps:
-                known = self._versions.get(snap.id)
-                versions[snap.id] = known if known and known[0] == snap.update_time else (snap.update_time, self.parse(snap.id, snap.to_dict() or {}))
+                key = self._key(snap)
+                if key is None:
+                    continue
+                known = self._versions.get(key)
+                updated = _time(snap.update_time)
+                versions[key] = known if known and known[0] == updated else (updated, self.parse(key, snap.to_dict() or {}))
             self._versions = versions
             self._data = {key: value for key, (_, value) in versions.items() if value is not None}
             if read_time is not None:

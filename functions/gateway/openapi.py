@@ -291,6 +291,10 @@ def _operation(function: str, op: Op, handler: Any, error_model: str, refs: Any,
         "responses": {},
     }
     who = "No token needed." if public else f"Roles: {', '.join(roles)}."
+    org_roles = sorted(getattr(handler, "org_roles", ()) or ())
+    if org_roles and op.roles is None:  # also those org roles, on their organisation's own resources (X-Org-Id)
+        out["x-org-roles"] = org_roles
+        who += f" Org roles, in the organisation the request is for: {', '.join(org_roles)}."
     out["description"] = f"{op.description} {who}".strip()
     if public:
         out["security"] = []

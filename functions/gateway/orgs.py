@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 
     from gateway.auth import Caller
 
-ORG_ID = r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$"
-"""Lowercase letters, digits and dashes, 3 to 40 long: never a Firestore-reserved id (``__x__``, ``.``, ``..``)."""
+ORG_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+"""Lowercase letters and digits, single dashes between them, 3 to 40 long (:data:`ORG_ID_LENGTH`): never a
+Firestore-reserved id (``__x__``, ``.``, ``..``), and never ``--``, so an org's key secret name
+(``AI_GATEWAY_ORG_<ORG>__<PROVIDER>``, :func:`gateway.secrets.name_for`) says where the org ends."""
+ORG_ID_LENGTH = (3, 40)
 RESERVED_IDS = frozenset({"default"})
 """Ids that name a route of the ``orgs`` function (``PUT /orgs/default``)."""
 OrgRole = Literal["owner", "admin", "member", "viewer"]
@@ -51,7 +54,8 @@ MEMBERS = "members"
 
 
 def valid_id(org_id: str) -> bool:
-    return bool(re.fullmatch(ORG_ID, org_id)) and org_id not in RESERVED_IDS
+    low, high = ORG_ID_LENGTH
+    return low <= len(org_id) <= high and bool(re.fullmatch(ORG_ID, org_id)) and org_id not in RESERVED_IDS
 
 
 class _Strict(BaseModel):
@@ -79,7 +83,10 @@ class OrgSettings(_Strict):
 class OrgCreate(_Strict):
     """Body of ``POST /orgs`` (project admins)."""
 
-    id: str = Field(pattern=ORG_ID, description="Lowercase letters, digits and dashes, 3 to 40 long; not 'default'.")
+    id: str = Field(
+        pattern=ORG_ID, min_length=ORG_ID_LENGTH[0], max_length=ORG_ID_LENGTH[1],
+        description="Lowercase letters and digits, single dashes between them, 3 to 40 long; not 'default'.",
+    )
     name: str = Field(min_length=1, max_length=200)
     settings: OrgSettings = Field(default_factory=OrgSettings)
     ownerEmail: str | None = Field(None, min_length=3, max_length=320, description="A Firebase Auth user made the first owner.")
@@ -108,7 +115,7 @@ class MemberPatch(_Strict):
 class DefaultOrg(_Strict):
     """Body of ``PUT /orgs/default``: the organisation used when a request names none (null: none)."""
 
-    orgId: str | None = Field(pattern=ORG_ID)
+    orgId: str | None = Field(pattern=ORG_ID, min_length=ORG_ID_LENGTH[0], max_length=ORG_ID_LENGTH[1])
 
 
 class PageParams(_Strict):
@@ -214,6 +221,12 @@ def role_in(org_id: str, caller: Caller) -> str | None:
         role = (member_ref(org_id, caller.uid).get().to_dict() or {}).get("role")
         return role if role in ORG_ROLES else None
     return _cached((org_id, caller.uid), read)
+
+
+def role_now(org_id: str, caller: Caller) -> str | None:
+    """The caller's org role read now, not from the cache (which it refreshes): what an org manager's write is decided on."""
+    forget(org_id, caller.uid)
+    return role_in(org_id, caller)
 
 
 def _denied(field: str) -> GatewayError:

@@ -23,6 +23,7 @@ from gateway import audit, firebase, generation, providers_store, secrets
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.http import validate
 from gateway.providers.base import UpstreamError
+from gateway.registry import collection as registry_collection
 from gateway.registry import merge_patch, registry
 from gateway.schemas import Model, ModelSpec, Provider, ProviderSpec, ProviderWrite, from_document, key_binding, key_moved
 
@@ -31,25 +32,29 @@ DISCOVERY_SECONDS = 300
 MAX_IMPORT = 200
 
 _lock = threading.Lock()
-_discovered: TTLCache[str, list[dict[str, Any]]] = TTLCache(maxsize=256, ttl=DISCOVERY_SECONDS)
+_discovered: TTLCache[tuple[str | None, str], list[dict[str, Any]]] = TTLCache(maxsize=256, ttl=DISCOVERY_SECONDS)
 
 
 def _not_found(provider_id: str) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"Provider '{provider_id}' not found", {"id": provider_id})
 
 
-def all_providers() -> list[Provider]:
-    """Every valid provider (invalid documents are logged and left out)."""
-    parsed = (providers_store.parse(snap.id, snap.to_dict() or {}) for snap in firebase.db().collection(COLLECTION).stream())
+def _collection(org: str | None) -> Any:
+    return firebase.db().collection(providers_store.collection(org))
+
+
+def all_providers(org: str | None = None) -> list[Provider]:
+    """Every valid provider of ``org``'s catalogue (None: project-wide; invalid documents are logged and left out)."""
+    parsed = (providers_store.parse(snap.id, snap.to_dict() or {}, org) for snap in _collection(org).stream())
     return sorted((p for p in parsed if p is not None), key=lambda p: p.id)
 
 
-def get(provider_id: str) -> Provider:
-    """A stored provider; 404 when missing, 409 when the document is too broken to use (fix it with PUT)."""
-    snap = firebase.db().collection(COLLECTION).document(provider_id).get()
+def get(provider_id: str, org: str | None = None) -> Provider:
+    """A stored provider of ``org``'s catalogue; 404 when missing, 409 when the document is too broken to use (fix it with PUT)."""
+    snap = _collection(org).document(provider_id).get()
     if not snap.exists:
         raise _not_found(provider_id)
-    provider = providers_store.parse(provider_id, snap.to_dict() or {})
+    provider = providers_store.parse(provider_id, snap.to_dict() or {}, org)
     if provider is None:
         raise GatewayError(
             ErrorCode.CONFLICT, f"Provider document '{provider_id}' is invalid; replace it with PUT or delete it", {"id": provider_id}
@@ -57,18 +62,20 @@ def get(provider_id: str) -> Provider:
     return provider
 
 
-def _check_secret_free(provider_id: str) -> None:
-    """409 when another provider's id maps to the same secret (ids differing only by ``-``, ``.``, ``_``)."""
-    name = secrets.name_for(provider_id)
-    for snap in firebase.db().collection(COLLECTION).select([]).stream():
-        if snap.id != provider_id and secrets.name_for(snap.id) == name:
+def _check_secret_free(provider_id: str, org: str | None) -> None:
+    """409 when another provider of the catalogue maps to the same secret (ids differing only by ``-``, ``.``, ``_``).
+
+    Two catalogues never share one (:func:`gateway.secrets.name_for`)."""
+    name = secrets.name_for(provider_id, org)
+    for snap in _collection(org).select([]).stream():
+        if snap.id != provider_id and secrets.name_for(snap.id, org) == name:
             raise GatewayError(
                 ErrorCode.CONFLICT, f"Provider id '{provider_id}' would share its key's secret with provider '{snap.id}'; choose another id",
                 {"id": provider_id, "conflictsWith": snap.id},
             )
 
 
-def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
+def save(body: ProviderWrite, actor: str, create: bool, org: str | None = None) -> Provider:
     """Create or replace a provider; a given key goes to Secret Manager first, so a failed write leaves no half state in Firestore.
 
     An update that changes where the key goes (``baseUrl``, ``imageBaseUrl``,
@@ -78,9 +85,9 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
     """
     spec = ProviderSpec.model_validate(body.model_dump(exclude={"apiKey"}))
     drop = "apiKey" in body.model_fields_set and body.apiKey is None
-    name = secrets.name_for(spec.id)
+    name = secrets.name_for(spec.id, org)
     if create:
-        _check_secret_free(spec.id)
+        _check_secret_free(spec.id, org)
     version: str | None = None
     if body.apiKey is not None:
         try:
@@ -127,28 +134,29 @@ def save(body: ProviderWrite, actor: str, create: bool) -> Provider:
         }
 
     try:
-        after = audit.write(COLLECTION, spec.id, actor, "create" if create else "update", change)
+        after = audit.write(providers_store.collection(org), spec.id, actor, "create" if create else "update", change)
     finally:
         providers_store.invalidate(spec.id)
-    return from_document(Provider, spec.id, after or {})[0]
+    return from_document(Provider, spec.id, after or {}, org)[0]
 
 
-def merged(provider_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+def merged(provider_id: str, patch: dict[str, Any], org: str | None = None) -> dict[str, Any]:
     """The stored spec with a JSON merge patch applied (for PATCH)."""
-    current = get(provider_id).model_dump(mode="json", include=set(ProviderSpec.model_fields))
+    current = get(provider_id, org).model_dump(mode="json", include=set(ProviderSpec.model_fields))
     return {**merge_patch(current, patch), "id": provider_id}
 
 
-def dependents(provider_id: str) -> list[Model]:
+def dependents(provider_id: str, org: str | None = None) -> list[Model]:
+    """The enabled models of the same catalogue using the provider (an organisation's models only use its own providers)."""
     registry().invalidate()
-    return [m for m in registry().all().values() if m.provider == provider_id and m.enabled]
+    return [m for m in registry().all(org).values() if m.provider == provider_id and m.enabled]
 
 
-def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
+def delete(provider_id: str, actor: str, cascade: bool, org: str | None = None) -> list[str]:
     """Delete a provider (even an invalid document); 409 while enabled models use it, unless ``cascade`` disables them (audited)."""
-    if not firebase.db().collection(COLLECTION).document(provider_id).get().exists:
+    if not _collection(org).document(provider_id).get().exists:
         raise _not_found(provider_id)
-    using = dependents(provider_id)
+    using = dependents(provider_id, org)
     if using and not cascade:
         raise GatewayError(
             ErrorCode.CONFLICT,
@@ -156,7 +164,7 @@ def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
             {"models": [m.id for m in using]},
         )
     for model in using:
-        registry().patch(model.id, {"enabled": False}, actor)
+        registry().patch(model.id, {"enabled": False}, actor, org)
 
     def change(before: dict[str, Any] | None) -> None:
         if before is None:
@@ -164,7 +172,7 @@ def delete(provider_id: str, actor: str, cascade: bool) -> list[str]:
         return None
 
     try:
-        audit.write(COLLECTION, provider_id, actor, "delete", change)
+        audit.write(providers_store.collection(org), provider_id, actor, "delete", change)
     finally:
         providers_store.invalidate(provider_id)
     return [m.id for m in using]
@@ -177,9 +185,9 @@ def _check_key(provider: Provider, adapter: Any) -> None:
         raise failure
 
 
-def test(provider_id: str) -> dict[str, Any]:
+def test(provider_id: str, org: str | None = None) -> dict[str, Any]:
     """A live check: reachable, key accepted, latency, models visible; saved as ``healthStatus``/``lastHealthCheck``."""
-    provider = get(provider_id)
+    provider = get(provider_id, org)
     adapter = providers_store.adapter(provider)
     started = time.perf_counter()
     report: dict[str, Any] = {"provider": provider_id, "reachable": True, "authValid": True, "modelCount": None}
@@ -188,7 +196,7 @@ def test(provider_id: str) -> dict[str, Any]:
         models = adapter.list_models()
         report["modelCount"] = len(models)
         with _lock:
-            _discovered[provider_id] = models
+            _discovered[(org, provider_id)] = models
     except UpstreamError as err:
         report["reachable"] = err.kind not in ("connect", "timeout", "blocked")
         report["authValid"] = err.status not in (401, 403) if report["reachable"] else None
@@ -199,7 +207,7 @@ def test(provider_id: str) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     report["status"] = "healthy" if report["reachable"] and report["authValid"] and "error" not in report else "unhealthy"
     report["checkedAt"] = now.isoformat()
-    firebase.db().collection(COLLECTION).document(provider_id).update({"healthStatus": report["status"], "lastHealthCheck": now})
+    _collection(org).document(provider_id).update({"healthStatus": report["status"], "lastHealthCheck": now})
     providers_store.invalidate(provider_id)
     return report
 
@@ -225,12 +233,12 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def discover(provider_id: str, refresh: bool = False) -> list[dict[str, Any]]:
+def discover(provider_id: str, refresh: bool = False, org: str | None = None) -> list[dict[str, Any]]:
     """The provider's models (cached ``DISCOVERY_SECONDS``), normalised."""
     with _lock:
-        cached = None if refresh else _discovered.get(provider_id)
+        cached = None if refresh else _discovered.get((org, provider_id))
     if cached is None:
-        provider = get(provider_id)
+        provider = get(provider_id, org)
         adapter = providers_store.adapter(provider)
         try:
             _check_key(provider, adapter)
@@ -242,7 +250,7 @@ def discover(provider_id: str, refresh: bool = False) -> list[dict[str, Any]]:
             ) from None
         cached = generation.call_provider_with(provider_id, lambda: adapter.list_models())
         with _lock:
-            _discovered[provider_id] = cached
+            _discovered[(org, provider_id)] = cached
     return [n for n in (normalize(m) for m in cached) if n["name"]]
 
 
@@ -251,9 +259,9 @@ def slug(provider_id: str, name: str) -> str:
     return text[:64].rstrip("-.") or provider_id
 
 
-def import_models(provider_id: str, wanted: list[dict[str, Any]], actor: str) -> dict[str, list[str]]:
-    """Create or update registry models from the discovery result, in one audited batch."""
-    discovered = {m["name"]: m for m in discover(provider_id)}
+def import_models(provider_id: str, wanted: list[dict[str, Any]], actor: str, org: str | None = None) -> dict[str, list[str]]:
+    """Create or update registry models (of the provider's catalogue) from the discovery result, in one audited batch."""
+    discovered = {m["name"]: m for m in discover(provider_id, org=org)}
     specs: list[ModelSpec] = []
     for index, item in enumerate(wanted):
         name = item.get("name")
@@ -276,7 +284,8 @@ def import_models(provider_id: str, wanted: list[dict[str, Any]], actor: str) ->
             field = err.details["fields"][0]["field"]
             raise invalid(f"models.{index}.{field}", err.details["fields"][0]["message"]) from None
     db = firebase.db()
-    refs = [db.collection("models").document(s.id) for s in specs]
+    models = registry_collection(org)
+    refs = [db.collection(models).document(s.id) for s in specs]
     existing = {snap.id: snap.to_dict() for snap in db.get_all(refs) if snap.exists}
     batch = db.batch()
     created, updated = [], []
@@ -293,7 +302,7 @@ def import_models(provider_id: str, wanted: list[dict[str, Any]], actor: str) ->
         }
         if before is None:
             after["config"] = spec.config.model_dump(exclude_none=True)
-        audit.add_to_batch(batch, "models", spec.id, actor, "update" if before else "create", before, after)
+        audit.add_to_batch(batch, models, spec.id, actor, "update" if before else "create", before, after)
         (updated if before else created).append(spec.id)
     batch.commit()
     registry().invalidate()

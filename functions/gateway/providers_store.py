@@ -1,4 +1,10 @@
-"""``providers/{id}`` documents held in memory, kept current by a Firestore listener (:mod:`gateway.live`)."""
+"""Provider documents held in memory, kept current by a Firestore listener (:mod:`gateway.live`).
+
+One listener on the collection group ``providers`` holds the project-wide
+``providers/{id}`` and every organisation's ``orgs/{org}/providers/{id}``,
+keyed by (organisation or None, id): a model's provider is looked up in its
+own catalogue (:func:`of`), never another organisation's.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,10 @@ from gateway.schemas import KEY_BOUND, Model, Provider, from_document, key_bindi
 COLLECTION = "providers"
 
 
-def parse(provider_id: str, data: dict[str, Any]) -> Provider | None:
-    """A stored provider document validated (unknown keys ignored); None, logged, when it is invalid."""
+def parse(provider_id: str, data: dict[str, Any], org: str | None = None) -> Provider | None:
+    """A stored provider document (of organisation ``org``) validated (unknown keys ignored); None, logged, when it is invalid."""
     try:
-        provider, dropped = from_document(Provider, provider_id, data)
+        provider, dropped = from_document(Provider, provider_id, data, org)
     except ValidationError as exc:
         logs.warn("invalid provider document", providerId=provider_id, errors=[e["msg"] for e in exc.errors()])
         return None
@@ -36,17 +42,31 @@ def parse(provider_id: str, data: dict[str, Any]) -> Provider | None:
     return provider
 
 
-_live: live.Live[Provider] = live.Live(COLLECTION, parse)
+def _parse(key: tuple[str | None, str], data: dict[str, Any]) -> Provider | None:
+    return parse(key[1], data, key[0])
 
 
-def get(provider_id: str) -> Provider | None:
-    """One valid provider document, or None when missing or invalid."""
-    return _live.current().get(provider_id)
+_live: live.Live[Provider] = live.Live(COLLECTION, _parse, group=True)
+
+
+def collection(org: str | None) -> str:
+    """The collection holding ``org``'s providers (None: the project-wide ones)."""
+    return COLLECTION if org is None else f"orgs/{org}/{COLLECTION}"
+
+
+def get(provider_id: str, org: str | None = None) -> Provider | None:
+    """One valid provider document of ``org``'s catalogue (None: project-wide), or None when missing or invalid."""
+    return _live.current().get((org, provider_id))
+
+
+def of(model: Model) -> Provider | None:
+    """The model's provider: one of its own catalogue (an organisation's model never uses another's provider)."""
+    return get(model.provider, model.org)
 
 
 def offered(model: Model) -> bool:
     """What a user may pick and call: an enabled model of an enabled provider (read from memory, no Firestore read)."""
-    provider = get(model.provider)
+    provider = of(model)
     return model.enabled and provider is not None and provider.enabled
 
 

@@ -107,6 +107,7 @@ class ModelSpec(_Strict):
 class Model(ModelSpec):
     """A stored model: the spec plus what the server stamps on every write."""
 
+    org: str | None = Field(None, description="The organisation owning it (orgs/{org}/models/{id}); null: project-wide.")
     createdAt: datetime | None = None
     updatedAt: datetime | None = None
     createdBy: str | None = Field(None, description="The uid that created it; shown to admins only.")
@@ -157,19 +158,24 @@ def _known(model: type[BaseModel], data: dict[str, Any], path: str, dropped: lis
     return out
 
 
-def model_from_document(doc_id: str, data: dict[str, Any]) -> tuple[Model, list[str]]:
-    """Validate a stored model; returns it and the keys that were ignored.
+def model_from_document(doc_id: str, data: dict[str, Any], org: str | None = None) -> tuple[Model, list[str]]:
+    """Validate a stored model (of organisation ``org``); returns it and the keys that were ignored.
 
     Raises ``pydantic.ValidationError`` when a known field holds a bad value.
     """
-    return from_document(Model, doc_id, {"name": doc_id, **data})
+    return from_document(Model, doc_id, {"name": doc_id, **data}, org)
 
 
-def from_document(schema: type[D], doc_id: str, data: dict[str, Any]) -> tuple[D, list[str]]:
-    """Validate a stored document against ``schema``, ignoring (and reporting) unknown keys."""
+def from_document(schema: type[D], doc_id: str, data: dict[str, Any], org: str | None = None) -> tuple[D, list[str]]:
+    """Validate a stored document against ``schema``, ignoring (and reporting) unknown keys.
+
+    The id and (for a schema with ``org``) the organisation come from the document's path, never from its fields.
+    """
     dropped: list[str] = []
     clean = _known(schema, {k: v for k, v in data.items() if k != MARKER_FIELD}, "", dropped)
     clean["id"] = doc_id
+    if "org" in schema.model_fields:
+        clean["org"] = org
     return schema.model_validate(clean), dropped
 
 
@@ -261,7 +267,7 @@ class ProviderWrite(ProviderSpec):
         min_length=8,
         max_length=8192,
         description=(
-            "Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the "
+            "Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>; an organisation's: AI_GATEWAY_ORG_<ORG>__<ID>), never returned. Required again, or null to drop the "
             "stored key, by an update that changes type, baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts."
         ),
     )
@@ -277,6 +283,7 @@ class ProviderWrite(ProviderSpec):
 class Provider(ProviderSpec):
     """A stored provider: the spec plus what the gateway maintains."""
 
+    org: str | None = Field(None, description="The organisation owning it (orgs/{org}/providers/{id}); null: project-wide.")
     hasKey: bool = False
     keyVersion: str | None = None
     """The Secret Manager version stored last; a change makes every instance read the key anew."""
@@ -289,10 +296,13 @@ class Provider(ProviderSpec):
     createdBy: str | None = None
     updatedBy: str | None = None
 
-    @computed_field(description="The Secret Manager secret holding the key: named by the gateway, AI_GATEWAY_PROVIDER_<ID>.")  # type: ignore[prop-decorator]
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The Secret Manager secret holding the key: named by the gateway, AI_GATEWAY_PROVIDER_<ID> "
+        "(an organisation's provider: AI_GATEWAY_ORG_<ORG>__<ID>)."
+    )
     @property
     def secretName(self) -> str:
-        return secrets.name_for(self.id)
+        return secrets.name_for(self.id, self.org)
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

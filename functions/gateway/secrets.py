@@ -58,8 +58,12 @@ READ_DEADLINE_SECONDS = 3.0
 CALL_TIMEOUT_SECONDS = 5.0
 
 PREFIX = "AI_GATEWAY_PROVIDER_"
-"""Every provider key's secret id starts with this (the IAM condition in docs/deploy.md names it too)."""
-NAME = re.compile(PREFIX + r"[A-Z0-9_]{1,200}")
+"""Every project-wide provider key's secret id starts with this (the IAM condition in docs/deploy.md names it too)."""
+ORG_PREFIX = "AI_GATEWAY_ORG_"
+"""Every organisation's provider key's secret id starts with this: ``AI_GATEWAY_ORG_<ORG>__<PROVIDER>`` (IAM condition too)."""
+ORG_SEPARATOR = "__"
+NAME = re.compile(PREFIX + r"[A-Z0-9_]{1,200}|" + ORG_PREFIX + r"[A-Z0-9]+(?:_[A-Z0-9]+)*__[A-Z0-9][A-Z0-9_]{0,199}")
+"""The names :func:`name_for` gives, and only those (an org part has no ``__``: org ids have no ``--``, no ``_``)."""
 
 Kind = Literal["disabled", "denied", "unusable", "unavailable", "unbound"]
 
@@ -87,18 +91,30 @@ class SecretError(Exception):
         return SUMMARIES[self.kind]
 
 
-def name_for(provider_id: str) -> str:
-    """The secret holding provider ``provider_id``'s key: a valid Secret Manager id and environment variable name.
+def _upper(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", text.upper())
 
-    Ids differing only by ``-``, ``.`` or ``_`` map to one name: the second such provider is refused on create.
+
+def name_for(provider_id: str, org: str | None = None) -> str:
+    """The secret holding provider ``provider_id``'s key (of organisation ``org``, None: project-wide).
+
+    A valid Secret Manager id and environment variable name. Provider ids of
+    one catalogue differing only by ``-``, ``.`` or ``_`` map to one name: the
+    second such provider is refused on create. Two organisations never share
+    one: an org id (lowercase letters, digits, single dashes, ending with
+    either) upper-cases to a part without ``__``, so the first ``__`` after
+    :data:`ORG_PREFIX` always ends it (org ``a-b``/provider ``c`` is
+    ``..._A_B__C``, org ``a``/provider ``b-c`` is ``..._A__B_C``).
     """
-    return PREFIX + re.sub(r"[^A-Z0-9]", "_", provider_id.upper())
+    if org is None:
+        return PREFIX + _upper(provider_id)
+    return ORG_PREFIX + _upper(org) + ORG_SEPARATOR + _upper(provider_id)
 
 
 def checked(name: str) -> str:
     """``name`` when it is one the gateway gives (:func:`name_for`); anything else is a bug, never read or written."""
     if not NAME.fullmatch(name):
-        raise ValueError(f"not a provider key's secret name (expected {PREFIX}<ID>): {name!r}")
+        raise ValueError(f"not a provider key's secret name (expected {PREFIX}<ID> or {ORG_PREFIX}<ORG>__<ID>): {name!r}")
     return name
 
 
@@ -205,7 +221,7 @@ def classify(exc: Exception, name: str, writing: bool = False) -> SecretError:
             "(or deploy again: firebase deploy enables it)",
         )
     if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
-        scope = f'with docs/deploy.md\'s condition resource.name.startsWith("projects/<number>/secrets/{PREFIX}")'
+        scope = f"with docs/deploy.md's condition on the secret's name (starting {PREFIX} or {ORG_PREFIX})"
         if writing:
             remedy = (
                 f"grant secretmanager.secrets.create on project {project} and roles/secretmanager.secretVersionAdder "

@@ -309,7 +309,8 @@ def admit(
     """The model checked for the request (vision, ``limit_field``, tools), then counted and reserved: what every
     text family of this API (chat completions, responses) does before anything stored is read or any provider called.
     Returns the model, the pinned params and the models that may answer (it, then its fallbacks)."""
-    model = generation.text_model(model_id, field_name="model")
+    assert ctx.caller is not None
+    model = generation.text_model(model_id, field_name="model", org=ctx.caller.org)
     if images:
         generation.check_vision(model, images[0].field)
     generation.check_limits(model, params, field_name=limit_field)

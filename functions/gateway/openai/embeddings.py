@@ -73,7 +73,8 @@ def _encoded(vector: list[float], encoding: str) -> list[float] | str:
 def create(ctx: http.Context, body: EmbeddingRequest) -> dict[str, Any]:
     params = embedding.EmbedParams(inputs_of(body.input), body.dimensions)
     embedding.check_inputs(params)
-    model = embedding.embedding_model(body.model, "model")
+    assert ctx.caller is not None
+    model = embedding.embedding_model(body.model, "model", ctx.caller.org)
     embedding.check_provider(model, params, FIELDS)
     embedding.admission(ctx, model, params, "model")
     tracker = ctx.tracker()

@@ -24,13 +24,16 @@ def _callable(model: Model) -> bool:
 
 
 def listed(ctx: http.Context) -> dict[str, Any]:
-    models = [m for m in registry().all().values() if _callable(m)]
+    """What the caller can call: in an organisation, its own models and those it is shared (``Registry.visible``)."""
+    assert ctx.caller is not None
+    models = [m for m in registry().visible(ctx.caller.org).values() if _callable(m)]
     return {"object": "list", "data": [_entry(m) for m in sorted(models, key=lambda m: m.id)]}
 
 
 def one(ctx: http.Context, model_id: str) -> dict[str, Any]:
     """A model the caller can call; any other is a 404, as the native ``models`` function answers a user."""
-    model = registry().get(model_id)
+    assert ctx.caller is not None
+    model = registry().find(ctx.caller.org, model_id)
     if model is None or not _callable(model):
         raise GatewayError(ErrorCode.NOT_FOUND, f"The model '{model_id}' does not exist or you do not have access to it", {"field": "model", "id": model_id})
     return _entry(model)

@@ -283,6 +283,8 @@ export interface Model {
   pricing?: Pricing | null;
   capabilities?: Array<string>;
   fallbacks?: Array<string>;
+  /** The organisation owning it (orgs/{org}/models/{id}); null: project-wide. */
+  org?: string | null;
   createdAt?: string | null;
   updatedAt?: string | null;
   /** The uid that created it; shown to admins only. */
@@ -365,7 +367,7 @@ export interface Org {
 
 /** Body of `POST /orgs` (project admins). */
 export interface OrgCreate {
-  /** Lowercase letters, digits and dashes, 3 to 40 long; not 'default'. */
+  /** Lowercase letters and digits, single dashes between them, 3 to 40 long; not 'default'. */
   id: string;
   name: string;
   settings?: OrgSettings;
@@ -436,6 +438,8 @@ export interface Provider {
   appTitle?: string | null;
   /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
   allowedHosts?: Array<string>;
+  /** The organisation owning it (orgs/{org}/providers/{id}); null: project-wide. */
+  org?: string | null;
   hasKey?: boolean;
   keyVersion?: string | null;
   healthStatus?: string | null;
@@ -444,7 +448,7 @@ export interface Provider {
   updatedAt?: string | null;
   createdBy?: string | null;
   updatedBy?: string | null;
-  /** The Secret Manager secret holding the key: named by the gateway, AI_GATEWAY_PROVIDER_<ID>. */
+  /** The Secret Manager secret holding the key: named by the gateway, AI_GATEWAY_PROVIDER_<ID> (an organisation's provider: AI_GATEWAY_ORG_<ORG>__<ID>). */
   secretName: string;
 }
 
@@ -464,7 +468,7 @@ export interface ProviderWrite {
   appTitle?: string | null;
   /** Hosts besides baseUrl's and imageBaseUrl's that the provider's key may be sent to (a model's endpointURL). */
   allowedHosts?: Array<string>;
-  /** Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>), never returned. Required again, or null to drop the stored key, by an update that changes type, baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts. */
+  /** Stored in the provider's secret (AI_GATEWAY_PROVIDER_<ID>; an organisation's: AI_GATEWAY_ORG_<ORG>__<ID>), never returned. Required again, or null to drop the stored key, by an update that changes type, baseUrl, imageBaseUrl, healthCheckUrl or allowedHosts. */
   apiKey?: string | null;
 }
 

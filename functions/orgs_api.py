@@ -75,7 +75,7 @@ def _patch(ctx: http.Context) -> dict[str, Any]:
         case [org_id] if org_id != "default":
             return org_admin.update_org(org_id, ctx.parse(tenancy.OrgPatch), ctx.caller, http.actor(ctx))
         case [org_id, "members", uid] if org_id != "default":
-            return org_admin.update_member(org_id, uid, ctx.parse(tenancy.MemberPatch).role, ctx.caller, http.actor(ctx))
+            return org_admin.update_member(org_id, uid, ctx.parse(tenancy.MemberPatch), ctx.caller, http.actor(ctx))
     raise http.no_route(ctx)
 
 
@@ -110,15 +110,19 @@ API = (
     openapi.Op("GET", "/orgs/{id}", "Read an organisation and its members", {200: "OrgDetail"}, params=ID,
                description="Members and project admins; anyone else gets 403 whether or not it exists."),
     openapi.Op("PATCH", "/orgs/{id}", "Change an organisation's name or settings", {200: "Org"}, params=ID, body=tenancy.OrgPatch,
-               examples=({"name": "Acme Inc."},), description="Org owners and admins; settings are stored and validated, not yet enforced."),
+               examples=({"name": "Acme Inc."},),
+               description="Org owners and admins change name and settings.defaultQuotas; settings.dailyCostUsd, monthlyCostUsd and "
+                           "sharedModels are for project admins (an org manager changing one: 403 naming it; left out: kept)."),
     openapi.Op("DELETE", "/orgs/{id}", "Delete an organisation and its members", {200: "OrgDeleted"}, params=ID, roles=("admin",),
                description="Project admins; members are deleted in audited batches first, so a retried delete finishes an interrupted one."),
     openapi.Op("GET", "/orgs/{id}/members", "List members", {200: "MemberList"}, params=ID, query=tenancy.PageParams),
     openapi.Op("POST", "/orgs/{id}/members", "Add a member by email", {201: "Member"}, params=ID, body=tenancy.MemberAdd, errors=(409,),
                examples=({"email": "someone@acme.test", "role": "member"},),
                description="Org owners and admins; only an owner may grant owner; 404 naming email for an unknown user."),
-    openapi.Op("PATCH", "/orgs/{id}/members/{uid}", "Change a member's role", {200: "Member"}, params=MEMBER, body=tenancy.MemberPatch,
-               errors=(409,), examples=({"role": "admin"},), description="409 CONFLICT when it would leave the organisation without an owner."),
+    openapi.Op("PATCH", "/orgs/{id}/members/{uid}", "Change a member's role or quota", {200: "Member"}, params=MEMBER, body=tenancy.MemberPatch,
+               errors=(409,), examples=({"role": "admin"}, {"quota": {"dailyTokens": 50000, "dailyCostUsd": 0.5}}),
+               description="Org owners and admins; quota overrides the role's default quota (null clears it); "
+                           "409 CONFLICT when it would leave the organisation without an owner."),
     openapi.Op("DELETE", "/orgs/{id}/members/{uid}", "Remove a member", {204: None}, params=MEMBER, errors=(409,),
                description="Org owners and admins, or the member themself; the last owner cannot be removed (409)."),
 )

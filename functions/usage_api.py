@@ -5,7 +5,8 @@ Routes: ``GET /usage`` (``uid`` admin only, ``from``/``to`` as YYYY-MM-DD,
 records alone), ``GET /usage/models``
 (admin; per-model totals over ``from``/``to``) and ``GET /usage/metrics``
 (admin; totals, latency percentiles and per-day series by model, provider and
-route over ``from``/``to``, read from the model day documents alone).
+route over ``from``/``to``, read from the model day documents alone) and
+``GET /usage/org`` (org managers; ``gateway.orgbudgets.report``).
 """
 
 from __future__ import annotations
@@ -252,6 +253,23 @@ def _day_total(model_id: str, day: str, snaps: list[Any]) -> dict[str, Any]:
     return total
 
 
+def _org_usage(ctx: http.Context) -> dict[str, Any]:
+    """The organisation of the request (X-Org-Id, else the caller's default): its managers and project admins only."""
+    from gateway import orgbudgets, orgs
+
+    assert ctx.caller is not None
+    start, end = _range(http.validate(ModelUsageQuery, http.query(ctx.request)))
+    if ctx.caller.org is None:
+        raise invalid(orgs.HEADER, "name an organisation (or set a default one with PUT /orgs/default)")
+    if ctx.caller.org_role not in orgs.MANAGERS:
+        raise GatewayError(
+            ErrorCode.PERMISSION_DENIED, f"Org role '{ctx.caller.org_role}' may not read organisation '{ctx.caller.org}''s usage",
+            {"orgRole": ctx.caller.org_role, "allowedOrgRoles": sorted(orgs.MANAGERS)},
+        )
+    today = datetime.now(timezone.utc).date().isoformat()
+    return orgbudgets.report(ctx.caller.org, start.isoformat(), end.isoformat(), today)
+
+
 def _get(ctx: http.Context) -> dict[str, Any]:
     if not ctx.path:
         return _user_usage(ctx)
@@ -260,6 +278,8 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         if ctx.caller.role != "admin":
             raise GatewayError(ErrorCode.PERMISSION_DENIED, "Only admins may read per-model usage", {"role": ctx.caller.role})
         return _model_usage(ctx)
+    if ctx.path == ["org"]:
+        return _org_usage(ctx)
     if ctx.path == ["metrics"]:
         assert ctx.caller is not None
         if ctx.caller.role != "admin":
@@ -274,6 +294,10 @@ API = (
                description="Totals, per-day totals and the latest records (paginated) over from..to, and the caller's quota; "
                "with view=records, a page of records alone (UsageRecordsPage), which reads no day documents."),
     openapi.Op("GET", "/usage/models", "Per-model totals", {200: "ModelUsageReport"}, query=ModelUsageQuery, roles=http.ADMIN),
+    openapi.Op("GET", "/usage/org", "An organisation's budget and usage", {200: "OrgUsageReport"}, query=ModelUsageQuery,
+               description="Org owners and admins (project admins: any organisation) of the organisation named by X-Org-Id "
+               "(else the caller's default; none: 400 naming X-Org-Id): its caps with what is spent and reserved today and this "
+               "month, and totals per day, model and member over from..to, read from the organisation's day documents only."),
     openapi.Op("GET", "/usage/metrics", "Usage metrics for dashboards", {200: "MetricsReport"}, query=ModelUsageQuery, roles=http.ADMIN,
                description="Totals, latency percentiles (from fixed log-spaced histograms: within 25% of the true value) and per-day "
                "series by model, provider and route over from..to, read from the per-model day documents only."),

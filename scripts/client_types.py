@@ -61,6 +61,7 @@ def _models() -> list[tuple[type[Any], str]]:
         answers.UsageReport,
         answers.UsageRecordsPage,
         answers.MetricsReport,
+        answers.OrgUsageReport,
         answers.ConversationList,
         answers.ConversationDetail,
         answers.ErrorBody,

@@ -769,3 +769,47 @@ class ResponseErrorEvent(_Answer):
     code: str | None
     message: str
     param: str | None
+
+
+class OrgBudget(_Answer):
+    """An organisation's caps (null: none) and what is booked and reserved against them now."""
+
+    dailyCostUsd: float | None
+    spentTodayUsd: float
+    reservedTodayUsd: float = Field(description="Held by requests under way (their worst case), not yet booked.")
+    monthlyCostUsd: float | None
+    spentMonthUsd: float
+    reservedMonthUsd: float
+
+
+class OrgUsageRow(_Answer):
+    requests: int
+    tokens: int
+    costUsd: float
+
+
+class OrgUsageDay(OrgUsageRow):
+    date: str
+
+
+class OrgUsageModel(OrgUsageRow):
+    modelId: str
+
+
+class OrgUsageMember(OrgUsageRow):
+    uid: str
+
+
+class OrgUsageReport(_Answer):
+    """``GET usage/org`` (org owners and admins, project admins): an organisation's budget and usage over ``from``..``to``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    org: str
+    from_: str = Field(alias="from")
+    to: str
+    budget: OrgBudget
+    days: list[OrgUsageDay] = Field(description="Every day of the range, oldest first.")
+    byModel: list[OrgUsageModel] = Field(description="Busiest first.")
+    byMember: list[OrgUsageMember] = Field(description="Busiest first.")
+    documentsRead: int = Field(description="Organisation day and month documents read to answer.")

@@ -40,6 +40,7 @@ always set; cost at the prices of the dearest model that may answer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -50,11 +51,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gateway import firebase, limits, logs, settings, userdays
+from gateway import firebase, limits, logs, orgbudgets, settings, userdays
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import Model, Pricing
+
+if TYPE_CHECKING:
+    from gateway.auth import Caller
 
 COLLECTION = "budgets"
 IMAGE_TOKENS = 1600
@@ -71,15 +75,22 @@ class Caps:
     daily_tokens: float | None = None
     daily_cost: float | None = None
     project_cost: float | None = None
+    org: orgbudgets.OrgCaps | None = None
+    """The organisation's budgets and the member's quota in it (``gateway.orgbudgets``); None: a request in no organisation."""
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.daily_tokens, self.daily_cost, self.project_cost))
+        return any(v is not None for v in (self.daily_tokens, self.daily_cost, self.project_cost)) or self.org is not None
 
     @property
     def costed(self) -> bool:
         """A cost budget applies: every model that may answer needs prices."""
-        return self.daily_cost is not None or self.project_cost is not None
+        return self.daily_cost is not None or self.project_cost is not None or (self.org is not None and self.org.costed)
+
+    @property
+    def user_day(self) -> bool:
+        """A budget is judged on the user's day (theirs, or their quota in the organisation): its shards are read."""
+        return self.daily_tokens is not None or self.daily_cost is not None or (self.org is not None and self.org.member)
 
 
 def project_cap() -> float | None:
@@ -97,11 +108,13 @@ def project_cap() -> float | None:
         return 0.0
 
 
-def caps_for(profile: dict[str, Any], role: str) -> Caps:
+def caps_for(profile: dict[str, Any], role: str, caller: Caller | None = None) -> Caps:
+    """The request's budgets; with ``caller`` in an organisation, that organisation's too (read only then)."""
     from gateway import usage
 
     quota = usage.quota_for(profile, role)
-    return Caps(quota.get("dailyTokens"), quota.get("dailyCostUsd"), project_cap())
+    org = orgbudgets.caps_for(caller) if caller is not None else None
+    return Caps(quota.get("dailyTokens"), quota.get("dailyCostUsd"), project_cap(), org)
 
 
 _default_pricing: tuple[str, Pricing | None] | None = None
@@ -256,6 +269,12 @@ class Reservation:
     """The record's last write time: the settle writes only over exactly that version (never twice)."""
     tight: bool = True
     """Another request like this one would not fit a budget now: its settle must land before the answer (see ``usage.Tracker``)."""
+    org: str | None = None
+    """The organisation the request is for: its quota's share of the user's day is booked under ``orgs.<org>``."""
+    org_days: list[tuple[str, float]] = field(default_factory=list)
+    """The organisation's daily-cap shards (``orgs/{org}/usageDays``) and the part each holds."""
+    org_months: list[tuple[str, float]] = field(default_factory=list)
+    """The organisation's monthly-cap shards (``orgs/{org}/usageMonths``) and the part each holds."""
 
 
 def _numbers(fields: dict[str, Any], result: Any, floor: bool = True) -> dict[str, float]:
@@ -264,13 +283,24 @@ def _numbers(fields: dict[str, Any], result: Any, floor: bool = True) -> dict[st
     Amounts never count below zero (a document deleted by hand under reservations would otherwise make room);
     ``floor=False`` for one shard of a user's day, which may be (its day's sum is floored, :func:`_day_totals`).
     """
-    names = sorted(name for name, value in fields.items() if _is_transform(value))
+    paths = sorted(_transform_paths(fields))  # as the client orders them: by field path segments
     out: dict[str, float] = {}
-    for name, value in zip(names, result.transform_results, strict=True):
+    for path, value in zip(paths, result.transform_results, strict=True):
         kind = value._pb.WhichOneof("value_type")
         number = float(value.integer_value if kind == "integer_value" else value.double_value)
-        out[name] = max(0.0, number) if floor else number
+        out[".".join(path)] = max(0.0, number) if floor else number
     return out
+
+
+def _transform_paths(fields: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The field paths of the transforms in ``fields``, nested maps included (``orgs.<org>.*``)."""
+    found: list[tuple[str, ...]] = []
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            found.extend(_transform_paths(value, (*prefix, name)))
+        elif _is_transform(value):
+            found.append((*prefix, name))
+    return found
 
 
 def _day_totals(uid: str, day: str, shard: int, fields: dict[str, Any], result: Any, caps: Caps) -> dict[str, float]:
@@ -279,17 +309,18 @@ def _day_totals(uid: str, day: str, shard: int, fields: dict[str, Any], result: 
     The read comes after the commit, so of any two reservations the later one counts the earlier (``gateway.userdays``).
     """
     own = _numbers(fields, result, floor=False)
-    if caps.daily_tokens is None and caps.daily_cost is None:
+    if not caps.user_day:
         return {key: max(0.0, value) for key, value in own.items()}  # no user budget: the day's sum decides nothing
+    org = caps.org.org if caps.org is not None else None
     try:
         with limits.unavailable_as_503():
-            rest = userdays.others(uid, day, shard, COMMIT_TIMEOUT_SECONDS)
+            rest = userdays.others(uid, day, shard, COMMIT_TIMEOUT_SECONDS, org)
     except limits.LedgerDown:
         if not limits.fail_open():
             raise
         rest = {}  # judged on this shard alone (LEDGER_DOWN_POLICY=open)
     summed = userdays.total([own, rest])
-    return {key: float(summed[key]) for key in own}
+    return {key: float(summed[key]) if key in summed else max(0.0, own[key] + float(rest.get(key) or 0)) for key in own}
 
 
 def _is_transform(value: Any) -> bool:
@@ -481,11 +512,17 @@ def _expire(today: str) -> None:
         _pool.submit(_give_back, uid, lease)
 
 
-def unreserve(batch: Any, uid: str, day: str, tokens: int, cost: float, shards: Iterable[tuple[str, float]]) -> None:
-    """Add to ``batch`` the writes that take ``tokens``/``cost`` (and the shards' parts) back out of what is reserved."""
+def unreserve(
+    batch: Any, uid: str, day: str, tokens: int, cost: float, shards: Iterable[tuple[str, float]], reservation: Reservation | None = None
+) -> None:
+    """Add to ``batch`` the writes that take ``tokens``/``cost`` (and the shards' parts) back out of what is reserved
+    (and, for ``reservation`` in an organisation, what it holds there)."""
     from google.cloud import firestore
 
     fields = {"reservedTokens": firestore.Increment(-tokens), "reservedCost": firestore.Increment(-cost), "uid": uid, "date": day}
+    if reservation is not None and reservation.org is not None:
+        fields |= orgbudgets.member_day(reservation.org, -reservation.tokens, -reservation.cost)
+        orgbudgets.unreserve_writes(batch, reservation.org, reservation.org_days, reservation.org_months)
     batch.set(userdays.ref(uid, day, userdays.PRIMARY), fields, merge=True)  # where it was reserved: see gateway.userdays
     for shard_id, part in shards:
         batch.set(firebase.db().collection(COLLECTION).document(shard_id), {"reservedCost": firestore.Increment(-round(part, 12))}, merge=True)
@@ -525,12 +562,22 @@ class Pending:
             future.result()
 
 
-def _record_fields(uid: str, route: str, model: Model, ask: Ask, shards: list[tuple[str, float]], now: datetime, lease: bool) -> dict[str, Any]:
+def _record_fields(
+    uid: str, route: str, model: Model, ask: Ask, shards: list[tuple[str, float]], now: datetime, lease: bool, reservation: Reservation | None = None
+) -> dict[str, Any]:
+    org = {} if reservation is None else {"org": reservation.org, **_org_shards(reservation)}
     return {
         "uid": uid, "modelId": model.id, "provider": model.provider, "route": route, "status": "reserved",
         "reservedTokens": ask.tokens, "reservedCost": ask.cost, "images": ask.images, "at": now,
-        "shards": _shard_list(shards), "lease": lease,
+        "shards": _shard_list(shards), "lease": lease, **org,
     }
+
+
+def _org_shards(reservation: Reservation) -> dict[str, Any]:
+    """The organisation shards a record keeps (for :func:`gateway.usage.sweep`); nothing outside an organisation."""
+    if reservation.org is None:
+        return {}
+    return {"orgShards": {"days": _shard_list(reservation.org_days), "months": _shard_list(reservation.org_months)}}
 
 
 def _from_lease(
@@ -599,9 +646,12 @@ def _far(caps: Caps, day_values: dict[str, float], shard_values: list[dict[str, 
     return True
 
 
-def _reserve_writes(batch: Any, uid: str, day: str, tokens: int, cost: float, parts: list[tuple[str, float]], now: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Add a reservation's increments of the user's day (its primary document) and of the project cap's shards to ``batch``."""
-    day_fields = {**_increments(tokens, cost), "uid": uid, "date": day, "updatedAt": now}
+def _reserve_writes(
+    batch: Any, uid: str, day: str, tokens: int, cost: float, parts: list[tuple[str, float]], now: Any, org: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Add a reservation's increments of the user's day (its primary document; in an organisation, its ``orgs.<org>``
+    share too) and of the project cap's shards to ``batch``."""
+    day_fields = {**_increments(tokens, cost), **orgbudgets.member_day(org, tokens, cost), "uid": uid, "date": day, "updatedAt": now}
     batch.set(userdays.ref(uid, day, userdays.PRIMARY), day_fields, merge=True)
     shard_fields = []
     for shard_id, part in parts:
@@ -640,10 +690,11 @@ def reserve(
         stale = _leases.pop(uid) if uid in _leases and (_leases[uid].caps != caps or _leases[uid].day != day) else None
     if stale is not None:  # the user's budgets changed: the old lease goes back before this request is judged
         _give_back(uid, stale)
-    parts = _draw(uid, day, ask, caps)
+    parts = _draw(uid, day, ask, caps) if caps.org is None else None
     if parts is not None:
         return _from_lease(uid, route, role, model, ask, caps, parts, headers, count_rate, overlap)
-    factor = max(0, settings.BUDGET_LEASE_FACTOR.value)
+    # No lease in an organisation: every request reserves on the org's shards (a lease would hold its budget idle).
+    factor = max(0, settings.BUDGET_LEASE_FACTOR.value) if caps.org is None else 0
     with _lock:
         far_known = _near.get(uid) != day
     lease = Ask(ask.tokens * factor, round(ask.cost * factor, 10)) if factor and far_known else Ask(0, 0.0)
@@ -664,13 +715,18 @@ def reserve(
         held = _shard_parts(day, total_cost, caps.project_cost)
         own = ask.cost / total_cost if total_cost else 1.0
         reservation.shards = [(shard_id, round(part * own, 12)) for shard_id, part in held]
-    batch.create(record_ref(uid, reservation.record_id), _record_fields(uid, route, model, ask, reservation.shards, now, lease=False))
+    org_fields: list[dict[str, Any]] = []
+    if caps.org is not None:
+        reservation.org = caps.org.org
+        reservation.org_days, reservation.org_months, org_fields = orgbudgets.reserve_writes(batch, caps.org, day, ask.cost)
+    batch.create(record_ref(uid, reservation.record_id), _record_fields(uid, route, model, ask, reservation.shards, now, False, reservation))
     day_shard = userdays.PRIMARY
-    day_fields, shard_fields = _reserve_writes(batch, uid, day, ask.tokens + lease.tokens, total_cost, held, now)
+    day_fields, shard_fields = _reserve_writes(batch, uid, day, ask.tokens + lease.tokens, total_cost, held, now, reservation.org)
     results = _commit(batch)
     if results is None:  # served uncounted, nothing reserved: its settle creates the record (``usage``), if Firestore is back by then
         return Reservation(uid, day, reservation.record_id, 0, 0.0, tight=False), None
-    offset = 1 if rate else 0
+    offset = (1 if rate else 0) + len(org_fields)  # the org shards first (the record's index is where the lease path has it)
+    org_values = [_numbers(data, result) for data, result in zip(org_fields, results[offset - len(org_fields) : offset], strict=True)]
     reservation.updated = results[offset].update_time
     refusal: GatewayError | None = None
     if rate is not None:
@@ -689,10 +745,13 @@ def reserve(
             release(reservation, leased)
             raise
         shards_with = [_numbers(data, result) for data, result in zip(shard_fields, results[offset + 2 :], strict=True)]
+        org_days = len(reservation.org_days)
         # Judged without the lease: the lease is a bonus, never a reason to refuse.
         day_values = {**with_lease, "reservedTokens": with_lease["reservedTokens"] - lease.tokens, "reservedCost": with_lease["reservedCost"] - lease.cost}
         shard_values = [{**v, "reservedCost": v["reservedCost"] - leased.shards[shard_id]} for v, (shard_id, _) in zip(shards_with, held, strict=True)]
         refusal = _checks(caps, day_values, shard_values, ask, shares, now)
+        if refusal is None and caps.org is not None:
+            refusal = orgbudgets.checks(caps.org, day_values, org_values, org_days, ask.tokens, ask.cost, now)
         if refusal is None and (lease.tokens or lease.cost):
             if _far(caps, with_lease, shards_with, shares):
                 _keep(uid, leased)
@@ -702,7 +761,9 @@ def reserve(
                         _near.clear()
                     _near[uid] = day
                 _give_back(uid, leased)
-        reservation.tight = _tight(caps, with_lease, shards_with, ask, shares)
+        reservation.tight = _tight(caps, with_lease, shards_with, ask, shares) or (
+            caps.org is not None and orgbudgets.tight(caps.org, with_lease, org_values, org_days, ask.tokens, ask.cost)
+        )
     if refusal is not None:
         release(reservation, leased)
         raise refusal
@@ -721,25 +782,47 @@ def extend(reservation: Reservation, ask: Ask, caps: Caps) -> None:
     record = record_ref(reservation.uid, reservation.record_id)
     parts = [(shard_id, round(ask.cost / len(reservation.shards), 12)) for shard_id, _ in reservation.shards]
     grown = [(sid, round(old + new, 12)) for (sid, old), (_, new) in zip(reservation.shards, parts, strict=True)]
+    org_days, org_months = _grow(reservation.org_days, ask.cost), _grow(reservation.org_months, ask.cost)
+    grown_org = dataclasses.replace(reservation, org_days=_sum(reservation.org_days, org_days), org_months=_sum(reservation.org_months, org_months))
+    org_fields = []
+    if reservation.org is not None:  # first in the batch, as when reserving
+        org_fields = orgbudgets.extend_writes(batch, reservation.org, reservation.day, org_days, org_months)
     batch.update(
         record,
-        {"reservedTokens": firestore.Increment(ask.tokens), "reservedCost": firestore.Increment(ask.cost), "shards": _shard_list(grown)},
+        {"reservedTokens": firestore.Increment(ask.tokens), "reservedCost": firestore.Increment(ask.cost), "shards": _shard_list(grown),
+         **_org_shards(grown_org)},
     )
     day_shard = userdays.PRIMARY
-    day_fields, shard_fields = _reserve_writes(batch, reservation.uid, reservation.day, ask.tokens, ask.cost, parts, now)
+    day_fields, shard_fields = _reserve_writes(batch, reservation.uid, reservation.day, ask.tokens, ask.cost, parts, now, reservation.org)
     results = _commit(batch)
     if results is None:
         return  # the history's share is booked when the request settles, not reserved
+    org_values = [_numbers(data, result) for data, result in zip(org_fields, results[: len(org_fields)], strict=True)]
+    results = results[len(org_fields) :]
     reservation.tokens += ask.tokens
     reservation.cost = round(reservation.cost + ask.cost, 10)
     reservation.shards = grown
+    reservation.org_days, reservation.org_months = grown_org.org_days, grown_org.org_months
     reservation.updated = results[0].update_time
     day_values = _day_totals(reservation.uid, reservation.day, day_shard, day_fields, results[1], caps)
     shard_values = [_numbers(data, result) for data, result in zip(shard_fields, results[2:], strict=True)]
     refusal = _checks(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value), now)
+    if refusal is None and caps.org is not None:
+        refusal = orgbudgets.checks(caps.org, day_values, org_values, len(org_days), ask.tokens, ask.cost, now)
     if refusal is not None:
         raise refusal  # the request fails: its settle releases the whole reservation
-    reservation.tight = reservation.tight or _tight(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value))
+    reservation.tight = reservation.tight or _tight(caps, day_values, shard_values, ask, max(1, settings.PROJECT_CAP_SHARDS.value)) or (
+        caps.org is not None and orgbudgets.tight(caps.org, day_values, org_values, len(org_days), ask.tokens, ask.cost)
+    )
+
+
+def _grow(held: list[tuple[str, float]], cost: float) -> list[tuple[str, float]]:
+    """``cost`` more, spread equally over the shards already held."""
+    return [(shard_id, round(cost / len(held), 12)) for shard_id, _ in held]
+
+
+def _sum(held: list[tuple[str, float]], more: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    return [(shard_id, round(a + b, 12)) for (shard_id, a), (_, b) in zip(held, more, strict=True)]
 
 
 def release(reservation: Reservation, lease: Lease | None = None) -> None:
@@ -748,7 +831,7 @@ def release(reservation: Reservation, lease: Lease | None = None) -> None:
     batch.delete(record_ref(reservation.uid, reservation.record_id))
     extra = lease if lease is not None else Lease(reservation.day, Caps(), 0, 0.0, {})
     shards = [(shard_id, part + extra.shards.get(shard_id, 0.0)) for shard_id, part in reservation.shards]
-    unreserve(batch, reservation.uid, reservation.day, reservation.tokens + extra.tokens, reservation.cost + extra.cost, shards)
+    unreserve(batch, reservation.uid, reservation.day, reservation.tokens + extra.tokens, reservation.cost + extra.cost, shards, reservation)
     try:
         batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
     except Exception as exc:  # stays reserved: counted against the budgets until swept (never an overspend)
@@ -768,13 +851,19 @@ def settle_writes(
     batch.update(
         record_ref(reservation.uid, reservation.record_id), record, option=db.write_option(last_update_time=reservation.updated)
     )
+    extra = dict(day_extra or {})
+    if reservation.org is not None:  # the request's share of the member's day in the organisation, from reserved to used
+        extra |= orgbudgets.member_day(reservation.org, reservation.tokens, reservation.cost, totals)
+        orgbudgets.settle_writes(
+            batch, reservation.org, reservation.day, reservation.uid, record.get("modelId"), totals, cost, reservation.org_days, reservation.org_months
+        )
     batch.set(
         userdays.ref(reservation.uid, reservation.day, userdays.pick()),
         {
             **{key: firestore.Increment(value) for key, value in totals.items()},
             "reservedTokens": firestore.Increment(-reservation.tokens),
             "reservedCost": firestore.Increment(-reservation.cost),
-            **(day_extra or {}),
+            **extra,
             "uid": reservation.uid,
             "date": reservation.day,
         },

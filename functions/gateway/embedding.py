@@ -98,7 +98,7 @@ def ask(params: EmbedParams, model: Model) -> budgets.Ask:
 
 def admission(ctx: Any, model: Model, params: EmbedParams, field_name: str = "model") -> None:
     """Count and reserve the request before any provider call (``http.Context.admit``); unpriced under a cost budget is a 400."""
-    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
+    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role, ctx.caller)
     if caps.costed and budgets.text_prices(model) is None:
         raise budgets.unpriced(model, field_name, "inputPer1M")
     ctx.admit(model, ask(params, model), caps=caps)

@@ -138,7 +138,7 @@ def admission(ctx: Any, model: Model, params: TextParams, images: int, field_nam
 
     limit = completion_limit(model, params)
     params = dataclasses.replace(params, max_tokens=limit, org=ctx.caller.org)
-    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
+    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role, ctx.caller)
     models = list(_candidates(model, params, vision=images > 0))
     if caps.costed:
         if budgets.text_prices(model) is None:

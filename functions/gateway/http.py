@@ -79,7 +79,7 @@ class Context:
         from gateway import budgets, limits, usage
 
         assert self.caller is not None
-        self.caps = caps = caps or budgets.caps_for(self.caller.profile, self.caller.role)
+        self.caps = caps = caps or budgets.caps_for(self.caller.profile, self.caller.role, self.caller)
         counted = settings.RATE_LIMITS_ENABLED.value
         if caps.any:
             self.reservation, self.admission = budgets.reserve(
@@ -87,7 +87,7 @@ class Context:
             )
         elif counted:
             self.admission = limits.admit(self.caller.uid, self.route, self.caller.role, model.id, self.headers, overlap)
-        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, self.confirm, ask, self.reservation)
+        tracker = usage.Tracker(self.caller.uid, self.route, model.id, model.provider, self.confirm, ask, self.reservation, self.caller.org)
         tracker.use(model)
         self.trackers.append(tracker)
 

@@ -122,7 +122,7 @@ def create(ctx: Any, model_id: str, params: ImageParams, field_name: str = "mode
     """
     assert ctx.caller is not None
     model = image_model(model_id, field_name, ctx.caller.org)
-    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role)
+    caps = budgets.caps_for(ctx.caller.profile, ctx.caller.role, ctx.caller)
     if caps.costed and budgets.image_price(model) is None:
         raise budgets.unpriced(model, field_name, "perImage")
     ctx.admit(model, budgets.image_ask(model, params.num_images), overlap=False, caps=caps)

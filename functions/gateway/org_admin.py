@@ -185,6 +185,25 @@ def _audited_set(tx: Any, collection: str, doc_id: str, actor: audit.Actor, acti
     return after
 
 
+ADMIN_SETTINGS = ("dailyCostUsd", "monthlyCostUsd", "sharedModels")
+"""Settings only project admins change: what an organisation may spend and which project-wide models it may call."""
+
+
+def _settings_after(given: orgs.OrgSettings, stored: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """The settings to store. Org managers: ``ADMIN_SETTINGS`` left out are kept; given and changed, a 403 naming the field."""
+    after = given.model_dump(mode="json")
+    if caller.role == "admin":
+        return after
+    current = orgs.OrgSettings.model_validate(stored or {}).model_dump(mode="json")
+    for name in ADMIN_SETTINGS:
+        if name not in given.model_fields_set:
+            after[name] = current[name]
+        elif after[name] != current[name]:
+            field = f"settings.{name}"
+            raise _denied(f"{field}: only project admins change it", fields=[{"field": field, "message": "only project admins change it"}])
+    return after
+
+
 def update_org(org_id: str, patch: orgs.OrgPatch, caller: Caller, actor: audit.Actor) -> dict[str, Any]:
     role = _manager(org_id, caller)
     ref = orgs.org_ref(org_id)
@@ -198,7 +217,7 @@ def update_org(org_id: str, patch: orgs.OrgPatch, caller: Caller, actor: audit.A
         if patch.name is not None:
             after["name"] = patch.name
         if patch.settings is not None:
-            after["settings"] = patch.settings.model_dump(mode="json")
+            after["settings"] = _settings_after(patch.settings, before.get("settings") or {}, caller)
         after["updatedAt"], after["updatedBy"] = audit.now(), str(actor)
         return _audited_set(tx, orgs.COLLECTION, org_id, actor, "update", before, after) or {}
 
@@ -229,8 +248,13 @@ def add_member(org_id: str, body: orgs.MemberAdd, caller: Caller, actor: audit.A
     return member_view(user.uid, data)
 
 
-def _change_member(org_id: str, uid: str, caller: Caller, actor: audit.Actor, new_role: str | None) -> dict[str, Any] | None:
-    """Change a member's role (``new_role``) or remove them (None), with the owner rules."""
+_KEEP: Any = object()
+
+
+def _change_member(
+    org_id: str, uid: str, caller: Caller, actor: audit.Actor, new_role: str | None, quota: Any = _KEEP
+) -> dict[str, Any] | None:
+    """Change a member's role (``new_role``; the same role: unchanged) and quota, or remove them (None), with the owner rules."""
     role = role_of(org_id, caller)
     leaving = new_role is None and uid == caller.uid
     if role not in orgs.MANAGERS and not leaving:
@@ -254,6 +278,10 @@ def _change_member(org_id: str, uid: str, caller: Caller, actor: audit.Actor, ne
         if new_role is None:
             return _audited_set(tx, _members_path(org_id), uid, actor, "delete", before, None, snap.update_time)
         after = {**before, "role": new_role, "updatedAt": audit.now(), "updatedBy": str(actor)}
+        if quota is not _KEEP:
+            after.pop("quota", None)
+            if quota is not None:
+                after["quota"] = quota
         return _audited_set(tx, _members_path(org_id), uid, actor, "update", before, after)
 
     data = _transaction(run)
@@ -261,8 +289,16 @@ def _change_member(org_id: str, uid: str, caller: Caller, actor: audit.Actor, ne
     return None if data is None else member_view(uid, data)
 
 
-def update_member(org_id: str, uid: str, new_role: str, caller: Caller, actor: audit.Actor) -> dict[str, Any]:
-    result = _change_member(org_id, uid, caller, actor, new_role)
+def update_member(org_id: str, uid: str, patch: orgs.MemberPatch, caller: Caller, actor: audit.Actor) -> dict[str, Any]:
+    """A new role and/or quota override (``quota: null`` clears it); org managers and project admins."""
+    role = patch.role
+    if role is None:  # the quota alone: the role stays what it is
+        stored = (orgs.member_ref(org_id, uid).get().to_dict() or {}).get("role")
+        role = stored if stored in orgs.ORG_ROLES else "member"
+    quota = _KEEP
+    if "quota" in patch.model_fields_set:
+        quota = None if patch.quota is None else patch.quota.model_dump(mode="json")
+    result = _change_member(org_id, uid, caller, actor, role, quota)
     assert result is not None
     return result
 

@@ -1,10 +1,9 @@
 """Organisations: the data model, and which organisation a request is for.
 
 ``orgs/{orgId}`` holds ``{name, createdAt, createdBy, settings}``;
-``orgs/{orgId}/members/{uid}`` holds ``{uid, role, email, addedAt, addedBy}``
-with an org role (``owner``, ``admin``, ``member``, ``viewer``). The settings
-(budgets, default quotas per role, shared models) are validated and stored
-now; nothing enforces them yet (docs/orgs.md).
+``orgs/{orgId}/members/{uid}`` holds ``{uid, role, email, addedAt, addedBy, quota?}``
+with an org role (``owner``, ``admin``, ``member``, ``viewer``). The budgets of
+the settings and the members' quotas are enforced by ``gateway.orgbudgets``.
 
 A request names its organisation with ``X-Org-Id`` (on the ``openai`` edge
 also ``OpenAI-Organization``, what the official SDKs send for
@@ -27,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from cachetools import TTLCache
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway import firebase, settings
 from gateway.errors import ErrorCode, GatewayError
@@ -70,7 +69,7 @@ class RoleQuota(_Strict):
 
 
 class OrgSettings(_Strict):
-    """What an organisation may spend and use. Stored and validated; enforced by a later release (docs/orgs.md)."""
+    """What an organisation may spend and use. The caps and ``sharedModels`` are set by project admins only (docs/orgs.md)."""
 
     dailyCostUsd: float | None = Field(None, ge=0, le=1e9, description="The organisation's daily cost cap in USD.")
     monthlyCostUsd: float | None = Field(None, ge=0, le=1e9, description="The organisation's monthly cost cap in USD.")
@@ -107,9 +106,18 @@ class MemberAdd(_Strict):
 
 
 class MemberPatch(_Strict):
-    """Body of ``PATCH /orgs/{id}/members/{uid}``."""
+    """Body of ``PATCH /orgs/{id}/members/{uid}``: a role, a quota override (null clears it), or both."""
 
-    role: OrgRole
+    role: OrgRole | None = None
+    quota: RoleQuota | None = Field(None, description="This member's daily quota in the organisation, over the role's default; null clears it.")
+
+    @model_validator(mode="after")
+    def _something(self) -> MemberPatch:
+        if not self.model_fields_set & {"role", "quota"}:
+            raise ValueError("give role, quota or both")
+        if "role" in self.model_fields_set and self.role is None:
+            raise ValueError("role: may not be null")
+        return self
 
 
 class DefaultOrg(_Strict):
@@ -139,6 +147,8 @@ class Org(BaseModel):
 class Member(BaseModel):
     uid: str
     role: OrgRole
+    quota: RoleQuota | None = None
+    """The member's own daily quota in the organisation (else ``settings.defaultQuotas[role]``)."""
     email: str | None = None
     addedAt: datetime | None = None
     addedBy: str | None = None
@@ -181,7 +191,10 @@ def _members_cache() -> TTLCache[tuple[str, str], str | None]:
 
 
 def forget(org_id: str | None = None, uid: str | None = None) -> None:
-    """Drop cached memberships (all, one org's, or one member's) after a write."""
+    """Drop cached memberships (all, one org's, or one member's) after a write, and the budgets read with them."""
+    from gateway import orgbudgets
+
+    orgbudgets.forget(org_id, uid)
     cache = _members_cache()
     with _lock:
         if org_id is None:

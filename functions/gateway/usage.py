@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gateway import budgets, firebase, limits, logs, metrics, settings, userdays
+from gateway import budgets, firebase, limits, logs, metrics, orgbudgets, settings, userdays
 from gateway.errors import GatewayError
 
 COLLECTION = "usage"
@@ -84,6 +84,8 @@ class Entry:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """The record's document id: the same on every attempt to commit it."""
     reservation: budgets.Reservation | None = None
+    org: str | None = None
+    """The organisation the request was for (None: none)."""
 
 
 def day_of(at: datetime) -> str:
@@ -116,9 +118,10 @@ def _user_extra(entry: Entry, totals: dict[str, int | float]) -> dict[str, Any]:
     """The user's day's per-model increments (``models.<modelId>.*``): more fields of the write it already takes."""
     from google.cloud import firestore
 
+    org = orgbudgets.member_day(entry.org, totals=totals) if entry.org and (entry.reservation is None or entry.reservation.org is None) else {}
     if not entry.model_id:
-        return {}
-    return {"models": {entry.model_id: {key: firestore.Increment(totals[key]) for key in USER_MODEL_TOTALS}}}
+        return org
+    return {"models": {entry.model_id: {key: firestore.Increment(totals[key]) for key in USER_MODEL_TOTALS}}, **org}
 
 
 def _model_extra(entry: Entry, totals: dict[str, int | float]) -> dict[str, Any]:
@@ -157,6 +160,7 @@ def _fields(entry: Entry) -> dict[str, Any]:
         "status": entry.status,
         "errorCode": entry.error_code,
         "estimated": entry.estimated,
+        "org": entry.org,
     }
 
 
@@ -187,6 +191,7 @@ def _commit(entry: Entry) -> None:
         if reservation.tokens or reservation.cost:
             budgets.unreserve(batch, reservation.uid, day, reservation.tokens, reservation.cost, reservation.shards)
         budgets.book_cost(batch, day, entry.cost or 0.0)
+        _book_org(batch, entry, day, totals)
     elif reservation is not None:
         day = reservation.day
         budgets.settle_writes(
@@ -198,6 +203,7 @@ def _commit(entry: Entry) -> None:
         batch.create(user.collection("records").document(entry.id), {**_fields(entry), "at": entry.at})
         day_ref = userdays.ref(entry.uid, day, userdays.pick())
         batch.set(day_ref, {**increments, **_user_extra(entry, totals), "uid": entry.uid, "date": day, "updatedAt": entry.at}, merge=True)
+        _book_org(batch, entry, day, totals)
     if entry.model_id:
         shard = random.randrange(max(1, settings.USAGE_MODEL_SHARDS.value))
         ref = db.collection(MODELS_COLLECTION).document(entry.model_id).collection(MODEL_DAYS).document(f"{day}-{shard}")
@@ -209,6 +215,12 @@ def _commit(entry: Entry) -> None:
     # Bounded: the client library would otherwise retry for a minute, holding the answer (and a stream
     # past its deadline) while Firestore struggles; record() tries once more, then logs the entry.
     batch.commit(retry=None, timeout=COMMIT_TIMEOUT_SECONDS)
+
+
+def _book_org(batch: Any, entry: Entry, day: str, totals: dict[str, Any]) -> None:
+    """An organisation's totals for a request that reserved nothing there (no budget at all, or served uncounted)."""
+    if entry.org is not None:
+        orgbudgets.settle_writes(batch, entry.org, day, entry.uid, entry.model_id, totals, entry.cost or 0.0, [], [])
 
 
 def record(entry: Entry) -> None:
@@ -288,8 +300,10 @@ class Tracker:
         before_ok: Callable[[], None] | None = None,
         ask: budgets.Ask | None = None,
         reservation: budgets.Reservation | None = None,
+        org: str | None = None,
     ) -> None:
         self.uid, self.route, self.model_id, self.provider = uid, route, model_id, provider
+        self.org = org
         self.started = time.perf_counter()
         self.entry: Entry | None = None
         self.commit_ms: float | None = None
@@ -319,6 +333,7 @@ class Tracker:
             status=status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
             reservation=self.reservation,
+            org=self.org,
             **fields,
             **({"id": self.reservation.record_id} if self.reservation is not None else {}),
         )
@@ -429,10 +444,15 @@ def sweep(older_than: timedelta, limit: int = 500) -> int:
         at = row.get("at") or cutoff
         shards = budgets.shards_of(row)
         reservation = budgets.Reservation(uid, day_of(at), snap.id, reserved_tokens, reserved_cost, shards, snap.update_time)
+        org = row.get("org") if isinstance(row.get("org"), str) else None
+        if org is not None:
+            held = row.get("orgShards") or {}
+            reservation.org = org
+            reservation.org_days, reservation.org_months = budgets.shards_of({"shards": held.get("days")}), budgets.shards_of({"shards": held.get("months")})
         entry = Entry(
             uid=uid, route=row.get("route") or "", model_id=row.get("modelId"), provider=row.get("provider"), status="unsettled",
             latency_ms=0.0, prompt_tokens=reserved_tokens, completion_tokens=0, images=int(row.get("images") or 0),
-            cost=reserved_cost, estimated=True, at=at, id=snap.id, reservation=reservation,
+            cost=reserved_cost, estimated=True, at=at, id=snap.id, reservation=reservation, org=org,
         )
         try:
             _commit(entry)

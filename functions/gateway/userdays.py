@@ -80,7 +80,19 @@ def total(docs: Iterable[dict[str, Any]], floor: bool = True) -> dict[str, Any]:
     return out
 
 
-def others(uid: str, day: str, shard: int, timeout: float) -> dict[str, Any]:
-    """The day's totals over every document but ``shard`` (read after this request's own commit to it)."""
+def others(uid: str, day: str, shard: int, timeout: float, org: str | None = None) -> dict[str, Any]:
+    """The day's totals over every document but ``shard`` (read after this request's own commit to it).
+
+    With ``org``, also the sums of its nested ``orgs.<org>.*`` amounts (the member's share in that organisation), keyed so.
+    """
     own = doc_id(day, shard)
-    return total((snap.to_dict() or {} for snap in rows(uid, day, timeout) if snap.id != own), floor=False)
+    docs = [snap.to_dict() or {} for snap in rows(uid, day, timeout) if snap.id != own]
+    out = total(docs, floor=False)
+    if org is not None:
+        for key in ORG_AMOUNTS:
+            out[f"orgs.{org}.{key}"] = sum(((doc.get("orgs") or {}).get(org) or {}).get(key) or 0 for doc in docs)
+    return out
+
+
+ORG_AMOUNTS = ("requests", "totalTokens", "cost", "reservedTokens", "reservedCost")
+"""The amounts a day keeps per organisation (``orgs.<org>.*``): what a member's quota in it is judged on."""

@@ -29,6 +29,7 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").UsageRecordsPage} UsageRecordsPage */
 /** @typedef {import("./types").ModelUsageQuery} ModelUsageQuery */
 /** @typedef {import("./types").MetricsReport} MetricsReport */
+/** @typedef {import("./types").OrgUsageReport} OrgUsageReport */
 /** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
 /** @typedef {import("./types").ConversationList} ConversationList */
 /** @typedef {import("./types").ConversationDetail} ConversationDetail */
@@ -43,6 +44,7 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").Member} Member */
 /** @typedef {import("./types").MemberList} MemberList */
 /** @typedef {import("./types").MemberAdd} MemberAdd */
+/** @typedef {import("./types").MemberPatch} MemberPatch */
 
 /**
  * @typedef {object} EmbedRequest
@@ -411,6 +413,16 @@ export function createGateway(options) {
      */
     usageMetrics: (query, call) => json("usage", "GET", `/metrics${queryString(query)}`, undefined, call),
 
+    /**
+     * The organisation's budget and usage (its owners and admins, project admins): caps with what is spent and reserved
+     * today and this month, and totals per day, model and member. The organisation is the client's `org` (X-Org-Id),
+     * else the caller's default; none is a 400 naming X-Org-Id.
+     * @param {ModelUsageQuery} [query]  `from`/`to` as YYYY-MM-DD (default: the last 30 days)
+     * @param {CallOptions} [call]
+     * @returns {Promise<OrgUsageReport>}
+     */
+    usageOrg: (query, call) => json("usage", "GET", `/org${queryString(query)}`, undefined, call),
+
     /** The registry of models (writes are admin only). */
     models: {
       /** @param {ListModelsQuery} [query] @param {CallOptions} [call] @returns {Promise<ModelList>} */
@@ -485,8 +497,12 @@ export function createGateway(options) {
         list: (id, query, call) => json("orgs", "GET", `${enc(id)}/members${queryString(query)}`, undefined, call),
         /** A Firebase Auth user, by email. @param {string} id @param {MemberAdd} member @param {CallOptions} [call] @returns {Promise<Member>} */
         add: (id, member, call) => json("orgs", "POST", `${enc(id)}/members`, member, call),
-        /** @param {string} id @param {string} uid @param {MemberAdd["role"]} role @param {CallOptions} [call] @returns {Promise<Member>} */
-        update: (id, uid, role, call) => json("orgs", "PATCH", `${enc(id)}/members${enc(uid)}`, { role }, call),
+        /**
+         * A new role, or a patch `{role?, quota?}` (`quota`: the member's daily quota override; null clears it).
+         * @param {string} id @param {string} uid @param {MemberAdd["role"] | MemberPatch} change @param {CallOptions} [call] @returns {Promise<Member>}
+         */
+        update: (id, uid, change, call) =>
+          json("orgs", "PATCH", `${enc(id)}/members${enc(uid)}`, typeof change === "string" ? { role: change } : change, call),
         /** @param {string} id @param {string} uid @param {CallOptions} [call] */
         remove: (id, uid, call) => json("orgs", "DELETE", `${enc(id)}/members${enc(uid)}`, undefined, call),
       },

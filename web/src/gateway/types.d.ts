@@ -184,6 +184,7 @@ export interface ListParams {
 export interface Member {
   uid: string;
   role: "owner" | "admin" | "member" | "viewer";
+  quota?: RoleQuota | null;
   email?: string | null;
   addedAt?: string | null;
   addedBy?: string | null;
@@ -200,9 +201,11 @@ export interface MemberList {
   nextPageToken?: string | null;
 }
 
-/** Body of `PATCH /orgs/{id}/members/{uid}`. */
+/** Body of `PATCH /orgs/{id}/members/{uid}`: a role, a quota override (null clears it), or both. */
 export interface MemberPatch {
-  role: "owner" | "admin" | "member" | "viewer";
+  role?: "owner" | "admin" | "member" | "viewer" | null;
+  /** This member's daily quota in the organisation, over the role's default; null clears it. */
+  quota?: RoleQuota | null;
 }
 
 export interface MetricsDay {
@@ -365,6 +368,17 @@ export interface Org {
   role?: "owner" | "admin" | "member" | "viewer" | null;
 }
 
+/** An organisation's caps (null: none) and what is booked and reserved against them now. */
+export interface OrgBudget {
+  dailyCostUsd: number | null;
+  spentTodayUsd: number;
+  /** Held by requests under way (their worst case), not yet booked. */
+  reservedTodayUsd: number;
+  monthlyCostUsd: number | null;
+  spentMonthUsd: number;
+  reservedMonthUsd: number;
+}
+
 /** Body of `POST /orgs` (project admins). */
 export interface OrgCreate {
   /** Lowercase letters and digits, single dashes between them, 3 to 40 long; not 'default'. */
@@ -401,7 +415,7 @@ export interface OrgPatch {
   settings?: OrgSettings | null;
 }
 
-/** What an organisation may spend and use. Stored and validated; enforced by a later release (docs/orgs.md). */
+/** What an organisation may spend and use. The caps and `sharedModels` are set by project admins only (docs/orgs.md). */
 export interface OrgSettings {
   /** The organisation's daily cost cap in USD. */
   dailyCostUsd?: number | null;
@@ -411,6 +425,43 @@ export interface OrgSettings {
   defaultQuotas?: Record<string, RoleQuota>;
   /** Project-wide model ids shared with this organisation. */
   sharedModels?: Array<string>;
+}
+
+export interface OrgUsageDay {
+  requests: number;
+  tokens: number;
+  costUsd: number;
+  date: string;
+}
+
+export interface OrgUsageMember {
+  requests: number;
+  tokens: number;
+  costUsd: number;
+  uid: string;
+}
+
+export interface OrgUsageModel {
+  requests: number;
+  tokens: number;
+  costUsd: number;
+  modelId: string;
+}
+
+/** `GET usage/org` (org owners and admins, project admins): an organisation's budget and usage over `from`..`to`. */
+export interface OrgUsageReport {
+  org: string;
+  from: string;
+  to: string;
+  budget: OrgBudget;
+  /** Every day of the range, oldest first. */
+  days: Array<OrgUsageDay>;
+  /** Busiest first. */
+  byModel: Array<OrgUsageModel>;
+  /** Busiest first. */
+  byMember: Array<OrgUsageMember>;
+  /** Organisation day and month documents read to answer. */
+  documentsRead: number;
 }
 
 /** Prices in USD; a missing price means unknown, never free. */

@@ -155,6 +155,24 @@ def test_the_gallerys_query_lists_one_organisations_images(local, orgs2, emulato
     assert requests.post(url, json=query, headers={"Authorization": f"Bearer {bob.token}"}, timeout=10).status_code == 403
 
 
+def test_an_image_generated_in_an_organisation_is_sent_to_a_model_only_from_it(local, orgs2) -> None:
+    """gs:// paths on the openai edge: the caller's own image of the request's organisation, no other."""
+    from gateway import firebase, storage
+    from gateway.registry import registry
+
+    firebase.db().collection("models").document("openai-chat").update({"capabilities": ["chat", "vision"]})
+    registry().invalidate()
+    alice = orgs2["alice"]
+    made = local("generate_image").post("/", json={"modelId": "hf-image", "prompt": "a fox"}, headers={**alice.headers, **_in(ACME)})
+    url = f"gs://{storage.bucket_name()}/{made.get_json()['images'][0]['path']}"
+    content = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]
+    body = {"model": "openai-chat", "messages": [{"role": "user", "content": content}]}
+    seen = {org: local("openai").post("/v1/chat/completions", json=body, headers={**alice.headers, **_in(org)}) for org in (ACME, GLOBEX, None)}
+    assert seen[ACME].status_code == 200, seen[ACME].get_data(as_text=True)
+    for org in (GLOBEX, None):
+        assert seen[org].status_code == 403 and "not one of your images" in seen[org].get_json()["error"]["message"]
+
+
 # --- audit ---
 
 

@@ -393,7 +393,7 @@ def create(ctx: http.Context, body: CreateResponse) -> https_fn.Response | dict[
         images = earlier + [dataclasses.replace(p, message=p.message + shift) for p in images]
         params = dataclasses.replace(params, messages=[*params.messages[:head], *history, *params.messages[head:]])
         ctx.extend(budgets.history_ask(history, models))
-    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
+    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append, ctx.caller.org)
     answer = Answer(_id("resp"), int(time.time()), body, specs, body.store is not False)
     keep = stored.Keeper(ctx.caller.uid, answer, [*context, *items]) if answer.store else None
     tracker = ctx.tracker()

@@ -115,6 +115,27 @@ def test_conversations_stored_before_organisations_stay_project_wide(local, orgs
     assert [c["id"] for c in _conversations(local, alice, ACME).get_json()["conversations"]] == ["old3", "old1"]
 
 
+def _respond(local, account, org: str | None, **body: Any) -> Any:
+    return local("openai").post("/v1/responses", json={"model": "openai-chat", "input": "hi", **body}, headers={**account.headers, **_in(org)})
+
+
+def test_a_stored_response_is_found_only_in_its_organisation(local, orgs2) -> None:
+    """The openai edge's Responses API keeps state too: GET, DELETE and previous_response_id find only the org's own."""
+    alice = orgs2["alice"]
+    created = _respond(local, alice, ACME, input="acme question")
+    assert created.status_code == 200, created.get_data(as_text=True)
+    response_id = created.get_json()["id"]
+    client = local("openai")
+    for org in (GLOBEX, None):
+        headers = {**alice.headers, **_in(org)}
+        assert client.get(f"/v1/responses/{response_id}", headers=headers).status_code == 404
+        assert client.delete(f"/v1/responses/{response_id}", headers=headers).status_code == 404
+        continued = _respond(local, alice, org, previous_response_id=response_id)
+        assert continued.status_code == 404, continued.get_data(as_text=True)
+    assert client.get(f"/v1/responses/{response_id}", headers={**alice.headers, **_in(ACME)}).status_code == 200
+    assert _respond(local, alice, ACME, previous_response_id=response_id).status_code == 200
+
+
 # --- images ---
 
 
@@ -278,6 +299,7 @@ def test_delete_cascades_to_catalogue_conversations_and_images_and_a_retry_finis
     manager, parent = secrets.client(), f"projects/{firebase.project_id()}"
     manager.create_secret(request={"parent": parent, "secret_id": secret, "secret": {"replication": {"automatic": {}}}})
     manager.add_secret_version(request={"parent": f"{parent}/secrets/{secret}", "payload": {"data": b"sk-acme"}})
+    stored_response = _respond(local, alice, ACME).get_json()["id"]
     ours = [_ask(local, who, ACME, prompt=f"acme {who.email}", saveHistory=True).get_json()["conversationId"] for who in (alice, bob, alice)]
     kept = _ask(local, alice, GLOBEX, prompt="globex stays", saveHistory=True).get_json()["conversationId"]
     image = local("generate_image").post("/", json={"modelId": "hf-image", "prompt": "fox"}, headers={**alice.headers, **_in(ACME)}).get_json()["images"][0]
@@ -293,7 +315,7 @@ def test_delete_cascades_to_catalogue_conversations_and_images_and_a_retry_finis
     finished = local("orgs").delete(f"/{ACME}", headers=admin.headers)
     assert finished.status_code == 200, finished.get_data(as_text=True)
     assert finished.get_json() == {"deleted": ACME, "membersDeleted": 2, "modelsDeleted": 1, "providersDeleted": 0,
-                                   "conversationsDeleted": 1, "imagesDeleted": 1}
+                                   "conversationsDeleted": 1, "responsesDeleted": 1, "imagesDeleted": 1}
     assert list(db.collection(f"orgs/{ACME}/models").stream()) == [] and list(db.collection(f"orgs/{ACME}/providers").stream()) == []
     from google.api_core import exceptions
 
@@ -303,6 +325,7 @@ def test_delete_cascades_to_catalogue_conversations_and_images_and_a_retry_finis
         ref = conversations.conversations(who.uid).document(cid)
         assert not ref.get().exists and list(ref.collection("messages").stream()) == []
     assert conversations.conversations(alice.uid).document(kept).get().exists
+    assert not db.document(f"users/{alice.uid}/responses/{stored_response}").get().exists
     assert not db.document(f"users/{alice.uid}/images/{image['id']}").get().exists
     assert storage.bucket().get_blob(image["path"]) is None
     assert db.document(f"users/{alice.uid}/images/{other_image['id']}").get().exists and storage.bucket().get_blob(other_image["path"])
@@ -313,7 +336,7 @@ def test_delete_cascades_to_catalogue_conversations_and_images_and_a_retry_finis
     assert {r["action"] for r in deletes} == {"delete"}
     assert {r["org"] for r in deletes} == {ACME}
     by_collection = sorted(r["collection"].split("/")[-1] for r in deletes)
-    assert by_collection == sorted(["orgs", *["members"] * 2, *["models"] * 3, "providers", *["conversations"] * 3, "images"])
+    assert by_collection == sorted(["orgs", *["members"] * 2, *["models"] * 3, "providers", *["conversations"] * 3, "responses", "images"])
     assert all("keyBinding" not in (r["before"] or {}) for r in deletes)
     assert all("title" not in (r["before"] or {}) for r in deletes if r["collection"].endswith("conversations"))
     assert local("orgs").delete(f"/{ACME}", headers=admin.headers).status_code == 404

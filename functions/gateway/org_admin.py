@@ -7,8 +7,8 @@ and viewers read. The last owner can be neither removed nor demoted (409).
 Deleting an organisation deletes what belongs to it first, each step in
 audited batches found by a query (so a delete that was interrupted is
 finished by a retry): its catalogue (``orgs/{id}/models``, then
-``orgs/{id}/providers`` with their keys' secrets), the conversations and
-image records made in it (collection-group queries on ``org``; the images'
+``orgs/{id}/providers`` with their keys' secrets), the conversations, stored
+Responses API answers and image records made in it (collection-group queries on ``org``; the images'
 Storage objects too), its members, and last the organisation itself. The
 ledger and usage records that name it are kept: they are money history.
 """
@@ -370,6 +370,17 @@ def delete_conversations(org_id: str, actor: audit.Actor, batches: int | None = 
     return _drain(_made_in(conversations.CONVERSATIONS, org_id), each, batches, size)
 
 
+def delete_responses(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
+    """Delete the stored Responses API answers made in the organisation (``users/{uid}/responses``), each audited."""
+    from gateway.openai import stored
+
+    return _drain(_made_in(stored.RESPONSES, org_id),
+                  lambda batch, snap: _delete_audited(batch, snap, _parent_path(snap), actor, {"org": org_id}, org_id), batches, size)
+
+
+IMAGES = "images"
+
+
 def delete_images(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
     """Delete the image records made in the organisation and their Storage objects (objects first), each audited."""
     from gateway import storage
@@ -381,7 +392,7 @@ def delete_images(org_id: str, actor: audit.Actor, batches: int | None = None, s
             storage.delete([path])
         _delete_audited(batch, snap, _parent_path(snap), actor, {"org": org_id, "path": path, "modelId": data.get("modelId")}, org_id)
 
-    deleted = _drain(_made_in("images", org_id), each, batches, size)
+    deleted = _drain(_made_in(IMAGES, org_id), each, batches, size)
     if batches is None:  # objects left without a record (an image request cut off between upload and record)
         try:
             storage.delete([blob.name for blob in storage.bucket().list_blobs(prefix=f"{orgs.COLLECTION}/{org_id}/")])
@@ -398,6 +409,7 @@ def delete_org(org_id: str, actor: audit.Actor) -> dict[str, Any]:
         raise GatewayError(ErrorCode.NOT_FOUND, f"Organisation '{org_id}' not found", {"id": org_id})
     catalogue = delete_catalogue(org_id, actor)
     conversations = delete_conversations(org_id, actor)
+    responses = delete_responses(org_id, actor)
     images = delete_images(org_id, actor)
     deleted = delete_members(org_id, actor)
 
@@ -409,7 +421,7 @@ def delete_org(org_id: str, actor: audit.Actor) -> dict[str, Any]:
     _transaction(run)
     orgs.forget(org_id)
     return {"deleted": org_id, "membersDeleted": deleted, "modelsDeleted": catalogue["models"], "providersDeleted": catalogue["providers"],
-            "conversationsDeleted": conversations, "imagesDeleted": images}
+            "conversationsDeleted": conversations, "responsesDeleted": responses, "imagesDeleted": images}
 
 
 def read_audit(org_id: str, caller: Caller, limit: int, token: str | None) -> dict[str, Any]:

@@ -159,6 +159,7 @@ class OrgDeleted(BaseModel):
     modelsDeleted: int = 0
     providersDeleted: int = 0
     conversationsDeleted: int = 0
+    responsesDeleted: int = 0
     imagesDeleted: int = 0
 
 

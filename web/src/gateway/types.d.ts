@@ -405,6 +405,7 @@ export interface OrgDeleted {
   modelsDeleted?: number;
   providersDeleted?: number;
   conversationsDeleted?: number;
+  responsesDeleted?: number;
   imagesDeleted?: number;
 }
 

@@ -3,8 +3,10 @@
 Routes: ``GET /`` (newest first by ``updatedAt``; ``limit`` ≤ 100 and
 ``pageToken``), ``GET /{id}`` (with its messages, oldest first; ``limit`` ≤
 100 and ``pageToken``), ``PATCH /{id}`` ``{"title"}`` and ``DELETE /{id}``
-(204). Every role, on the caller's own conversations only: another user's id
-is answered 404, like an unknown one.
+(204). Every role, on the caller's own conversations of the request's
+organisation only: another user's id, or one started in another
+organisation (or in one when the request names none), is answered 404,
+like an unknown one.
 """
 
 from __future__ import annotations
@@ -60,25 +62,30 @@ def _uid(ctx: http.Context) -> str:
     return ctx.caller.uid
 
 
+def _org(ctx: http.Context) -> str | None:
+    assert ctx.caller is not None
+    return ctx.caller.org
+
+
 def _get(ctx: http.Context) -> dict[str, Any]:
     conversation_id = _id(ctx, required=False)
     query = http.validate(ConversationQuery, http.query(ctx.request))
     if conversation_id is None:
-        return history.list_for(_uid(ctx), query.limit, query.pageToken)
-    return history.read(_uid(ctx), conversation_id, query.limit, query.pageToken)
+        return history.list_for(_uid(ctx), _org(ctx), query.limit, query.pageToken)
+    return history.read(_uid(ctx), _org(ctx), conversation_id, query.limit, query.pageToken)
 
 
 def _patch(ctx: http.Context) -> dict[str, Any]:
     conversation_id = _id(ctx, required=True)
     assert conversation_id is not None
     body = ctx.parse(ConversationPatch)
-    return history.rename(_uid(ctx), conversation_id, body.title)
+    return history.rename(_uid(ctx), _org(ctx), conversation_id, body.title)
 
 
 def _delete(ctx: http.Context) -> https_fn.Response:
     conversation_id = _id(ctx, required=True)
     assert conversation_id is not None
-    history.delete(_uid(ctx), conversation_id)
+    history.delete(_uid(ctx), _org(ctx), conversation_id)
     return https_fn.Response(status=204)
 
 

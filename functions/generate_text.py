@@ -217,7 +217,7 @@ def _generate(ctx: http.Context) -> https_fn.Response | dict[str, Any]:
     turn = conversations.begin(ctx, model.id, body.conversationId, body.saveHistory, params)
     if turn.history:
         ctx.extend(budgets.history_ask(turn.history, models))
-    params = turn.with_history(vision.attach(params, images, ctx.caller.uid, ctx.closers.append))
+    params = turn.with_history(vision.attach(params, images, ctx.caller.uid, ctx.closers.append, ctx.caller.org))
     tracker = turn.track(ctx.tracker())  # the exchange is stored when the ledger is committed
     if not body.stream:
         result = generation.complete(model, params, FIELDS)

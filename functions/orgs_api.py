@@ -2,7 +2,7 @@
 
 Routes: ``GET /``, ``POST /`` (project admins), ``PUT /default``,
 ``GET /{id}``, ``PATCH /{id}``, ``DELETE /{id}`` (project admins),
-``GET /{id}/members``, ``POST /{id}/members``, ``PATCH /{id}/members/{uid}``,
+``GET /{id}/members``, ``GET /{id}/audit``, ``POST /{id}/members``, ``PATCH /{id}/members/{uid}``,
 ``DELETE /{id}/members/{uid}``. Who may do what is decided in
 ``gateway.org_admin`` from the caller's org role.
 """
@@ -47,6 +47,9 @@ def _get(ctx: http.Context) -> dict[str, Any]:
         case [org_id, "members"] if org_id != "default":
             page = _page(ctx)
             return org_admin.list_members(org_id, ctx.caller, page.limit, page.pageToken)
+        case [org_id, "audit"] if org_id != "default":
+            page = _page(ctx)
+            return org_admin.read_audit(org_id, ctx.caller, page.limit, page.pageToken)
     raise http.no_route(ctx)
 
 
@@ -113,8 +116,12 @@ API = (
                examples=({"name": "Acme Inc."},),
                description="Org owners and admins change name and settings.defaultQuotas; settings.dailyCostUsd, monthlyCostUsd and "
                            "sharedModels are for project admins (an org manager changing one: 403 naming it; left out: kept)."),
-    openapi.Op("DELETE", "/orgs/{id}", "Delete an organisation and its members", {200: "OrgDeleted"}, params=ID, roles=("admin",),
-               description="Project admins; members are deleted in audited batches first, so a retried delete finishes an interrupted one."),
+    openapi.Op("DELETE", "/orgs/{id}", "Delete an organisation and what belongs to it", {200: "OrgDeleted"}, params=ID, roles=("admin",),
+               description="Project admins; its catalogue (and keys), conversations, images and members are deleted in audited "
+                           "batches first, so a retried delete finishes an interrupted one. Ledger and usage records are kept."),
+    openapi.Op("GET", "/orgs/{id}/audit", "Read an organisation's audit trail", {200: "AuditPage"}, params=ID, query=tenancy.PageParams,
+               description="Org owners and admins, and project admins: the records of writes to the organisation, its members and its "
+                           "catalogue, and of its delete's cascade, newest first; members and anyone else 403."),
     openapi.Op("GET", "/orgs/{id}/members", "List members", {200: "MemberList"}, params=ID, query=tenancy.PageParams),
     openapi.Op("POST", "/orgs/{id}/members", "Add a member by email", {201: "Member"}, params=ID, body=tenancy.MemberAdd, errors=(409,),
                examples=({"email": "someone@acme.test", "role": "member"},),

@@ -70,6 +70,7 @@ def _models() -> list[tuple[type[Any], str]]:
         orgs.OrgDetail,
         orgs.MemberList,
         orgs.OrgDeleted,
+        orgs.AuditPage,
     ]
     return [(m, "validation") for m in requests] + [(m, "serialization") for m in replies]
 

@@ -156,7 +156,7 @@ def test_delete_cascades_members_and_a_retry_finishes_an_interrupted_one(local, 
     assert len(list(orgs.org_ref(ORG).collection("members").stream())) == 2 and orgs.org_ref(ORG).get().exists
 
     finished = _call(local, acme["admin"], "DELETE", f"/{ORG}")
-    assert finished.status_code == 200 and finished.get_json() == {"deleted": ORG, "membersDeleted": 2}
+    assert finished.status_code == 200 and finished.get_json()["membersDeleted"] == 2
     assert not orgs.org_ref(ORG).get().exists and list(orgs.org_ref(ORG).collection("members").stream()) == []
     assert _call(local, acme["admin"], "DELETE", f"/{ORG}").status_code == 404
     deletes = [r.to_dict() for r in db.collection("audit").where(filter=FieldFilter("action", "==", "delete")).stream()]

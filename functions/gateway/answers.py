@@ -230,6 +230,7 @@ class Conversation(_Answer):
     id: str
     title: str
     modelId: str | None
+    org: str | None = Field(description="The organisation it was started in (null: none); only that organisation's requests see it.")
     createdAt: str | None
     updatedAt: str | None = Field(description="The last turn's time (a rename does not change it).")
     messageCount: int

@@ -1,4 +1,9 @@
-"""The audit trail: ``audit/{id}`` records ``{actor, actorEmail, action, collection, docId, before, after, at, via}``.
+"""The audit trail: ``audit/{id}`` records ``{actor, actorEmail, action, collection, docId, org, before, after, at, via}``.
+
+``org`` is the organisation an org-scoped write belongs to (``orgs/{org}`` and
+everything under it: members, the org's catalogue), taken from the path so
+no writer can forget it; null for project-wide writes. Org managers read
+their organisation's records through ``GET /orgs/{id}/audit``.
 
 ``actor`` is a uid (or ``console``/a seed script's name); ``actorEmail`` is the
 caller's email when the API made the change (an :class:`Actor` carries it), so
@@ -49,8 +54,17 @@ def now() -> datetime:
 
 def delete_record_id(collection: str, doc_id: str, update_time: Any) -> str:
     """The id of the record of deleting the version of a document last written at ``update_time``."""
-    stamp = update_time.timestamp_pb()
+    # A datetime with nanoseconds from a document read, a protobuf Timestamp from a collection-group query.
+    stamp = update_time.timestamp_pb() if hasattr(update_time, "timestamp_pb") else update_time
     return f"delete-{collection.replace('/', '.')}-{doc_id}-{stamp.seconds}.{stamp.nanos:09d}"  # a sub-collection's "/" would nest
+
+
+def org_of(collection: str, doc_id: str) -> str | None:
+    """The organisation a write to ``collection/doc_id`` belongs to: ``orgs/{org}`` and its sub-collections; else None."""
+    parts = collection.split("/")
+    if parts[0] != "orgs":
+        return None
+    return parts[1] if len(parts) > 1 else doc_id
 
 
 def record(
@@ -61,7 +75,9 @@ def record(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     via: str,
+    org: str | None = None,
 ) -> dict[str, Any]:
+    """One audit record; ``org`` for a write outside ``orgs/`` that belongs to an organisation (its delete's cascade)."""
     def clean(data: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if data is None else {k: v for k, v in data.items() if k not in UNAUDITED}
 
@@ -71,20 +87,12 @@ def record(
         "action": action,
         "collection": collection,
         "docId": doc_id,
+        "org": org or org_of(collection, doc_id),
         "before": clean(before),
         "after": clean(after),
         "at": now(),
         "via": via,
-        "org": org_of(collection, doc_id),
     }
-
-
-def org_of(collection: str, doc_id: str) -> str | None:
-    """The organisation a written document belongs to, from its path: ``orgs/{org}/...`` or ``orgs/{org}`` itself."""
-    parts = collection.split("/")
-    if parts[0] != "orgs":
-        return None
-    return parts[1] if len(parts) > 1 else doc_id
 
 
 def is_api_write(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:

@@ -2,9 +2,10 @@
 
 Layout, written only by the gateway (``firestore.rules`` lets the owner read):
 
-- ``users/{uid}/conversations/{id}``: ``title, modelId, createdAt, updatedAt,
+- ``users/{uid}/conversations/{id}``: ``title, modelId, org, createdAt, updatedAt,
   messageCount, totalTokens, cost`` (the last three are ``Increment`` sums;
-  ``updatedAt`` is the last turn's time, ``modelId`` the last answer's model);
+  ``updatedAt`` is the last turn's time, ``modelId`` the last answer's model,
+  ``org`` the organisation it was started in, null for none);
 - ``users/{uid}/conversations/{id}/messages/{id}``: ``role, content, modelId,
   usage, cost, createdAt, status, requestId``.
 
@@ -29,6 +30,12 @@ History sent with a turn is bounded, oldest messages dropped first: at most
 :data:`HISTORY_MAX_MESSAGES` messages and :data:`HISTORY_MAX_CHARS` characters
 of content (whole messages only), starting with a user message; answers
 cancelled before any text are left out with their question.
+
+A conversation belongs to the organisation it was started in: a request in
+organisation X (``Caller.org``) lists, reads, continues, renames and deletes
+only X's conversations, and one without an organisation only those with
+none (a conversation stored before organisations has no ``org`` field and
+counts as none). Any other is the same 404 as a missing one.
 """
 
 from __future__ import annotations
@@ -73,6 +80,12 @@ def conversations(uid: str) -> Any:
     return firebase.db().collection(USERS).document(uid).collection(CONVERSATIONS)
 
 
+def org_of(data: dict[str, Any]) -> str | None:
+    """The organisation a conversation (or image record) was made in; None when none (or stored before organisations)."""
+    org = data.get("org")
+    return org if isinstance(org, str) and org else None
+
+
 def not_found(conversation_id: str, field: str | None = None) -> GatewayError:
     """404 for an unknown id and for another user's (they are looked up under the caller only: the same answer)."""
     prefix = f"{field}: " if field else ""
@@ -104,6 +117,7 @@ def conversation_view(snap: Any) -> dict[str, Any]:
         "id": snap.id,
         "title": data.get("title", ""),
         "modelId": data.get("modelId"),
+        "org": org_of(data),
         "createdAt": _iso(data.get("createdAt")),
         "updatedAt": _iso(data.get("updatedAt")),
         "messageCount": data.get("messageCount", 0),
@@ -192,6 +206,8 @@ class Turn:
     text: list[str] = dataclasses.field(default_factory=list)
     tracker: Any = None
     settled: bool = False
+    org: str | None = None
+    """The organisation a new conversation is stored in (an existing one's was checked to be the request's)."""
 
     @property
     def active(self) -> bool:
@@ -278,18 +294,19 @@ def begin(ctx: Context, model_id: str, conversation_id: str | None, save: bool |
     it is stored when the request continues a conversation.
     """
     assert ctx.caller is not None
-    uid, request_id = ctx.caller.uid, ctx.request_id
+    uid, org, request_id = ctx.caller.uid, ctx.caller.org, ctx.request_id
     asked = [m for m in params.messages if m.role != "system"]
     if conversation_id is None:
         if not save:
             return Turn()
         new_id = conversations(uid).document().id
-        return Turn(uid, new_id, True, True, request_id, model_id, [], asked, ids=_ids(asked))
+        return Turn(uid, new_id, True, True, request_id, model_id, [], asked, ids=_ids(asked), org=org)
     ref = conversations(uid).document(conversation_id)
-    if not ref.get().exists:
+    snap = ref.get()
+    if not snap.exists or org_of(snap.to_dict() or {}) != org:  # another organisation's: the same 404
         raise not_found(conversation_id, "conversationId")
     keep = save is not False
-    return Turn(uid, conversation_id, keep, False, request_id, model_id, _history(ref), asked, ids=_ids(asked))
+    return Turn(uid, conversation_id, keep, False, request_id, model_id, _history(ref), asked, ids=_ids(asked), org=org)
 
 
 def _ids(asked: list[Message]) -> list[str]:
@@ -338,7 +355,7 @@ def _commit_turn(turn: Turn, status: str, model_id: str, usage: dict[str, Any] |
             batch.create(ref.collection(MESSAGES).document(message_id), row)
         if turn.new:
             title = title_from(next((m.content for m in turn.asked if m.role == "user"), turn.asked[0].content if turn.asked else ""))
-            batch.create(ref, {"title": title, "modelId": model_id, "createdAt": turn.started, "updatedAt": answered_at, **counters})
+            batch.create(ref, {"title": title, "modelId": model_id, "org": turn.org, "createdAt": turn.started, "updatedAt": answered_at, **counters})
         else:
             increments = {key: firestore.Increment(value) for key, value in counters.items()}
             batch.update(ref, {"modelId": model_id, "updatedAt": answered_at, **increments})
@@ -389,38 +406,64 @@ def _page(query: Any, field: str, limit: int, token: str | None) -> tuple[list[A
     return page, following
 
 
-def list_for(uid: str, limit: int, token: str | None) -> dict[str, Any]:
-    """The caller's conversations, the most recently continued first."""
+def _page_without_org(query: Any, limit: int, token: str | None) -> tuple[list[Any], str | None]:
+    """A page of the conversations with no organisation: those stored before organisations have no ``org`` field,
+    which an ``org == null`` query would not find, so the others are skipped here, a chunk at a time."""
+    kept: list[Any] = []
+    after = cursor(token) if token else None
+    chunk = max(limit + 1, 50)
+    while len(kept) <= limit:
+        scan = query if after is None else query.start_after({"updatedAt": after["at"], "__name__": after["id"]})
+        snaps = list(scan.limit(chunk).stream())
+        kept += [s for s in snaps if org_of(s.to_dict() or {}) is None]
+        if len(snaps) < chunk:
+            break
+        after = {"at": snaps[-1].get("updatedAt"), "id": snaps[-1].id}
+    page = kept[:limit]
+    following = page_token(page[-1].get("updatedAt"), page[-1].id) if len(kept) > limit else None
+    return page, following
+
+
+def list_for(uid: str, org: str | None, limit: int, token: str | None) -> dict[str, Any]:
+    """The caller's conversations in organisation ``org`` (None: those with none), the most recently continued first."""
     from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
 
     descending = firestore.Query.DESCENDING
-    query = conversations(uid).order_by("updatedAt", direction=descending).order_by("__name__", direction=descending)
-    page, following = _page(query, "updatedAt", limit, token)
+    query = conversations(uid)
+    if org is not None:
+        query = query.where(filter=FieldFilter("org", "==", org))
+    query = query.order_by("updatedAt", direction=descending).order_by("__name__", direction=descending)
+    if org is None:
+        page, following = _page_without_org(query, limit, token)
+    else:
+        page, following = _page(query, "updatedAt", limit, token)
     return {"conversations": [conversation_view(s) for s in page], "nextPageToken": following}
 
 
-def _existing(uid: str, conversation_id: str) -> Any:
+def _existing(uid: str, org: str | None, conversation_id: str) -> Any:
+    """The conversation, when it is the caller's and of the request's organisation; else 404 (the same answer)."""
     if not re.fullmatch(ID, conversation_id):
         raise not_found(conversation_id)
     snap = conversations(uid).document(conversation_id).get()
-    if not snap.exists:
+    if not snap.exists or org_of(snap.to_dict() or {}) != org:
         raise not_found(conversation_id)
     return snap
 
 
-def read(uid: str, conversation_id: str, limit: int, token: str | None) -> dict[str, Any]:
+def read(uid: str, org: str | None, conversation_id: str, limit: int, token: str | None) -> dict[str, Any]:
     """One conversation and a page of its messages, oldest first."""
-    snap = _existing(uid, conversation_id)
+    snap = _existing(uid, org, conversation_id)
     query = snap.reference.collection(MESSAGES).order_by("createdAt").order_by("__name__")
     page, following = _page(query, "createdAt", limit, token)
     return {**conversation_view(snap), "messages": [message_view(s) for s in page], "nextPageToken": following}
 
 
-def rename(uid: str, conversation_id: str, title: str) -> dict[str, Any]:
+def rename(uid: str, org: str | None, conversation_id: str, title: str) -> dict[str, Any]:
     """A new title (``updatedAt`` is the last turn's time: a rename does not move a conversation up the list)."""
     from google.api_core import exceptions
 
-    snap = _existing(uid, conversation_id)
+    snap = _existing(uid, org, conversation_id)
     try:
         snap.reference.update({"title": title})
     except exceptions.NotFound:
@@ -428,7 +471,7 @@ def rename(uid: str, conversation_id: str, title: str) -> dict[str, Any]:
     return conversation_view(snap.reference.get())
 
 
-def delete(uid: str, conversation_id: str) -> None:
+def delete(uid: str, org: str | None, conversation_id: str) -> None:
     """The conversation and all its messages, in batches of at most :data:`DELETE_BATCH` deletes.
 
     Messages go first and the conversation with the last batch, so a delete
@@ -436,7 +479,7 @@ def delete(uid: str, conversation_id: str) -> None:
     turn that lands meanwhile is swept after the conversation is gone; one that
     ends later finds no conversation and stores nothing.
     """
-    ref = _existing(uid, conversation_id).reference
+    ref = _existing(uid, org, conversation_id).reference
     db = firebase.db()
     removed = False
     while True:

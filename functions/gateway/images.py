@@ -4,6 +4,13 @@ Images are generated and uploaded call by call; if any call fails, or an
 upload or the Firestore write does, every object already uploaded for the
 request is deleted and no record is written, so a request leaves either all
 its images (with records) or nothing.
+
+Where they go: ``generated/{uid}/{yyyy}/{mm}/{id}.{ext}`` for a request in
+no organisation (as before organisations), and
+``orgs/{org}/generated/{uid}/{yyyy}/{mm}/{id}.{ext}`` for one in organisation
+``org`` (:func:`object_path`), so ``storage.rules`` and an organisation's
+delete can tell an organisation's images by their path. Each record
+(``users/{uid}/images/{id}``) carries ``org`` (null for none).
 """
 
 from __future__ import annotations
@@ -127,13 +134,19 @@ def create(ctx: Any, model_id: str, params: ImageParams, field_name: str = "mode
         raise budgets.unpriced(model, field_name, "perImage")
     ctx.admit(model, budgets.image_ask(model, params.num_images), overlap=False, caps=caps)
     tracker = ctx.tracker()
-    batch = generate(ctx.caller.uid, model, params, field_name)
+    batch = generate(ctx.caller.uid, model, params, field_name, ctx.caller.org)
     tracker.ok(model, None, batch.cost, images=len(batch.stored), later=True)
     return batch
 
 
-def generate(uid: str, model: Model, params: ImageParams, field_name: str = "modelId") -> Batch:
-    """Generate, store and record ``params.num_images`` images for ``uid`` (no admission, no ledger: :func:`create`)."""
+def object_path(uid: str, org: str | None, at: datetime, image_id: str, extension: str) -> str:
+    """Where an image of ``uid`` made in organisation ``org`` (None: none) is stored."""
+    base = f"generated/{uid}" if org is None else f"orgs/{org}/generated/{uid}"
+    return f"{base}/{at:%Y}/{at:%m}/{image_id}.{extension}"
+
+
+def generate(uid: str, model: Model, params: ImageParams, field_name: str = "modelId", org: str | None = None) -> Batch:
+    """Generate, store and record ``params.num_images`` images for ``uid`` in ``org`` (no admission, no ledger: :func:`create`)."""
     started = time.perf_counter()
     adapter = generation.adapter_for(model)
     now = datetime.now(timezone.utc)
@@ -151,9 +164,11 @@ def generate(uid: str, model: Model, params: ImageParams, field_name: str = "mod
                 )
             for offset, image in enumerate(images):
                 image_id = uuid.uuid4().hex
-                path = f"generated/{uid}/{now:%Y}/{now:%m}/{image_id}.{image.extension}"
+                path = object_path(uid, org, now, image_id, image.extension)
                 seed = "" if request.seed is None else str(request.seed + offset)
                 metadata = {"uid": uid, "modelId": model.id, "provider": model.provider, "promptHash": prompt_hash, "seed": seed, "createdAt": now.isoformat()}
+                if org:
+                    metadata["org"] = org
                 url = storage.upload(path, image.data, image.content_type, metadata)
                 stored.append(Stored(image_id, path, url, image))
         per_image = cost(model.pricing, 1)
@@ -167,6 +182,7 @@ def generate(uid: str, model: Model, params: ImageParams, field_name: str = "mod
                     "url": item.url,
                     "modelId": model.id,
                     "provider": model.provider,
+                    "org": org,
                     "prompt": params.prompt,
                     "width": item.image.width,
                     "height": item.image.height,

@@ -4,8 +4,13 @@ Who may do what: project admins everything, in any organisation (they act as
 its ``owner``); an org ``owner`` manages its organisation and members; an org
 ``admin`` the same except granting, changing or removing ``owner``; members
 and viewers read. The last owner can be neither removed nor demoted (409).
-Deleting an organisation deletes its members first, in batches, then the
-organisation itself, so a delete that was interrupted is finished by a retry.
+Deleting an organisation deletes what belongs to it first, each step in
+audited batches found by a query (so a delete that was interrupted is
+finished by a retry): its catalogue (``orgs/{id}/models``, then
+``orgs/{id}/providers`` with their keys' secrets), the conversations, stored
+Responses API answers and image records made in it (collection-group queries on ``org``; the images'
+Storage objects too), its members, and last the organisation itself. The
+ledger and usage records that name it are kept: they are money history.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gateway import audit, firebase, orgs
+from gateway import audit, firebase, logs, orgs
 from gateway.auth import Caller
 from gateway.errors import ErrorCode, GatewayError, invalid
 from gateway.schemas import MARKER_FIELD
@@ -307,25 +312,128 @@ def remove_member(org_id: str, uid: str, caller: Caller, actor: audit.Actor) -> 
     _change_member(org_id, uid, caller, actor, None)
 
 
-def delete_members(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
-    """Delete the organisation's members, ``size`` per audited commit (all, or ``batches`` commits); returns how many."""
+def _drain(query: Any, each: Callable[[Any, Any], None], batches: int | None, size: int) -> int:
+    """``each(batch, snap)`` for ``size`` documents of ``query`` per commit, until it finds none (or ``batches`` commits).
+
+    Every ``each`` deletes its document, so the query shrinks: a drain stopped
+    anywhere is finished by running it again.
+    """
     db = firebase.db()
-    members = orgs.org_ref(org_id).collection(orgs.MEMBERS)
     deleted, done = 0, 0
     while batches is None or done < batches:
-        snaps = list(members.limit(size).stream())
+        snaps = list(query.limit(size).stream())
         if not snaps:
             break
         batch = db.batch()
         for snap in snaps:
-            record_id = _delete_record_id(_members_path(org_id), snap.id, snap.update_time)
-            batch.delete(snap.reference)
-            batch.set(db.collection(audit.COLLECTION).document(record_id),
-                      audit.record(actor, "delete", _members_path(org_id), snap.id, snap.to_dict(), None, via="api"))
+            each(batch, snap)
         batch.commit()
         deleted += len(snaps)
         done += 1
+    return deleted
+
+
+def _delete_audited(batch: Any, snap: Any, collection: str, actor: audit.Actor, before: dict[str, Any] | None, org_id: str) -> None:
+    """Queue the delete of ``snap`` and its audit record (the id an API delete of that version gets)."""
+    db = firebase.db()
+    record_id = _delete_record_id(collection, snap.id, snap.update_time)
+    batch.delete(snap.reference)
+    batch.set(db.collection(audit.COLLECTION).document(record_id),
+              audit.record(actor, "delete", collection, snap.id, before, None, via="api", org=org_id))
+
+
+def delete_members(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
+    """Delete the organisation's members, ``size`` per audited commit (all, or ``batches`` commits); returns how many."""
+    path = _members_path(org_id)
+    deleted = _drain(orgs.org_ref(org_id).collection(orgs.MEMBERS),
+                     lambda batch, snap: _delete_audited(batch, snap, path, actor, snap.to_dict(), org_id), batches, size)
     orgs.forget(org_id)
+    return deleted
+
+
+CATALOGUE = ("models", "providers")
+"""The organisation's own catalogue, models first (a model names one of the organisation's providers)."""
+
+
+def delete_catalogue(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> dict[str, int]:
+    """Delete ``orgs/{org}/models`` then ``orgs/{org}/providers`` (``batches`` commits of each), audited; a provider's
+    key secret goes before its document.
+
+    The secret's name is derived from the ids (``secrets.org_name_for``), never read from the document.
+    """
+    from gateway import secrets
+
+    counts: dict[str, int] = {}
+    for kind in CATALOGUE:
+        path = f"{orgs.COLLECTION}/{org_id}/{kind}"
+
+        def each(batch: Any, snap: Any, kind: str = kind, path: str = path) -> None:
+            if kind == "providers":
+                secrets.delete(secrets.org_name_for(org_id, snap.id))
+            _delete_audited(batch, snap, path, actor, snap.to_dict(), org_id)
+
+        counts[kind] = _drain(orgs.org_ref(org_id).collection(kind), each, batches, size)
+    return counts
+
+
+def _parent_path(snap: Any) -> str:
+    """``users/{uid}/conversations`` for ``users/{uid}/conversations/{id}``: the collection an audit record names."""
+    return str(snap.reference.path).rsplit("/", 1)[0]
+
+
+def _made_in(group: str, org_id: str) -> Any:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return firebase.db().collection_group(group).where(filter=FieldFilter("org", "==", org_id))
+
+
+def delete_conversations(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
+    """Delete every user's conversations made in the organisation (messages first), each audited without its content."""
+    from gateway import conversations
+
+    db = firebase.db()
+
+    def each(batch: Any, snap: Any) -> None:
+        messages = snap.reference.collection(conversations.MESSAGES)
+        while found := list(messages.limit(conversations.DELETE_BATCH).select(["__name__"]).stream()):
+            sweep = db.batch()
+            for message in found:
+                sweep.delete(message.reference)
+            sweep.commit()
+        data = snap.to_dict() or {}
+        _delete_audited(batch, snap, _parent_path(snap), actor, {"org": org_id, "messageCount": data.get("messageCount")}, org_id)
+
+    return _drain(_made_in(conversations.CONVERSATIONS, org_id), each, batches, size)
+
+
+def delete_responses(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
+    """Delete the stored Responses API answers made in the organisation (``users/{uid}/responses``), each audited."""
+    from gateway.openai import stored
+
+    return _drain(_made_in(stored.RESPONSES, org_id),
+                  lambda batch, snap: _delete_audited(batch, snap, _parent_path(snap), actor, {"org": org_id}, org_id), batches, size)
+
+
+IMAGES = "images"
+
+
+def delete_images(org_id: str, actor: audit.Actor, batches: int | None = None, size: int = DELETE_BATCH) -> int:
+    """Delete the image records made in the organisation and their Storage objects (objects first), each audited."""
+    from gateway import storage
+
+    def each(batch: Any, snap: Any) -> None:
+        data = snap.to_dict() or {}
+        path = data.get("path")
+        if isinstance(path, str) and path.startswith(f"{orgs.COLLECTION}/{org_id}/"):
+            storage.delete([path])
+        _delete_audited(batch, snap, _parent_path(snap), actor, {"org": org_id, "path": path, "modelId": data.get("modelId")}, org_id)
+
+    deleted = _drain(_made_in(IMAGES, org_id), each, batches, size)
+    if batches is None:  # objects left without a record (an image request cut off between upload and record)
+        try:
+            storage.delete([blob.name for blob in storage.bucket().list_blobs(prefix=f"{orgs.COLLECTION}/{org_id}/")])
+        except Exception as exc:  # the records are gone; a leftover object is reachable by its owner only
+            logs.error("organisation images not all removed from Storage", org=org_id, exception=type(exc).__name__)
     return deleted
 
 
@@ -335,6 +443,10 @@ def delete_org(org_id: str, actor: audit.Actor) -> dict[str, Any]:
     ref = orgs.org_ref(org_id)
     if not ref.get().exists and not list(ref.collection(orgs.MEMBERS).limit(1).stream()):
         raise GatewayError(ErrorCode.NOT_FOUND, f"Organisation '{org_id}' not found", {"id": org_id})
+    catalogue = delete_catalogue(org_id, actor)
+    conversations = delete_conversations(org_id, actor)
+    responses = delete_responses(org_id, actor)
+    images = delete_images(org_id, actor)
     deleted = delete_members(org_id, actor)
 
     def run(tx: Any) -> None:
@@ -344,7 +456,49 @@ def delete_org(org_id: str, actor: audit.Actor) -> dict[str, Any]:
 
     _transaction(run)
     orgs.forget(org_id)
-    return {"deleted": org_id, "membersDeleted": deleted}
+    return {"deleted": org_id, "membersDeleted": deleted, "modelsDeleted": catalogue["models"], "providersDeleted": catalogue["providers"],
+            "conversationsDeleted": conversations, "responsesDeleted": responses, "imagesDeleted": images}
+
+
+def read_audit(org_id: str, caller: Caller, limit: int, token: str | None) -> dict[str, Any]:
+    """The organisation's audit trail, newest first: its managers and project admins; members 403, outsiders 403.
+
+    Records are found by their ``org`` field (``audit.org_of``), so only that
+    organisation's writes (and its delete's cascade) appear.
+    """
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from gateway import conversations
+
+    _manager(org_id, caller)
+    descending = firestore.Query.DESCENDING
+    query = (firebase.db().collection(audit.COLLECTION).where(filter=FieldFilter("org", "==", org_id))
+             .order_by("at", direction=descending).order_by("__name__", direction=descending))
+    if token:
+        after = _audit_cursor(token)
+        query = query.start_after({"at": after["at"], "__name__": firebase.db().collection(audit.COLLECTION).document(after["id"])})
+    snaps = list(query.limit(limit + 1).stream())
+    page = snaps[:limit]
+    following = conversations.page_token(page[-1].get("at"), page[-1].id) if len(snaps) > limit else None
+    records = [orgs.AuditRecord.model_validate({**(s.to_dict() or {}), "id": s.id}).model_dump(mode="json") for s in page]
+    return {"records": records, "nextPageToken": following}
+
+
+def _audit_cursor(token: str) -> dict[str, Any]:
+    import base64
+    import binascii
+    import json
+    import re
+    from datetime import datetime
+
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(data["id"], str) or not re.fullmatch(r"[A-Za-z0-9._:-]{1,400}", data["id"]):
+            raise ValueError(data["id"])
+        return {"at": datetime.fromisoformat(data["at"]), "id": data["id"]}
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise invalid("pageToken", "not a page token of this list") from None
 
 
 def set_default(org_id: str | None, caller: Caller, actor: audit.Actor) -> dict[str, Any]:

@@ -169,8 +169,38 @@ class OrgDetail(Org):
 
 
 class OrgDeleted(BaseModel):
+    """What ``DELETE /orgs/{id}`` removed (by this call: a retry counts only what was left). Ledger and usage are kept."""
+
     deleted: str
     membersDeleted: int
+    modelsDeleted: int = 0
+    providersDeleted: int = 0
+    conversationsDeleted: int = 0
+    responsesDeleted: int = 0
+    imagesDeleted: int = 0
+
+
+class AuditRecord(BaseModel):
+    """One audit record of an organisation (``audit/{id}``): a write under ``orgs/{id}`` or its delete's cascade."""
+
+    id: str
+    actor: str
+    actorEmail: str | None = None
+    action: str
+    collection: str
+    docId: str
+    org: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    at: datetime | None = None
+    via: str | None = None
+
+
+class AuditPage(BaseModel):
+    """``GET /orgs/{id}/audit``: the newest first."""
+
+    records: list[AuditRecord]
+    nextPageToken: str | None = None
 
 
 class DefaultOrgSet(BaseModel):

@@ -3,8 +3,9 @@
 The gateway never fetches a URL a caller chose (the request body could point
 it at the metadata server or anything inside the project's network): only
 ``data:`` URLs and ``gs://<the images bucket>/<path>`` objects the caller
-owns (``generated/{uid}/...`` or ``uploads/{uid}/...``), read with the Admin
-SDK. Each image's type comes from its bytes (PNG, JPEG, WebP, GIF), never
+owns (``generated/{uid}/...`` or ``uploads/{uid}/...``; in organisation
+``org``, its own generated images ``orgs/{org}/generated/{uid}/...`` instead
+of the others), read with the Admin SDK. Each image's type comes from its bytes (PNG, JPEG, WebP, GIF), never
 from what the caller says; sizes and counts are capped.
 
 A request with images holds them (and the provider's request body, where each
@@ -34,6 +35,8 @@ MAX_IMAGES = 8
 MAX_REQUEST_IMAGE_BYTES = 12 * 1024 * 1024
 """All the images of one request together (a request of 8 images of 5 MiB would hold 40 MiB, and more base64-encoded)."""
 OWN_PREFIXES = ("generated/{uid}/", "uploads/{uid}/")
+ORG_PREFIXES = ("orgs/{org}/generated/{uid}/", "uploads/{uid}/")
+"""In an organisation: the caller's images generated in it (another organisation's, or none's, are not its)."""
 WAIT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 5
 _slots = threading.BoundedSemaphore(deploy.VISION_SLOTS)
@@ -74,11 +77,12 @@ def _from_data_url(url: str, field: str) -> bytes:
         raise invalid(field, "the data: URL is not valid base64") from None
 
 
-def _from_storage(url: str, uid: str, field: str) -> bytes:
+def _from_storage(url: str, uid: str, field: str, org: str | None = None) -> bytes:
     bucket, _, path = url.removeprefix("gs://").partition("/")
     if bucket != storage.bucket_name() or not path or ".." in path.split("/"):
         raise invalid(field, f"only objects of the images bucket gs://{storage.bucket_name()}/ can be sent")
-    if not path.startswith(tuple(prefix.format(uid=uid) for prefix in OWN_PREFIXES)):
+    own = OWN_PREFIXES if org is None else ORG_PREFIXES
+    if not path.startswith(tuple(prefix.format(uid=uid, org=org) for prefix in own)):
         raise GatewayError(ErrorCode.PERMISSION_DENIED, f"{field}: not one of your images", {"field": field})
     try:
         data = storage.read(path, MAX_IMAGE_BYTES)
@@ -121,7 +125,7 @@ def _hold(on_close: Callable[[Callable[[], None]], None]) -> None:
     on_close(release)
 
 
-def attach(params: Any, pending: list[Pending], uid: str, on_close: Callable[[Callable[[], None]], None]) -> Any:
+def attach(params: Any, pending: list[Pending], uid: str, on_close: Callable[[Callable[[], None]], None], org: str | None = None) -> Any:
     """``params`` (``generation.TextParams``) with its images read and checked, at most :data:`MAX_REQUEST_IMAGE_BYTES` in all.
 
     The request holds one of the instance's image slots from here until ``on_close`` runs what it was given (the answer sent).
@@ -132,7 +136,7 @@ def attach(params: Any, pending: list[Pending], uid: str, on_close: Callable[[Ca
     images: dict[int, list[InputImage]] = {}
     total = 0
     for item in pending:
-        image = load(item.url, uid, item.field)
+        image = load(item.url, uid, item.field, org)
         total += len(image.data)
         if total > MAX_REQUEST_IMAGE_BYTES:
             raise GatewayError(
@@ -145,12 +149,12 @@ def attach(params: Any, pending: list[Pending], uid: str, on_close: Callable[[Ca
     return dataclasses.replace(params, messages=messages)
 
 
-def load(url: str, uid: str, field: str) -> InputImage:
+def load(url: str, uid: str, field: str, org: str | None = None) -> InputImage:
     """One image part's bytes, checked: ``field`` names the part in errors."""
     if url.startswith("data:"):
         data = _from_data_url(url, field)
     elif url.startswith("gs://"):
-        data = _from_storage(url, uid, field)
+        data = _from_storage(url, uid, field, org)
     else:
         raise invalid(field, "images are sent as data: URLs or gs:// paths of your own images; the gateway fetches no other URL")
     if len(data) > MAX_IMAGE_BYTES:

@@ -324,7 +324,7 @@ def create(ctx: http.Context, body: ChatCompletionRequest) -> https_fn.Response 
     params, images = params_from(body)
     field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     model, params, _ = admit(ctx, body.model, params, images, field)
-    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
+    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append, ctx.caller.org)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     tracker = ctx.tracker()

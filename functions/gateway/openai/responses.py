@@ -371,7 +371,7 @@ def create(ctx: http.Context, body: CreateResponse) -> https_fn.Response | dict[
     model, params, models = chat.admit(ctx, body.model, params, images, "max_output_tokens")
     items = items_of(body.input)
     if ids := references(items):  # read once admitted, as a stored conversation is; their share reserved on top
-        found = stored.items(ctx.caller.uid, ids)
+        found = stored.items(ctx.caller.uid, ids, ctx.caller.org)
         for index, item in enumerate(items):
             if isinstance(item, dict) and item.get("type") == "item_reference" and item["id"] not in found:  # another user's too
                 raise GatewayError(ErrorCode.NOT_FOUND, f"Item with id '{item['id']}' not found.", {"field": f"input.{index}.id"})
@@ -383,7 +383,7 @@ def create(ctx: http.Context, body: CreateResponse) -> https_fn.Response | dict[
         ctx.extend(budgets.history_ask(messages_from(named, "input", []), models))
     context: list[dict[str, Any]] = []
     if body.previous_response_id is not None:  # read once admitted; its share of the prompt reserved on top
-        context = stored.context(ctx.caller.uid, body.previous_response_id)
+        context = stored.context(ctx.caller.uid, body.previous_response_id, ctx.caller.org)
         head = 1 if body.instructions else 0
         earlier: list[vision.Pending] = []
         history = messages_from(context, "previous_response_id", earlier, offset=head)
@@ -393,9 +393,9 @@ def create(ctx: http.Context, body: CreateResponse) -> https_fn.Response | dict[
         images = earlier + [dataclasses.replace(p, message=p.message + shift) for p in images]
         params = dataclasses.replace(params, messages=[*params.messages[:head], *history, *params.messages[head:]])
         ctx.extend(budgets.history_ask(history, models))
-    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append)
+    params = vision.attach(params, images, ctx.caller.uid, ctx.closers.append, ctx.caller.org)
     answer = Answer(_id("resp"), int(time.time()), body, specs, body.store is not False)
-    keep = stored.Keeper(ctx.caller.uid, answer, [*context, *items]) if answer.store else None
+    keep = stored.Keeper(ctx.caller.uid, answer, [*context, *items], ctx.caller.org) if answer.store else None
     tracker = ctx.tracker()
     if body.stream:
         stream = generation.open_stream(model, params, early=True)
@@ -529,12 +529,12 @@ def _failed(events: _Events, err: GatewayError) -> Iterator[str]:
 
 def retrieve(ctx: http.Context, response_id: str) -> dict[str, Any]:
     assert ctx.caller is not None
-    return stored.read(ctx.caller.uid, response_id)
+    return stored.read(ctx.caller.uid, response_id, ctx.caller.org)
 
 
 def delete(ctx: http.Context, response_id: str) -> dict[str, Any]:
     assert ctx.caller is not None
-    stored.delete(ctx.caller.uid, response_id)
+    stored.delete(ctx.caller.uid, response_id, ctx.caller.org)
     return {"id": response_id, "object": "response.deleted", "deleted": True}
 
 

@@ -11,7 +11,8 @@ Kept as JSON text, not maps: a JSON Schema or tool arguments may hold arrays of 
 One write per stored response (a ``create``, retried once), made before the answer or the stream's last event
 leaves (Cloud Run throttles the CPU after). A response whose document would pass :data:`MAX_BYTES` is answered
 but not stored, and says so (``store: false``); a failed one is never stored. Looked up under the caller only:
-another user's id is the same 404 as a missing one.
+another user's id is the same 404 as a missing one. A response records the organisation of its request (``org``,
+null for none) and is found only by requests in that organisation: another organisation's is that 404 too.
 """
 
 from __future__ import annotations
@@ -43,19 +44,25 @@ def not_found(response_id: str, field: str | None = None) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"Response with id '{response_id}' not found.", details)
 
 
-def _snapshot(uid: str, response_id: str, field: str | None = None) -> Any:
+def _org(snap: Any) -> str | None:
+    org = (snap.to_dict() or {}).get("org")
+    return org if isinstance(org, str) and org else None
+
+
+def _snapshot(uid: str, response_id: str, field: str | None = None, org: str | None = None) -> Any:
     snap = _ref(uid, response_id).get() if ID.match(response_id) else None
-    if snap is None or not snap.exists:
+    if snap is None or not snap.exists or _org(snap) != org:
         raise not_found(response_id, field)
     return snap
 
 
-def context(uid: str, response_id: str) -> list[dict[str, Any]]:
-    """The items a ``previous_response_id`` continues from: 404 naming the field for a missing or another user's id."""
-    return json.loads(_snapshot(uid, response_id, "previous_response_id").get("context"))  # type: ignore[no-any-return]
+def context(uid: str, response_id: str, org: str | None = None) -> list[dict[str, Any]]:
+    """The items a ``previous_response_id`` continues from: 404 naming the field for a missing, another user's or
+    another organisation's id."""
+    return json.loads(_snapshot(uid, response_id, "previous_response_id", org).get("context"))  # type: ignore[no-any-return]
 
 
-def items(uid: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+def items(uid: str, ids: list[str], org: str | None = None) -> dict[str, dict[str, Any]]:
     """The caller's stored output items among ``ids`` (``item_reference``), by id: one query per 30 ids."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -64,26 +71,28 @@ def items(uid: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     collection = firebase.db().collection(USERS).document(uid).collection(RESPONSES)
     for chunk in (sorted(wanted)[i : i + 30] for i in range(0, len(wanted), 30)):  # array_contains_any takes 30 values
         for snap in collection.where(filter=FieldFilter("itemIds", "array_contains_any", chunk)).stream():
+            if _org(snap) != org:
+                continue
             for item in json.loads(snap.get("response"))["output"]:
                 if item.get("id") in wanted:
                     found[item["id"]] = item
     return found
 
 
-def read(uid: str, response_id: str) -> dict[str, Any]:
-    return json.loads(_snapshot(uid, response_id).get("response"))  # type: ignore[no-any-return]
+def read(uid: str, response_id: str, org: str | None = None) -> dict[str, Any]:
+    return json.loads(_snapshot(uid, response_id, None, org).get("response"))  # type: ignore[no-any-return]
 
 
-def delete(uid: str, response_id: str) -> None:
-    """One read (404 when it is not the caller's), one delete."""
-    _snapshot(uid, response_id).reference.delete()
+def delete(uid: str, response_id: str, org: str | None = None) -> None:
+    """One read (404 when it is not the caller's, of this organisation), one delete."""
+    _snapshot(uid, response_id, None, org).reference.delete()
 
 
 class Keeper:
     """Stores one response with the conversation it continues (``items``: earlier context and this request's input)."""
 
-    def __init__(self, uid: str, answer: Any, items: list[dict[str, Any]]) -> None:
-        self.uid, self.answer, self.items = uid, answer, items
+    def __init__(self, uid: str, answer: Any, items: list[dict[str, Any]], org: str | None = None) -> None:
+        self.uid, self.answer, self.items, self.org = uid, answer, items, org
 
     def save(self, response: dict[str, Any]) -> dict[str, Any]:
         """``response``, stored now; ``store: false`` in it when it could not be (too large, or Firestore failed twice)."""
@@ -99,6 +108,7 @@ class Keeper:
             "context": context,
             "itemIds": [item["id"] for item in response["output"]],  # for item_reference
             "model": response["model"],
+            "org": self.org,
             "createdAt": now,
             "expiresAt": now + KEEP,
         }

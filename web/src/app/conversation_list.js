@@ -14,9 +14,14 @@
  *
  * Renames and deletes go through the gateway (only it writes conversations); the listener then
  * shows them in every tab.
+ *
+ * Only the conversations of the selected organisation are listed (`org`: the query filters on the
+ * `org` each conversation records, with a composite index in firestore.indexes.json). With none
+ * selected, those with no organisation: conversations stored before organisations have no `org`
+ * field, which a `== null` filter would miss, so they are filtered here instead.
  */
 
-import { collection, limit, onSnapshot, orderBy, query } from "firebase/firestore";
+import { collection, limit, onSnapshot, orderBy, query, where } from "firebase/firestore";
 
 import { describe, h } from "./dom.js";
 
@@ -42,12 +47,13 @@ const BACKOFF = [1, 2, 5, 10, 30];
  * @property {(id: string) => void} onOpen      a conversation was chosen
  * @property {(id: string) => void} onDeleted   a conversation was deleted from this tab
  * @property {(err: unknown) => void} onError   a delete failed (the page's own alert says it)
+ * @property {string | null} [org]              the selected organisation (none: conversations made in none)
  */
 
 /**
  * @param {SidebarOptions} options
  */
-export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onError }) {
+export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onError, org = null }) {
   const list = h("ul", { id: "chat-conversations" });
   const more = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-more", type: "button", hidden: true }, "More conversations"));
   const retry = h("button", { id: "chat-list-retry", type: "button" }, "Retry");
@@ -77,13 +83,17 @@ export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onErr
     clearTimeout(timer);
     unlisten();
     if (stopped) return;
-    const mine = query(collection(db, "users", uid, "conversations"), orderBy("updatedAt", "desc"), limit(shown + 1));
+    const own = collection(db, "users", uid, "conversations");
+    const mine = org
+      ? query(own, where("org", "==", org), orderBy("updatedAt", "desc"), limit(shown + 1))
+      : query(own, orderBy("updatedAt", "desc"), limit(shown + 1));
     count(+1);
     unsubscribe = onSnapshot(mine, {
       next(snapshot) {
         failures = 0;
         status.hidden = true;
-        draw(snapshot.docs.slice(0, shown).map((d) => ({ id: d.id, title: String(d.get("title") ?? "") })));
+        const docs = snapshot.docs.slice(0, shown).filter((d) => org || !d.get("org"));
+        draw(docs.map((d) => ({ id: d.id, title: String(d.get("title") ?? "") })));
         more.hidden = snapshot.size <= shown;
         // Loaded once the server has answered (a first answer from the cache may be partial).
         if (!snapshot.metadata.fromCache) list.dataset.loaded = "true";

@@ -128,6 +128,7 @@ export function chatPage(ctx) {
     db: ctx.db,
     uid: ctx.user.uid,
     gateway: ctx.gateway,
+    org: /** @type {any} */ (ctx).org ?? null,
     onOpen: (id) => {
       fold(false);
       open(id);

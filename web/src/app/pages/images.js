@@ -7,7 +7,7 @@
  * went away abruptly, which a closed tab does.
  */
 
-import { collection, getDocs, limit, orderBy, query } from "firebase/firestore";
+import { collection, getDocs, limit, orderBy, query, where } from "firebase/firestore";
 
 import { alertBox, fill, h, money } from "../dom.js";
 import { loadModels } from "./chat.js";
@@ -59,11 +59,16 @@ export function imagesPage(ctx) {
   }
 
   const gallery = h("div", { id: "gallery", className: "grid" });
-  const images = query(collection(ctx.db, "users", ctx.user.uid, "images"), orderBy("createdAt", "desc"), limit(24));
+  // The selected organisation's images only (records carry `org`); with none, those made in none.
+  const org = /** @type {string | null | undefined} */ (/** @type {any} */ (ctx).org);
+  const own = collection(ctx.db, "users", ctx.user.uid, "images");
+  const images = org
+    ? query(own, where("org", "==", org), orderBy("createdAt", "desc"), limit(24))
+    : query(own, orderBy("createdAt", "desc"), limit(24));
   async function showGallery() {
     try {
       const snap = await getDocs(images);
-      fill(gallery, ...snap.docs.map((doc) => picture(/** @type {any} */ (doc.data()), "gallery-item")));
+      fill(gallery, ...snap.docs.filter((doc) => org || !doc.get("org")).map((doc) => picture(/** @type {any} */ (doc.data()), "gallery-item")));
     } catch (err) {
       error.show(err);
     }

@@ -173,12 +173,15 @@ async function profileOf(user, db) {
  */
 function notForYou(title, access, who) {
   const you = `you are signed in as ${who.role === "user" ? "a user" : `a ${who.role}`}`;
+  const inOrg = who.org === null ? "with no organisation selected" : `and your role in ${who.org.name} is ${who.org.role}`;
   const why =
     access === "admin"
       ? `Admins only: this page needs the admin role, and ${you}.`
-      : who.org === null
-        ? `Organisation admins only: choose an organisation you manage in the header first (${you}, with no organisation selected).`
-        : `Organisation admins only: this page needs the owner or admin role in ${who.org.name}, and your role there is ${who.org.role}.`;
+      : access === "catalogue"
+        ? `Admins only: this page needs the admin role, or the owner or admin role in the organisation selected in the header; ${you}, ${inOrg}.`
+        : who.org === null
+          ? `Organisation admins only: choose an organisation you manage in the header first (${you}, with no organisation selected).`
+          : `Organisation admins only: this page needs the owner or admin role in ${who.org.name}, and your role there is ${who.org.role}.`;
   return h(
     "section",
     { id: "admins-only" },

@@ -59,7 +59,7 @@ export function orgsPage(ctx) {
         h("tbody", {}, ...orgs.map(row)),
       );
       more.hidden = !next;
-      if (status.textContent === "Loading…") status.textContent = orgs.length ? `${orgs.length}${next ? "+" : ""} organisations.` : "No organisations yet.";
+      if (status.textContent === "Loading…") status.textContent = orgs.length ? `${orgs.length}${next ? "+" : ""} organisation${orgs.length === 1 && !next ? "" : "s"}.` : "No organisations yet.";
     } catch (err) {
       status.textContent = "";
       error.show(err);

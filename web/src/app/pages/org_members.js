@@ -75,8 +75,8 @@ export function membersPage(ctx) {
     const quota = h(
       "form",
       { className: "quota-form", onsubmit: (/** @type {Event} */ e) => (e.preventDefault(), saveQuota()) },
-      tokens,
-      cost,
+      h("label", {}, "tokens a day ", tokens),
+      h("label", {}, "USD a day ", cost),
       h("button", { type: "submit" }, "Save limits"),
     );
     const remove = h(
@@ -100,7 +100,7 @@ export function membersPage(ctx) {
       fill(
         table,
         h("caption", {}, `Members of ${org.name}`),
-        h("thead", {}, h("tr", {}, ...["email", "role", "own daily limits (tokens, USD; empty: the role's default)", "actions"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ...["email", "role", "own daily limits (empty: the role's default)", "actions"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, ...members.map(row)),
       );
       if (status.textContent === "Loading…") status.textContent = `${members.length} member${members.length === 1 ? "" : "s"}.`;

@@ -251,3 +251,37 @@ def test_org_manager_sees_the_caps_read_only_and_saves_quotas(app, orgs, emulato
     assert _overflow(page) <= 0
     assert _axe(page) == [] and _unlabelled(page) == []
     assert page.errors == []
+
+
+def test_the_org_page_draws_the_usage_contract_on_a_phone(app, orgs, emulators) -> None:
+    """`GET /usage/org` as the shared contract has it (another branch serves it): the budgets in words, the charts and the
+    tables by model and by member. Its answer is given to the page here (Playwright's route), the rest is the real stack."""
+    import json
+    from datetime import date
+
+    lead = orgs["lead"]
+    _api(emulators, lead, "PUT", "/default", {"orgId": "acme"})
+    today = date.today().isoformat()
+    report = {
+        "org": "acme",
+        "budget": {"dailyCostUsd": 10.0, "spentTodayUsd": 1.5, "monthlyCostUsd": None, "spentMonthUsd": 4.25},
+        "days": [{"date": today, "requests": 3, "tokens": 1200, "costUsd": 1.5}],
+        "byModel": [{"model": "openai-chat", "requests": 3, "tokens": 1200, "costUsd": 1.5}],
+        "byMember": [{"email": lead.email, "requests": 3, "tokens": 1200, "costUsd": 1.5}],
+    }
+    page = app.open(lead)
+    page.set_viewport_size({"width": 390, "height": 844})
+    cors = {"Access-Control-Allow-Origin": app.url, "Access-Control-Allow-Headers": "*", "Access-Control-Expose-Headers": "X-Request-Id"}
+    page.route("**/usage/org*", lambda route: route.fulfill(status=200, headers=cors, content_type="application/json", body=json.dumps(report))
+               if route.request.method == "GET" else route.fulfill(status=204, headers=cors))
+    page.goto(f"{app.url}/#/org/settings")
+    page.wait_for_selector("#org-cost-chart")
+    usage = page.inner_text("#org-usage")
+    assert "Today: $1.50 of $10.00 (15%)" in usage
+    assert "This month: $4.25 spent (no cap)" in usage
+    assert "3 requests, 1,200 tokens, $1.50" in page.inner_text("#org-usage-totals")
+    assert lead.email in page.inner_text("#org-by-member") and "openai-chat" in page.inner_text("#org-by-model")
+    app.screenshot(page, "org-settings-usage-phone")
+    assert _overflow(page) <= 0
+    assert _axe(page) == [] and _unlabelled(page) == []
+    assert page.errors == []

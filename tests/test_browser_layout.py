@@ -30,14 +30,21 @@ PAGES = {
     "admin/providers": "#providers-table td",
     "admin/health": "#health-status",
     "admin/audit": "#audit-table td",
+    "admin/orgs": "#orgs-table td",
+    # The organisation's pages, last: they need an organisation selected in the header (see _show).
+    "org/members": "#members-table td",
+    "org/settings": "#org-page:has(#org-form):has(#org-usage-missing, #org-cost-chart)",
 }
 USER_PAGES = ["chat", "images", "usage"]
-TABLES = {"usage": "#usage-records", "admin/dashboard": "#dashboard-models", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table", "admin/audit": "#audit-table"}
+TABLES = {"usage": "#usage-records", "admin/dashboard": "#dashboard-models", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table",
+          "admin/audit": "#audit-table", "admin/orgs": "#orgs-table", "org/members": "#members-table"}
+ORG = "acme"
 
 
 @pytest.fixture
 def data(providers, accounts, emulators) -> None:
-    """An image model, a usage record for each account, and an audit entry: so every page has rows to lay out."""
+    """An image model, a usage record for each account, an audit entry, and an organisation (the admin its owner, the user
+    a member, so both see the header's switcher): so every page has rows to lay out."""
     from gateway import firebase
 
     firebase.db().collection("models").document("hf-image").set(
@@ -48,6 +55,10 @@ def data(providers, accounts, emulators) -> None:
         assert response.status_code == 200, response.text
     response = requests.patch(emulators.url("models", f"/{CHAT}"), json={"displayName": "OpenAI chat"}, headers=accounts["admin"].headers, timeout=60)
     assert response.status_code == 200, response.text
+    response = requests.post(emulators.url("orgs"), json={"id": ORG, "name": "Acme", "ownerEmail": accounts["admin"].email}, headers=accounts["admin"].headers, timeout=60)
+    assert response.status_code == 201, response.text
+    response = requests.post(emulators.url("orgs", f"/{ORG}/members"), json={"email": accounts["user"].email, "role": "member"}, headers=accounts["admin"].headers, timeout=60)
+    assert response.status_code == 201, response.text
 
 
 def _open(web: Any, account: Any, size: str, route: str = "chat") -> Any:
@@ -66,6 +77,9 @@ def _open(web: Any, account: Any, size: str, route: str = "chat") -> Any:
 
 
 def _show(page: Any, web: Any, route: str) -> None:
+    if route.startswith("org/") and page.input_value("#org-switch") != ORG:
+        page.select_option("#org-switch", ORG)  # the organisation's pages are for the one selected
+        page.wait_for_selector(f"#org[data-remembered={ORG}]", state="attached")
     page.goto(f"{web.url}/#/{route}")
     page.wait_for_selector(PAGES[route], state="attached", timeout=20_000)
 

@@ -43,6 +43,8 @@ const BACKOFF = [1, 2, 5, 10, 30];
  * @typedef {object} SidebarOptions
  * @property {import("firebase/firestore").Firestore} db
  * @property {string} uid
+ * @property {string | null} [org]  the organisation selected in the header: only its conversations are listed (null: those
+ *   in no organisation, which includes every conversation kept before organisations)
  * @property {import("../gateway/index.js").Gateway} gateway
  * @property {(id: string) => void} onOpen      a conversation was chosen
  * @property {(id: string) => void} onDeleted   a conversation was deleted from this tab
@@ -53,7 +55,7 @@ const BACKOFF = [1, 2, 5, 10, 30];
 /**
  * @param {SidebarOptions} options
  */
-export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onError, org = null }) {
+export function conversationSidebar({ db, uid, org = null, gateway, onOpen, onDeleted, onError }) {
   const list = h("ul", { id: "chat-conversations" });
   const more = /** @type {HTMLButtonElement} */ (h("button", { id: "chat-more", type: "button", hidden: true }, "More conversations"));
   const retry = h("button", { id: "chat-list-retry", type: "button" }, "Retry");
@@ -83,16 +85,18 @@ export function conversationSidebar({ db, uid, gateway, onOpen, onDeleted, onErr
     clearTimeout(timer);
     unlisten();
     if (stopped) return;
-    const own = collection(db, "users", uid, "conversations");
+    const all = collection(db, "users", uid, "conversations");
+    // An organisation's: by its `org` (an index of org and updatedAt, firestore.indexes.json). None: the older ones have
+    // no `org` at all, which no query can ask for, so those of an organisation are left out here instead.
     const mine = org
-      ? query(own, where("org", "==", org), orderBy("updatedAt", "desc"), limit(shown + 1))
-      : query(own, orderBy("updatedAt", "desc"), limit(shown + 1));
+      ? query(all, where("org", "==", org), orderBy("updatedAt", "desc"), limit(shown + 1))
+      : query(all, orderBy("updatedAt", "desc"), limit(shown + 1));
     count(+1);
     unsubscribe = onSnapshot(mine, {
       next(snapshot) {
         failures = 0;
         status.hidden = true;
-        const docs = snapshot.docs.slice(0, shown).filter((d) => org || !d.get("org"));
+        const docs = snapshot.docs.slice(0, shown).filter((d) => (d.get("org") ?? null) === org);
         draw(docs.map((d) => ({ id: d.id, title: String(d.get("title") ?? "") })));
         more.hidden = snapshot.size <= shown;
         // Loaded once the server has answered (a first answer from the cache may be partial).

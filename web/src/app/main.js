@@ -34,12 +34,24 @@ import { chatPage } from "./pages/chat.js";
  * @property {import("../gateway/index.js").Gateway} gateway
  * @property {import("firebase/firestore").Firestore} db
  * @property {import("firebase/auth").User} user
- * @property {string} role
+ * @property {string} role  the project role (admin, user, viewer)
+ * @property {OrgChoice | null} org  the organisation chosen in the header (every call sends it as X-Org-Id); null: project-wide
+ * @property {OrgChoice[]} orgs  the caller's organisations (project admins: all of them)
+ * @property {(orgId: string | null) => Promise<void>} selectOrg  choose another organisation (remembered as the default) and redraw
+ * @property {() => Promise<void>} reloadOrgs  read the organisations again (after one was created or deleted)
  * @property {import("./attachments.js").StorageLoader} storage  Cloud Storage (its SDK loaded on first use)
  * @property {(cleanup: () => void) => void} onLeave  run `cleanup` when the page is left (another page, sign-out, the tab closed)
  */
 
 /** @typedef {import("./config.js").AppConfig} AppConfig */
+
+/**
+ * An organisation the caller may choose, with their org role in it (project admins act as its owner).
+ * @typedef {{ id: string, name: string, role: string }} OrgChoice
+ */
+
+/** Org roles that manage their organisation: its members, settings, models and providers. */
+export const ORG_MANAGERS = new Set(["owner", "admin"]);
 
 /**
  * App Check's token source for the gateway client, when the config names a reCAPTCHA Enterprise site key.
@@ -63,21 +75,44 @@ async function appCheckTokens(app, settings) {
 /** @typedef {(ctx: Context) => HTMLElement} Page */
 
 /**
+ * Who may open a page: everyone; project admins; the managers of the selected organisation (project admins
+ * included); or whoever edits a catalogue (project admins, and org managers with their organisation selected,
+ * who then edit that organisation's models and providers).
+ * @typedef {"all" | "admin" | "manager" | "catalogue"} Access
+ */
+
+/**
  * The pages. Chat (the first page after sign-in) is in the first chunk; the others, and what only they use
  * (uPlot for the charts), are separate chunks fetched on their first visit, so signing in and chatting
  * don't wait for them.
- * @type {Record<string, { title: string, admin: boolean, page: Page | (() => Promise<Page>) }>}
+ * @type {Record<string, { title: string, access: Access, page: Page | (() => Promise<Page>) }>}
  */
 const ROUTES = {
-  chat: { title: "Chat", admin: false, page: chatPage },
-  images: { title: "Images", admin: false, page: () => import("./pages/images.js").then((m) => m.imagesPage) },
-  usage: { title: "Usage", admin: false, page: () => import("./pages/usage.js").then((m) => m.usagePage) },
-  "admin/dashboard": { title: "Dashboard", admin: true, page: () => import("./pages/admin_dashboard.js").then((m) => m.dashboardPage) },
-  "admin/models": { title: "Models", admin: true, page: () => import("./pages/admin_models.js").then((m) => m.modelsPage) },
-  "admin/providers": { title: "Providers", admin: true, page: () => import("./pages/admin_providers.js").then((m) => m.providersPage) },
-  "admin/health": { title: "Health", admin: true, page: () => import("./pages/admin_health.js").then((m) => m.healthPage) },
-  "admin/audit": { title: "Audit", admin: true, page: () => import("./pages/admin_audit.js").then((m) => m.auditPage) },
+  chat: { title: "Chat", access: "all", page: chatPage },
+  images: { title: "Images", access: "all", page: () => import("./pages/images.js").then((m) => m.imagesPage) },
+  usage: { title: "Usage", access: "all", page: () => import("./pages/usage.js").then((m) => m.usagePage) },
+  "org/members": { title: "Members", access: "manager", page: () => import("./pages/org_members.js").then((m) => m.membersPage) },
+  "org/settings": { title: "Organisation", access: "manager", page: () => import("./pages/org_settings.js").then((m) => m.orgSettingsPage) },
+  "admin/dashboard": { title: "Dashboard", access: "admin", page: () => import("./pages/admin_dashboard.js").then((m) => m.dashboardPage) },
+  "admin/models": { title: "Models", access: "catalogue", page: () => import("./pages/admin_models.js").then((m) => m.modelsPage) },
+  "admin/providers": { title: "Providers", access: "catalogue", page: () => import("./pages/admin_providers.js").then((m) => m.providersPage) },
+  "admin/health": { title: "Health", access: "admin", page: () => import("./pages/admin_health.js").then((m) => m.healthPage) },
+  "admin/audit": { title: "Audit", access: "admin", page: () => import("./pages/admin_audit.js").then((m) => m.auditPage) },
+  "admin/orgs": { title: "Organisations", access: "admin", page: () => import("./pages/admin_orgs.js").then((m) => m.orgsPage) },
 };
+
+/**
+ * Whether the caller may open a page of this access, with the organisation now selected.
+ * @param {Access} access
+ * @param {{ role: string, org: OrgChoice | null }} who
+ */
+export function allowed(access, who) {
+  const manager = who.org !== null && (who.role === "admin" || ORG_MANAGERS.has(who.org.role));
+  if (access === "all") return true;
+  if (access === "admin") return who.role === "admin";
+  if (access === "manager") return manager;
+  return who.role === "admin" || manager;
+}
 
 /** The pages whose chunk has loaded: drawn at once on the next visit. @type {Map<string, Page>} */
 const loaded = new Map();
@@ -118,29 +153,53 @@ function chunkFailed(title, err) {
 }
 
 /**
- * The caller's role as the gateway resolves it: the custom claim, else `users/{uid}.role`.
+ * The caller's role as the gateway resolves it (the custom claim, else `users/{uid}.role`), and their default
+ * organisation (`users/{uid}.defaultOrg`, which the owner may read).
  * @param {import("firebase/auth").User} user
  * @param {import("firebase/firestore").Firestore} db
  */
-async function roleOf(user, db) {
-  const claims = (await user.getIdTokenResult()).claims;
-  if (typeof claims.role === "string") return claims.role;
-  const profile = await getDoc(doc(db, "users", user.uid)).catch(() => null);
-  return profile?.get("role") ?? "user";
+async function profileOf(user, db) {
+  const [claims, profile] = await Promise.all([user.getIdTokenResult().then((t) => t.claims), getDoc(doc(db, "users", user.uid)).catch(() => null)]);
+  const role = typeof claims.role === "string" ? claims.role : (profile?.get("role") ?? "user");
+  const defaultOrg = profile?.get("defaultOrg");
+  return { role: String(role), defaultOrg: typeof defaultOrg === "string" ? defaultOrg : null };
 }
 
 /**
- * What a non-admin sees on an admin page's address.
+ * What someone sees on the address of a page they may not open, in words: which role it needs.
  * @param {string} title
- * @param {string} role
+ * @param {Access} access
+ * @param {{ role: string, org: OrgChoice | null }} who
  */
-function adminsOnly(title, role) {
+function notForYou(title, access, who) {
+  const you = `you are signed in as ${who.role === "user" ? "a user" : `a ${who.role}`}`;
+  const inOrg = who.org === null ? "with no organisation selected" : `and your role in ${who.org.name} is ${who.org.role}`;
+  const why =
+    access === "admin"
+      ? `Admins only: this page needs the admin role, and ${you}.`
+      : access === "catalogue"
+        ? `Admins only: this page needs the admin role, or the owner or admin role in the organisation selected in the header; ${you}, ${inOrg}.`
+        : who.org === null
+          ? `Organisation admins only: choose an organisation you manage in the header first (${you}, with no organisation selected).`
+          : `Organisation admins only: this page needs the owner or admin role in ${who.org.name}, and your role there is ${who.org.role}.`;
   return h(
     "section",
     { id: "admins-only" },
     h("h2", {}, title),
-    h("p", { className: "alert", role: "alert" }, `Admins only: this page needs the admin role, and you are signed in as ${role === "user" ? "a user" : `a ${role}`}.`),
+    h("p", { className: "alert", role: "alert" }, why),
     h("p", {}, h("a", { href: "#/chat" }, "Back to chat")),
+  );
+}
+
+/** The catalogue pages say whose models and providers they edit: the organisation's or the project-wide ones. */
+const CATALOGUE = new Set(["admin/models", "admin/providers"]);
+
+/** @param {OrgChoice | null} org */
+function catalogueScope(org) {
+  return h(
+    "p",
+    { id: "org-scope", className: "meta", role: "note", dataset: { org: org?.id ?? "" } },
+    org ? `Editing the catalogue of the organisation ${org.name} (${org.id}).` : "Editing the project-wide catalogue (no organisation selected).",
   );
 }
 
@@ -218,6 +277,7 @@ async function start() {
   const who = /** @type {HTMLElement} */ (document.getElementById("who"));
   const requestId = /** @type {HTMLElement} */ (document.getElementById("request-id"));
   const rateLimit = /** @type {HTMLElement} */ (document.getElementById("rate-limit"));
+  const orgBox = /** @type {HTMLElement} */ (document.getElementById("org"));
   startLayout(root);
 
   const config = await loadConfig();
@@ -230,7 +290,10 @@ async function start() {
   }
   // Chat's image attachments upload to Storage; the SDK is loaded, and connected to the emulator when there is one, on the first upload.
   const storage = storageLoader(app, config.emulators?.storage ?? null);
-  const gateway = createGateway({
+  /** The organisation chosen in the header: every call names it (X-Org-Id); null names none. */
+  let orgId = /** @type {string | null} */ (null);
+  /** @type {import("../gateway/client.js").GatewayOptions} */
+  const options = {
     baseUrl: config.functionsUrl,
     auth,
     getAppCheckToken: config.appCheck ? await appCheckTokens(app, config.appCheck) : undefined,
@@ -245,7 +308,10 @@ async function start() {
         rateLimit.dataset.limit = String(limit);
       }
     },
-  });
+  };
+  const gateway = createGateway({ ...options, org: () => orgId });
+  /** For the list of organisations: it names none, so an organisation just deleted or left is no 403 for it. */
+  const unscoped = createGateway(options);
 
   /** @type {Context | null} */
   let ctx = null;
@@ -277,14 +343,15 @@ async function start() {
     }
     leave();
     // Say why rather than silently showing another page: a link shared by an admin should not look broken.
-    if (ROUTES[target].admin && ctx.role !== "admin") {
-      fill(root, adminsOnly(ROUTES[target].title, ctx.role));
+    if (!allowed(ROUTES[target].access, ctx)) {
+      fill(root, notForYou(ROUTES[target].title, ROUTES[target].access, ctx));
       return;
     }
     /** @param {Page} page */
     const draw = (page) => {
       if (ticket !== routing || !ctx) return; // left (or signed out) while the chunk was loading
-      fill(root, ...(GENERATES.has(target) && ctx.role === "viewer" ? [viewerNote()] : []), page(ctx));
+      const notes = [...(GENERATES.has(target) && ctx.role === "viewer" ? [viewerNote()] : []), ...(CATALOGUE.has(target) ? [catalogueScope(ctx.org)] : [])];
+      fill(root, ...notes, page(ctx));
     };
     const page = pageOf(target);
     if (!(page instanceof Promise)) return draw(page);
@@ -297,22 +364,111 @@ async function start() {
   // cut off without its unlisten is what the Firestore emulator handles worst. Shown again: drawn again.
   window.addEventListener("pagehide", leave);
   window.addEventListener("pageshow", (event) => event.persisted && route());
+  /** The navigation: the pages the caller may open with the organisation now selected. */
+  function drawNav() {
+    if (!ctx) return;
+    const who = ctx;
+    const visible = Object.entries(ROUTES).filter(([, r]) => allowed(r.access, who));
+    fill(nav, ...visible.map(([name, r]) => h("a", { href: `#/${name}`, dataset: { route: name } }, r.title)));
+  }
+
+  /**
+   * The organisation switcher: shown to members of any organisation (project admins: when there is one). "Project-wide"
+   * is offered too: everyone may use the project-wide catalogue.
+   */
+  function drawSwitcher() {
+    if (!ctx || ctx.orgs.length === 0) {
+      orgBox.hidden = true;
+      fill(orgBox);
+      return;
+    }
+    const select = /** @type {HTMLSelectElement} */ (
+      h(
+        "select",
+        { id: "org-switch", name: "org", onchange: () => ctx?.selectOrg(select.value || null) },
+        h("option", { value: "", selected: orgId === null }, "Project-wide (no organisation)"),
+        ...ctx.orgs.map((o) => h("option", { value: o.id, selected: o.id === orgId }, `${o.name} (${o.role})`)),
+      )
+    );
+    fill(orgBox, h("label", { htmlFor: "org-switch" }, "Organisation"), select);
+    orgBox.dataset.org = orgId ?? "";
+    orgBox.hidden = false;
+  }
+
+  /** Read the caller's organisations; keep the selection if it is still one of them. @param {string | null} wanted */
+  async function loadOrgs(wanted) {
+    /** @type {OrgChoice[]} */
+    let found = [];
+    try {
+      const { orgs } = await unscoped.orgs.list({ limit: 500 });
+      found = orgs.map((o) => ({ id: o.id, name: o.name, role: o.role ?? "member" }));
+    } catch (err) {
+      console.error(err); // no switcher rather than no app: project-wide still works
+    }
+    return { found, selected: found.some((o) => o.id === wanted) ? wanted : null };
+  }
+
+  /** Put the chosen organisation in force: calls name it, the nav and switcher follow, the page is drawn again. */
+  function apply() {
+    if (!ctx) return;
+    ctx.org = ctx.orgs.find((o) => o.id === orgId) ?? null;
+    drawSwitcher();
+    drawNav();
+    route();
+  }
+
   onAuthStateChanged(auth, async (user) => {
     if (!user) {
       leave();
       ctx = null;
+      orgId = null;
       nav.hidden = true;
+      orgBox.hidden = true;
+      fill(orgBox);
       fill(who);
       fill(root, signInForm(auth, config.emulators !== null));
       return;
     }
-    const role = await roleOf(user, db);
-    ctx = { gateway, db, user, role, storage, onLeave };
-    const visible = Object.entries(ROUTES).filter(([, r]) => !r.admin || role === "admin");
-    fill(nav, ...visible.map(([name, r]) => h("a", { href: `#/${name}`, dataset: { route: name } }, r.title)));
+    const { role, defaultOrg } = await profileOf(user, db);
+    const { found, selected } = await loadOrgs(defaultOrg); // a default left behind is not offered
+    orgId = selected;
+    let saving = Promise.resolve();
+    /** @type {Context} */
+    const current = {
+      gateway, db, user, role, storage, onLeave, org: null, orgs: found,
+      async selectOrg(next) {
+        if (ctx !== current || next === orgId) return;
+        // Remembered as the default, so the next sign-in starts here. The project-wide choice sends no header, which
+        // the gateway reads as "the default": it is remembered before the page asks anything.
+        // One after the other, so the last choice is the one that stays.
+        const remembered = (saving = saving.then(() =>
+          unscoped.orgs.setDefault(next).then(
+            () => void (orgBox.dataset.remembered = next ?? ""),
+            (err) => console.error(err),
+          ),
+        ));
+        if (next === null) await remembered;
+        if (ctx !== current) return;
+        orgId = next;
+        // A conversation belongs to one organisation: switching starts a new chat rather than reopen it elsewhere.
+        if (location.hash.startsWith("#/chat/")) history.replaceState(null, "", "#/chat");
+        apply();
+        await remembered;
+      },
+      async reloadOrgs() {
+        const again = await loadOrgs(orgId);
+        if (ctx !== current) return;
+        current.orgs = again.found;
+        orgId = again.selected;
+        current.org = current.orgs.find((o) => o.id === orgId) ?? null;
+        drawSwitcher();
+        drawNav();
+      },
+    };
+    ctx = current;
     nav.hidden = false;
     fill(who, h("span", { id: "user-email" }, `${user.email ?? user.uid} (${role})`), h("button", { id: "signout", type: "button", onclick: () => (leave(), signOut(auth)) }, "Sign out"));
-    route();
+    apply();
   });
 }
 

@@ -127,6 +127,7 @@ export function chatPage(ctx) {
   const sidebar = conversationSidebar({
     db: ctx.db,
     uid: ctx.user.uid,
+    org: ctx.org?.id ?? null,
     gateway: ctx.gateway,
     org: /** @type {any} */ (ctx).org ?? null,
     onOpen: (id) => {

@@ -49,7 +49,6 @@ const BACKOFF = [1, 2, 5, 10, 30];
  * @property {(id: string) => void} onOpen      a conversation was chosen
  * @property {(id: string) => void} onDeleted   a conversation was deleted from this tab
  * @property {(err: unknown) => void} onError   a delete failed (the page's own alert says it)
- * @property {string | null} [org]              the selected organisation (none: conversations made in none)
  */
 
 /**

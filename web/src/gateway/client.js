@@ -28,6 +28,7 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").UsageReport} UsageReport */
 /** @typedef {import("./types").UsageRecordsPage} UsageRecordsPage */
 /** @typedef {import("./types").ModelUsageQuery} ModelUsageQuery */
+/** @typedef {import("./types").RoleQuota} RoleQuota */
 /** @typedef {import("./types").MetricsReport} MetricsReport */
 /** @typedef {import("./types").OrgUsageReport} OrgUsageReport */
 /** @typedef {import("./types").CreateEmbeddingResponse} CreateEmbeddingResponse */
@@ -45,21 +46,6 @@ import { readEvents } from "./sse.js";
 /** @typedef {import("./types").MemberList} MemberList */
 /** @typedef {import("./types").MemberAdd} MemberAdd */
 /** @typedef {import("./types").MemberPatch} MemberPatch */
-
-/**
- * A member's own daily limits inside an organisation, over the org role's default.
- * @typedef {{ dailyTokens?: number | null, dailyCostUsd?: number | null }} MemberQuota
- */
-
-/**
- * `GET /usage/org`: an organisation's budgets and spend.
- * @typedef {object} OrgUsage
- * @property {string} org
- * @property {{ dailyCostUsd: number | null, spentTodayUsd: number, monthlyCostUsd: number | null, spentMonthUsd: number }} budget
- * @property {Array<{ date: string, requests: number, tokens: number, costUsd: number }>} days
- * @property {Array<Record<string, any>>} byModel
- * @property {Array<Record<string, any>>} byMember
- */
 
 /**
  * @typedef {object} EmbedRequest
@@ -417,15 +403,6 @@ export function createGateway(options) {
      */
     usageRecords: (query, call) => json("usage", "GET", queryString({ ...query, view: "records" }), undefined, call),
 
-    /**
-     * The selected organisation's usage (org owners and admins, project admins; the organisation from `org` or the
-     * caller's default): its budgets and what was spent against them, per day, per model and per member.
-     * @param {{ from?: string, to?: string }} [query]  YYYY-MM-DD
-     * @param {CallOptions} [call]
-     * @returns {Promise<OrgUsage>}
-     */
-    usageOrg: (query, call) => json("usage", "GET", `/org${queryString(query)}`, undefined, call),
-
     /** Per-model totals (admin). @param {UsageQuery} [query] @param {CallOptions} [call] */
     usageByModel: (query, call) => json("usage", "GET", `/models${queryString(query)}`, undefined, call),
 
@@ -529,7 +506,7 @@ export function createGateway(options) {
           json("orgs", "PATCH", `${enc(id)}/members${enc(uid)}`, typeof change === "string" ? { role: change } : change, call),
         /**
          * Role and/or per-member quota override (`quota: {dailyTokens, dailyCostUsd}`, `null` removes it).
-         * @param {string} id @param {string} uid @param {{ role?: MemberAdd["role"], quota?: MemberQuota | null }} patch @param {CallOptions} [call] @returns {Promise<Member>}
+         * @param {string} id @param {string} uid @param {{ role?: MemberAdd["role"], quota?: RoleQuota | null }} patch @param {CallOptions} [call] @returns {Promise<Member>}
          */
         patch: (id, uid, patch, call) => json("orgs", "PATCH", `${enc(id)}/members${enc(uid)}`, patch, call),
         /** @param {string} id @param {string} uid @param {CallOptions} [call] */

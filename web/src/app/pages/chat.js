@@ -129,7 +129,6 @@ export function chatPage(ctx) {
     uid: ctx.user.uid,
     org: ctx.org?.id ?? null,
     gateway: ctx.gateway,
-    org: /** @type {any} */ (ctx).org ?? null,
     onOpen: (id) => {
       fold(false);
       open(id);

@@ -453,3 +453,52 @@ def test_the_scan_catches_a_planted_leak(local, world) -> None:
         _restore(world)
     assert any("marker" in why for leaks in found.values() for why in leaks), found
     assert any("B's provider received" in why for leaks in found.values() for why in leaks), found
+
+
+FALLING = {"iso-a-falls": ORG_A, "iso-shared-falls": None}
+"""Models A may call whose provider is down, with B's models as fallbacks: A's own, and a project-wide one shared with A."""
+FALLBACK_LEAKS = {
+    "iso-shared-falls": f"a project-wide model's fallbacks are resolved project-wide, not within what A may call; {CATALOGUE}",
+}
+"""Like KNOWN_LEAKS, for :func:`test_fallbacks_never_reach_another_organisation` (by model id)."""
+
+
+def test_fallbacks_never_reach_another_organisation(local, world) -> None:
+    """Through fallbacks: a model A calls fails before answering, its fallbacks name B's own model and the model shared
+    with B only; neither may be tried (B's providers receive nothing) nor named in the answer, streamed or not."""
+    from gateway import firebase
+    from stack import free_port
+
+    db = firebase.db()
+    down = {"type": "lmstudio", "baseUrl": f"http://127.0.0.1:{free_port()}/v1", "enabled": True}
+    model = {"type": "text", "enabled": True, "name": "fake-model", "provider": "iso-down", "fallbacks": [MODEL_B, SHARED_B],
+             "config": {"maxTokens": 64, "timeoutSeconds": 2}, "pricing": {"inputPer1M": 1.0, "outputPer1M": 2.0}}
+    roles = {role.name: role for role in world.roles}
+    found: dict[str, list[str]] = {}
+    def plant() -> None:  # again before each call: a call that answered 200 is undone by _run, as every change is
+        for model_id, org in FALLING.items():
+            base = db.collection("orgs").document(org) if org else db
+            base.collection("providers").document("iso-down").set(down)
+            base.collection("models").document(model_id).set(model)
+        db.collection("orgs").document(ORG_A).update({"settings.sharedModels": [TEXT, IMAGE, "iso-shared-falls"]})
+        _invalidate()
+
+    try:
+        for name in ("a-member", "a-owner"):
+            for model_id in FALLING:
+                for stream in (False, True):
+                    for function, path, body in (
+                        ("generate_text", "/", {"modelId": model_id, "prompt": "hi", "stream": stream}),
+                        ("openai", "/v1/chat/completions", {"model": model_id, "messages": [{"role": "user", "content": "hi"}], "stream": stream}),
+                    ):
+                        case = Case(f"POST /{function}{path.rstrip('/')}", name, "POST", function, path, f"fallbacks of {model_id}",
+                                    "no-leak", {}, dict(roles[name].headers), body)
+                        emulator_retry(plant)
+                        outcome = _run(local, world, case, roles[name], world.people[name])
+                        if outcome.leaks:
+                            found.setdefault(model_id, []).append(f"{case.key} stream={stream} -> {outcome.status}: {outcome.leaks}")
+    finally:
+        _restore(world)
+    (REPORT.parent / "isolation-fallbacks.json").write_text(json.dumps(found, indent=2) + "\n")
+    assert not {m: why for m, why in found.items() if m not in FALLBACK_LEAKS}, found
+    assert not set(FALLBACK_LEAKS) - set(found), f"FALLBACK_LEAKS entries that no longer leak: {set(FALLBACK_LEAKS) - set(found)}"

@@ -44,6 +44,8 @@ class Ids:
     response_b: str
     image_b: str
     member_uids_b: tuple[str, ...]
+    audit_b: tuple[str, ...]
+    """Audit records of B's changes (no route names one today: a new one gets them by the catch-all)."""
     org_a: str
     text_model: str
     """A project-wide text model shared with A and B: what a body's other model fields are set to."""
@@ -51,7 +53,7 @@ class Ids:
 
     def all_b(self, in_org: bool) -> list[str]:
         """Every id of B (``shared_b`` only for a caller working in an organisation: project-wide otherwise)."""
-        ids = [self.org_b, self.model_b, self.provider_b, self.conversation_b, self.response_b, self.image_b, *self.member_uids_b]
+        ids = [self.org_b, self.model_b, self.provider_b, self.conversation_b, self.response_b, self.image_b, *self.member_uids_b, *self.audit_b]
         return ids + ([self.shared_b] if in_org else [])
 
     def models_b(self, in_org: bool) -> list[str]:
@@ -110,6 +112,8 @@ def _path_values(function: str, path: str, name: str, ids: Ids, in_org: bool) ->
         return [ids.org_b]
     if name == "uid":
         return list(ids.member_uids_b)
+    if "audit" in path:
+        return list(ids.audit_b)
     return ids.all_b(in_org)
 
 

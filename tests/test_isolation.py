@@ -213,11 +213,11 @@ def world(emulators, accounts, upstreams, local) -> World:
     stored = _call(local, b, "openai", "POST", "/v1/responses", {"model": TEXT, "input": f"B's notes {MARKER}"}, in_b).get_json()
     [image] = drawn["images"]
 
+    audit = tuple(d.id for d in firebase.db().collection("audit").stream()
+                  if (d.to_dict() or {}).get("docId") == ORG_B or str((d.to_dict() or {}).get("collection", "")).startswith(f"orgs/{ORG_B}"))
     ids = Ids(org_b=ORG_B, model_b=MODEL_B, shared_b=SHARED_B, provider_b=PROVIDER_B, conversation_b=said["conversationId"],
               response_b=stored["id"], image_b=image["id"], member_uids_b=(people["b-member"].uid, people["b-owner"].uid),
-              org_a=ORG_A, text_model=TEXT, image_model=IMAGE)
-    audit = [d.id for d in firebase.db().collection("audit").stream()
-             if (d.to_dict() or {}).get("docId") == ORG_B or str((d.to_dict() or {}).get("collection", "")).startswith(f"orgs/{ORG_B}")]
+              audit_b=audit, org_a=ORG_A, text_model=TEXT, image_model=IMAGE)
     token = image["url"].rsplit("token=", 1)[-1]
     tokens_b = {
         "org id": ORG_B, "org name": NAME_B, "marker": MARKER, "model": MODEL_B, "provider": PROVIDER_B,

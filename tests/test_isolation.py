@@ -67,7 +67,7 @@ KNOWN_LEAKS: dict[str, str] = {
     "POST /openai/v1/embeddings as *: *model=iso-b-shared-model -> 400: told apart*": f"found in A (wrong type, not 404); {CATALOGUE}",
     "POST /openai/v1/images/generations as *: *model=iso-b-shared-model -> 400: told apart*": f"found in A (wrong type, not 404); {CATALOGUE}",
     "GET /conversations as *: plain -> 200: answer holds B's model shared with B only*": "A's own history of the calls above (goes with them)",
-    "GET /usage as *: plain -> 200: answer holds B's model shared with B only*": "A's own usage of the calls above (goes with them)",
+    "GET /usage* as *: plain -> 200: answer holds B's model shared with B only*": "A's own usage of the calls above (goes with them)",
     "* /models/{id} as admin: path id=iso-b-shared-model -> 20*": f"a project admin's write with X-Org-Id: A acts on the project-wide catalogue; {CATALOGUE}",
     "POST /models as admin: body#0 id=iso-b-shared-model -> 409*": f"a create in A meets the project-wide id; {CATALOGUE}",
     "PUT /models/{id} as admin: body#? fallbacks=?'iso-b-shared-model'? -> 404: told apart*": f"fallbacks checked against the project-wide catalogue, not A's; {CATALOGUE}",

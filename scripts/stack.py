@@ -362,15 +362,16 @@ def _curl_example(stack: Stack) -> str:
 
 
 def seed_demo(stack: Stack) -> tuple[Any, list[tuple[str, str]]]:
-    """Seed a started stack as ``make dev`` does (models, the demo provider, demo accounts), in this process's environment."""
+    """Seed a started stack as ``make dev`` does (models, the demo provider, demo accounts and organisations), in this process's environment."""
     os.environ.update(stack.env)
     sys.path.insert(0, str(ROOT))
-    from seed import demo_provider, demo_users, load
+    from seed import demo_orgs, demo_provider, demo_users, load
 
     load.load_all(actor="seed")
     demo = demo_provider.start()
     demo_provider.register(demo.url)
-    return demo, demo_users.create_all()
+    accounts = demo_users.create_all()
+    return demo, accounts + demo_orgs.create_all(demo.url)
 
 
 def close_listeners() -> None:
@@ -408,6 +409,8 @@ def dev() -> None:
         print("\nDemo accounts (password: demo-password):")
         for email, role in accounts:
             print(f"  {email:<20} {role}")
+        print("  Organisations acme and globex each have their own provider and model (acme-chat, globex-chat);\n"
+              "  acme shares demo-chat and demo-image. Pick one in the web app's Organisation select.")
         print("\nTry it:\n" + _curl_example(stack))
         print("\nstack: running; press Ctrl-C to stop.", flush=True)
         while stack.process is not None and stack.process.poll() is None:

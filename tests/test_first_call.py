@@ -20,24 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / "functions" / "venv" / "bin" / "python"
 
 
-def _blocks(language: str) -> list[str]:
+def _blocks(language: str, heading: str = "## The first call") -> list[str]:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## The first call") : text.index("\n## ", text.index("## The first call") + 1)]
+    section = text[text.index(heading) : text.index("\n## ", text.index(heading) + 1)]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
 
 
 @pytest.fixture
 def dev_seed(emulators, clean):
-    """The demo provider, its models and the demo accounts, as ``make dev`` starts them."""
+    """The demo provider, its models, the demo accounts and organisations, as ``make dev`` starts them."""
     sys.path.insert(0, str(ROOT))
     from gateway.registry import registry
-    from seed import demo_provider, demo_users, load
+    from seed import demo_orgs, demo_provider, demo_users, load
 
     load.load_all(actor="seed")
     demo = demo_provider.start()
     try:
         demo_provider.register(demo.url)
         demo_users.create_all()
+        demo_orgs.create_all(demo.url)
         registry().invalidate()
         yield demo
     finally:
@@ -63,3 +64,14 @@ def test_the_readme_first_call_answers_from_the_demo_provider(dev_seed, emulator
     env = {**os.environ, "TOKEN": token_line.removeprefix("TOKEN=")}
     printed = subprocess.run([str(PYTHON), "-c", _local(python_block, emulators)], capture_output=True, text=True, timeout=120, check=True, env=env).stdout
     assert printed.strip() == REPLY.strip()
+
+
+def test_the_readme_organisations_show_each_its_own_models(dev_seed, emulators) -> None:
+    """The README's two organisation calls, as user@demo.test (a member of both): each lists its own catalogue."""
+    sign_in = _local(_blocks("bash")[0], emulators).rsplit("curl -s http", 1)[0]  # the sign-in, not the first call's list
+    (calls,) = (_local(b, emulators) for b in _blocks("bash", "## Organisations"))
+    calls = "\necho\n".join(calls.strip().splitlines())  # curl prints no newline after an answer
+    out = subprocess.run(["bash", "-c", f"set -euo pipefail\n{sign_in}\n{calls}"], capture_output=True, text=True, timeout=120, check=True).stdout
+    acme, globex = ({m["id"] for m in json.loads(line)["models"]} for line in out.splitlines() if line.strip())
+    assert acme == {"acme-chat", "demo-chat", "demo-image"}
+    assert globex == {"globex-chat"}

@@ -16,7 +16,7 @@ from test_browser import CHAT, _ask
 # Vite names a chunk after its first module: the charts (uPlot) are charts-<hash>.js, a page pages/x.js is x-<hash>.js.
 CHARTS = re.compile(r"/assets/charts-[\w-]+\.js$")
 HIGHLIGHT = re.compile(r"/assets/highlight-[\w-]+\.js$")
-LAZY = re.compile(r"/assets/(charts|highlight|usage|images|admin_\w+)-[\w-]+\.js$")
+LAZY = re.compile(r"/assets/(charts|highlight|usage|images|admin_\w+|org_\w+)-[\w-]+\.js$")
 
 # When #email shows, from the navigation's start (the page's own clock, not the test's round trips).
 EMAIL_SHOWN = """

@@ -285,3 +285,19 @@ def test_the_org_page_draws_the_usage_contract_on_a_phone(app, orgs, emulators) 
     assert _overflow(page) <= 0
     assert _axe(page) == [] and _unlabelled(page) == []
     assert page.errors == []
+
+
+def test_the_switcher_works_from_the_keyboard(app, orgs) -> None:
+    from test_browser_layout import _focus_ring, _tab_to
+
+    two = orgs["two"]
+    _conversations(two.uid)
+    page = app.open(two)
+    _listed(page, "c-none")
+    page.focus("#skip")
+    _tab_to(page, "#org-switch", presses=30)
+    assert _focus_ring(page)["width"] >= 2
+    page.keyboard.press("ArrowDown")  # a closed select takes the arrow keys: the next organisation, chosen at once
+    _listed(page, "c-acme")
+    assert page.input_value("#org-switch") == "acme"
+    assert page.errors == []

@@ -217,6 +217,19 @@ def test_default_org_is_used_only_while_a_member(local, acme, capsys) -> None:
     assert _call(local, member, "PUT", "/default", {"orgId": ORG}).status_code == 403
 
 
+def test_an_empty_org_header_is_no_organisation_whatever_the_default(local, acme, capsys) -> None:
+    """A switcher's "project-wide" must not wait for a changed default to reach every instance's profile cache."""
+    member = acme["member"]
+    assert _call(local, member, "PUT", "/default", {"orgId": ORG}).status_code == 200
+    capsys.readouterr()
+    assert local("models").get("/", headers={**member.headers, "X-Org-Id": ""}).status_code == 200
+    assert _request_log(capsys)["org"] is None
+    assert local("models").get("/", headers={**member.headers, "X-Org-Id": "  "}).status_code == 200
+    assert _request_log(capsys)["org"] is None
+    assert local("models").get("/", headers=member.headers).status_code == 200
+    assert _request_log(capsys)["org"] == ORG
+
+
 def test_cors_allows_the_org_header(local) -> None:
     preflight = local("models").options("/", headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"})
     assert "X-Org-Id" in preflight.headers["Access-Control-Allow-Headers"]

@@ -293,7 +293,9 @@ def attach(request: Request, route: str, caller: Caller) -> Caller:
             return dataclasses.replace(caller, org=hint, org_role=role)
     if named is not None:
         org_id = named.strip()
-        role = role_in(org_id, caller) if org_id else None
+        if not org_id:  # "X-Org-Id:" with no value: explicitly none, whatever the default (a switcher's "project-wide")
+            return caller
+        role = role_in(org_id, caller)
         if role is None:
             raise _denied(field)
         return dataclasses.replace(caller, org=org_id, org_role=role)

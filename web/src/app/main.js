@@ -309,7 +309,7 @@ async function start() {
       }
     },
   };
-  const gateway = createGateway({ ...options, org: () => orgId });
+  const gateway = createGateway({ ...options, org: () => orgId ?? "" }); // "": project-wide, not the saved default
   /** For the list of organisations: it names none, so an organisation just deleted or left is no 403 for it. */
   const unscoped = createGateway(options);
 

@@ -90,8 +90,9 @@ import { readEvents } from "./sse.js";
  * @property {boolean | { maxRetries?: number, maxWaitSeconds?: number }} [retryOn429]
  *   wait `Retry-After` and try again (default off: the error carries `retryAfter`)
  * @property {string | null | (() => string | null | undefined)} [org]  the organisation every call is for, sent as
- *   `X-Org-Id` (a function: asked on each call, e.g. an organisation switcher's current value); none: the user's
- *   default organisation, if any (docs/orgs.md)
+ *   `X-Org-Id` (a function: asked on each call, e.g. an organisation switcher's current value); `""`: explicitly
+ *   none (project-wide, whatever the user's default); null or left out: the user's default organisation, if any
+ *   (docs/orgs.md)
  * @property {number} [refreshMarginSeconds]  refresh a token this close to its expiry (default 60)
  * @property {(info: ResponseInfo) => void} [onResponse]  called with every answer's headers
  * @property {typeof fetch} [fetch]
@@ -238,7 +239,7 @@ export function createGateway(options) {
         const appCheckToken = options.getAppCheckToken ? await options.getAppCheckToken(limitedUse.has(fn)) : null;
         if (appCheckToken) headers["X-Firebase-AppCheck"] = appCheckToken;
         const org = typeof options.org === "function" ? options.org() : options.org;
-        if (org) headers["X-Org-Id"] = org;
+        if (typeof org === "string") headers["X-Org-Id"] = org; // "": explicitly none, whatever the user's default
       }
       if (body !== undefined) headers["Content-Type"] = "application/json";
       /** @type {Response} */

@@ -106,6 +106,10 @@ def test_member_quota_override_is_set_by_managers_shown_and_cleared(providers, t
     assert _orgs(team["member"], "GET", f"/{ORG}").get_json()["members"][[m["uid"] for m in listed.values()].index(uid)]["quota"] == quota
     cleared = _orgs(team["owner"], "PATCH", f"/{ORG}/members/{uid}", {"quota": None})
     assert cleared.status_code == 200 and cleared.get_json()["quota"] is None
+    owner = team["owner"].uid  # an org admin may not change an owner, quota included; an owner may
+    refused = _orgs(team["orgadmin"], "PATCH", f"/{ORG}/members/{owner}", {"quota": quota})
+    assert refused.status_code == 403 and "owner's quota" in _error(refused)["message"]
+    assert _orgs(team["owner"], "PATCH", f"/{ORG}/members/{owner}", {"quota": quota}).get_json()["role"] == "owner"
     empty = _orgs(team["owner"], "PATCH", f"/{ORG}/members/{uid}", {})
     assert empty.status_code == 400
     bad = _orgs(team["owner"], "PATCH", f"/{ORG}/members/{uid}", {"quota": {"dailyTokens": -1}})

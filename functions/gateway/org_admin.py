@@ -257,14 +257,14 @@ _KEEP: Any = object()
 
 
 def _change_member(
-    org_id: str, uid: str, caller: Caller, actor: audit.Actor, new_role: str | None, quota: Any = _KEEP
+    org_id: str, uid: str, caller: Caller, actor: audit.Actor, new_role: str | None, quota: Any = _KEEP, granting: bool = True
 ) -> dict[str, Any] | None:
     """Change a member's role (``new_role``; the same role: unchanged) and quota, or remove them (None), with the owner rules."""
     role = role_of(org_id, caller)
     leaving = new_role is None and uid == caller.uid
     if role not in orgs.MANAGERS and not leaving:
         raise _denied(f"Org role '{role}' may not change members of '{org_id}'", orgRole=role, allowedOrgRoles=sorted(orgs.MANAGERS))
-    if new_role == "owner" and role != "owner":
+    if new_role == "owner" and role != "owner" and granting:
         raise _denied("role: only an owner may grant 'owner'", fields=[{"field": "role", "message": "only an owner may grant 'owner'"}])
     ref = orgs.member_ref(org_id, uid)
 
@@ -273,6 +273,8 @@ def _change_member(
         if not snap.exists:
             raise GatewayError(ErrorCode.NOT_FOUND, f"No member '{uid}' in '{org_id}'", {"uid": uid})
         before = snap.to_dict() or {}
+        if not granting and before.get("role") == "owner" and role != "owner":
+            raise _denied("Only an owner may change an owner's quota", orgRole=role)
         if before.get("role") == "owner" and new_role != "owner":
             if role != "owner" and not leaving:
                 raise _denied("Only an owner may demote or remove an owner", orgRole=role)
@@ -303,7 +305,7 @@ def update_member(org_id: str, uid: str, patch: orgs.MemberPatch, caller: Caller
     quota = _KEEP
     if "quota" in patch.model_fields_set:
         quota = None if patch.quota is None else patch.quota.model_dump(mode="json")
-    result = _change_member(org_id, uid, caller, actor, role, quota)
+    result = _change_member(org_id, uid, caller, actor, role, quota, granting=patch.role is not None)
     assert result is not None
     return result
 

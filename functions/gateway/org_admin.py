@@ -473,7 +473,9 @@ def read_audit(org_id: str, caller: Caller, limit: int, token: str | None) -> di
 
     from gateway import conversations
 
-    _manager(org_id, caller)
+    role = role_of(org_id, caller)
+    if role not in orgs.MANAGERS:
+        raise _denied(f"Org role '{role}' may not read the audit trail of '{org_id}'", orgRole=role, allowedOrgRoles=sorted(orgs.MANAGERS))
     descending = firestore.Query.DESCENDING
     query = (firebase.db().collection(audit.COLLECTION).where(filter=FieldFilter("org", "==", org_id))
              .order_by("at", direction=descending).order_by("__name__", direction=descending))

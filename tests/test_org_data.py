@@ -294,7 +294,7 @@ def test_delete_cascades_to_catalogue_conversations_and_images_and_a_retry_finis
     for i in range(3):
         db.document(f"orgs/{ACME}/models/m{i}").set({"name": f"m{i}", "provider": "acme-openai", "type": "text", "enabled": True})
     db.document(f"orgs/{ACME}/providers/acme-openai").set({"type": "openai", "baseUrl": "http://x", "enabled": True, "keyBinding": "hmac"})
-    secret = secrets.org_name_for(ACME, "acme-openai")
+    secret = secrets.name_for("acme-openai", ACME)
     assert secret == "AI_GATEWAY_ORG_ACME_DATA__ACME_OPENAI"
     manager, parent = secrets.client(), f"projects/{firebase.project_id()}"
     manager.create_secret(request={"parent": parent, "secret_id": secret, "secret": {"replication": {"automatic": {}}}})

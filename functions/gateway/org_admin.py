@@ -361,7 +361,7 @@ def delete_catalogue(org_id: str, actor: audit.Actor, batches: int | None = None
     """Delete ``orgs/{org}/models`` then ``orgs/{org}/providers`` (``batches`` commits of each), audited; a provider's
     key secret goes before its document.
 
-    The secret's name is derived from the ids (``secrets.org_name_for``), never read from the document.
+    The secret's name is derived from the ids (``secrets.name_for``), never read from the document.
     """
     from gateway import secrets
 
@@ -371,7 +371,7 @@ def delete_catalogue(org_id: str, actor: audit.Actor, batches: int | None = None
 
         def each(batch: Any, snap: Any, kind: str = kind, path: str = path) -> None:
             if kind == "providers":
-                secrets.delete(secrets.org_name_for(org_id, snap.id))
+                secrets.delete(secrets.name_for(snap.id, org_id))
             _delete_audited(batch, snap, path, actor, snap.to_dict(), org_id)
 
         counts[kind] = _drain(orgs.org_ref(org_id).collection(kind), each, batches, size)

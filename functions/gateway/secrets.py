@@ -358,19 +358,6 @@ def put(name: str, value: str) -> str:
     return str(version.name)
 
 
-ORG_PREFIX = "AI_GATEWAY_ORG_"
-"""An org-owned provider's key: ``AI_GATEWAY_ORG_<ORG>__<PROVIDER>`` (org ids never hold ``--``, so ``__`` splits them)."""
-ORG_NAME = re.compile(ORG_PREFIX + r"[A-Z0-9_]{1,100}__[A-Z0-9_]{1,200}")
-
-
-def org_name_for(org_id: str, provider_id: str) -> str:
-    """The secret holding organisation ``org_id``'s provider ``provider_id``'s key (the shared contract, docs/orgs.md)."""
-    def part(value: str) -> str:
-        return re.sub(r"[^A-Z0-9]", "_", value.upper())
-
-    return f"{ORG_PREFIX}{part(org_id)}__{part(provider_id)}"
-
-
 def delete(name: str) -> bool:
     """Delete secret ``name`` (every version), a name the gateway derives only; False when there was none to delete.
 
@@ -378,8 +365,7 @@ def delete(name: str) -> bool:
     """
     from google.api_core import exceptions
 
-    if not (NAME.fullmatch(name) or ORG_NAME.fullmatch(name)):
-        raise ValueError(f"not a secret name the gateway gives: {name!r}")
+    checked(name)
     client = _secret_manager()
     if client is None:
         return False

@@ -13,6 +13,8 @@ from test_budgets import LONG, _long_model, _set_limits, _settled
 from conftest import Worker
 
 ORG = "acme"
+MODEL = "openai-chat"
+"""A project-wide model shared with the organisation: what its members call."""
 
 
 @pytest.fixture
@@ -20,11 +22,15 @@ def team(clean, emulators, accounts) -> dict[str, Any]:
     """Organisation ``acme`` made through the orgs API: an owner, an org admin, a member, a viewer; plus an outsider."""
     people = {name: emulators.sign_up("user") for name in ("owner", "orgadmin", "member", "viewer", "outsider")}
     people["admin"] = accounts["admin"]
-    created = _orgs(people["admin"], "POST", "/", {"id": ORG, "name": "Acme", "ownerEmail": people["owner"].email})
+    created = _orgs(people["admin"], "POST", "/", {"id": ORG, "name": "Acme", "ownerEmail": people["owner"].email,
+                                                   "settings": {"sharedModels": [MODEL]}})  # what its members call
     assert created.status_code == 201, created.get_data(as_text=True)
     for name, role in (("orgadmin", "admin"), ("member", "member"), ("viewer", "viewer")):
         added = _orgs(people["owner"], "POST", f"/{ORG}/members", {"email": people[name].email, "role": role})
         assert added.status_code == 201, added.get_data(as_text=True)
+    from gateway.registry import registry
+
+    registry().invalidate()  # the organisation's shared models are read anew, not when the listener reports
     return people
 
 
@@ -44,9 +50,11 @@ def _orgs(account: Any, method: str, path: str, body: dict[str, Any] | None = No
 def _settings(**settings: Any) -> None:
     """The organisation's settings, as a project admin stores them (the orgs API's own write path)."""
     from gateway import firebase, orgs
+    from gateway.registry import registry
 
-    firebase.db().collection("orgs").document(ORG).update({"settings": {"defaultQuotas": {}, "sharedModels": [], **settings}})
+    firebase.db().collection("orgs").document(ORG).update({"settings": {"defaultQuotas": {}, "sharedModels": [MODEL], **settings}})
     orgs.forget(ORG)
+    registry().invalidate()  # the shared models are read anew, not when the listener reports
 
 
 def _ask(account: Any, org: str | None = ORG, prompt: str = "hi") -> Any:
@@ -74,7 +82,7 @@ def _org_spent(kind: str = "usageDays") -> tuple[float, float]:
 
 @pytest.mark.parametrize("field", ["dailyCostUsd", "monthlyCostUsd", "sharedModels"])
 def test_org_managers_may_not_change_caps_or_shared_models(providers, team, field: str) -> None:
-    value = ["openai-chat"] if field == "sharedModels" else 3.0
+    value = [] if field == "sharedModels" else 3.0  # the team fixture shares openai-chat: a change either way
     for who in ("owner", "orgadmin"):
         refused = _orgs(team[who], "PATCH", f"/{ORG}", {"settings": {field: value}})
         assert refused.status_code == 403, refused.get_data(as_text=True)

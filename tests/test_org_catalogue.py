@@ -257,3 +257,36 @@ def test_set_secret_stores_an_org_providers_key(local, tenants) -> None:
     answer = local("generate_text").post("/", json={"modelId": "acme-chat", "prompt": "hi"}, headers=_h(tenants["member"], ACME))
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert tenants["upstreams"]["lmstudio"].state["requests"][-1]["headers"].get("Authorization") == f"Bearer {ACME_KEY}"
+
+
+@pytest.fixture
+def reads(monkeypatch) -> dict[str, int]:
+    """Every document read and query this process sends to Firestore (as tests/test_registry.py counts them)."""
+    from google.cloud.firestore_v1.document import DocumentReference
+    from google.cloud.firestore_v1.query import Query
+
+    counts = {"get": 0, "stream": 0}
+    for cls, name in ((DocumentReference, "get"), (Query, "stream")):
+        original = getattr(cls, name)
+
+        def counted(self: Any, *args: Any, _original: Any = original, _key: str = name, **kwargs: Any) -> Any:
+            counts[_key] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counted)
+    return counts
+
+
+def test_a_warm_org_request_reads_nothing(local, tenants, reads) -> None:
+    """In an organisation too: membership, both catalogues and sharedModels come from memory (listeners, caches)."""
+    _acme_catalogue(local, tenants)
+    headers = _h(tenants["member"], ACME)
+    assert local("models").get("/", headers=headers).status_code == 200
+    assert local("openai").get("/v1/models", headers=headers).status_code == 200
+    cold = dict(reads)
+    for _ in range(3):
+        assert local("models").get("/", headers=headers).status_code == 200
+        assert local("models").get("/openai-chat", headers=headers).status_code == 200
+        assert local("models").get("/ollama-chat", headers=headers).status_code == 404  # not shared: no read to say so either
+        assert local("openai").get("/v1/models/acme-chat", headers=headers).status_code == 200
+    assert reads == cold, "a warm request in an organisation read Firestore"

@@ -2,9 +2,11 @@
 
     python seed/set_secret.py openai                 reads the key from stdin / a prompt
     python seed/set_secret.py openai --project ID    into a real project's Secret Manager
+    python seed/set_secret.py openai --org acme      organisation acme's provider (orgs/acme/providers/openai)
 
 The gateway names the secret after the provider (``AI_GATEWAY_PROVIDER_OPENAI``
-for ``openai``: ``gateway.secrets.name_for``); the key itself never goes to
+for ``openai``; ``AI_GATEWAY_ORG_ACME__OPENAI`` for organisation ``acme``'s:
+``gateway.secrets.name_for``); the key itself never goes to
 Firestore. The provider document gets ``hasKey`` and the new version as
 ``keyVersion``, so every running function reads the new key as its listener
 sees the document change (within a second). The same as
@@ -25,21 +27,22 @@ except ImportError:  # run as a script
     import target  # type: ignore[no-redef]
 
 
-def store(provider_id: str, value: str) -> str:
-    """Store ``value`` as provider ``provider_id``'s key and point its document at it; returns the version name."""
-    from gateway import audit, firebase, secrets
+def store(provider_id: str, value: str, org: str | None = None) -> str:
+    """Store ``value`` as provider ``provider_id``'s key (of organisation ``org``) and point its document at it; returns the version name."""
+    from gateway import audit, firebase, providers_store, secrets
     from gateway.schemas import key_binding
 
-    ref = firebase.db().collection("providers").document(provider_id)
+    where = providers_store.collection(org)
+    ref = firebase.db().collection(where).document(provider_id)
     snap = ref.get()
     if not snap.exists:
-        sys.exit(f"no providers/{provider_id}: create the provider first (seed/load.py or POST /providers)")
-    version = secrets.put(secrets.name_for(provider_id), value)
+        sys.exit(f"no {where}/{provider_id}: create the provider first (seed/load.py or POST /providers)")
+    version = secrets.put(secrets.name_for(provider_id, org), value)
     before = snap.to_dict() or {}
     after = {k: v for k, v in before.items() if k != "secretName"}  # an old document's own secret name is no longer read
     after.update({"hasKey": True, "keyVersion": version, "keyBinding": key_binding(value, provider_id, after), "updatedAt": audit.now()})
     batch = firebase.db().batch()
-    audit.add_to_batch(batch, "providers", provider_id, "seed", "update", before, after)
+    audit.add_to_batch(batch, where, provider_id, "seed", "update", before, after)
     batch.commit()
     return version
 
@@ -47,6 +50,7 @@ def store(provider_id: str, value: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("provider", help="the provider id (providers/{id}); its key goes to secret AI_GATEWAY_PROVIDER_<ID>")
+    parser.add_argument("--org", help="an organisation's provider (orgs/{org}/providers/{id}); its key goes to AI_GATEWAY_ORG_<ORG>__<ID>")
     target.add_arguments(parser)
     args = parser.parse_args()
     where = target.select(args.project)
@@ -56,8 +60,9 @@ def main() -> None:
     value = getpass.getpass(f"key of provider {args.provider}: ") if sys.stdin.isatty() else sys.stdin.read().strip()
     if not value:
         sys.exit("no value given")
-    version = store(args.provider, value)
-    print(f"stored {version} in {where}; providers/{args.provider}: hasKey, keyVersion updated")
+    version = store(args.provider, value, args.org)
+    path = "providers" if args.org is None else f"orgs/{args.org}/providers"
+    print(f"stored {version} in {where}; {path}/{args.provider}: hasKey, keyVersion updated")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,7 @@ def test_deletes_refused_or_cascaded_while_something_depends(local, tenants) -> 
     assert local("models").delete("/anthropic-chat", headers=_h(admin)).status_code == 204
     assert firebase.db().collection("models").document("ollama-chat").get().to_dict()["fallbacks"] == ["gemini-chat"]
     pruned = [r.to_dict() for r in firebase.db().collection("audit").where(filter=FieldFilter("docId", "==", "ollama-chat")).stream()]
+    pruned = [r for r in pruned if r["via"] == "api"]  # the fixture's own writes are audited by the console trigger too
     assert any(r["after"]["fallbacks"] == ["gemini-chat"] and r["before"]["fallbacks"] == ["anthropic-chat", "gemini-chat"] for r in pruned)
     used = local("providers").delete("/acme-llm", headers=_h(tenants["orgadmin"], ACME))
     assert used.status_code == 409 and used.get_json()["error"]["details"]["models"] == ["acme-chat"]
@@ -241,3 +242,51 @@ def test_a_demoted_org_admin_cannot_write_on_a_cached_role(local, tenants) -> No
     orgs.member_ref(ACME, tenants["orgadmin"].uid).update({"role": "member"})  # as another instance would: this cache is not told
     refused = local("models").patch("/acme-chat", json={"enabled": False}, headers=headers)
     assert refused.status_code == 403, refused.get_data(as_text=True)
+
+
+def test_set_secret_stores_an_org_providers_key(local, tenants) -> None:
+    from gateway import firebase
+    from seed import set_secret
+
+    url = tenants["upstreams"]["lmstudio"].url
+    firebase.db().collection("orgs").document(ACME).collection("providers").document("acme-llm").set({"type": "openai", "baseUrl": f"{url}/v1"})
+    version = set_secret.store("acme-llm", ACME_KEY, ACME)
+    assert "/secrets/AI_GATEWAY_ORG_ACME__ACME_LLM/versions/" in version
+    model = {"id": "acme-chat", "name": "m", "provider": "acme-llm", "pricing": {"inputPer1M": 1, "outputPer1M": 2}}
+    assert local("models").post("/", json=model, headers=_h(tenants["orgadmin"], ACME)).status_code == 201
+    answer = local("generate_text").post("/", json={"modelId": "acme-chat", "prompt": "hi"}, headers=_h(tenants["member"], ACME))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert tenants["upstreams"]["lmstudio"].state["requests"][-1]["headers"].get("Authorization") == f"Bearer {ACME_KEY}"
+
+
+@pytest.fixture
+def reads(monkeypatch) -> dict[str, int]:
+    """Every document read and query this process sends to Firestore (as tests/test_registry.py counts them)."""
+    from google.cloud.firestore_v1.document import DocumentReference
+    from google.cloud.firestore_v1.query import Query
+
+    counts = {"get": 0, "stream": 0}
+    for cls, name in ((DocumentReference, "get"), (Query, "stream")):
+        original = getattr(cls, name)
+
+        def counted(self: Any, *args: Any, _original: Any = original, _key: str = name, **kwargs: Any) -> Any:
+            counts[_key] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counted)
+    return counts
+
+
+def test_a_warm_org_request_reads_nothing(local, tenants, reads) -> None:
+    """In an organisation too: membership, both catalogues and sharedModels come from memory (listeners, caches)."""
+    _acme_catalogue(local, tenants)
+    headers = _h(tenants["member"], ACME)
+    assert local("models").get("/", headers=headers).status_code == 200
+    assert local("openai").get("/v1/models", headers=headers).status_code == 200
+    cold = dict(reads)
+    for _ in range(3):
+        assert local("models").get("/", headers=headers).status_code == 200
+        assert local("models").get("/openai-chat", headers=headers).status_code == 200
+        assert local("models").get("/ollama-chat", headers=headers).status_code == 404  # not shared: no read to say so either
+        assert local("openai").get("/v1/models/acme-chat", headers=headers).status_code == 200
+    assert reads == cold, "a warm request in an organisation read Firestore"

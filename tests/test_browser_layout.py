@@ -33,7 +33,7 @@ PAGES = {
     "admin/orgs": "#orgs-table td",
     # The organisation's pages, last: they need an organisation selected in the header (see _show).
     "org/members": "#members-table td",
-    "org/settings": "#org-page:has(#org-form):has(#org-usage-missing, #org-cost-chart)",
+    "org/settings": "#org-page:has(#org-form):has(#org-cost-chart)",
 }
 USER_PAGES = ["chat", "images", "usage"]
 TABLES = {"usage": "#usage-records", "admin/dashboard": "#dashboard-models", "admin/models": "#models-table", "admin/providers": "#providers-table", "admin/health": "#health-body table",

@@ -7,7 +7,6 @@
 
 import { count, daysBetween, lastDays, perDay, timeChart } from "../charts.js";
 import { alertBox, field, fill, h, markFields, money } from "../dom.js";
-import { GatewayError } from "../../gateway/index.js";
 import { ORG_ROLES } from "./org_members.js";
 
 /** A number input's value: null when empty. @param {HTMLInputElement} el */
@@ -35,22 +34,22 @@ function budgetLine(label, spent, cap) {
 }
 
 /**
- * A table of rows from the usage report (by model, by member), the columns it has.
- * @param {string} id
- * @param {string} caption
- * @param {Array<Record<string, any>>} rows
+ * A table of totals, one row each (a model, a member), in words and money.
+ * @param {string} id @param {string} caption @param {string} what  the first column's heading
+ * @param {Array<{ requests: number, tokens: number, costUsd: number }>} rows @param {(row: any) => string} label
  */
-function totalsTable(id, caption, rows) {
+function totalsTable(id, caption, what, rows, label) {
   if (!rows.length) return h("p", { id, className: "meta" }, `${caption}: nothing yet.`);
-  const keys = Object.keys(rows[0]);
-  /** @param {string} key @param {unknown} value */
-  const cell = (key, value) => (typeof value === "number" ? (/cost|usd/i.test(key) ? money(value) : count(value)) : String(value ?? "–"));
   return h(
     "table",
     { id },
     h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, ...keys.map((k) => h("th", { scope: "col" }, k)))),
-    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...keys.map((k) => h("td", {}, cell(k, r[k])))))),
+    h("thead", {}, h("tr", {}, ...[what, "Requests", "Tokens", "Cost"].map((k) => h("th", { scope: "col" }, k)))),
+    h(
+      "tbody",
+      {},
+      ...rows.map((r) => h("tr", {}, h("td", {}, label(r)), h("td", {}, count(r.requests)), h("td", {}, count(r.tokens)), h("td", {}, money(r.costUsd)))),
+    ),
   );
 }
 
@@ -135,9 +134,12 @@ export function orgSettingsPage(ctx) {
     return form;
   }
 
+  const detail = ctx.gateway.orgs.get(org.id); // the form's, and the members' emails for the usage by member
+  detail.catch(() => {}); // shown by loadSettings
+
   async function loadSettings() {
     try {
-      fill(formBox, settingsForm(await ctx.gateway.orgs.get(org.id)));
+      fill(formBox, settingsForm(await detail));
     } catch (err) {
       fill(formBox);
       error.show(err);
@@ -146,7 +148,8 @@ export function orgSettingsPage(ctx) {
 
   async function loadUsage() {
     try {
-      const report = await ctx.gateway.usageOrg(); // its own window (the gateway's default): no query it might not take
+      const report = await ctx.gateway.usageOrg(); // the gateway's default window: the last 30 days
+      const emails = new Map((await detail.catch(() => null))?.members?.map((m) => [m.uid, m.email]) ?? []);
       const rows = report.days ?? [];
       const first = rows.map((d) => d.date).sort()[0];
       const range = lastDays(30);
@@ -164,16 +167,12 @@ export function orgSettingsPage(ctx) {
           timeChart({ id: "org-cost-chart", title: "Cost per day", days, series: [{ label: "cost", values: perDay(days, rows, (d) => d.costUsd ?? 0) }], format: (n) => money(n) }),
           timeChart({ id: "org-tokens-chart", title: "Tokens per day", days, series: [{ label: "tokens", values: perDay(days, rows, (d) => d.tokens ?? 0) }], format: count }),
         ),
-        totalsTable("org-by-model", "By model", report.byModel ?? []),
-        totalsTable("org-by-member", "By member", report.byMember ?? []),
+        totalsTable("org-by-model", "By model", "Model", report.byModel ?? [], (r) => r.modelId),
+        totalsTable("org-by-member", "By member", "Member", report.byMember ?? [], (r) => emails.get(r.uid) ?? r.uid),
       );
     } catch (err) {
-      if (err instanceof GatewayError && err.status === 404) {
-        fill(usageBox, h("p", { id: "org-usage-missing", className: "meta", role: "note" }, "Usage per organisation is not available from this gateway yet (GET /usage/org is not served): its spend shows on the Usage page of each member."));
-      } else {
-        fill(usageBox);
-        usageError.show(err);
-      }
+      fill(usageBox);
+      usageError.show(err);
     }
   }
 

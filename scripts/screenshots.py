@@ -5,7 +5,7 @@
 Starts its own stack (free ports, seeded like ``make dev``), builds nothing
 (run ``cd web && npm run build`` first), chats with the demo provider as
 user@demo.test so the thread, the sidebar and the Markdown answer have
-something in them, and writes ``docs/screenshots/*.png`` at desktop
+something in them (and as alice@acme.test in organisation acme), and writes ``docs/screenshots/*.png`` at desktop
 (1440×900) and phone (390×844) sizes.
 """
 
@@ -96,6 +96,12 @@ def main() -> None:
         chat(admin)
         shoot(admin, "dashboard-desktop", "#/admin/dashboard", wait="#dashboard-tables table")
         shoot(admin, "models-desktop", "#/admin/models", wait="#models-page")
+        owner = browser.new_page(viewport=DESKTOP)  # an organisation's owner, in it: its own model, its usage by member
+        sign_in(owner, stack.web_url, "alice@acme.test")
+        owner.select_option("#org-switch", "acme")
+        owner.wait_for_function("document.querySelector('#chat-model')?.value === 'acme-chat'")
+        chat(owner)
+        shoot(owner, "org-desktop", "#/org/settings", wait="#org-by-member td")
 
 
 if __name__ == "__main__":

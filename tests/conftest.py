@@ -97,7 +97,12 @@ class Emulators:
 
     def clear_firestore(self) -> None:
         url = f"{self.firestore}/emulator/v1/projects/{self.project}/databases/(default)/documents"
-        requests.delete(url, timeout=10).raise_for_status()
+        for attempt in range(3):  # the emulator answers 499 now and then while a listener's stream is torn down
+            response = requests.delete(url, timeout=10)
+            if response.status_code != 499 or attempt == 2:
+                response.raise_for_status()
+                return
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

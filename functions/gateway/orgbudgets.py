@@ -16,8 +16,10 @@ as the user's own budgets (``gateway.budgets.reserve``), against:
 Settling moves each held part from reserved to used and books the request's
 totals per day, model and member on one of X's day shards (and its cost on a
 month shard), so ``GET /usage/org`` reads a few documents a day, not the
-ledger. Settings and members' quotas are read once per
-``REGISTRY_CACHE_SECONDS`` per instance (dropped on this instance's writes).
+ledger. Settings come from the registry's listener on ``orgs`` (a change
+applies everywhere within tens of milliseconds); members' quotas are read
+once per ``REGISTRY_CACHE_SECONDS`` per instance (dropped on this instance's
+writes).
 Requests in no organisation touch nothing here.
 """
 
@@ -44,7 +46,6 @@ MEMBER_TOTALS = ("requests", "totalTokens", "cost")
 """What an organisation's day counts per model and per member."""
 
 _lock = threading.Lock()
-_settings: TTLCache[str, dict[str, Any] | None] | None = None
 _quotas: TTLCache[tuple[str, str], dict[str, Any] | None] | None = None
 
 
@@ -71,26 +72,23 @@ class OrgCaps:
         return self.member_tokens is not None or self.member_cost is not None
 
 
-def _caches() -> tuple[TTLCache[str, dict[str, Any] | None], TTLCache[tuple[str, str], dict[str, Any] | None]]:
-    global _settings, _quotas
-    if _settings is None or _quotas is None:
-        ttl = settings.REGISTRY_CACHE_SECONDS.value
-        _settings, _quotas = TTLCache(maxsize=5_000, ttl=ttl), TTLCache(maxsize=20_000, ttl=ttl)
-    return _settings, _quotas
+def _quota_cache() -> TTLCache[tuple[str, str], dict[str, Any] | None]:
+    global _quotas
+    if _quotas is None:
+        _quotas = TTLCache(maxsize=20_000, ttl=settings.REGISTRY_CACHE_SECONDS.value)
+    return _quotas
 
 
 def forget(org_id: str | None = None, uid: str | None = None) -> None:
-    """Drop cached settings and quotas (all, one org's, or one member's)."""
-    by_org, by_member = _caches()
+    """Drop cached quotas (all, one org's, or one member's) and re-read the organisations' settings (this instance wrote)."""
+    from gateway.registry import registry
+
+    by_member = _quota_cache()
     with _lock:
-        if org_id is None:
-            by_org.clear()
-            by_member.clear()
-            return
-        if uid is None:
-            by_org.pop(org_id, None)
-        for key in [k for k in by_member if k[0] == org_id and (uid is None or k[1] == uid)]:
+        for key in [k for k in by_member if org_id is None or (k[0] == org_id and (uid is None or k[1] == uid))]:
             by_member.pop(key, None)
+    if uid is None:
+        registry().invalidate()
 
 
 def _read(cache: TTLCache[Any, Any], key: Any, read: Any) -> Any:
@@ -104,8 +102,10 @@ def _read(cache: TTLCache[Any, Any], key: Any, read: Any) -> Any:
 
 
 def org_settings(org_id: str) -> orgs.OrgSettings:
-    by_org, _ = _caches()
-    stored = _read(by_org, org_id, lambda: (orgs.org_ref(org_id).get().to_dict() or {}).get("settings"))
+    """The organisation's settings from the registry's ``orgs`` listener (no read per request, no cache to expire)."""
+    from gateway.registry import registry
+
+    stored = registry().org_settings(org_id)
     try:
         return orgs.OrgSettings.model_validate(stored or {})
     except ValueError:
@@ -114,7 +114,7 @@ def org_settings(org_id: str) -> orgs.OrgSettings:
 
 def member_quota(org_id: str, uid: str, org_role: str | None, config: orgs.OrgSettings) -> dict[str, float]:
     """The member's own quota in the organisation, else the role's default; empty: none."""
-    _, by_member = _caches()
+    by_member = _quota_cache()
     own = _read(by_member, (org_id, uid), lambda: (orgs.member_ref(org_id, uid).get().to_dict() or {}).get("quota"))
     if isinstance(own, dict):
         quota = own

@@ -46,10 +46,19 @@ def collection(org: str | None) -> str:
     return COLLECTION if org is None else f"{tenancy.COLLECTION}/{org}/{COLLECTION}"
 
 
-def _shared_of(org_id: str, data: dict[str, Any]) -> frozenset[str]:
-    """The project-wide model ids an organisation document shares with it (anything malformed shares nothing)."""
-    shared = (data.get("settings") or {}).get("sharedModels") if isinstance(data.get("settings"), dict) else None
-    return frozenset(m for m in shared if isinstance(m, str)) if isinstance(shared, list) else frozenset()
+@dataclass(frozen=True)
+class OrgView:
+    """What requests need of an ``orgs/{id}`` document, held by the listener: what it is shared, and its settings (budgets)."""
+
+    shared: frozenset[str]
+    settings: dict[str, Any] | None
+
+
+def _org_view(org_id: str, data: dict[str, Any]) -> OrgView:
+    """An organisation document's shared models (anything malformed shares nothing) and settings as stored."""
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else None
+    shared = (settings or {}).get("sharedModels")
+    return OrgView(frozenset(m for m in shared if isinstance(m, str)) if isinstance(shared, list) else frozenset(), settings)
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._live: live.Live[Model] = live.Live(COLLECTION, self._parse, group=True)
-        self._orgs: live.Live[frozenset[str]] = live.Live(tenancy.COLLECTION, _shared_of)
+        self._orgs: live.Live[OrgView] = live.Live(tenancy.COLLECTION, _org_view)
         self._indexed: tuple[Any, dict[str | None, dict[str, Model]]] = (None, {})
 
     @property
@@ -120,7 +129,14 @@ class Registry:
 
     def shared(self, org: str) -> frozenset[str]:
         """The project-wide model ids organisation ``org`` is shared (its ``settings.sharedModels``), from the ``orgs`` listener."""
-        return self._orgs.current().get(org, frozenset())
+        view = self._orgs.current().get(org)
+        return view.shared if view is not None else frozenset()
+
+    def org_settings(self, org: str) -> dict[str, Any] | None:
+        """Organisation ``org``'s settings as stored (None: no such organisation, or none stored), from the ``orgs`` listener:
+        a cap changed anywhere applies everywhere within tens of milliseconds, like a model."""
+        view = self._orgs.current().get(org)
+        return view.settings if view is not None else None
 
     def visible(self, org: str | None) -> dict[str, Model]:
         """The models a request in ``org`` may see by id: its own, and the project-wide ones it is shared (its own id first).
